@@ -1,0 +1,61 @@
+"""Expected failures as typed exceptions, each carrying the exit code users script against.
+
+One top-level handler in `bybitctl.cli` maps any `BybitctlError` to its message on stderr
+and its exit code; nothing else in the package calls `sys.exit` for an expected error.
+"""
+
+from __future__ import annotations
+
+OK = 0
+EXCHANGE_REJECTED = 1
+BAD_INPUT = 2
+CONFIG = 3
+NETWORK = 4
+INTERRUPTED = 130
+
+
+class BybitctlError(Exception):
+    """Base of every expected error: a one-line message and an exit code."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def show(self) -> str:
+        """The text printed on stderr (one line, plus an optional hint line)."""
+        text = f"error: {self.message}"
+        if self.hint:
+            text += f"\n{self.hint}"
+        return text
+
+
+class ExchangeError(BybitctlError):
+    """The exchange answered with a non-zero retCode."""
+
+    exit_code = EXCHANGE_REJECTED
+
+    def __init__(self, ret_code: int, ret_msg: str, meaning: str | None = None) -> None:
+        super().__init__(f"{ret_msg} (retCode {ret_code})", hint=meaning)
+        self.ret_code = ret_code
+        self.ret_msg = ret_msg
+
+
+class UsageError(BybitctlError):
+    """Bad input, caught before any request is sent."""
+
+    exit_code = BAD_INPUT
+
+
+class ConfigError(BybitctlError):
+    """Missing or unusable credentials or configuration."""
+
+    exit_code = CONFIG
+
+
+class NetworkError(BybitctlError):
+    """Connection failure, timeout or a non-200 HTTP status."""
+
+    exit_code = NETWORK
