@@ -25,6 +25,7 @@ CATALOG_DIR = ROOT / "bybitctl" / "catalog"
 REFERENCE = ROOT.parent / "shared" / "reference"
 DOC_ONLY_ROWS = 87  # non-deprecated documented endpoints pybit 5.17 lacks
 
+
 def pybit_routes() -> dict[str, tuple[str, str, bool]]:
     """{method: (verb, path, auth)} for every public method of pybit's HTTP, from its source."""
     from pybit.unified_trading import HTTP

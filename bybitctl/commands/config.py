@@ -1,0 +1,258 @@
+"""`bybitctl config init|set|get|show|list|use`: profiles and credentials on disk.
+
+Secrets only ever arrive on stdin or at a hidden prompt, never as an argument (shell
+history), and nothing here prints one: `get` and `show` mask them.
+Commands act on `--profile` given here, else the global `--profile`, BYBIT_PROFILE, the
+current profile, then `default`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bybitctl import config
+from bybitctl.context import AppContext
+from bybitctl.errors import UsageError
+from bybitctl.output import FORMATS, render
+
+app = typer.Typer(
+    help="Manage profiles and credentials in $XDG_CONFIG_HOME/bybitctl/config.toml.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+ProfileOption = Annotated[
+    str | None, typer.Option("--profile", help="Profile to act on (default: the selected one).")
+]
+OutputOption = Annotated[
+    str | None, typer.Option("-o", "--output", help="table|json|jsonl|csv|raw.")
+]
+FieldsOption = Annotated[str | None, typer.Option("--fields", help="Comma-separated columns.")]
+QueryOption = Annotated[str | None, typer.Option("--query", help="JMESPath over the rows.")]
+
+
+def _app(ctx: typer.Context) -> AppContext:
+    """The root's AppContext; a bare one when this group runs on its own (tests)."""
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, AppContext) else AppContext()
+
+
+def _target(ctx: typer.Context, profile: str | None) -> str:
+    app_ctx = _app(ctx)
+    if profile:
+        return config.check_profile_name(profile)
+    doc = config.load_config(config.config_path(app_ctx.env))
+    return config.selected_profile(app_ctx.overrides, app_ctx.env, doc)
+
+
+def _read_secret(what: str) -> str:
+    """One line of stdin; surrounding whitespace (the newline of `echo`) is dropped."""
+    secret = sys.stdin.readline().strip()
+    if not secret:
+        raise UsageError(f"no {what} on stdin")
+    return secret
+
+
+def _print(
+    ctx: typer.Context,
+    rows: list[dict[str, Any]],
+    output: str | None,
+    fields: str | None,
+    query: str | None,
+) -> None:
+    """Render rows; options given after the subcommand win over the global ones."""
+    if output is not None and output not in FORMATS:
+        raise UsageError(f"unknown output format {output!r}; valid: {', '.join(FORMATS)}")
+    root = ctx.find_root()
+    fields = fields if fields is not None else root.params.get("fields")
+    render(
+        {"result": rows},
+        output or _app(ctx).output_format(),
+        fields=[f.strip() for f in fields.split(",") if f.strip()] if fields else None,
+        query=query if query is not None else root.params.get("query"),
+    )
+
+
+@dataclass(frozen=True)
+class InitOptions:
+    """Everything `config init` writes; None leaves a stored value as it is."""
+
+    profile: str
+    values: Mapping[str, Any]
+    make_current: bool
+    env: Mapping[str, str]
+
+
+def run_init(opts: InitOptions) -> Path:
+    """Create or update the profile and return the file written."""
+    return config.save_profile(
+        opts.profile, opts.values, env=opts.env, make_current=opts.make_current
+    )
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    profile: ProfileOption = None,
+    api_key: Annotated[str | None, typer.Option("--api-key", help="API key.")] = None,
+    api_secret_stdin: Annotated[
+        bool, typer.Option("--api-secret-stdin", help="Read the API secret from stdin.")
+    ] = False,
+    rsa_key_file: Annotated[
+        str | None,
+        typer.Option("--rsa-key-file", help="RSA private key (PEM) instead of a secret."),
+    ] = None,
+    testnet: Annotated[
+        bool | None, typer.Option("--testnet/--no-testnet", help="Target Bybit testnet.")
+    ] = None,
+    demo: Annotated[
+        bool | None, typer.Option("--demo/--no-demo", help="Target demo trading.")
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="Any http(s) base URL, e.g. a local exchange.")
+    ] = None,
+    tld: Annotated[str | None, typer.Option("--tld", help="Regional domain: com, nl, ...")] = None,
+    make_current: Annotated[
+        bool,
+        typer.Option("--use", help="Make it the current profile (automatic for the first one)."),
+    ] = False,
+) -> None:
+    """Create or update a profile: prompts on a terminal, flags and stdin in scripts.
+
+    Example: printf %s "$SECRET" | bybitctl config init --profile test --testnet
+    --api-key KEY --api-secret-stdin
+    """
+    name = _target(ctx, profile)
+    api_secret = _read_secret("API secret") if api_secret_stdin else None
+    if sys.stdin.isatty() and api_key is None and not api_secret_stdin:
+        api_key = typer.prompt("API key (empty for none)", default="", show_default=False) or None
+    if api_key and api_secret is None and rsa_key_file is None:
+        if not sys.stdin.isatty():
+            raise UsageError("--api-key needs --api-secret-stdin or --rsa-key-file")
+        api_secret = typer.prompt("API secret", hide_input=True)
+    values = {
+        "api_key": api_key,
+        "api_secret": api_secret,
+        "rsa_key_file": rsa_key_file,
+        "testnet": testnet,
+        "demo": demo,
+        "base_url": base_url,
+        "tld": tld,
+    }
+    env = _app(ctx).env
+    opts = InitOptions(
+        profile=name,
+        values={k: v for k, v in values.items() if v is not None},
+        make_current=make_current or not config.profiles(env),
+        env=env,
+    )
+    path = run_init(opts)
+    typer.echo(f"saved profile '{name}' in {path}", err=True)
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help=f"One of: {', '.join(config.PROFILE_KEYS)}.")],
+    value: Annotated[str, typer.Argument(help="The value; '-' reads stdin; '' removes the key.")],
+    profile: ProfileOption = None,
+) -> None:
+    """Set one value in a profile. Secrets only from stdin: `bybitctl config set api_secret -`."""
+    if key in config.SECRET_KEYS and value not in ("-", ""):
+        raise UsageError(
+            f"pass {key} on stdin so it stays out of shell history: "
+            f'printf %s "$SECRET" | bybitctl config set {key} -'
+        )
+    if value == "-":
+        value = _read_secret(key)
+    name = _target(ctx, profile)
+    path = config.save_profile(name, {key: value}, env=_app(ctx).env)
+    typer.echo(
+        f"{'removed' if value == '' else 'set'} {key} in profile '{name}' ({path})", err=True
+    )
+
+
+@app.command()
+def get(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help=f"One of: {', '.join(config.PROFILE_KEYS)}.")],
+    profile: ProfileOption = None,
+) -> None:
+    """Print one stored value of a profile (masked for secrets; nothing when unset)."""
+    if key not in config.PROFILE_KEYS:
+        raise UsageError(f"unknown setting '{key}'; valid: {', '.join(config.PROFILE_KEYS)}")
+    name = _target(ctx, profile)
+    value = config.profiles(_app(ctx).env).get(name, {}).get(key)
+    if value is not None:
+        typer.echo(_text(config.mask(key, value)))
+
+
+def _text(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    output: OutputOption = None,
+    fields: FieldsOption = None,
+    query: QueryOption = None,
+) -> None:
+    """The effective settings (flag > environment > profile > default), secrets masked."""
+    app_ctx = _app(ctx)
+    settings = app_ctx.settings()
+    rows = [{"key": "config_file", "value": str(config.config_path(app_ctx.env)), "source": ""}]
+    rows += [
+        {"key": key, "value": config.mask(key, getattr(settings, key)), "source": source}
+        for key, source in settings.sources.items()
+    ]
+    _print(ctx, rows, output, fields, query)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    output: OutputOption = None,
+    fields: FieldsOption = None,
+    query: QueryOption = None,
+) -> None:
+    """Every stored profile; `current` marks the one commands use now."""
+    app_ctx = _app(ctx)
+    doc = config.load_config(config.config_path(app_ctx.env))
+    selected = config.selected_profile(app_ctx.overrides, app_ctx.env, doc)
+    rows = [
+        {
+            "profile": name,
+            "current": name == selected,
+            "target": _describe(values),
+            "api_key": config.mask("api_key", values.get("api_key")),
+        }
+        for name, values in doc.get("profiles", {}).items()
+    ]
+    _print(ctx, rows, output, fields, query)
+
+
+def _describe(values: Mapping[str, Any]) -> str:
+    """Where a profile points, in a word: its base URL, or testnet/demo/mainnet and the TLD."""
+    if values.get("base_url"):
+        return str(values["base_url"])
+    kind = "-".join(k for k in ("demo", "testnet") if values.get(k)) or "mainnet"
+    return f"{kind} ({values.get('tld', 'com')})"
+
+
+@app.command()
+def use(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Profile name.")]) -> None:
+    """Make NAME the current profile (BYBIT_PROFILE and --profile still win)."""
+    app_ctx = _app(ctx)
+    path = config.use(name, app_ctx.env)
+    typer.echo(f"current profile: {name} ({path})", err=True)
+    if app_ctx.env.get(config.PROFILE_ENV) not in (None, "", name):
+        typer.echo(f"note: BYBIT_PROFILE={app_ctx.env[config.PROFILE_ENV]} overrides it", err=True)

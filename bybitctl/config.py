@@ -1,0 +1,382 @@
+"""Profiles, credentials and the config file.
+
+Settings resolve per key with the precedence flag > environment > profile > default, so a
+one-off `--testnet` or `BYBIT_API_KEY` never needs an edit of the file. The file lives at
+`$XDG_CONFIG_HOME/bybitctl/config.toml` (default `~/.config/bybitctl/config.toml`):
+
+    current = "default"
+
+    [profiles.default]
+    api_key = "..."
+    api_secret = "..."
+    testnet = true
+
+It is always written 0600 (atomically), and a file holding a secret that others can read is
+refused, the way ssh refuses a readable private key.
+
+tomllib, tempfile and ipaddress are imported where used: this module loads on every start.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from bybitctl.errors import ConfigError, UsageError
+from bybitctl.output import FORMATS
+
+DEFAULT_PROFILE = "default"
+
+# Every key a profile may hold, with the type its value converts to.
+PROFILE_KEYS: dict[str, type] = {
+    "api_key": str,
+    "api_secret": str,
+    "rsa_key_file": str,
+    "base_url": str,
+    "testnet": bool,
+    "demo": bool,
+    "tld": str,
+    "recv_window": int,
+    "timeout": float,
+    "output": str,
+}
+SECRET_KEYS = frozenset({"api_secret"})
+ENV_VARS = {
+    "api_key": "BYBIT_API_KEY",
+    "api_secret": "BYBIT_API_SECRET",
+    "rsa_key_file": "BYBIT_RSA_KEY_FILE",
+    "base_url": "BYBIT_BASE_URL",
+    "output": "BYBITCTL_OUTPUT",
+}
+PROFILE_ENV = "BYBIT_PROFILE"
+_PROFILE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+CREDENTIALS_HINT = (
+    "pass --api-key with --api-secret-stdin, set BYBIT_API_KEY and BYBIT_API_SECRET, "
+    "or run `bybitctl config init`"
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything needed to reach one Bybit target; built only by `resolve_settings`."""
+
+    profile: str = DEFAULT_PROFILE
+    api_key: str | None = None
+    api_secret: str | None = None
+    rsa_key_file: str | None = None
+    base_url: str | None = None
+    testnet: bool = False
+    demo: bool = False
+    tld: str = "com"
+    recv_window: int = 5000
+    timeout: float = 10.0
+    output: str | None = None
+    # Where each value came from ("flag", "env", "profile", "default"), for `config show`.
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def __repr__(self) -> str:
+        """Masks credentials so a stray print or log line never leaks them."""
+        parts = [
+            f"{f.name}={mask(f.name, getattr(self, f.name))!r}"
+            for f in fields(self)
+            if f.name != "sources"
+        ]
+        return f"Settings({', '.join(parts)})"
+
+    @property
+    def has_credentials(self) -> bool:
+        """True when an API key and either a secret or an RSA key file are known."""
+        return bool(self.api_key and (self.api_secret or self.rsa_key_file))
+
+    def require_credentials(self) -> None:
+        """Fail with exit 3 before an authenticated request that could only be refused."""
+        if not self.has_credentials:
+            raise ConfigError(
+                f"no API credentials for profile '{self.profile}': {CREDENTIALS_HINT}"
+            )
+
+
+def mask(key: str, value: Any) -> Any:
+    """Hide a secret entirely, and an API key but for the last 4 characters of a long one."""
+    if value in (None, ""):
+        return value
+    if key in SECRET_KEYS or (key == "api_key" and len(str(value)) <= 8):
+        return "****"
+    if key == "api_key":
+        return "*" * (len(value) - 4) + value[-4:]
+    return value
+
+
+def config_path(env: Mapping[str, str] | None = None) -> Path:
+    """The config file; a relative XDG_CONFIG_HOME is ignored, as the XDG spec requires."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_CONFIG_HOME", "")
+    root = (
+        Path(base)
+        if base and os.path.isabs(base)
+        else Path(env.get("HOME") or Path.home()) / ".config"
+    )
+    return root / "bybitctl" / "config.toml"
+
+
+def convert(key: str, value: Any, origin: str = "flag") -> Any:
+    """Convert and check one profile value; `origin` names where a bad value came from.
+
+    A bad flag is bad input (exit 2); a bad environment or file value is configuration (exit 3).
+    """
+    error = UsageError if origin == "flag" else ConfigError
+    if key not in PROFILE_KEYS:
+        raise error(f"unknown setting '{key}' ({origin}); valid: {', '.join(PROFILE_KEYS)}")
+    kind = PROFILE_KEYS[key]
+    try:
+        if kind is bool:
+            value = _to_bool(value)
+        elif kind is int:
+            if isinstance(value, bool) or int(value) <= 0:
+                raise ValueError
+            value = int(value)
+        elif kind is float:
+            if isinstance(value, bool) or float(value) <= 0:
+                raise ValueError
+            value = float(value)
+        elif not isinstance(value, str):
+            raise ValueError
+    except ValueError:
+        expected = {bool: "true or false", int: "a positive integer", float: "a positive number"}
+        raise error(
+            f"bad value for {key} ({origin}): {value!r}; expected {expected.get(kind, 'a string')}"
+        ) from None
+    if key == "base_url":
+        value = _check_base_url(value, error, origin)
+    elif key == "output" and value not in FORMATS:
+        raise error(f"bad value for output ({origin}): {value!r}; expected {'|'.join(FORMATS)}")
+    elif key == "tld" and not re.fullmatch(r"[a-z]+(\.[a-z]+)*", value):
+        raise error(f"bad value for tld ({origin}): {value!r}; expected e.g. com, nl, com.hk")
+    return value
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(value)
+
+
+def _check_base_url(value: str, error: type[Exception], origin: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise error(f"bad base_url ({origin}): {value!r}; expected http(s)://host[:port]")
+    return value.rstrip("/")
+
+
+def is_loopback(host: str | None) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1: the only hosts safe without a prompt."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    from ipaddress import ip_address
+
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_private(path: Path) -> None:
+    """Refuse a secret-bearing file that group or others can read (or replace)."""
+    mode = path.stat().st_mode
+    if mode & 0o077:
+        raise ConfigError(
+            f"{path} holds secrets but group or others can access it "
+            f"(mode {stat.filemode(mode)}); fix: chmod 600 {path}"
+        )
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """The parsed file (`{}` when absent), refusing it if it holds a secret others can read."""
+    import tomllib
+
+    try:
+        with path.open("rb") as fh:
+            doc = tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    profiles = doc.get("profiles", {})
+    if not isinstance(profiles, dict) or not all(isinstance(p, dict) for p in profiles.values()):
+        raise ConfigError(f"{path}: [profiles.NAME] tables expected")
+    if any(p.get(k) for p in profiles.values() for k in SECRET_KEYS):
+        _check_private(path)
+    return doc
+
+
+def dumps_toml(doc: Mapping[str, Any]) -> str:
+    """TOML for our flat shape: top-level scalars, then one table per profile.
+
+    Hand-written because tomllib only reads, and the shape is too small for a dependency.
+    """
+    lines = [f"{key} = {_toml_value(value)}" for key, value in doc.items() if key != "profiles"]
+    for name, values in doc.get("profiles", {}).items():
+        lines.extend(["", f"[profiles.{name}]"])
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = "".join(
+            {'"': '\\"', "\\": "\\\\"}.get(ch)
+            or (f"\\u{ord(ch):04X}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch)
+            for ch in value
+        )
+        return f'"{escaped}"'
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def write_config(path: Path, doc: Mapping[str, Any]) -> None:
+    """Write atomically (temp file + rename) with mode 0600 inside a 0700 directory."""
+    import tempfile
+
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(dumps_toml(doc))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def check_profile_name(name: str) -> str:
+    """Profile names are bare TOML keys, so the file needs no quoting rules."""
+    if not _PROFILE_NAME.fullmatch(name):
+        raise UsageError(f"bad profile name {name!r}: use letters, digits, '-' and '_'")
+    return name
+
+
+def save_profile(
+    name: str,
+    values: Mapping[str, Any],
+    *,
+    env: Mapping[str, str] | None = None,
+    make_current: bool = False,
+) -> Path:
+    """Merge `values` into profile `name` (a None value removes the key) and write the file.
+
+    Used by `config init/set` and by `sim serve` to register the `paper` profile; the current
+    profile changes only with `make_current`, so registering one never redirects other commands.
+    """
+    path = config_path(env)
+    doc = load_config(path)
+    profile = dict(doc.get("profiles", {}).get(check_profile_name(name), {}))
+    for key, value in values.items():
+        if value is None or value == "":
+            profile.pop(key, None)
+        else:
+            profile[key] = convert(key, value)
+    doc.setdefault("profiles", {})[name] = profile
+    if make_current:
+        doc["current"] = name
+    write_config(path, doc)
+    return path
+
+
+def profiles(env: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """Every stored profile by name."""
+    return dict(load_config(config_path(env)).get("profiles", {}))
+
+
+def current_profile(env: Mapping[str, str] | None = None) -> str:
+    """The profile `config use` selected, else `default` (BYBIT_PROFILE is not consulted)."""
+    current = load_config(config_path(env)).get("current")
+    return current if isinstance(current, str) and current else DEFAULT_PROFILE
+
+
+def use(name: str, env: Mapping[str, str] | None = None) -> Path:
+    """Make `name` the current profile; it must exist so a typo cannot silently select nothing."""
+    path = config_path(env)
+    doc = load_config(path)
+    known = doc.get("profiles", {})
+    if name not in known:
+        raise UsageError(f"no profile '{name}' in {path}; profiles: {', '.join(known) or 'none'}")
+    doc["current"] = name
+    write_config(path, doc)
+    return path
+
+
+def selected_profile(overrides: Mapping[str, Any], env: Mapping[str, str], doc: Mapping) -> str:
+    """--profile, else BYBIT_PROFILE, else the file's current profile, else `default`."""
+    for candidate in (overrides.get("profile"), env.get(PROFILE_ENV), doc.get("current")):
+        if candidate:
+            return str(candidate)
+    return DEFAULT_PROFILE
+
+
+def resolve_settings(overrides: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
+    """Merge flags (`overrides`, None = not given), environment, profile and defaults per key."""
+    unknown = set(overrides) - set(PROFILE_KEYS) - {"profile"}
+    if unknown:
+        raise ValueError(f"unknown override(s): {sorted(unknown)}")
+    path = config_path(env)
+    doc = load_config(path)
+    name = selected_profile(overrides, env, doc)
+    stored = doc.get("profiles", {})
+    if name not in stored and name != DEFAULT_PROFILE:
+        raise ConfigError(
+            f"no profile '{name}' in {path} (profiles: {', '.join(stored) or 'none'})",
+            hint=f"create it with `bybitctl config init --profile {name}`",
+        )
+    profile = stored.get(name, {})
+    values: dict[str, Any] = {}
+    sources = {
+        "profile": "flag"
+        if overrides.get("profile")
+        else "env"
+        if env.get(PROFILE_ENV)
+        else "profile"
+    }
+    for key in PROFILE_KEYS:
+        if overrides.get(key) is not None:
+            values[key], sources[key] = convert(key, overrides[key], "flag"), "flag"
+        elif env.get(ENV_VARS.get(key, "")):
+            values[key] = convert(key, env[ENV_VARS[key]], ENV_VARS[key])
+            sources[key] = "env"
+        elif profile.get(key) not in (None, ""):
+            values[key] = convert(key, profile[key], f"profile '{name}' in {path}")
+            sources[key] = "profile"
+        else:
+            sources[key] = "default"
+    return Settings(profile=name, sources=sources, **values)
+
+
+def read_rsa_key(path: str) -> str:
+    """The PEM text of an RSA private key file, refused if others can read it."""
+    key_path = Path(path).expanduser()
+    try:
+        _check_private(key_path)
+        return key_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read RSA key file {key_path}: {exc.strerror}") from None

@@ -1,0 +1,57 @@
+"""The one factory of lazy dependencies, stored by `bybitctl.cli` in the click context's `obj`.
+
+Nothing here runs until a command asks, so `--help` and offline commands never read the
+config file or build a pybit session.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bybitctl.config import Settings, resolve_settings
+from bybitctl.output import default_format
+
+if TYPE_CHECKING:
+    from pybit.unified_trading import HTTP
+
+
+@dataclass
+class AppContext:
+    """Global options plus cached thunks for the settings and the HTTP client.
+
+    `overrides` holds the global flags by Settings field name (None = not given);
+    `output` is the `-o` flag, which beats BYBITCTL_OUTPUT and the profile.
+    """
+
+    overrides: dict[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    debug: bool = False
+    yes: bool = False
+    output: str | None = None
+    _settings: Settings | None = field(default=None, init=False, repr=False)
+    _http: HTTP | None = field(default=None, init=False, repr=False)
+
+    def settings(self) -> Settings:
+        """Resolved once: flag > environment > profile > default."""
+        if self._settings is None:
+            self._settings = resolve_settings(self.overrides, self.env)
+        return self._settings
+
+    def http(self, *, auth: bool = False) -> HTTP:
+        """The pybit HTTP client, built on first use; `auth=True` requires credentials."""
+        settings = self.settings()
+        if auth:
+            settings.require_credentials()
+        if self._http is None:
+            from bybitctl.client import make_http
+
+            self._http = make_http(settings, debug=self.debug)
+        return self._http
+
+    def output_format(self) -> str:
+        """`-o`, else BYBITCTL_OUTPUT or the profile, else table on a terminal and json off it."""
+        return self.output or default_format(self.settings(), sys.stdout.isatty())
