@@ -1,0 +1,119 @@
+"""Decision-step timing of the market maker: p50/p99 µs of `decide` on realistic inputs.
+
+The inputs come from replaying a seeded synthetic recording through the backtest (the same
+views, inventories, open orders and states the strategy saw there), captured once; the timed
+loop then calls `decide` alone on each captured input, after a warm-up, several times over.
+A machine baseline (a fixed pure-Python loop) is timed in the same run so figures from busy
+and idle machines can be compared as ratios. Target (issue 5 §5): decision step p50 <= 50 µs.
+
+    .venv/bin/python benchmarks/mm_bench.py [--messages N] [--repeat R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any
+
+import bybitctl.mm.backtest as backtest
+from bybitctl.mm.config import from_mapping, validate
+from bybitctl.mm.strategy import Decision, decide
+from bybitctl.mm.synthetic import LINEAR_INSTRUMENT, synthetic_recording
+
+CONFIGS: dict[str, dict[str, Any]] = {
+    "1 level": {"levels": 1},
+    "3 levels": {"levels": 3, "level_spacing_bps": 2.0},
+    "3 levels, skew + vol": {
+        "levels": 3,
+        "level_spacing_bps": 2.0,
+        "inventory_skew": True,
+        "vol_scaling": True,
+    },
+}
+BASE = {
+    "symbol": "SIMUSDT",
+    "order_qty": "0.1",
+    "max_position": "0.5",
+    "spread_bps": 1.0,
+    "refresh_tolerance_bps": 1.0,
+    "min_requote_interval_ms": 20,
+    "rate_limit": 200,
+    "maker_fee_bps": 0.0,
+    "min_edge_bps": 0.0,
+}
+
+
+def capture(config: Any, lines: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Every decide() call of one backtest replay, as its argument tuple."""
+    calls: list[tuple[Any, ...]] = []
+
+    def recording_decide(*args: Any) -> Decision:
+        calls.append(args)
+        return decide(*args)
+
+    backtest.decide = recording_decide  # type: ignore[assignment]
+    try:
+        backtest.run_backtest(lines, config, validate(config, LINEAR_INSTRUMENT))
+    finally:
+        backtest.decide = decide  # type: ignore[assignment]
+    return calls
+
+
+def time_calls(calls: list[tuple[Any, ...]], repeat: int) -> list[float]:
+    """Per-call µs over `repeat` passes (the first pass is a discarded warm-up)."""
+    clock = time.perf_counter_ns
+    samples: list[float] = []
+    for rep in range(repeat + 1):
+        for args in calls:
+            start = clock()
+            decide(*args)
+            elapsed = clock() - start
+            if rep:
+                samples.append(elapsed / 1000.0)
+    return samples
+
+
+def baseline_us() -> float:
+    """Median µs of a fixed pure-Python loop: the machine's speed right now."""
+    runs = []
+    for _ in range(50):
+        start = time.perf_counter_ns()
+        total = 0
+        for i in range(1000):
+            total += i * i
+        runs.append((time.perf_counter_ns() - start) / 1000.0)
+    return statistics.median(runs)
+
+
+def quantile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=3_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    lines = synthetic_recording(seed=7, messages=args.messages)
+    base = baseline_us()
+    print(
+        f"synthetic stream: {args.messages} book messages (seed 7); "
+        f"machine baseline {base:.1f} µs per 1000-iteration loop"
+    )
+    print(
+        f"{'config':<24}{'decisions':>10}{'acting %':>10}{'p50 µs':>9}{'p99 µs':>9}"
+        f"{'p50/baseline':>14}"
+    )
+    for name, over in CONFIGS.items():
+        config = from_mapping({**BASE, **over})
+        calls = capture(config, lines)
+        acting = sum(bool(decide(*c).actions) for c in calls) / len(calls) * 100
+        samples = time_calls(calls, args.repeat)
+        p50, p99 = quantile(samples, 0.5), quantile(samples, 0.99)
+        print(f"{name:<24}{len(calls):>10}{acting:>10.1f}{p50:>9.1f}{p99:>9.1f}{p50 / base:>14.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""A queue-position-aware fill model for replaying recorded books and trades against our
+virtual orders.
+
+Recorded data shows the market without us, so the model decides when our orders would
+have filled: an order joins the back of the queue at its price (queue ahead = the visible
+size there when it arrives); a trade at our price eats the queue ahead first, then us; a
+trade or a book through our price fills us completely (someone traded past us); the queue
+ahead shrinks to the visible size when the level shrinks (cancellations ahead of us);
+an amend that changes the price or raises the qty goes to the back, one that only lowers the
+qty keeps its place. All sizes are exact Decimals; prices compare as the exchange's numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+_ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class SimOrder:
+    """One of our orders resting at the simulated exchange (mutable: the exchange's own
+    record, never handed to the strategy)."""
+
+    link_id: str
+    side: str
+    price: Decimal
+    qty: Decimal
+    filled: Decimal
+    queue_ahead: Decimal
+    arrival: int  # time priority among our own orders at one price
+
+    @property
+    def remaining(self) -> Decimal:
+        """Qty still open."""
+        return self.qty - self.filled
+
+
+@dataclass(frozen=True, slots=True)
+class SimFill:
+    """A fill the model produced: our order, its price and qty, and whether it took."""
+
+    link_id: str
+    side: str
+    price: Decimal
+    qty: Decimal
+    is_maker: bool
+
+
+def level_size(levels: Iterable[tuple[str, ...]], price: Decimal, bids: bool) -> Decimal:
+    """Visible size at `price` on one side (levels best first, as the book returns them)."""
+    for level in levels:
+        p = Decimal(level[0])
+        if p == price:
+            return Decimal(level[1])
+        if (p < price) if bids else (p > price):
+            break
+    return _ZERO
+
+
+class QueueFillModel:
+    """The simulated exchange's matching of our orders against a recorded market.
+
+    The book passed in is any object with `bids(n)` / `asks(n)` returning (price, size)
+    string tuples best first (a `bybitctl.book.OrderBook`).
+    """
+
+    def __init__(self) -> None:
+        self.orders: dict[str, SimOrder] = {}
+        self._arrivals = 0
+
+    def place(
+        self, link_id: str, side: str, price: Decimal, qty: Decimal, post_only: bool, book: Any
+    ) -> tuple[bool, list[SimFill]]:
+        """An order arrives. Returns (accepted, immediate fills). A post-only order that
+        would take is rejected, as Bybit does; a plain limit takes the opposite levels up to
+        its price (taker) and rests the rest."""
+        buy = side == "Buy"
+        opposite = book.asks(None) if buy else book.bids(None)
+        fills: list[SimFill] = []
+        left = qty
+        for level in opposite:
+            p = Decimal(level[0])
+            if (p > price) if buy else (p < price):
+                break
+            if post_only:
+                return False, []
+            take = min(left, Decimal(level[1]))
+            fills.append(SimFill(link_id, side, p, take, False))
+            left -= take
+            if not left:
+                return True, fills
+        same = book.bids(None) if buy else book.asks(None)
+        self._arrivals += 1
+        self.orders[link_id] = SimOrder(
+            link_id, side, price, qty, qty - left, level_size(same, price, buy), self._arrivals
+        )
+        return True, fills
+
+    def amend(self, link_id: str, price: Decimal, qty: Decimal, book: Any) -> SimOrder | None:
+        """Amend a resting order (qty = new total). None when it is gone or the new qty is
+        not above what already filled (Bybit rejects both)."""
+        order = self.orders.get(link_id)
+        if order is None or qty <= order.filled:
+            return None
+        if price != order.price or qty > order.qty:
+            buy = order.side == "Buy"
+            order.queue_ahead = level_size(book.bids(None) if buy else book.asks(None), price, buy)
+            self._arrivals += 1
+            order.arrival = self._arrivals
+        order.price = price
+        order.qty = qty
+        return order
+
+    def cancel(self, link_id: str) -> SimOrder | None:
+        """Remove an order; None when it was no longer resting."""
+        return self.orders.pop(link_id, None)
+
+    def on_book(self, book: Any) -> list[SimFill]:
+        """The book changed: fill orders the opposite side reached, shrink queues ahead."""
+        if not self.orders:
+            return []
+        bids = book.bids(None)
+        asks = book.asks(None)
+        best_bid = Decimal(bids[0][0]) if bids else None
+        best_ask = Decimal(asks[0][0]) if asks else None
+        fills: list[SimFill] = []
+        for order in sorted(self.orders.values(), key=_arrival):
+            buy = order.side == "Buy"
+            if (buy and best_ask is not None and best_ask <= order.price) or (
+                not buy and best_bid is not None and best_bid >= order.price
+            ):
+                fills.append(self._fill(order, order.remaining))
+                continue
+            visible = level_size(bids if buy else asks, order.price, buy)
+            if visible < order.queue_ahead:
+                order.queue_ahead = visible
+        return fills
+
+    def on_trade(self, taker_side: str, price: Decimal, qty: Decimal) -> list[SimFill]:
+        """A public trade: a sell taker hits bids at or above `price`, a buy taker lifts
+        asks at or below it. At our price the trade eats the queue ahead, then us (our
+        own orders at one price in arrival order); through our price it fills us fully."""
+        hit = "Buy" if taker_side == "Sell" else "Sell"
+        left = qty
+        fills: list[SimFill] = []
+        for order in sorted(self.orders.values(), key=_arrival):
+            if order.side != hit:
+                continue
+            through = order.price > price if hit == "Buy" else order.price < price
+            if through:
+                fills.append(self._fill(order, order.remaining))
+            elif order.price == price and left > 0:
+                eaten = min(left, order.queue_ahead)
+                order.queue_ahead -= eaten
+                take = min(left - eaten, order.remaining)
+                left -= eaten
+                if take > 0:
+                    left -= take
+                    fills.append(self._fill(order, take))
+        return fills
+
+    def resting(self, side: str) -> int:
+        """How many of our orders rest on `side`."""
+        return sum(1 for o in self.orders.values() if o.side == side)
+
+    def _fill(self, order: SimOrder, qty: Decimal) -> SimFill:
+        order.filled += qty
+        if order.filled >= order.qty:
+            del self.orders[order.link_id]
+        return SimFill(order.link_id, order.side, order.price, qty, True)
+
+
+def _arrival(order: SimOrder) -> int:
+    return order.arrival

@@ -1,0 +1,226 @@
+"""Backtest: determinism, report shape, latency, the position limit under one-sided flow,
+stale-book pulls, the kill switch, and reading a recording file."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bybitctl.mm.backtest import REPORT_KEYS, BacktestSettings, run_backtest
+from bybitctl.mm.synthetic import synthetic_recording
+from bybitctl.recording import RecordingWriter
+
+from .helpers import book_frame, config, line, rules, trade_frame
+
+D = Decimal
+
+
+def fake_timer() -> Any:
+    ticks = itertools.count(0, 7_000)
+    return lambda: next(ticks)
+
+
+def mm_config(**over: Any) -> Any:
+    base = {
+        "spread_bps": 2.0,
+        "levels": 2,
+        "level_spacing_bps": 2.0,
+        "max_position": "0.5",
+        "refresh_tolerance_bps": 1.0,
+        "min_requote_interval_ms": 20,
+        "rate_limit": 200,
+    }
+    return config(**{**base, **over})
+
+
+def test_same_recording_and_config_give_identical_reports() -> None:
+    lines = synthetic_recording(seed=5, messages=1_500)
+    cfg = mm_config(spread_bps=1.0)
+    a = run_backtest(lines, cfg, rules(), timer=fake_timer())
+    b = run_backtest(synthetic_recording(seed=5, messages=1_500), cfg, rules(), timer=fake_timer())
+    assert a.report == b.report
+    assert a.report["fills"] > 10 and a.report["orders_amended"] > 10  # it really traded
+    real = run_backtest(lines, cfg, rules())
+    assert {k: v for k, v in real.report.items() if k != "tick_to_quote_us"} == {
+        k: v for k, v in a.report.items() if k != "tick_to_quote_us"
+    }
+    other = run_backtest(
+        synthetic_recording(seed=6, messages=1_500), cfg, rules(), timer=fake_timer()
+    )
+    assert other.report != a.report
+
+
+def test_report_has_the_issue_keys_as_json_numbers() -> None:
+    result = run_backtest(synthetic_recording(seed=2, messages=800), mm_config(), rules())
+    report = result.report
+    assert tuple(report) == REPORT_KEYS
+    decoded = json.loads(json.dumps(report))
+    for key, value in decoded.items():
+        if key == "tick_to_quote_us":
+            assert set(value) == {"p50", "p99"} and value["p99"] >= value["p50"] > 0
+        else:
+            assert isinstance(value, (int, float)) and not isinstance(value, bool), key
+    assert report["open_orders_at_exit"] == 0  # the exit cancels everything
+    assert 0 < report["quote_uptime_pct"] <= 100
+
+
+def test_report_agrees_with_fills_and_ledger() -> None:
+    settings = BacktestSettings(latency_ms=3, maker_fee=D("-0.0001"), taker_fee=D("0.0006"))
+    result = run_backtest(
+        synthetic_recording(seed=9, messages=1_500), mm_config(), rules(), settings
+    )
+    fills = result.fills
+    assert result.report["fills"] == len(fills) > 0
+    assert D(str(result.report["fees_quote"])) == sum(f.price * f.qty * D("-0.0001") for f in fills)
+    assert result.report["fees_quote"] < 0  # maker rebates only
+    led = result.ledger
+    assert led.spread_capture + led.inventory_pnl(
+        result.mark
+    ) - led.fees == led.realized + led.unrealized(result.mark)
+    signed = sum((f.qty if f.side == "Buy" else -f.qty) for f in fills)
+    assert D(str(result.report["final_position"])) == signed
+
+
+def one_sided_fall(steps: int = 200) -> list[dict[str, Any]]:
+    """The price falls a tick per step and takers sell through every bid near the touch."""
+    lines = []
+    for k in range(steps):
+        top = 10_000 - k
+        bids = [(f"{(top - i) / 100:.2f}", "1") for i in range(10)]
+        asks = [(f"{(top + 1 + i) / 100:.2f}", "1") for i in range(10)]
+        lines.append(line(k * 100, book_frame("snapshot", k + 1, bids, asks)))
+        lines.append(line(k * 100 + 50, trade_frame("Sell", f"{(top - 30) / 100:.2f}", "50")))
+    return lines
+
+
+def test_one_sided_flow_never_pushes_position_past_max() -> None:
+    cfg = mm_config(max_position="0.35", order_qty="0.1", spread_bps=1.0, levels=3)
+    result = run_backtest(one_sided_fall(), cfg, rules(), BacktestSettings(latency_ms=7))
+    report = result.report
+    assert report["max_abs_position"] <= 0.35
+    assert report["final_position"] > 0.3  # the limit was reached, not avoided
+    assert report["fills"] > 3
+    sells = [f for f in result.fills if f.side == "Sell"]
+    assert not sells  # nothing lifted our asks
+
+
+def test_latency_keeps_orders_in_flight() -> None:
+    snap = book_frame("snapshot", 1, [("99.99", "1")], [("100.01", "1")])
+    lines = [
+        line(0, snap),
+        line(3, trade_frame("Sell", "99.00", "5")),  # our bid is still on its way
+        line(4, book_frame("snapshot", 2, [("99.99", "1")], [("100.01", "1")])),
+        line(10, trade_frame("Sell", "99.00", "5")),  # now it rests: filled through
+        line(20, book_frame("snapshot", 3, [("99.99", "1")], [("100.01", "1")])),
+    ]
+    cfg = config(spread_bps=10.0)
+    result = run_backtest(lines, cfg, rules(), BacktestSettings(latency_ms=5))
+    assert [(f.side, f.price, f.qty, f.ts_ms) for f in result.fills] == [
+        ("Buy", D("99.90"), D("0.1"), 10)
+    ]  # execution time on the exchange
+    early = run_backtest(lines[:2] + lines[4:], cfg, rules(), BacktestSettings(latency_ms=5))
+    assert early.fills == []
+
+
+def test_stale_book_pulls_quotes() -> None:
+    snap = book_frame("snapshot", 1, [("99.99", "1")], [("100.01", "1")])
+    lines = [line(0, snap), line(10_000, trade_frame("Buy", "100.01", "0.001"))]
+    result = run_backtest(
+        lines, config(stale_book_ms=5_000), rules(), BacktestSettings(latency_ms=5)
+    )
+    # two-sided from 5 ms (orders arrive) until the pull lands at 5001 + 5 ms of ~10 s
+    assert 49 < result.report["quote_uptime_pct"] < 51
+    fresh = run_backtest(
+        lines, config(stale_book_ms=60_000), rules(), BacktestSettings(latency_ms=5)
+    )
+    assert fresh.report["quote_uptime_pct"] > 99
+
+
+def test_kill_switch_stops_quoting() -> None:
+    cfg = mm_config(max_position="5", order_qty="0.1", spread_bps=1.0, levels=3)
+    free = run_backtest(one_sided_fall(), cfg, rules())
+    killed = run_backtest(
+        one_sided_fall(),
+        mm_config(
+            max_position="5", order_qty="0.1", spread_bps=1.0, levels=3, kill_max_loss="0.05"
+        ),
+        rules(),
+    )
+    assert killed.report["fills"] < free.report["fills"]
+    last_fill = max(f.ts_ms for f in killed.fills)
+    assert last_fill < max(f.ts_ms for f in free.fills)
+
+
+def test_reads_a_gzip_recording_file(tmp_path: Path) -> None:
+    path = tmp_path / "rec.jsonl.gz"
+    lines = synthetic_recording(seed=3, messages=300)
+    with RecordingWriter(path, channel="public/linear") as writer:
+        for entry in lines:
+            writer.write(entry["frame"], entry["recv_ns"])
+    from_file = run_backtest(path, mm_config(), rules(), timer=fake_timer())
+    in_memory = run_backtest(lines, mm_config(), rules(), timer=fake_timer())
+    assert from_file.report == in_memory.report
+
+
+def test_book_gap_pulls_quotes_until_the_next_snapshot() -> None:
+    bids, asks = [("99.99", "1")], [("100.01", "1")]
+    lines = [
+        line(0, book_frame("snapshot", 1, bids, asks)),
+        line(100, book_frame("delta", 2, [("99.98", "1")], [])),
+        line(200, book_frame("delta", 5, [("99.97", "1")], [])),  # u 3-4 missing: BookGap
+        line(300, book_frame("delta", 6, [("99.96", "1")], [])),  # dropped while resyncing
+        line(5_200, book_frame("snapshot", 10, bids, asks)),
+        line(10_200, trade_frame("Buy", "100.01", "0.001")),
+    ]
+    result = run_backtest(lines, config(), rules(), BacktestSettings(latency_ms=5))
+    report = result.report
+    assert report["orders_placed"] == 4  # both sides before the gap, again after
+    assert report["orders_cancelled"] == 4  # pulled at the gap, then the exit's cancel-all
+    # two-sided 5..205 and 5205..10200 of the 10.2 s since the first book
+    assert 50 < report["quote_uptime_pct"] < 52
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    levels=st.integers(1, 3),
+    qty=st.sampled_from(["0.05", "0.1", "0.2"]),
+    cap=st.sampled_from(["0.2", "0.35", "1"]),
+    latency=st.integers(0, 30),
+    use_amend=st.booleans(),
+    skew=st.booleans(),
+)
+def test_position_limit_holds_through_whole_replays(
+    seed: int, levels: int, qty: str, cap: str, latency: int, use_amend: bool, skew: bool
+) -> None:
+    cfg = mm_config(
+        spread_bps=0.5,
+        levels=levels,
+        order_qty=qty,
+        max_position=cap,
+        use_amend=use_amend,
+        inventory_skew=skew,
+        min_requote_interval_ms=0,
+    )
+    result = run_backtest(
+        synthetic_recording(seed=seed, messages=400), cfg, rules(), BacktestSettings(latency)
+    )
+    assert D(str(result.report["max_abs_position"])) <= D(cap)
+
+
+def test_rate_budget_caps_order_actions_per_second() -> None:
+    lines = synthetic_recording(seed=4, messages=1_000)
+    seconds = (lines[-1]["recv_ns"] - lines[0]["recv_ns"]) / 1e9
+    free = run_backtest(lines, mm_config(min_requote_interval_ms=0), rules()).report
+    capped = run_backtest(lines, mm_config(min_requote_interval_ms=0, rate_limit=5), rules())
+    report = capped.report
+    sent = report["orders_placed"] + report["orders_amended"] + report["orders_cancelled"]
+    exit_cancels = 2 * 2  # two levels a side, cancelled by the exit outside the budget
+    assert sent - exit_cancels <= 5 * seconds + 5  # rate x time + one burst
+    assert free["orders_amended"] > 2 * report["orders_amended"]

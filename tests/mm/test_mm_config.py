@@ -1,0 +1,178 @@
+"""MMConfig: loading (file + flags), intrinsic checks and checks against the instrument."""
+
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bybitctl.errors import BAD_INPUT, UsageError
+from bybitctl.mm.backtest import REPORT_KEYS
+from bybitctl.mm.config import MMConfig, example_toml, from_mapping, load_config, validate
+from bybitctl.mm.synthetic import LINEAR_INSTRUMENT
+
+from .helpers import BASE, config
+
+SPOT = {
+    "symbol": "SIMUSDT",
+    "priceFilter": {"tickSize": "0.01"},
+    "lotSizeFilter": {
+        "basePrecision": "0.0001",
+        "quotePrecision": "0.01",
+        "minOrderQty": "0.0005",
+        "maxOrderQty": "100",
+        "minOrderAmt": "5",
+        "maxOrderAmt": "100000",
+    },
+}
+
+
+def test_defaults_and_types() -> None:
+    cfg = config()
+    assert cfg.category == "linear" and cfg.reference == "mid"
+    assert cfg.order_qty == Decimal("0.1") and isinstance(cfg.max_position, Decimal)
+    assert cfg.levels == 1 and cfg.post_only is True
+
+
+def test_file_then_flags_win(tmp_path: Path) -> None:
+    path = tmp_path / "mm.toml"
+    path.write_text(
+        'symbol = "SIMUSDT"\norder_qty = 0.2\nmax_position = "2"\n'
+        "spread_bps = 7.5\nlevels = 2\nlevel_multipliers = [1, 1.5]\n"
+    )
+    cfg = load_config(path, {"spread_bps": "12", "levels": None, "post-only": "false"})
+    assert cfg.spread_bps == 12.0  # flag wins
+    assert cfg.levels == 2  # None = flag not given
+    assert cfg.order_qty == Decimal("0.2")  # TOML float read exactly
+    assert cfg.level_multipliers == (1.0, 1.5)
+    assert cfg.post_only is False
+
+
+def test_example_toml_loads_and_names_every_field(tmp_path: Path) -> None:
+    text = example_toml()
+    for name in MMConfig.__dataclass_fields__:
+        assert f"{name} =" in text, name
+    path = tmp_path / "mm.toml"
+    path.write_text(text)
+    assert tomllib.loads(text)["symbol"] == "BTCUSDT"
+    cfg = load_config(path)
+    assert cfg.kill_max_loss == Decimal(50)
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"symbol": "btc usdt"}, "symbol"),
+        ({"category": "inverse"}, "category"),
+        ({"reference": "vwap"}, "reference"),
+        ({"spread_bps": 0}, "spread_bps"),
+        ({"spread_bps": "wide"}, "spread_bps"),
+        ({"levels": 0}, "levels"),
+        ({"levels": 2, "level_spacing_bps": 0}, "level_spacing_bps"),
+        ({"order_qty": "-1"}, "order_qty"),
+        ({"order_notional": "100"}, "order_qty"),  # both set
+        ({"levels": 2, "level_spacing_bps": 1, "level_multipliers": [1]}, "level_multipliers"),
+        ({"max_position": "0"}, "max_position"),
+        ({"max_notional": "-5"}, "max_notional"),
+        ({"skew_strength": 1.5}, "skew_strength"),
+        ({"refresh_tolerance_bps": -1}, "refresh_tolerance_bps"),
+        ({"min_requote_interval_ms": -1}, "min_requote_interval_ms"),
+        ({"stale_book_ms": 0}, "stale_book_ms"),
+        ({"vol_window_ms": 0}, "vol_window_ms"),
+        ({"category": "spot", "hedge_mode": True}, "hedge_mode"),
+        ({"category": "spot", "leverage": 2}, "leverage"),
+        ({"category": "spot", "reference": "mark"}, "reference"),
+        ({"kill_max_loss": 0}, "kill_max_loss"),
+        ({"kill_action": "panic"}, "kill_action"),
+        ({"mmp_max_qty": "-1"}, "mmp_max_qty"),
+        ({"rate_limit": 0}, "rate_limit"),
+        ({"link_prefix": "has-dash"}, "link_prefix"),
+        ({"post_only": "maybe"}, "post_only"),
+        ({"no_such_field": 1}, "no_such_field"),
+    ],
+)
+def test_bad_field_is_named_with_exit_2(override: dict, field: str) -> None:
+    with pytest.raises(UsageError) as err:
+        from_mapping({**BASE, **override})
+    assert err.value.exit_code == BAD_INPUT == 2
+    assert f"mm config: {field}:" in err.value.message
+
+
+@pytest.mark.parametrize("missing", ["symbol", "max_position"])
+def test_required_fields(missing: str) -> None:
+    values = {k: v for k, v in BASE.items() if k != missing}
+    with pytest.raises(UsageError, match=f"{missing}: required"):
+        from_mapping(values)
+
+
+def test_missing_or_broken_file(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no such file"):
+        load_config(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("symbol = \n")
+    with pytest.raises(UsageError):
+        load_config(bad)
+
+
+def test_validate_returns_instrument_rules() -> None:
+    rules = validate(config(), LINEAR_INSTRUMENT)
+    assert rules.tick_size == Decimal("0.01") and rules.qty_step == Decimal("0.001")
+    assert rules.min_qty == Decimal("0.001") and rules.min_notional == Decimal("0.1")
+
+
+@pytest.mark.parametrize(
+    ("override", "price", "field", "text"),
+    [
+        ({"order_qty": "0.0015"}, None, "order_qty", "multiple of the qty step"),
+        (
+            {
+                "order_qty": "0.001",
+                "levels": 2,
+                "level_spacing_bps": 1,
+                "level_multipliers": [1, 0.5],
+            },
+            None,
+            "level_multipliers",
+            "below the minimum",
+        ),
+        ({"order_qty": "2000"}, None, "order_qty", "above the maximum"),
+        ({"order_qty": "0.001"}, Decimal(50), "order_qty", "minimum order value"),
+        ({"order_qty": None, "order_notional": "0.05"}, None, "order_notional", "minimum"),
+        ({"max_position": "0.0001"}, None, "max_position", "below the minimum"),
+        ({"leverage": 75}, None, "leverage", "outside"),
+    ],
+)
+def test_validate_against_instrument_names_field(
+    override: dict, price: Decimal | None, field: str, text: str
+) -> None:
+    values = {**BASE, **override}
+    cfg = from_mapping({k: v for k, v in values.items() if v is not None})
+    with pytest.raises(UsageError, match=text) as err:
+        validate(cfg, LINEAR_INSTRUMENT, price)
+    assert err.value.message.startswith(f"mm config: {field}:")
+    assert err.value.exit_code == 2
+
+
+def test_validate_spot_uses_base_precision_and_min_amount() -> None:
+    ok = from_mapping({**BASE, "category": "spot", "order_qty": "0.0505"})
+    assert validate(ok, SPOT).qty_step == Decimal("0.0001")
+    small = from_mapping({**BASE, "category": "spot", "order_qty": "0.01"})
+    with pytest.raises(UsageError, match=r"order_qty: .*minimum order value 5"):
+        validate(small, SPOT, Decimal(100))
+
+
+def test_validate_refuses_other_symbol_and_bad_instrument() -> None:
+    with pytest.raises(UsageError, match="symbol"):
+        validate(config(symbol="ETHUSDT"), LINEAR_INSTRUMENT)
+    with pytest.raises(UsageError, match="trading filter"):
+        validate(config(), {"symbol": "SIMUSDT", "priceFilter": {}})
+
+
+def test_docs_explain_every_field_and_report_key() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "mm.md").read_text()
+    for name in MMConfig.__dataclass_fields__:
+        assert f"| `{name}` |" in text, name
+    for key in REPORT_KEYS:
+        assert f"`{key}`" in text, key

@@ -1,0 +1,125 @@
+"""Queue-position fills, hand-built: queue ahead, trades at and through our price, book
+crossing, level shrink, amend priority, post-only rejection."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from bybitctl.book import OrderBook
+from bybitctl.mm.fillmodel import QueueFillModel, SimFill
+
+from .helpers import SYMBOL, book_frame
+
+D = Decimal
+
+
+def make_book() -> OrderBook:
+    book = OrderBook(SYMBOL)
+    book.apply(
+        book_frame(
+            "snapshot", 1, [("100.00", "5"), ("99.99", "2")], [("100.02", "4"), ("100.03", "1")]
+        )
+    )
+    return book
+
+
+def test_joins_back_of_queue_and_trades_eat_queue_first() -> None:
+    book = make_book()
+    model = QueueFillModel()
+    assert model.place("a", "Buy", D("100.00"), D(1), True, book) == (True, [])
+    assert model.orders["a"].queue_ahead == D(5)
+    assert model.on_trade("Sell", D("100.00"), D(3)) == []
+    assert model.orders["a"].queue_ahead == D(2)
+    assert model.on_trade("Sell", D("100.00"), D("2.5")) == [
+        SimFill("a", "Buy", D("100.00"), D("0.5"), True)
+    ]
+    assert model.orders["a"].filled == D("0.5") and model.orders["a"].queue_ahead == 0
+    assert model.on_trade("Sell", D("100.00"), D(7)) == [
+        SimFill("a", "Buy", D("100.00"), D("0.5"), True)
+    ]
+    assert "a" not in model.orders
+
+
+def test_buy_taker_trades_do_not_touch_bids() -> None:
+    model = QueueFillModel()
+    model.place("a", "Buy", D("100.00"), D(1), True, make_book())
+    assert model.on_trade("Buy", D("100.00"), D(100)) == []
+    assert model.orders["a"].queue_ahead == D(5)
+
+
+def test_trade_through_our_price_fills_fully() -> None:
+    model = QueueFillModel()
+    model.place("a", "Buy", D("100.00"), D(1), True, make_book())
+    model.place("s", "Sell", D("100.03"), D(2), True, make_book())
+    assert model.on_trade("Sell", D("99.99"), D("0.001")) == [
+        SimFill("a", "Buy", D("100.00"), D(1), True)
+    ]
+    assert model.on_trade("Buy", D("100.04"), D("0.001")) == [
+        SimFill("s", "Sell", D("100.03"), D(2), True)
+    ]
+
+
+def test_empty_level_means_front_of_queue() -> None:
+    model = QueueFillModel()
+    model.place("a", "Sell", D("100.01"), D(1), True, make_book())
+    assert model.orders["a"].queue_ahead == 0
+    assert model.on_trade("Buy", D("100.01"), D("0.4"))[0].qty == D("0.4")
+
+
+def test_book_crossing_through_us_fills_fully() -> None:
+    book = make_book()
+    model = QueueFillModel()
+    model.place("a", "Buy", D("99.99"), D(1), True, book)
+    # the market moves down: asks reach our resting bid's price
+    book.apply(book_frame("snapshot", 2, [("99.98", "1")], [("99.99", "3")]))
+    assert model.on_book(book) == [SimFill("a", "Buy", D("99.99"), D(1), True)]
+
+
+def test_level_shrink_reduces_queue_ahead_never_grows_it() -> None:
+    book = make_book()
+    model = QueueFillModel()
+    model.place("a", "Buy", D("100.00"), D(1), True, book)
+    book.apply(book_frame("delta", 2, [("100.00", "1.5")], []))
+    model.on_book(book)
+    assert model.orders["a"].queue_ahead == D("1.5")
+    book.apply(book_frame("delta", 3, [("100.00", "9")], []))  # joins behind us
+    model.on_book(book)
+    assert model.orders["a"].queue_ahead == D("1.5")
+
+
+def test_amend_price_loses_priority_qty_down_keeps_it_qty_up_loses_it() -> None:
+    book = make_book()
+    model = QueueFillModel()
+    model.place("a", "Buy", D("100.00"), D(2), True, book)
+    model.on_trade("Sell", D("100.00"), D(4))
+    assert model.orders["a"].queue_ahead == D(1)
+    model.amend("a", D("100.00"), D(1), book)  # qty down: keeps its place
+    assert model.orders["a"].queue_ahead == D(1)
+    model.amend("a", D("100.00"), D(3), book)  # qty up: back of the queue
+    assert model.orders["a"].queue_ahead == D(5)
+    model.amend("a", D("99.99"), D(3), book)  # new price: back of that level's queue
+    assert model.orders["a"].queue_ahead == D(2) and model.orders["a"].price == D("99.99")
+
+
+def test_amend_rejected_when_gone_or_not_above_filled() -> None:
+    book = make_book()
+    model = QueueFillModel()
+    model.place("a", "Buy", D("100.00"), D(2), True, book)
+    model.on_trade("Sell", D("99.00"), D(1))  # through: fully filled
+    assert model.amend("a", D("100.00"), D(3), book) is None
+    model.place("b", "Sell", D("100.05"), D(2), True, book)
+    model.on_trade("Buy", D("100.05"), D(1))
+    assert model.amend("b", D("100.05"), D(1), book) is None
+    assert model.cancel("b") is not None and model.cancel("b") is None
+
+
+def test_post_only_that_would_take_is_rejected_plain_limit_takes() -> None:
+    book = make_book()
+    model = QueueFillModel()
+    assert model.place("a", "Buy", D("100.02"), D(1), True, book) == (False, [])
+    ok, fills = model.place("b", "Buy", D("100.03"), D(6), False, book)
+    assert ok and fills == [
+        SimFill("b", "Buy", D("100.02"), D(4), False),
+        SimFill("b", "Buy", D("100.03"), D(1), False),
+    ]
+    assert model.orders["b"].filled == D(5) and model.orders["b"].queue_ahead == 0

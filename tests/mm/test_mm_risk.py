@@ -1,0 +1,129 @@
+"""Kill switch, client-side MMP, rate budget and stale-book guard, stepped with explicit times."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from bybitctl.mm.risk import (
+    ARMED,
+    COOLING,
+    PAUSED,
+    STOPPED,
+    KillSwitch,
+    MarketMakerProtection,
+    RateBudget,
+    Risk,
+    StaleBookGuard,
+)
+from bybitctl.mm.strategy import Amend, Cancel, Place
+
+from .helpers import config
+
+D = Decimal
+
+
+def test_kill_switch_max_loss_since_start() -> None:
+    kill = KillSwitch(max_loss=D(50), max_drawdown=None, action="stop")
+    assert kill.update(D(-49.99), 0) == ARMED
+    assert kill.update(D(-50), 1) == STOPPED and kill.reason == "max_loss"
+    assert kill.update(D(100), 2) == STOPPED  # final
+
+
+def test_kill_switch_trailing_drawdown_from_peak() -> None:
+    kill = KillSwitch(max_loss=D(50), max_drawdown=D(25), action="stop")
+    for t, pnl in enumerate([D(10), D(40), D(30), D(100)]):
+        assert kill.update(pnl, t) == ARMED
+    assert kill.peak == D(100)
+    # still +76 since start, far from the -50 loss limit, but 24 -> 25 below the peak trips
+    assert kill.update(D(76), 5) == ARMED
+    assert kill.update(D(75), 6) == STOPPED and kill.reason == "drawdown"
+
+
+def test_kill_switch_cooldown_rearms_with_new_peak() -> None:
+    kill = KillSwitch(max_loss=None, max_drawdown=D(10), action="cooldown", cooldown_ms=1_000)
+    kill.update(D(20), 0)
+    assert kill.update(D(9), 100) == COOLING and kill.halted
+    assert kill.update(D(0), 1_099) == COOLING
+    assert kill.update(D(0), 1_100) == ARMED and kill.peak == D(0)  # peak reset on resume
+    assert kill.update(D(-9), 1_200) == ARMED
+    assert kill.update(D(-10), 1_300) == COOLING and kill.trips == 2
+
+
+def test_kill_switch_cooldown_cannot_multiply_the_loss_budget() -> None:
+    kill = KillSwitch(max_loss=D(50), max_drawdown=None, action="cooldown", cooldown_ms=10)
+    kill.update(D(-60), 0)
+    assert kill.update(D(-60), 10) == COOLING  # re-armed, still below the limit: trips again
+    assert kill.update(D(-40), 20) == ARMED
+
+
+def test_kill_switch_pause_waits_for_resume() -> None:
+    kill = KillSwitch(max_loss=D(5), max_drawdown=None, action="pause")
+    assert kill.update(D(-5), 0) == PAUSED
+    assert kill.update(D(0), 10_000_000) == PAUSED
+    kill.resume(D(0))
+    assert kill.state == ARMED and not kill.halted
+
+
+def test_mmp_trips_when_window_qty_exceeded_then_freezes() -> None:
+    mmp = MarketMakerProtection(window_ms=1_000, max_qty=D(1), freeze_ms=5_000)
+    assert not mmp.on_fill(D("0.6"), 0)
+    assert not mmp.on_fill(D("0.4"), 500)  # exactly 1.0: not above
+    assert mmp.window_qty(999) == D(1)
+    assert mmp.on_fill(D("0.1"), 999)
+    assert mmp.active(999) and mmp.active(5_998) and not mmp.active(5_999)
+    assert mmp.window_qty(1_000) == 0  # the window restarts after a trip
+
+
+def test_mmp_window_slides_and_ignores_taker_fills() -> None:
+    mmp = MarketMakerProtection(window_ms=1_000, max_qty=D(1), freeze_ms=5_000)
+    mmp.on_fill(D("0.9"), 0)
+    assert not mmp.on_fill(D("0.9"), 1_000)  # the first fill left the window
+    assert not mmp.on_fill(D(5), 1_001, is_maker=False)
+    off = MarketMakerProtection(window_ms=1_000, max_qty=None, freeze_ms=1)
+    assert not off.on_fill(D(1000), 0) and not off.active(0)
+
+
+def _place(n: int) -> Place:
+    return Place(f"p{n}", "Buy", D(1), D(1), True, 0, 0)
+
+
+def test_rate_budget_defers_beyond_budget_cancels_first() -> None:
+    budget = RateBudget(per_second=4)
+    actions = [
+        _place(1),
+        _place(2),
+        Cancel("c1", "x"),
+        Amend("a1", D(1), D(1), 0),
+        Cancel("c2", "x"),
+        _place(3),
+    ]
+    sent, deferred = budget.admit(actions, 0)
+    assert sent == (Cancel("c1", "x"), Cancel("c2", "x"), Amend("a1", D(1), D(1), 0), _place(1))
+    assert deferred == (_place(2), _place(3))
+    assert budget.admit([_place(4)], 100) == ((), (_place(4),))  # 0.4 token
+    assert budget.admit([_place(4)], 250) == ((_place(4),), ())  # 1.0 token
+    sent, _ = budget.admit([_place(n) for n in range(10)], 60_000)
+    assert len(sent) == 4  # refills to the burst (one second's worth) only
+
+
+def test_stale_book_guard_states_and_episodes() -> None:
+    guard = StaleBookGuard(stale_ms=1_000)
+    guard.on_snapshot(0)
+    assert not guard.stale(1_000) and guard.stale(1_001) and guard.stale(1_500)
+    assert guard.stale_episodes == 1
+    guard.on_message(1_600)
+    assert not guard.stale(1_700)
+    guard.on_gap()
+    guard.on_gap()
+    assert guard.resyncing and guard.resyncs == 1
+    guard.on_snapshot(2_000)
+    assert not guard.resyncing and guard.ts_ms == 2_000
+
+
+def test_risk_halt_reason_from_config() -> None:
+    risk = Risk(config(kill_max_loss="10", mmp_max_qty="0.5", mmp_freeze_s=1.0))
+    assert risk.halt(0) == ""
+    risk.mmp.on_fill(D("0.6"), 0)
+    assert risk.halt(500) == "mmp" and risk.halt(1_000) == ""
+    risk.kill.update(D(-10), 1_000)
+    assert risk.halt(1_000) == "kill:max_loss"
