@@ -1,0 +1,1 @@
+"""bybitctl.commands."""

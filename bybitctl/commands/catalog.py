@@ -1,0 +1,75 @@
+"""`bybitctl catalog [GROUP]`: every endpoint bybitctl knows, as data.
+
+json/jsonl/csv/raw print whole rows (group, command, pybit_method, http_method, path, auth,
+required, params, ...); a table shows what fits a screen unless `--fields` says otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+
+from bybitctl.catalog import groups, load
+from bybitctl.commands import common
+from bybitctl.commands.root import PlainCommand, check_format
+from bybitctl.errors import UsageError
+from bybitctl.output import FORMATS
+from bybitctl.request import Presentation
+
+TABLE_FIELDS = ["group", "command", "http_method", "path", "auth"]
+
+
+@dataclass(frozen=True)
+class CatalogOptions:
+    """A parsed `bybitctl catalog`."""
+
+    group: str | None
+    presentation: Presentation
+
+
+def run_catalog(opts: CatalogOptions) -> None:
+    """Render the rows (of one group, or all) in the chosen format."""
+    from bybitctl.output import render
+
+    rows = groups()[opts.group] if opts.group else load()
+    pres = opts.presentation
+    fields = pres.fields
+    if fields is None and pres.fmt == "table" and pres.query is None:
+        fields = TABLE_FIELDS
+    envelope: dict[str, Any] = {
+        "retCode": 0,
+        "retMsg": "OK",
+        "result": [row.to_dict() for row in rows],
+    }
+    render(envelope, pres.fmt, fields=fields, query=pres.query)
+
+
+def build(runner: Callable[[CatalogOptions], None] = run_catalog) -> typer.Typer:
+    """The `catalog` command; `runner` receives the parsed options (tests capture them)."""
+    app = typer.Typer(rich_markup_mode=None, add_completion=False)
+
+    @app.command("catalog", cls=PlainCommand, context_settings=common.common_context())
+    def catalog(
+        ctx: typer.Context,
+        group: Annotated[
+            str | None, typer.Argument(help="Only this group, e.g. market.", show_default=False)
+        ] = None,
+        output: Annotated[
+            str | None,
+            typer.Option("-o", "--output", callback=check_format, help="|".join(FORMATS) + "."),
+        ] = None,
+        fields: Annotated[str | None, typer.Option("--fields", help="Columns to keep.")] = None,
+        query: Annotated[str | None, typer.Option("--query", help="JMESPath expression.")] = None,
+    ) -> None:
+        """List every endpoint bybitctl knows."""
+        if group is not None and group not in groups():
+            raise UsageError(f"no group {group!r}; groups: {', '.join(groups())}")
+        runner(CatalogOptions(group, common.presentation(ctx, output, fields, query)))
+
+    return app
+
+
+app = build()

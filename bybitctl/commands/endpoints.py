@@ -1,0 +1,255 @@
+"""Endpoint commands, built from catalogue rows by one generic builder (STYLE §1).
+
+Nothing here is written for a single endpoint: each row becomes one command whose options
+are its parameters (through `arguments.ARGUMENT_TYPES`), plus `--param`, `--dry-run`, `--yes`,
+the output options and, where the row pages, `--all`/`--max-pages`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from typing import Any
+
+import typer
+import typer.core
+import typer.main
+from typer import _click as click
+
+from bybitctl.catalog import Endpoint, groups
+from bybitctl.commands import common
+from bybitctl.commands.arguments import Argument, add_pairs, argument_for
+from bybitctl.commands.root import PlainCommand, PlainGroup, without_pydantic
+from bybitctl.errors import UsageError
+from bybitctl.naming import kebab
+from bybitctl.request import Request, RunOptions, check_paging, run_request
+
+Runner = Callable[[RunOptions], None]
+
+
+class EndpointGroup(PlainGroup):
+    """One catalogue group; its commands are built when first named."""
+
+    def __init__(self, name: str, rows: tuple[Endpoint, ...], runner: Runner) -> None:
+        super().__init__(
+            name=name,
+            help=f"Bybit v5 {name} endpoints.",
+            rich_markup_mode=None,
+            no_args_is_help=True,
+            context_settings=common.common_context(),
+        )
+        self.rows = {row.command: row for row in rows}
+        self.runner = runner
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.rows)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List summaries from the rows, without building 69 commands to print one screen."""
+        with formatter.section("Commands"):
+            formatter.write_dl(
+                [(name, self.rows[name].summary) for name in self.list_commands(ctx)]
+            )
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.rows:
+            self.commands[cmd_name] = build_command(self.rows[cmd_name], self.runner)
+        return self.commands.get(cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args[0] not in self.rows and not ctx.resilient_parsing:
+            from difflib import get_close_matches
+
+            close = get_close_matches(args[0], list(self.rows))
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            ctx.fail(f"No such command {args[0]!r}.{hint}")
+        return super().resolve_command(ctx, args)
+
+
+class EndpointCommand(PlainCommand):
+    """A command for one row; the example in its help is built only when help is shown."""
+
+    row: Endpoint
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_paragraph()
+        formatter.write("Example:\n")
+        formatter.write(f"  {example_command(self.row)}\n")
+        if self.row.doc_url:
+            formatter.write_paragraph()
+            formatter.write(f"Bybit docs: {self.row.doc_url}\n")
+
+
+def build_group(name: str, runner: Runner = run_request) -> EndpointGroup:
+    """The group `name` of the catalogue, its commands not built yet."""
+    return EndpointGroup(name, groups()[name], runner)
+
+
+def build_command(row: Endpoint, runner: Runner = run_request) -> EndpointCommand:
+    """One command for one catalogue row.
+
+    The callback gets a generated signature (one keyword per parameter, `typer.Option`
+    defaults) so Typer's public API builds the options: nothing of Typer's internals is used.
+    """
+    arguments = {
+        f"api_{i}": argument_for(p, http_method=row.http_method) for i, p in enumerate(row.params)
+    }
+    by_name = {arg.param.name: arg for arg in arguments.values()}
+    cursor = row.pagination.cursor_param if row.pagination else None
+    options: dict[str, tuple[Any, Any]] = {
+        dest: (
+            str | None,
+            typer.Option(
+                None,
+                *arg.names,
+                metavar=arg.metavar,
+                help=_option_help(arg),
+                hidden=arg.param.name == cursor,
+                show_default=False,
+            ),
+        )
+        for dest, arg in arguments.items()
+    }
+    options["pairs"] = (
+        list[str] | None,
+        typer.Option(
+            None,
+            "--param",
+            metavar="KEY=VALUE",
+            help="Any other API parameter (repeatable); JSON arrays/objects are sent as such.",
+            show_default=False,
+        ),
+    )
+    if row.pagination:
+        options["follow"] = (
+            bool,
+            typer.Option(False, "--all", help="Follow the cursor to the end."),
+        )
+        options["max_pages"] = (
+            int | None,
+            typer.Option(None, "--max-pages", metavar="N", help="Stop after N pages."),
+        )
+    options.update(common.request_options())
+
+    def callback(
+        ctx: typer.Context,
+        pairs: list[str] | None,
+        dry_run: bool,
+        yes: bool,
+        output: str | None,
+        fields: str | None,
+        query: str | None,
+        follow: bool = False,
+        max_pages: int | None = None,
+        **raw: str | None,
+    ) -> None:
+        values: dict[str, Any] = {}
+        for dest, arg in arguments.items():
+            if raw[dest] is not None:
+                arg.add_to(values, raw[dest])
+        add_pairs(values, pairs or (), by_name, what="--param")
+        missing = [name for name in row.required if name not in values]
+        if missing:
+            names = ", ".join(by_name[m].names[0] if m in by_name else m for m in missing)
+            raise UsageError(
+                f"missing required option(s): {names}",
+                hint=f"Try 'bybitctl {row.group} {row.command} --help'.",
+            )
+        request = Request(
+            http_method=row.http_method,
+            path=row.path,
+            params=values,
+            auth=row.auth,
+            pybit_method=row.pybit_method,
+            pagination=row.pagination,
+            dangerous=row.dangerous,
+        )
+        check_paging(request, follow=follow, max_pages=max_pages)
+        runner(
+            RunOptions(
+                request=request,
+                presentation=common.presentation(ctx, output, fields, query),
+                target=common.target(ctx),
+                dry_run=dry_run,
+                follow=follow,
+                max_pages=max_pages,
+                yes=yes or common.global_yes(ctx),
+                label=f"{row.group} {row.command}",
+            )
+        )
+
+    parameters = [
+        inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+    ]
+    parameters += [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+        for name, (kind, default) in options.items()
+    ]
+    callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    callback.__annotations__ = {p.name: p.annotation for p in parameters}
+    app = typer.Typer(rich_markup_mode=None, add_completion=False)
+    app.command(
+        row.command,
+        cls=EndpointCommand,
+        help=_command_help(row, by_name),
+        short_help=row.summary,
+        deprecated=row.deprecated,
+        context_settings=common.common_context(),
+    )(callback)
+    command = without_pydantic(typer.main.get_command(app))
+    assert isinstance(command, EndpointCommand)
+    command.row = row
+    return command
+
+
+def _command_help(row: Endpoint, by_name: dict[str, Argument]) -> str:
+    lines = [row.summary or f"{row.http_method} {row.path}", ""]
+    lines.append("\b")
+    lines.append(f"{row.http_method} {row.path}" + ("  (signed)" if row.auth else ""))
+    if row.required:
+        required = ", ".join(by_name[n].names[0] if n in by_name else n for n in row.required)
+        lines.append(f"Required: {required}")
+    if row.dangerous:
+        lines.append("Dangerous: asks for confirmation on a live account unless --yes.")
+    if row.pagination:
+        lines.append("Pages: --all follows the cursor; --max-pages N bounds it.")
+    if row.decision:
+        lines.append(f"Note: {row.decision}")
+    return "\n".join(lines)
+
+
+def _option_help(arg: Argument) -> str:
+    param = arg.param
+    text = (param.description or "").strip()
+    if param.enum:
+        text += f" [{'|'.join(str(v) for v in param.enum)}]"
+    if param.type in ("array", "object"):
+        text += " (JSON)"
+    return text.strip()
+
+
+def example_command(row: Endpoint) -> str:
+    """A runnable command line from the catalogue's request example (or the required params)."""
+    import shlex
+
+    from bybitctl.catalog import example
+
+    sample = (example(row.http_method, row.path) or {}).get("request") or {}
+    values: dict[str, Any] = dict(sample) if isinstance(sample, dict) else {}
+    values = {name: value for name, value in values.items() if value is not None}
+    known = {p.name: p for p in row.params}
+    for name in row.required:
+        if name not in values:
+            param = known.get(name)
+            values[name] = param.enum[0] if param and param.enum else f"<{name}>"
+    words = ["bybitctl", row.group, row.command]
+    for name, value in values.items():
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        if name in known:
+            words += [f"--{kebab(name)}", shlex.quote(text)]
+        else:
+            words += ["--param", shlex.quote(f"{name}={text}")]
+    return " ".join(words)

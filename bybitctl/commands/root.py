@@ -1,0 +1,265 @@
+"""The root `bybitctl` group: global options and lazily loaded command groups (STYLE §5).
+
+Endpoint groups come from the catalogue and are built only when named; hand-written groups
+are imported only when named. `--help` lists everything from names alone, so neither pybit,
+requests nor rich are imported to print it.
+"""
+
+import importlib
+import os
+import sys
+from typing import Annotated, Any, ClassVar
+
+import typer
+import typer.core
+import typer.main
+from typer import _click as click
+
+from bybitctl import __version__
+from bybitctl.output import FORMATS
+
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
+
+
+class _VerbatimHelp:
+    """`--help` is built per command by Click; give it `_Verbatim` too (see below)."""
+
+    def get_help_option(self, ctx: click.Context) -> Any:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option._runtime_param = _Verbatim(bool)
+        return option
+
+
+class PlainCommand(_VerbatimHelp, typer.core.TyperCommand):
+    """A command whose options skip Typer's pydantic coercion (pass as `cls=`)."""
+
+
+class PlainGroup(_VerbatimHelp, typer.core.TyperGroup):
+    """A group whose options skip Typer's pydantic coercion."""
+
+
+class LazyGroup(PlainGroup):
+    """A group whose subcommands are imported or built from the catalogue on first use."""
+
+    lazy_commands: ClassVar[dict[str, str]] = {
+        "api": "bybitctl.commands.api:app",
+        "call": "bybitctl.commands.call:app",
+        "catalog": "bybitctl.commands.catalog:app",
+        "completion": "bybitctl.commands.completion:app",
+        "config": "bybitctl.commands.config:app",
+        "mm": "bybitctl.commands.mm:app",
+        "sim": "bybitctl.commands.sim:app",
+    }
+    lazy_help: ClassVar[dict[str, str]] = {
+        "api": "Send a signed request to any v5 path through pybit.",
+        "call": "Call any pybit HTTP method by its name.",
+        "catalog": "List every endpoint bybitctl knows.",
+        "completion": "Print the shell completion script for bash, zsh or fish.",
+        "config": "Manage profiles and credentials.",
+        "mm": "Quote a market on both sides: start, stop, status, report, backtest.",
+        "sim": "Run the local Bybit v5 exchange.",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from bybitctl.catalog import groups
+
+        return sorted({*groups(), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        target = self.lazy_commands.get(cmd_name)
+        if target is not None:
+            command = _load(target)
+        else:
+            from bybitctl.catalog import groups
+
+            if cmd_name not in groups():
+                return None
+            from bybitctl.commands.endpoints import build_group
+
+            command = build_group(cmd_name)
+        self.commands[cmd_name] = command
+        return command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if self.get_command(ctx, args[0]) is None and not ctx.resilient_parsing:
+            from difflib import get_close_matches
+
+            close = get_close_matches(args[0], self.list_commands(ctx))
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            ctx.fail(f"No such command {args[0]!r}.{hint}")
+        return super().resolve_command(ctx, args)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from bybitctl.catalog import groups
+
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in self.lazy_help:
+                rows.append((name, self.lazy_help[name]))
+            else:
+                rows.append((name, f"Bybit v5 {name} endpoints ({len(groups()[name])})."))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _load(target: str) -> click.Command:
+    """Import `module:attr` and turn a Typer app into its Click command."""
+    module_name, attr = target.split(":")
+    obj = getattr(importlib.import_module(module_name), attr)
+    if isinstance(obj, typer.Typer):
+        obj = typer.main.get_command(obj)
+    if not isinstance(obj, click.Command):
+        raise TypeError(f"{target} is not a command")
+    return without_pydantic(obj)
+
+
+class _Verbatim:
+    """Typer's per-parameter coercion contract (`coerce`) for str, bool, int and list[str].
+
+    Typer 0.29 validates every parsed value through a pydantic TypeAdapter, and importing
+    pydantic costs more than the rest of start-up together. For these types the parser's
+    strings and flags are already right, or need one `int()`.
+    """
+
+    def __init__(self, kind: Any) -> None:
+        self.kind = kind
+
+    def coerce(self, value: Any, param: click.Parameter, ctx: click.Context) -> Any:
+        many = param.multiple or param.nargs == -1
+        if value is None or value == ():
+            return [] if many else None
+        if many:
+            return list(value)
+        if self.kind is int and not isinstance(value, int):
+            try:
+                return int(value)
+            except ValueError:
+                raise typer.BadParameter(
+                    f"{value!r} is not a valid integer.", ctx=ctx, param=param
+                ) from None
+        return value
+
+
+_VERBATIM = (str, bool, int, list[str])
+
+
+def without_pydantic(command: click.Command) -> click.Command:
+    """Give the plain-typed parameters of `command` (and its loaded subcommands) `_Verbatim`."""
+    for param in command.params:
+        kind = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+        if kind in _VERBATIM:
+            param._runtime_param = _Verbatim(kind)  # type: ignore[attr-defined]
+    for sub in getattr(command, "commands", {}).values():
+        without_pydantic(sub)
+    return command
+
+
+def command() -> click.Command:
+    """The root command, ready to run."""
+    return without_pydantic(typer.main.get_command(app))
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"bybitctl {__version__}")
+        raise typer.Exit()
+
+
+def split_fields(value: str | None) -> list[str] | None:
+    """`--fields a,b` -> ["a", "b"]."""
+    if value is None:
+        return None
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def check_format(value: str | None) -> str | None:
+    """Reject an unknown `-o` value naming the valid ones."""
+    if value is not None and value not in FORMATS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(FORMATS)}")
+    return value
+
+
+app = typer.Typer(
+    cls=LazyGroup,
+    name="bybitctl",
+    help="Every Bybit v5 endpoint from the command line, over pybit.",
+    rich_markup_mode=None,
+    add_completion=False,
+    no_args_is_help=True,
+    context_settings=CONTEXT_SETTINGS,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_version, help="Print the version."),
+    ] = False,
+    output: Annotated[
+        str | None,
+        typer.Option("-o", "--output", callback=check_format, help="table|json|jsonl|csv|raw."),
+    ] = None,
+    fields: Annotated[
+        str | None, typer.Option("--fields", help="Comma-separated columns to keep.")
+    ] = None,
+    query: Annotated[
+        str | None, typer.Option("--query", help="JMESPath applied to the result.")
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="Profile name (default BYBIT_PROFILE).")
+    ] = None,
+    testnet: Annotated[bool, typer.Option("--testnet", help="Use Bybit testnet.")] = False,
+    demo: Annotated[bool, typer.Option("--demo", help="Use Bybit demo trading.")] = False,
+    tld: Annotated[
+        str | None, typer.Option("--tld", help="Regional domain: com, nl, com.hk, kz, eu.")
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="Any http(s) base URL, e.g. a local exchange.")
+    ] = None,
+    api_key: Annotated[str | None, typer.Option("--api-key", help="API key.")] = None,
+    api_secret_stdin: Annotated[
+        bool, typer.Option("--api-secret-stdin", help="Read the API secret from stdin.")
+    ] = False,
+    rsa_key_file: Annotated[
+        str | None, typer.Option("--rsa-key-file", help="RSA private key file (RSA auth).")
+    ] = None,
+    recv_window: Annotated[
+        int | None, typer.Option("--recv-window", help="recv_window in milliseconds.")
+    ] = None,
+    timeout: Annotated[
+        int | None, typer.Option("--timeout", help="HTTP timeout in seconds.")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask before dangerous requests.")
+    ] = False,
+) -> None:
+    """Every Bybit v5 endpoint from the command line, over pybit.
+
+    `--fields` and `--query` stay in this context's params for the subcommand to read.
+    """
+    from bybitctl.context import AppContext
+
+    overrides: dict[str, Any] = {
+        "profile": profile,
+        "api_key": api_key,
+        "rsa_key_file": rsa_key_file,
+        "base_url": base_url,
+        "testnet": testnet or None,
+        "demo": demo or None,
+        "tld": tld,
+        "recv_window": recv_window,
+        "timeout": timeout,
+        "output": output,
+    }
+    if api_secret_stdin:
+        overrides["api_secret"] = sys.stdin.readline().strip()
+    ctx.obj = AppContext(overrides=overrides, env=os.environ, debug=debug, yes=yes, output=output)

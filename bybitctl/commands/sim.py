@@ -1,0 +1,207 @@
+"""`bybitctl sim`: run the local Bybit v5 exchange as a server.
+
+`sim serve` prints the base URL as its first stdout line (so scripts and tests can read it),
+registers a `paper` profile pointing at it, and serves until interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from bybitctl.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from bybitctl.sim.server import SimServer
+
+app = typer.Typer(
+    help="The local Bybit v5 exchange (paper trading and tests).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+PAPER_PROFILE = "paper"
+
+
+@app.callback()
+def sim() -> None:
+    """Run and control the local Bybit v5 exchange (see docs/sim.md)."""
+
+
+def data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where generated exchange keys live: $XDG_DATA_HOME/bybitctl (absolute only, per XDG)."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_DATA_HOME", "")
+    root = (
+        Path(base)
+        if base and os.path.isabs(base)
+        else Path(env.get("HOME") or Path.home()) / ".local" / "share"
+    )
+    return root / "bybitctl"
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Create `path` 0600 from the start, so the secret is never readable by others."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
+
+
+def load_or_create_keys(path: Path) -> dict[str, str]:
+    """The exchange's generated keys: reused from `path`, or created and saved there (0600).
+
+    Reusing them keeps the `paper` profile valid across restarts on the same `--state`.
+    """
+    from bybitctl.sim.auth import generate_key_pair
+
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        keys = json.loads(path.read_text(encoding="utf-8"))
+        if path.stat().st_mode & 0o077:
+            raise ConfigError(f"{path} holds secrets but others can read it; fix: chmod 600 {path}")
+        if isinstance(keys, dict) and all(
+            isinstance(keys.get(k), str)
+            for k in ("api_key", "api_secret", "readonly_key", "readonly_secret")
+        ):
+            return keys
+    api_key, api_secret = generate_key_pair()
+    readonly_key, readonly_secret = generate_key_pair()
+    keys = {
+        "api_key": api_key,
+        "api_secret": api_secret,
+        "readonly_key": readonly_key,
+        "readonly_secret": readonly_secret,
+    }
+    _write_private(path, json.dumps(keys, indent=2) + "\n")
+    return keys
+
+
+async def _serve(server: SimServer, host: str, port: int, on_ready: Callable[[str], None]) -> None:
+    """Serve until SIGINT or SIGTERM, then close the core cleanly (flushing --state)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await server.start(host, port)
+    except OSError as exc:
+        server.core.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        on_ready(server.base_url)
+        await stop.wait()
+    finally:
+        await server.stop()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 0,
+    symbols: Annotated[
+        str, typer.Option(help="Comma-separated symbols to list and simulate.")
+    ] = "BTCUSDT,ETHUSDT",
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic market.")] = 1,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", help="Trading key to accept (else generated).")
+    ] = None,
+    api_secret: Annotated[
+        str | None,
+        typer.Option("--api-secret", help="Its HMAC secret (prefer --api-secret-stdin)."),
+    ] = None,
+    api_secret_stdin: Annotated[
+        bool, typer.Option("--api-secret-stdin", help="Read the secret from stdin.")
+    ] = False,
+    state: Annotated[
+        Path | None, typer.Option(help="SQLite file persisting accounts, orders, positions.")
+    ] = None,
+    faults: Annotated[
+        str | None,
+        typer.Option(help="Faults to inject, e.g. drop_ws@2s,skip_u:once (docs/sim.md)."),
+    ] = None,
+    replay: Annotated[
+        Path | None, typer.Option(help="Drive books and trades from a `stream --record` file.")
+    ] = None,
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Allow binding a non-loopback interface.")
+    ] = False,
+    rate_limits: Annotated[
+        bool, typer.Option("--rate-limits/--no-rate-limits", help="Enforce per-UID API limits.")
+    ] = True,
+    profile: Annotated[
+        bool,
+        typer.Option(
+            "--profile/--no-profile", help="Register the `paper` profile (base URL, keys)."
+        ),
+    ] = True,
+) -> None:
+    """Run the local exchange; the first stdout line is its base URL."""
+    from bybitctl.config import is_loopback
+    from bybitctl.sim import DEFAULT_ACCOUNT, make_core
+    from bybitctl.sim.auth import ApiKey, Keyring
+    from bybitctl.sim.faults import parse_spec
+    from bybitctl.sim.server import SimServer
+
+    if not allow_remote and not is_loopback(host):
+        raise UsageError(f"refusing to bind {host!r}: not a loopback address (use --allow-remote)")
+    if replay is not None:
+        raise UsageError(
+            "--replay is not supported yet: the recording format of `stream --record` is not "
+            "settled; run without it for the synthetic market"
+        )
+    if faults:
+        try:
+            parse_spec(faults)
+        except ValueError as exc:
+            raise UsageError(f"--faults: {exc}") from None
+    if api_secret_stdin:
+        api_secret = sys.stdin.readline().strip()
+    if (api_key is None) != (api_secret is None):
+        raise UsageError("--api-key and --api-secret (or --api-secret-stdin) go together")
+    names = tuple(s.strip().upper() for s in symbols.split(",") if s.strip())
+    if not names:
+        raise UsageError("--symbols: give at least one symbol")
+    keys = load_or_create_keys(data_dir() / "sim-keys.json")
+    if api_key is not None and api_secret is not None:
+        keys = {**keys, "api_key": api_key, "api_secret": api_secret}
+    keyring = Keyring()
+    keyring.add(ApiKey(keys["api_key"], keys["api_secret"], DEFAULT_ACCOUNT))
+    keyring.add(ApiKey(keys["readonly_key"], keys["readonly_secret"], DEFAULT_ACCOUNT, True))
+    server = SimServer(
+        make_core(names, seed, state),
+        keyring,
+        faults=faults,
+        seed=seed,
+        rate_limits=rate_limits,
+    )
+
+    def ready(base_url: str) -> None:
+        # The profile is written before the URL is printed, so whoever reads that first line
+        # can use `--profile paper` at once.
+        note = ""
+        if profile:
+            from bybitctl.config import save_profile
+
+            path = save_profile(
+                PAPER_PROFILE,
+                {
+                    "base_url": base_url,
+                    "api_key": keys["api_key"],
+                    "api_secret": keys["api_secret"],
+                },
+            )
+            note = f"; profile {PAPER_PROFILE!r} registered in {path}"
+        print(base_url, flush=True)
+        print(f"serving {','.join(names)}{note}; Ctrl-C stops", file=sys.stderr, flush=True)
+
+    asyncio.run(_serve(server, host, port, ready))

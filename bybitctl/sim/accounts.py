@@ -1,0 +1,438 @@
+"""UNIFIED accounts: wallet balances, positions, fees and the ledger that makes money add up.
+
+All money is Decimal and every wallet change goes through `Account.book_change`, which also
+writes the transaction-log row, so for each coin: final balance - initial balance == the sum
+of the log's `change` column, exactly. For linear trading that change is realised PnL
+(`cashFlow`) minus the execution fee; closed-PnL records carry the same amounts, with the
+opening fees allocated to the closing orders so a flat position's records sum to its wallet
+change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from bybitctl.sim.instruments import Instrument
+from bybitctl.sim.orders import ZERO, Order, fmt
+
+FEE_RATES: dict[str, tuple[Decimal, Decimal]] = {
+    "linear": (Decimal("0.0002"), Decimal("0.00055")),
+    "inverse": (Decimal("0.0002"), Decimal("0.00055")),
+    "spot": (Decimal("0.001"), Decimal("0.001")),
+    "option": (Decimal("0.0003"), Decimal("0.0003")),
+}
+"""category -> (maker, taker) fee rate."""
+
+INITIAL_BALANCES = {
+    "USDT": Decimal(100000),
+    "USDC": Decimal(100000),
+    "BTC": Decimal(1),
+    "ETH": Decimal(10),
+}
+MONEY = Decimal("0.00000001")
+MM_RATE = Decimal("0.005")
+DEFAULT_LEVERAGE = Decimal(10)
+
+
+def money(d: Decimal) -> Decimal:
+    """Round to the 8 decimals Bybit books money in."""
+    return d.quantize(MONEY, rounding=ROUND_HALF_UP)
+
+
+def gain(inst: Instrument, long: bool, cost: Decimal, value: Decimal) -> Decimal:
+    """PnL of a position of cost `cost` now worth `value` (both in the settle coin).
+
+    An inverse contract's coin value falls as the price rises, so its long gains when the
+    value drops."""
+    up = value - cost
+    return up if long != inst.inverse else -up
+
+
+def avg_entry(inst: Instrument, lots: int, cost: Decimal) -> Decimal:
+    if inst.inverse:
+        return money(Decimal(lots) / cost)
+    return money(cost / inst.qty_dec(lots))
+
+
+@dataclass(slots=True, eq=False)
+class Position:
+    """A perpetual position; `size` is signed lots (long > 0), `entry_value` its cost in the
+    settle coin (USDT for linear, the coin itself for inverse)."""
+
+    inst: Instrument
+    idx: int
+    leverage: Decimal
+    size: int = 0
+    entry_value: Decimal = ZERO
+    open_fee: Decimal = ZERO
+    cur_realised: Decimal = ZERO
+    cum_realised: Decimal = ZERO
+    take_profit: Decimal = ZERO
+    stop_loss: Decimal = ZERO
+    auto_add_margin: int = 0
+    created: int = 0
+    updated: int = 0
+    seq: int = 0
+
+    def side(self) -> str:
+        if self.size > 0:
+            return "Buy"
+        if self.size < 0:
+            return "Sell"
+        return ""
+
+    def avg_price(self) -> Decimal:
+        """Average entry: cost / qty, or for inverse contracts qty / cost (harmonic mean)."""
+        if not self.size:
+            return ZERO
+        return avg_entry(self.inst, abs(self.size), self.entry_value)
+
+    def unrealised(self, mark: Decimal) -> Decimal:
+        """Mark-to-market PnL: long gains when the mark rises above the cost."""
+        if not self.size:
+            return ZERO
+        return money(
+            gain(
+                self.inst, self.size > 0, self.entry_value, self.inst.value_at(mark, abs(self.size))
+            )
+        )
+
+    def im(self) -> Decimal:
+        return money(self.entry_value / self.leverage)
+
+    def to_dict(self, mark: Decimal) -> dict[str, Any]:
+        inst = self.inst
+        avg = fmt(self.avg_price())
+        value = fmt(self.entry_value)
+        im, mm = fmt(self.im()), fmt(money(self.entry_value * MM_RATE))
+        return {
+            "category": inst.category,
+            "symbol": inst.symbol,
+            "positionIdx": self.idx,
+            "tradeMode": 0,
+            "riskId": 1,
+            "riskLimitValue": "2000000",
+            "side": self.side(),
+            "size": inst.qty_str(abs(self.size)),
+            "avgPrice": avg,
+            "entryPrice": avg,
+            "positionValue": value,
+            "positionBalance": im,
+            "leverage": fmt(self.leverage),
+            "breakEvenPrice": avg,
+            "markPrice": inst.price_str(int(mark / inst.tick)),
+            "positionIM": im,
+            "positionIMByMp": im,
+            "positionMM": mm,
+            "positionMMByMp": mm,
+            "liqPrice": "",
+            "bustPrice": "",
+            "takeProfit": fmt(self.take_profit),
+            "stopLoss": fmt(self.stop_loss),
+            "trailingStop": "0",
+            "unrealisedPnl": fmt(self.unrealised(mark)),
+            "curRealisedPnl": fmt(self.cur_realised),
+            "cumRealisedPnl": fmt(self.cum_realised),
+            "sessionAvgPrice": "",
+            "tpslMode": "Full",
+            "positionStatus": "Normal",
+            "adlRankIndicator": 2 if self.size else 0,
+            "autoAddMargin": self.auto_add_margin,
+            "isReduceOnly": False,
+            "mmrSysUpdatedTime": "",
+            "leverageSysUpdatedTime": "",
+            "createdTime": str(self.created),
+            "updatedTime": str(self.updated or self.created),
+            "seq": self.seq,
+        }
+
+
+@dataclass(slots=True)
+class Fill:
+    """What settling one execution did to the account, for the execution row and closed PnL."""
+
+    fee: Decimal
+    fee_rate: Decimal
+    fee_coin: str
+    pnl: Decimal
+    closed_lots: int
+    closed_cost: Decimal
+    closing_fees: Decimal
+    """Fees the closed part carries into closed PnL: its share of this execution's fee plus
+    the opening fees allocated to the lots it closed."""
+
+
+@dataclass(eq=False)
+class Account:
+    """One UNIFIED account (uid) and everything the exchange knows about it."""
+
+    uid: str
+    created: int
+    wallet: dict[str, Decimal] = field(default_factory=lambda: dict(INITIAL_BALANCES))
+    hedge: set[str] = field(default_factory=set)
+    leverage: dict[str, Decimal] = field(default_factory=dict)
+    positions: dict[tuple[str, int], Position] = field(default_factory=dict)
+    orders: dict[str, Order] = field(default_factory=dict)
+    open_orders: dict[str, Order] = field(default_factory=dict)
+    link_ids: dict[str, str] = field(default_factory=dict)
+    executions: list[dict[str, Any]] = field(default_factory=list)
+    closed_pnl: list[dict[str, Any]] = field(default_factory=list)
+    tx_log: list[dict[str, Any]] = field(default_factory=list)
+    transfers: list[dict[str, Any]] = field(default_factory=list)
+    fund: dict[str, Decimal] = field(default_factory=dict)
+    """FUND account balances: only inter-transfers touch them."""
+    cum_realised: dict[str, Decimal] = field(default_factory=dict)
+    dcp: dict[str, int] = field(default_factory=dict)
+    mmp: dict[str, dict[str, str]] = field(default_factory=dict)
+    gone_since: int | None = None
+    """When the last private connection closed (DCP's clock); None while connected."""
+    seq: int = 0
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def position(self, inst: Instrument, idx: int, now: int) -> Position:
+        key = (inst.symbol, idx)
+        pos = self.positions.get(key)
+        if pos is None:
+            lev = self.leverage.get(inst.symbol, DEFAULT_LEVERAGE)
+            pos = self.positions[key] = Position(inst, idx, lev, created=now, updated=now)
+        return pos
+
+    def positions_of(self, inst: Instrument, now: int) -> list[Position]:
+        """The symbol's position slots for the current mode (one-way: 0; hedge: 1 and 2)."""
+        idxs = (1, 2) if inst.symbol in self.hedge else (0,)
+        return [self.position(inst, i, now) for i in idxs]
+
+    def book_change(
+        self, coin: str, change: Decimal, now: int, row: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Apply `change` to `coin` and log it; the single door money goes through."""
+        bal = self.wallet.get(coin, ZERO) + change
+        self.wallet[coin] = bal
+        row.update(
+            {
+                "id": f"{self.uid}_{len(self.tx_log) + 1}",
+                "currency": coin,
+                "change": fmt(change),
+                "cashBalance": fmt(bal),
+                "transactionTime": str(now),
+            }
+        )
+        self.tx_log.append(row)
+        return row
+
+    def settle_derivative(
+        self, order: Order, pos: Position, price: int, lots: int, maker: bool, now: int
+    ) -> Fill:
+        """Apply one perpetual execution to `pos` and the settle coin: open, add, reduce, flip."""
+        inst = order.inst
+        value = inst.value(price, lots)
+        rate = FEE_RATES[inst.category][0 if maker else 1]
+        fee = money(value * rate)
+        signed = lots if order.side == "Buy" else -lots
+        closing = 0
+        if pos.size and (pos.size > 0) != (signed > 0):
+            closing = min(lots, abs(pos.size))
+        pnl = cost = alloc = ZERO
+        close_fee = ZERO
+        if closing:
+            old = abs(pos.size)
+            cost = pos.entry_value if closing == old else money(pos.entry_value * closing / old)
+            alloc = pos.open_fee if closing == old else money(pos.open_fee * closing / old)
+            pnl = gain(inst, pos.size > 0, cost, inst.value(price, closing))
+            pos.entry_value -= cost
+            pos.open_fee -= alloc
+            pos.size += closing if pos.size < 0 else -closing
+            close_fee = fee if closing == lots else money(fee * closing / lots)
+        opening = lots - closing
+        if opening:
+            pos.entry_value += value if not closing else inst.value(price, opening)
+            pos.open_fee += fee - close_fee
+            pos.size += opening if signed > 0 else -opening
+        if pos.size == 0:
+            pos.entry_value = ZERO
+        net = pnl - fee
+        pos.cur_realised += net
+        pos.cum_realised += net
+        pos.updated = now
+        pos.seq = self.next_seq()
+        coin = inst.settle
+        self.cum_realised[coin] = self.cum_realised.get(coin, ZERO) + net
+        self.book_change(
+            coin,
+            net,
+            now,
+            {
+                "symbol": inst.symbol,
+                "category": inst.category,
+                "side": order.side,
+                "type": "TRADE",
+                "transSubType": "",
+                "qty": inst.qty_str(lots),
+                "size": inst.qty_str(abs(pos.size)),
+                "tradePrice": inst.price_str(price),
+                "funding": "",
+                "fee": fmt(fee),
+                "feeRate": fmt(rate),
+                "cashFlow": fmt(pnl),
+                "bonusChange": "",
+                "orderId": order.order_id,
+                "orderLinkId": order.link_id,
+                "tradeId": "",
+                "extraFees": "",
+            },
+        )
+        return Fill(fee, rate, coin, pnl, closing, cost, alloc + close_fee)
+
+    def settle_spot(self, order: Order, price: int, lots: int, maker: bool, now: int) -> Fill:
+        """Swap coins for one spot execution; the fee comes out of the coin received."""
+        inst = order.inst
+        qty = inst.qty_dec(lots)
+        value = inst.price_dec(price) * qty
+        rate = FEE_RATES["spot"][0 if maker else 1]
+        buy = order.side == "Buy"
+        if buy:
+            fee, fee_coin = money(qty * rate), inst.base
+            base_change, quote_change = qty - fee, -value
+        else:
+            fee, fee_coin = money(value * rate), inst.quote
+            base_change, quote_change = -qty, value - fee
+        common = {
+            "symbol": inst.symbol,
+            "category": "spot",
+            "side": order.side,
+            "type": "TRADE",
+            "transSubType": "",
+            "qty": inst.qty_str(lots),
+            "size": "",
+            "tradePrice": inst.price_str(price),
+            "funding": "",
+            "feeRate": fmt(rate),
+            "cashFlow": "",
+            "bonusChange": "",
+            "orderId": order.order_id,
+            "orderLinkId": order.link_id,
+            "tradeId": "",
+            "extraFees": "",
+        }
+        self.book_change(inst.base, base_change, now, {**common, "fee": fmt(fee) if buy else "0"})
+        self.book_change(inst.quote, quote_change, now, {**common, "fee": "0" if buy else fmt(fee)})
+        return Fill(fee, rate, fee_coin, ZERO, 0, ZERO, ZERO)
+
+    def locked(self, coin: str) -> Decimal:
+        """What open spot orders may still spend of `coin`, so it cannot be spent twice."""
+        total = ZERO
+        for o in self.open_orders.values():
+            inst = o.inst
+            if inst.category != "spot" or o.price is None:
+                continue
+            if o.side == "Buy" and inst.quote == coin:
+                total += inst.price_dec(o.price) * inst.qty_dec(o.leaves)
+            elif o.side == "Sell" and inst.base == coin:
+                total += inst.qty_dec(o.leaves)
+        return total
+
+    def order_im(self, coin: str) -> Decimal:
+        """Initial margin held by open non-reduce-only derivative orders settling in `coin`."""
+        total = ZERO
+        for o in self.open_orders.values():
+            inst = o.inst
+            if inst.derivative and inst.settle == coin and not o.reduce_only and o.price:
+                lev = self.leverage.get(inst.symbol, DEFAULT_LEVERAGE)
+                total += inst.value(o.price, o.leaves) / lev
+        return money(total)
+
+    def coin_view(self, coin: str, marks: dict[str, Decimal]) -> dict[str, Decimal]:
+        """Wallet, equity, margins and availability of one coin (the figures `wallet` shows)."""
+        wallet = self.wallet.get(coin, ZERO)
+        upl = pos_im = pos_mm = ZERO
+        for pos in self.positions.values():
+            if pos.size and pos.inst.settle == coin:
+                upl += pos.unrealised(marks[pos.inst.symbol])
+                pos_im += pos.im()
+                pos_mm += money(pos.entry_value * MM_RATE)
+        order_im = self.order_im(coin)
+        locked = self.locked(coin)
+        equity = wallet + upl
+        avail = equity - pos_im - order_im - locked
+        return {
+            "wallet": wallet,
+            "upl": upl,
+            "equity": equity,
+            "pos_im": pos_im,
+            "pos_mm": pos_mm,
+            "order_im": order_im,
+            "locked": locked,
+            "available": avail,
+        }
+
+    def available(self, coin: str, marks: dict[str, Decimal]) -> Decimal:
+        return self.coin_view(coin, marks)["available"]
+
+    def wallet_dict(
+        self, marks: dict[str, Decimal], usd: dict[str, Decimal], coins: list[str] | None = None
+    ) -> dict[str, Any]:
+        """The UNIFIED account as `/v5/account/wallet-balance` and the `wallet` push show it.
+
+        `marks` maps symbols to mark prices, `usd` maps coins to USD prices.
+        """
+        rows = []
+        tot_eq = tot_wallet = tot_im = tot_mm = tot_upl = ZERO
+        for coin in sorted(self.wallet):
+            v = self.coin_view(coin, marks)
+            price = usd.get(coin, Decimal(1))
+            tot_eq += v["equity"] * price
+            tot_wallet += v["wallet"] * price
+            tot_im += (v["pos_im"] + v["order_im"]) * price
+            tot_mm += v["pos_mm"] * price
+            tot_upl += v["upl"] * price
+            if coins and coin not in coins:
+                continue
+            rows.append(
+                {
+                    "coin": coin,
+                    "equity": fmt(v["equity"]),
+                    "usdValue": fmt(money(v["equity"] * price)),
+                    "walletBalance": fmt(v["wallet"]),
+                    "free": "",
+                    "locked": fmt(v["locked"]),
+                    "spotHedgingQty": "0",
+                    "borrowAmount": "0",
+                    "availableToBorrow": "",
+                    "availableToWithdraw": fmt(max(ZERO, v["available"])),
+                    "accruedInterest": "0",
+                    "totalOrderIM": fmt(v["order_im"]),
+                    "totalPositionIM": fmt(v["pos_im"]),
+                    "totalPositionMM": fmt(v["pos_mm"]),
+                    "unrealisedPnl": fmt(v["upl"]),
+                    "cumRealisedPnl": fmt(self.cum_realised.get(coin, ZERO)),
+                    "bonus": "0",
+                    "collateralSwitch": True,
+                    "marginCollateral": True,
+                    "spotBorrow": "0",
+                }
+            )
+        im_rate = money(tot_im / tot_eq) if tot_eq > 0 else ZERO
+        mm_rate = money(tot_mm / tot_eq) if tot_eq > 0 else ZERO
+        return {
+            "accountType": "UNIFIED",
+            "accountIMRate": fmt(im_rate),
+            "accountIMRateByMp": fmt(im_rate),
+            "accountMMRate": fmt(mm_rate),
+            "accountMMRateByMp": fmt(mm_rate),
+            "totalEquity": fmt(money(tot_eq)),
+            "totalWalletBalance": fmt(money(tot_wallet)),
+            "totalMarginBalance": fmt(money(tot_eq)),
+            "totalAvailableBalance": fmt(money(tot_eq - tot_im)),
+            "totalPerpUPL": fmt(money(tot_upl)),
+            "totalInitialMargin": fmt(money(tot_im)),
+            "totalInitialMarginByMp": fmt(money(tot_im)),
+            "totalMaintenanceMargin": fmt(money(tot_mm)),
+            "totalMaintenanceMarginByMp": fmt(money(tot_mm)),
+            "accountLTV": "0",
+            "coin": rows,
+        }

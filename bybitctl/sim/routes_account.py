@@ -1,0 +1,228 @@
+"""Account and asset REST routes of the core: wallet, fees, ledger, DCP, MMP, transfers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from bybitctl.sim.accounts import FEE_RATES, Account
+from bybitctl.sim.errors import ApiError, params_error
+from bybitctl.sim.orders import ZERO, fmt
+from bybitctl.sim.routes_market import category, int_param, opt_int
+from bybitctl.sim.routes_trade import _acct, page
+
+if TYPE_CHECKING:
+    from bybitctl.sim.exchange import Exchange
+
+DCP_PRODUCTS = ("OPTIONS", "DERIVATIVES", "SPOT")
+ACCOUNT_TYPES = ("UNIFIED", "FUND")
+
+
+def wallet_balance(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    a = _acct(acct)
+    at = p.get("accountType")
+    if not at:
+        raise params_error("accountType is required")
+    if at != "UNIFIED":
+        raise ApiError(10001, "accountType only support UNIFIED")
+    coins = [c.strip() for c in str(p.get("coin") or "").split(",") if c.strip()] or None
+    return {"list": [a.wallet_dict(ex.marks, ex.usd, coins)]}
+
+
+def fee_rate(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    _acct(acct)
+    cat = category(p)
+    sym, base = p.get("symbol"), p.get("baseCoin")
+    maker, taker = FEE_RATES[cat]
+    if cat == "option":
+        coins = [base] if base else sorted({i.base for i in ex.catalogue.books.values()})
+        rows = [
+            {"baseCoin": c, "symbol": "", "takerFeeRate": fmt(taker), "makerFeeRate": fmt(maker)}
+            for c in coins
+        ]
+        return {"list": rows}
+    syms = [s for (c, s) in ex.engines if c == cat and (not sym or s == sym)]
+    if sym and not syms:
+        raise params_error("symbol invalid")
+    rows = [{"symbol": s, "baseCoin": "", "takerFeeRate": fmt(taker), "makerFeeRate": fmt(maker)}
+            for s in syms]  # fmt: skip
+    return {"list": rows}
+
+
+def transaction_log(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    a = _acct(acct)
+    cat, ccy, typ = p.get("category"), p.get("currency"), p.get("type")
+    base = p.get("baseCoin")
+    start, end = opt_int(p, "startTime"), opt_int(p, "endTime")
+
+    def rows() -> Iterable[tuple[int, dict[str, Any]]]:
+        for i in range(len(a.tx_log) - 1, -1, -1):
+            r = a.tx_log[i]
+            t = int(r["transactionTime"])
+            if (
+                (cat and r.get("category") != cat)
+                or (ccy and r["currency"] != ccy)
+                or (typ and r["type"] != typ)
+                or (base and not str(r.get("symbol", "")).startswith(base))
+                or (start is not None and t < start)
+                or (end is not None and t > end)
+            ):
+                continue
+            yield i, r
+
+    limit = int_param(p, "limit", 20, 1, 50)
+    out, nxt = page(rows(), limit, p.get("cursor"))
+    return {"list": out, "nextPageCursor": nxt}
+
+
+def account_info(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    a = _acct(acct)
+    return {
+        "marginMode": "REGULAR_MARGIN",
+        "updatedTime": str(a.created),
+        "unifiedMarginStatus": 5,
+        "dcpStatus": "ON" if a.dcp else "OFF",
+        "timeWindow": max(a.dcp.values()) if a.dcp else 10,
+        "smpGroup": 0,
+        "isMasterTrader": False,
+        "spotHedgingStatus": "OFF",
+    }
+
+
+def set_dcp(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    """Arm disconnect-cancel-all for a product: window in seconds, 3..300 (Bybit's range)."""
+    a = _acct(acct)
+    product = p.get("product") or "OPTIONS"
+    if product not in DCP_PRODUCTS:
+        raise params_error("product invalid")
+    window = opt_int(p, "timeWindow")
+    if window is None:
+        raise params_error("timeWindow is required")
+    if not 3 <= window <= 300:
+        raise params_error("timeWindow must be between 3 and 300")
+    a.dcp[product] = window
+    ex.trading.out.touched.add(a.uid)
+    return {}
+
+
+def query_dcp(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    a = _acct(acct)
+    return {
+        "dcpInfos": [
+            {"product": prod, "dcpStatus": "ON", "timeWindow": str(w)} for prod, w in a.dcp.items()
+        ]
+    }
+
+
+def _base_coin(p: dict[str, Any]) -> str:
+    base = p.get("baseCoin")
+    if not base:
+        raise params_error("baseCoin is required")
+    return str(base)
+
+
+def mmp_modify(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    a = _acct(acct)
+    base = _base_coin(p)
+    cfg = {}
+    for name in ("window", "frozenPeriod", "qtyLimit", "deltaLimit"):
+        v = p.get(name)
+        if v is None or v == "":
+            raise params_error(f"{name} is required")
+        cfg[name] = str(v)
+    cfg["vegaLimit"] = str(p.get("vegaLimit") or "")
+    a.mmp[base] = cfg
+    ex.trading.out.touched.add(a.uid)
+    return {}
+
+
+def mmp_reset(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    a = _acct(acct)
+    base = _base_coin(p)
+    if base not in a.mmp:
+        raise ApiError(110062, "There is no MMP information of the institution found.")
+    return {}
+
+
+def mmp_state(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    a = _acct(acct)
+    base = _base_coin(p)
+    cfg = a.mmp.get(base)
+    if cfg is None:
+        return {"result": []}
+    return {
+        "result": [
+            {"baseCoin": base, "mmpEnabled": True, **cfg, "mmpFrozenUntil": "0", "mmpFrozen": False}
+        ]
+    }
+
+
+def inter_transfer(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    """Move a coin between UNIFIED and FUND; the UNIFIED side goes through the ledger."""
+    a = _acct(acct)
+    for name in ("transferId", "coin", "amount", "fromAccountType", "toAccountType"):
+        if not p.get(name):
+            raise params_error(f"{name} is required")
+    src, dst = p["fromAccountType"], p["toAccountType"]
+    if src not in ACCOUNT_TYPES or dst not in ACCOUNT_TYPES or src == dst:
+        raise params_error("accountType invalid")
+    try:
+        amount = Decimal(str(p["amount"]))
+    except InvalidOperation:
+        raise params_error("amount invalid") from None
+    if amount <= 0:
+        raise params_error("amount invalid")
+    coin, now = str(p["coin"]), ex.clock()
+    if any(t["transferId"] == p["transferId"] for t in a.transfers):
+        raise ApiError(131214, "TransferId exist")
+    if src == "UNIFIED":
+        if amount > a.available(coin, ex.marks):
+            raise ApiError(131212, "Insufficient balance")
+        change, kind = -amount, "TRANSFER_OUT"
+    else:
+        if amount > a.fund.get(coin, ZERO):
+            raise ApiError(131212, "Insufficient balance")
+        change, kind = amount, "TRANSFER_IN"
+    a.fund[coin] = a.fund.get(coin, ZERO) - change
+    a.book_change(coin, change, now, {"type": kind, "category": "", "currency": coin})
+    a.transfers.append(
+        {
+            "transferId": str(p["transferId"]),
+            "coin": coin,
+            "amount": fmt(amount),
+            "fromAccountType": src,
+            "toAccountType": dst,
+            "timestamp": str(now),
+            "status": "SUCCESS",
+        }
+    )
+    ex.trading.out.wallet(a.uid, (coin,))
+    return {"transferId": str(p["transferId"]), "status": "SUCCESS"}
+
+
+def transfer_list(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    a = _acct(acct)
+    tid, coin = p.get("transferId"), p.get("coin")
+    rows = (
+        (i, t)
+        for i, t in reversed(list(enumerate(a.transfers)))
+        if (not tid or t["transferId"] == tid) and (not coin or t["coin"] == coin)
+    )
+    out, nxt = page(rows, int_param(p, "limit", 20, 1, 50), p.get("cursor"))
+    return {"list": out, "nextPageCursor": nxt}
+
+
+ROUTES = {
+    ("GET", "/v5/account/wallet-balance"): wallet_balance,
+    ("GET", "/v5/account/fee-rate"): fee_rate,
+    ("GET", "/v5/account/transaction-log"): transaction_log,
+    ("GET", "/v5/account/info"): account_info,
+    ("POST", "/v5/account/set-dcp"): set_dcp,
+    ("GET", "/v5/account/query-dcp-info"): query_dcp,
+    ("POST", "/v5/account/mmp-modify"): mmp_modify,
+    ("POST", "/v5/account/mmp-reset"): mmp_reset,
+    ("GET", "/v5/account/mmp-state"): mmp_state,
+    ("POST", "/v5/asset/transfer/inter-transfer"): inter_transfer,
+    ("GET", "/v5/asset/transfer/query-inter-transfer-list"): transfer_list,
+}

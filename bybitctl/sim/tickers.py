@@ -1,0 +1,151 @@
+"""Ticker rows for REST `/v5/market/tickers` and the `tickers.{symbol}` stream.
+
+Derivative tickers stream as a snapshot then deltas holding only the fields that changed;
+spot tickers are snapshot-only, as on Bybit.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from bybitctl.sim.market import OPTION_VOL, OptionPath
+from bybitctl.sim.matching import Engine
+from bybitctl.sim.orders import fmt
+
+if TYPE_CHECKING:
+    from bybitctl.sim.exchange import Exchange
+
+FUNDING_MS = 8 * 3600 * 1000
+
+
+def ticker(eng: Engine, ex: Exchange, now: int) -> dict[str, Any]:
+    """One ticker row in the category's shape."""
+    inst, book = eng.inst, eng.book
+    bb, ba = book.bids.best(), book.asks.best()
+    last = eng.last_price
+    prev = eng.open_price or last
+    pcnt = Decimal(last - prev) / Decimal(prev) if prev else Decimal(0)
+    common = {
+        "symbol": inst.symbol,
+        "lastPrice": inst.price_str(last),
+        "prevPrice24h": inst.price_str(prev),
+        "price24hPcnt": fmt(pcnt.quantize(Decimal("0.000001"))),
+        "highPrice24h": inst.price_str(eng.high),
+        "lowPrice24h": inst.price_str(eng.low),
+        "turnover24h": fmt(eng.turnover.quantize(Decimal("0.0001"))),
+        "volume24h": inst.qty_str(eng.volume),
+    }
+    bid = {
+        "bid1Price": inst.price_str(bb) if bb is not None else "",
+        "bid1Size": inst.qty_str(book.bids.qty_at(bb)) if bb is not None else "",
+        "ask1Price": inst.price_str(ba) if ba is not None else "",
+        "ask1Size": inst.qty_str(book.asks.qty_at(ba)) if ba is not None else "",
+    }
+    if inst.category == "spot":
+        return {**common, **bid, "usdIndexPrice": fmt(ex.usd.get(inst.base, Decimal(0)))}
+    if inst.category == "option":
+        return _option(eng, ex, bid, common)
+    mark = Decimal(repr(eng.market.path.price)).quantize(inst.tick)
+    oi = sum(
+        abs(p.size) for a in ex.accounts.values() for p in a.positions.values() if p.inst is inst
+    )
+    oi_dec = inst.qty_dec(oi) + inst.qty_dec(eng.market.level_lots * 500)
+    oi_value = oi_dec * mark if not inst.inverse else oi_dec / mark
+    return {
+        **common,
+        "tickDirection": eng.tick_direction,
+        "prevPrice1h": inst.price_str(prev),
+        "markPrice": fmt(mark),
+        "indexPrice": fmt(mark),
+        "openInterest": fmt(oi_dec),
+        "openInterestValue": fmt(oi_value.quantize(Decimal("0.01"))),
+        "fundingRate": "0.0001",
+        "nextFundingTime": str(now - now % FUNDING_MS + FUNDING_MS),
+        "predictedDeliveryPrice": "",
+        "basisRate": "",
+        "basis": "",
+        "deliveryFeeRate": "",
+        "deliveryTime": "0",
+        **bid,
+        "preOpenPrice": "",
+        "preQty": "",
+        "curPreListingPhase": "",
+        "fundingIntervalHour": "8",
+        "fundingCap": "0.005",
+        "basisRateYear": "",
+    }
+
+
+def _option(
+    eng: Engine, ex: Exchange, bid: dict[str, str], common: dict[str, str]
+) -> dict[str, Any]:
+    """Option tickers carry IVs and greeks (Black-Scholes at the book's implied vol)."""
+    path = eng.market.path
+    assert isinstance(path, OptionPath)
+    g = path.greeks()
+    under = fmt(Decimal(repr(path.underlying.price)).quantize(Decimal("0.01")))
+    iv = f"{OPTION_VOL:.4f}"
+    return {
+        "symbol": common["symbol"],
+        "bidPrice": bid["bid1Price"] or "0",
+        "bidSize": bid["bid1Size"] or "0",
+        "bidIv": iv,
+        "askPrice": bid["ask1Price"] or "0",
+        "askSize": bid["ask1Size"] or "0",
+        "askIv": iv,
+        "lastPrice": common["lastPrice"],
+        "highPrice24h": common["highPrice24h"],
+        "lowPrice24h": common["lowPrice24h"],
+        "markPrice": f"{g['price']:.8f}",
+        "indexPrice": under,
+        "markPriceIv": iv,
+        "underlyingPrice": under,
+        "openInterest": "0",
+        "turnover24h": common["turnover24h"],
+        "volume24h": common["volume24h"],
+        "totalVolume": common["volume24h"],
+        "totalTurnover": common["turnover24h"],
+        "delta": f"{g['delta']:.8f}",
+        "gamma": f"{g['gamma']:.8f}",
+        "vega": f"{g['vega']:.8f}",
+        "theta": f"{g['theta']:.8f}",
+        "predictedDeliveryPrice": "0",
+        "change24h": common["price24hPcnt"],
+    }
+
+
+class TickerFeed:
+    """Remembers the last published ticker so the next push can be a delta."""
+
+    def __init__(self, eng: Engine, ex: Exchange) -> None:
+        self.eng = eng
+        self.ex = ex
+        self.last: dict[str, Any] = {}
+        self.topic = f"tickers.{eng.inst.symbol}"
+        self.sent = 0
+        """When the last push was built (ms), to keep to Bybit's push interval."""
+
+    def _envelope(self, kind: str, data: dict[str, Any], now: int) -> dict[str, Any]:
+        return {"topic": self.topic, "type": kind, "data": data, "cs": self.eng.book.seq, "ts": now}
+
+    def snapshot(self, now: int) -> dict[str, Any]:
+        self.last = ticker(self.eng, self.ex, now)
+        self.sent = now
+        return self._envelope("snapshot", self.last, now)
+
+    def update(self, now: int) -> dict[str, Any] | None:
+        """The next push, or None when nothing changed."""
+        cur = ticker(self.eng, self.ex, now)
+        self.sent = now
+        if self.eng.inst.category in ("spot", "option"):
+            if cur == self.last:
+                return None
+            self.last = cur
+            return self._envelope("snapshot", cur, now)
+        delta = {k: v for k, v in cur.items() if self.last.get(k) != v}
+        if not delta:
+            return None
+        self.last = cur
+        delta["symbol"] = cur["symbol"]
+        return self._envelope("delta", delta, now)

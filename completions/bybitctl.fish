@@ -1,0 +1,1 @@
+complete --command bybitctl --no-files --arguments "(env _BYBITCTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) bybitctl)" --condition "env _BYBITCTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) bybitctl"

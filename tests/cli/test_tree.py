@@ -1,0 +1,173 @@
+"""The whole command tree: a dump as data checked against the catalogue, and --help everywhere."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer import _click as click
+from typer.main import get_command
+
+from bybitctl.catalog import groups, load
+from bybitctl.commands.root import LazyGroup, app
+from bybitctl.naming import kebab
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def dump(command: click.Command, name: str = "bybitctl") -> dict[str, Any]:
+    """The tree as plain data, like Click's `to_info_dict` (which Typer's Click copy lacks)."""
+    ctx = click.Context(command, info_name=name)
+    info: dict[str, Any] = {
+        "name": name,
+        "help": command.help,
+        "params": [
+            {
+                "name": p.name,
+                "param_type_name": p.param_type_name,
+                "opts": list(p.opts),
+                "secondary_opts": list(p.secondary_opts),
+                "hidden": getattr(p, "hidden", False),
+            }
+            for p in command.params
+        ],
+    }
+    if hasattr(command, "list_commands"):
+        info["commands"] = {
+            sub: dump(command.get_command(ctx, sub), sub) for sub in command.list_commands(ctx)
+        }
+    return info
+
+
+@pytest.fixture(scope="module")
+def tree() -> dict[str, Any]:
+    return dump(get_command(app))
+
+
+def options(info: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["name"]: p for p in info["params"] if p["param_type_name"] == "option"}
+
+
+def test_tree_has_every_group_and_command(tree: dict[str, Any]) -> None:
+    assert set(tree["commands"]) == set(groups()) | set(LazyGroup.lazy_commands)
+    for group, rows in groups().items():
+        assert set(tree["commands"][group]["commands"]) == {row.command for row in rows}
+
+
+def test_every_parameter_is_an_option_named_by_the_naming_rule(tree: dict[str, Any]) -> None:
+    for row in load():
+        info = tree["commands"][row.group]["commands"][row.command]
+        opts = options(info)
+        for i, param in enumerate(row.params):
+            names = opts[f"api_{i}"]["opts"]
+            assert names[0] == f"--{kebab(param.name)}"
+            assert names[1:] == ([f"--{param.name}"] if param.name != kebab(param.name) else [])
+        flat = [o for p in opts.values() for o in p["opts"]]
+        assert len(flat) == len(set(flat)), f"{row.group} {row.command}: duplicate option"
+        paging = {"--all", "--max-pages"} <= set(flat)
+        assert paging == (row.pagination is not None)
+        for common in ("--param", "--dry-run", "--yes", "--output", "--fields", "--query"):
+            assert common in flat
+
+
+def test_global_options(tree: dict[str, Any]) -> None:
+    flat = {o for p in options(tree).values() for o in p["opts"]}
+    assert flat >= {
+        "--version",
+        "--output",
+        "-o",
+        "--profile",
+        "--testnet",
+        "--demo",
+        "--tld",
+        "--base-url",
+        "--api-key",
+        "--api-secret-stdin",
+        "--rsa-key-file",
+        "--recv-window",
+        "--timeout",
+        "--debug",
+        "--yes",
+        "--fields",
+        "--query",
+    }
+
+
+def _paths(info: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = [prefix]
+    for name, sub in info.get("commands", {}).items():
+        out += _paths(sub, (*prefix, name))
+    return out
+
+
+def test_every_command_help_works(tree: dict[str, Any], bybitctl: Any) -> None:
+    paths = _paths(tree)
+    assert len(paths) > len(load())
+    for path in paths:
+        result = bybitctl(*path, "--help")
+        assert result.code == 0, (path, result.stderr)
+        assert "Usage: bybitctl" in result.stdout, path
+        assert result.stderr == ""
+
+
+def test_endpoint_help_shows_summary_required_example_and_docs(bybitctl: Any) -> None:
+    text = bybitctl("trade", "place-order", "--help").stdout
+    assert "Place Order" in text
+    assert "Required: --category, --symbol, --side, --order-type, --qty" in text
+    assert "Example:\n  bybitctl trade place-order --category" in text
+    assert "Bybit docs: https://bybit-exchange.github.io/docs/v5/order/create-order" in text
+
+
+def test_help_examples_are_runnable(dry: Any) -> None:
+    """Each help example parses and passes validation (checked by dry-running a sample)."""
+    import shlex
+
+    from bybitctl.commands.endpoints import example_command
+
+    for group in groups():
+        for row in groups()[group]:
+            words = shlex.split(example_command(row))
+            if any(w.startswith("<") for w in words):
+                continue
+            described = dry(*words[1:])
+            assert described["method"] == row.http_method
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--version"], ["--help"], ["market", "--help"], ["trade", "place-order", "--help"]],
+)
+def test_version_and_help_import_neither_pybit_nor_requests(argv: list[str]) -> None:
+    probe = (
+        "import sys, atexit\n"
+        "heavy = ('pybit', 'requests', 'urllib3', 'rich', 'jmespath', 'Crypto')\n"
+        "atexit.register(lambda: sys.stderr.write('LOADED=' + ','.join(sorted({m.split('.')[0] "
+        "for m in sys.modules if m.split('.')[0] in heavy})) + '\\n'))\n"
+        "from bybitctl.cli import main\n"
+        f"main({argv!r})\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "LOADED=\n" in result.stderr
+    if argv == ["--version"]:
+        assert result.stdout.startswith("bybitctl ")
+
+
+def test_version_does_not_load_typer() -> None:
+    probe = (
+        "import sys\nfrom bybitctl.cli import main\ntry:\n    main(['--version'])\n"
+        "finally:\n    print('typer' in sys.modules, file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.stderr.strip() == "False"
+
+
+@pytest.mark.parametrize("tool", ["gen_docs.py", "gen_completions.py"])
+def test_generated_files_are_current(tool: str) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / tool), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr + f"\nrun: python tools/{tool}"

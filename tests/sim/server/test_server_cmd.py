@@ -1,0 +1,162 @@
+"""`sim serve` as a real process: base URL first, a registered `paper` profile, 0600 keys,
+loopback-only binding, and state that survives `kill -9`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import requests
+from typer.testing import CliRunner
+
+from bybitctl.commands.sim import app
+from bybitctl.errors import UsageError
+
+from .conftest import http
+
+pytestmark = pytest.mark.e2e
+
+SERVE = "import sys; from bybitctl.commands.sim import app; app(['serve', *sys.argv[1:]])"
+
+
+class Served:
+    """A `sim serve` subprocess; `.base_url` is its first stdout line."""
+
+    def __init__(self, env: dict[str, str], *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", SERVE, *args],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.base_url = self.proc.stdout.readline().strip()
+
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[str, str]:
+        self.proc.send_signal(sig)
+        out, err = self.proc.communicate(timeout=20)
+        return out, err
+
+
+class Keys:
+    """The handle shape `http()` expects, from the saved keys file."""
+
+    def __init__(self, base_url: str, keys: dict[str, str]) -> None:
+        self.base_url = base_url
+        self.api_key = keys["api_key"]
+        self.api_secret = keys["api_secret"]
+
+
+def test_serve_prints_url_registers_paper_profile_and_keeps_secret(clean_env, tmp_path):
+    env = {**clean_env, "XDG_DATA_HOME": str(tmp_path / "data")}
+    served = Served(env, "--port", "0", "--symbols", "BTCUSDT", "--seed", "3")
+    try:
+        assert served.base_url.startswith("http://127.0.0.1:")
+        keys_file = tmp_path / "data" / "bybitctl" / "sim-keys.json"
+        assert stat.S_IMODE(keys_file.stat().st_mode) == 0o600
+        keys = json.loads(keys_file.read_text())
+        config = tomllib.loads(
+            (Path(clean_env["XDG_CONFIG_HOME"]) / "bybitctl/config.toml").read_text()
+        )
+        paper = config["profiles"]["paper"]
+        assert paper["base_url"] == served.base_url
+        assert paper["api_key"] == keys["api_key"]
+        session = http(Keys(served.base_url, keys))
+        assert session.get_wallet_balance(accountType="UNIFIED")["retCode"] == 0
+    finally:
+        out, err = served.stop()
+    assert served.proc.returncode == 0
+    assert keys["api_secret"] not in out + err
+    assert keys["readonly_secret"] not in out + err
+
+
+def test_state_survives_kill_9(clean_env, tmp_path):
+    env = {**clean_env, "XDG_DATA_HOME": str(tmp_path / "data")}
+    state = str(tmp_path / "state.sqlite")
+    first = Served(env, "--state", state, "--no-profile")
+    try:
+        keys = json.loads((tmp_path / "data/bybitctl/sim-keys.json").read_text())
+        session = http(Keys(first.base_url, keys))
+        book = session.get_orderbook(category="linear", symbol="BTCUSDT")["result"]
+        price = str(round(float(book["b"][0][0]) * 0.8, 1))
+        placed = session.place_order(
+            category="linear", symbol="BTCUSDT", side="Buy", orderType="Limit",
+            qty="0.001", price=price, orderLinkId="survivor",
+        )  # fmt: skip
+        assert placed["retCode"] == 0
+        balance = session.get_wallet_balance(accountType="UNIFIED")["result"]
+    finally:
+        first.stop(signal.SIGKILL)
+    second = Served(env, "--state", state, "--no-profile")
+    try:
+        again = http(Keys(second.base_url, keys))
+        orders = again.get_open_orders(category="linear", symbol="BTCUSDT")["result"]["list"]
+        assert [o["orderLinkId"] for o in orders] == ["survivor"]
+        after = again.get_wallet_balance(accountType="UNIFIED")["result"]
+        coins = {c["coin"]: c["walletBalance"] for c in after["list"][0]["coin"]}
+        assert coins == {c["coin"]: c["walletBalance"] for c in balance["list"][0]["coin"]}
+    finally:
+        second.stop()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--host", "0.0.0.0"], "not a loopback address"),
+        (["--replay", "rec.jsonl"], "--replay is not supported yet"),
+        (["--faults", "bogus"], "unknown fault"),
+        (["--api-key", "abc"], "go together"),
+    ],
+)
+def test_serve_refuses_bad_options(clean_env, args, message):
+    result = CliRunner().invoke(app, ["serve", *args])
+    assert isinstance(result.exception, UsageError)
+    assert message in result.exception.message
+
+
+def _non_loopback_address() -> str | None:
+    """This machine's address on its default route, if it has one (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+def test_remote_bind_keeps_the_fault_endpoint_loopback_only(clean_env, tmp_path):
+    address = _non_loopback_address()
+    if address is None:
+        pytest.skip("no non-loopback interface")
+    env = {**clean_env, "XDG_DATA_HOME": str(tmp_path / "data")}
+    served = Served(env, "--host", "0.0.0.0", "--allow-remote", "--no-profile")
+    try:
+        assert served.base_url.startswith("http://127.0.0.1:")
+        port = served.base_url.rsplit(":", 1)[1]
+        remote = requests.post(f"http://{address}:{port}/_sim/faults", data="http5xx", timeout=5)
+        assert remote.status_code == 403
+        assert requests.get(f"http://{address}:{port}/v5/market/time", timeout=5).ok
+        assert requests.get(f"{served.base_url}/_sim/faults", timeout=5).json()["spec"] == ""
+    finally:
+        served.stop()
+
+
+def test_serve_reports_a_port_in_use(clean_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", "--port", str(port), "--no-profile"])
+    assert isinstance(result.exception, UsageError)
+    assert f"cannot listen on 127.0.0.1:{port}" in result.exception.message

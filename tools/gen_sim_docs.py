@@ -1,0 +1,84 @@
+"""Regenerate the endpoint list in docs/sim.md: which routes the local exchange models and
+which answer with the documented example.
+
+    .venv/bin/python tools/gen_sim_docs.py           # rewrite docs/sim.md in place
+    .venv/bin/python tools/gen_sim_docs.py --check   # exit 1 when docs/sim.md is stale
+
+The list comes from the catalogue (every route the server answers) and the core's own route
+table (`Exchange.routes`: what it models), so it cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bybitctl import catalog  # noqa: E402
+from bybitctl.sim import make_core  # noqa: E402
+
+DOC = ROOT / "docs" / "sim.md"
+BEGIN = "<!-- BEGIN GENERATED: tools/gen_sim_docs.py -->"
+END = "<!-- END GENERATED -->"
+
+
+def endpoint_section() -> str:
+    """The generated markdown: counts, then one table per catalogue group."""
+    core = make_core(("BTCUSDT",), 1, None)
+    try:
+        modelled = set(core.routes)  # type: ignore[attr-defined]
+    finally:
+        core.close()
+    routes: dict[tuple[str, str], catalog.Endpoint] = {}
+    for endpoint in catalog.load():
+        routes.setdefault((endpoint.http_method, endpoint.path), endpoint)
+    by_group: dict[str, list[tuple[str, str, bool, bool]]] = {}
+    for (verb, path), endpoint in routes.items():
+        by_group.setdefault(endpoint.group, []).append(
+            (verb, path, endpoint.auth, (verb, path) in modelled)
+        )
+    count = sum(1 for key in routes if key in modelled)
+    lines = [
+        BEGIN,
+        "",
+        f"{len(routes)} routes answer; {count} are modelled by the core, "
+        f"{len(routes) - count} answer with the documented example.",
+        "",
+    ]
+    for group in sorted(by_group):
+        lines += [f"### {group}", "", "| route | auth | answer |", "|---|---|---|"]
+        for verb, path, auth, is_modelled in sorted(by_group[group], key=lambda r: (r[1], r[0])):
+            answer = "**modelled**" if is_modelled else "example"
+            lines.append(f"| `{verb} {path}` | {'signed' if auth else 'public'} | {answer} |")
+        lines.append("")
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def render(text: str) -> str:
+    """`text` with its generated block replaced."""
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    return head + endpoint_section() + tail
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="fail when docs/sim.md is stale")
+    args = parser.parse_args()
+    current = DOC.read_text(encoding="utf-8")
+    fresh = render(current)
+    if args.check:
+        if fresh != current:
+            print("docs/sim.md is stale: run tools/gen_sim_docs.py", file=sys.stderr)
+            return 1
+        return 0
+    DOC.write_text(fresh, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
