@@ -62,9 +62,9 @@ class LazyGroup(PlainGroup):
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        from bybitctl.catalog import groups
+        from bybitctl.catalog import group_names
 
-        return sorted({*groups(), *self.lazy_commands})
+        return sorted({*group_names(), *self.lazy_commands})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.commands:
@@ -73,9 +73,9 @@ class LazyGroup(PlainGroup):
         if target is not None:
             command = _load(target)
         else:
-            from bybitctl.catalog import groups
+            from bybitctl.catalog import group_names
 
-            if cmd_name not in groups():
+            if cmd_name not in group_names():
                 return None
             from bybitctl.commands.endpoints import build_group
 
@@ -95,14 +95,14 @@ class LazyGroup(PlainGroup):
         return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        from bybitctl.catalog import groups
+        from bybitctl.catalog import group
 
         rows = []
         for name in self.list_commands(ctx):
             if name in self.lazy_help:
                 rows.append((name, self.lazy_help[name]))
             else:
-                rows.append((name, f"Bybit v5 {name} endpoints ({len(groups()[name])})."))
+                rows.append((name, f"Bybit v5 {name} endpoints ({len(group(name))})."))
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

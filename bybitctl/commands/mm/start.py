@@ -1,0 +1,298 @@
+"""`bybitctl mm start`: quote one symbol until a duration, `mm stop`, a signal or the kill
+switch, then pull every order, confirm over REST and print the report.
+
+Every `mm.toml` field is also a flag (`spread_bps` -> `--spread-bps`, booleans as
+`--x/--no-x`), generated from the config's own field list so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, fields
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bybitctl.commands.mm.common import JournalOption, app_context, journal_path, output_choice
+from bybitctl.errors import INTERRUPTED, BybitctlError, UsageError
+
+
+@dataclass(frozen=True)
+class StartOptions:
+    """Everything one run needs, checked before any I/O; `settings` is a thunk so building
+    the options never reads the profile."""
+
+    config: Any  # MMConfig
+    paper: bool
+    duration: float | None
+    report_json: Path | None
+    journal: Path
+    live_view: bool
+    yes: bool
+    debug: bool
+    ws_trading: bool
+    settings: Callable[[], Any]
+    confirm: Callable[[str], bool]
+
+
+def _config_params() -> list[inspect.Parameter]:
+    """One keyword parameter per MMConfig field (None = not given, the file decides)."""
+    from bybitctl.mm.config import MMConfig
+
+    params = []
+    for f in fields(MMConfig):
+        flag = "--" + f.name.replace("_", "-")
+        doc = f.metadata["doc"]
+        unit = f.metadata["unit"]
+        if f.type == "bool":
+            option = typer.Option(f"{flag}/--no-{flag[2:]}", help=doc, show_default=False)
+            annotation: Any = Annotated[bool | None, option]
+        else:
+            required = " [required unless in --config]" if f.default is MISSING else ""
+            option = typer.Option(
+                flag,
+                metavar=(unit or "VALUE").upper().replace(" ", "_"),
+                help=doc + required,
+                show_default=False,
+            )
+            annotation = Annotated[str | None, option]
+        params.append(
+            inspect.Parameter(
+                f.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation
+            )
+        )
+    return params
+
+
+_OWN: dict[str, tuple[Any, Any]] = {
+    "paper": (
+        Annotated[
+            bool,
+            typer.Option(
+                "--paper", help="Start the local exchange in-process (funded account) and quote it."
+            ),
+        ],
+        False,
+    ),
+    "config_file": (
+        Annotated[
+            Path | None,
+            typer.Option("--config", metavar="FILE", help="mm.toml to read (flags override it)."),
+        ],
+        None,
+    ),
+    "duration": (
+        Annotated[
+            float | None,
+            typer.Option("--duration", metavar="SECONDS", help="Stop by itself after this long."),
+        ],
+        None,
+    ),
+    "report_json": (
+        Annotated[
+            Path | None,
+            typer.Option(
+                "--report-json",
+                metavar="FILE",
+                help="Write the report's numbers here on every exit path.",
+            ),
+        ],
+        None,
+    ),
+    "journal": (JournalOption, None),
+    "ws_trading": (
+        Annotated[
+            bool,
+            typer.Option(
+                "--ws-trading/--http-trading",
+                help="Send orders over the trade WebSocket (HTTP as fallback) or HTTP only.",
+            ),
+        ],
+        True,
+    ),
+    "yes": (
+        Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before quoting on mainnet.")],
+        False,
+    ),
+    "output": (
+        Annotated[
+            str | None,
+            typer.Option(
+                "-o",
+                "--output",
+                metavar="FORMAT",
+                help="table (live dashboard, default on a terminal) | jsonl (events).",
+            ),
+        ],
+        None,
+    ),
+}
+
+
+PAPER_DEFAULTS = {"symbol": "BTCUSDT", "order_qty": "0.001", "max_position": "0.01"}
+"""What `--paper` quotes when neither the file nor a flag says, so `mm start --paper` runs."""
+
+
+def _paper_defaults(config_file: Path | None) -> dict[str, Any]:
+    """PAPER_DEFAULTS minus the fields the config file sets (the file wins over them)."""
+    import tomllib
+
+    given: dict[str, Any] = {}
+    if config_file is not None and config_file.exists():
+        try:
+            given = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError:
+            given = {}  # load_config reports it, naming the file
+    return {k: v for k, v in PAPER_DEFAULTS.items() if k not in given}
+
+
+def build_start_options(ctx: typer.Context, values: Mapping[str, Any]) -> StartOptions:
+    """Parse and check the flags and the config file; no network, no exchange."""
+    from bybitctl.mm.config import load_config
+
+    app = app_context(ctx)
+    overrides = {k: v for k, v in values.items() if k not in _OWN and v is not None}
+    if values["paper"]:
+        overrides = {**_paper_defaults(values["config_file"]), **overrides}
+    config = load_config(values["config_file"], overrides)
+    duration = values["duration"]
+    if duration is not None and duration <= 0:
+        raise UsageError(f"--duration must be positive, got {duration}")
+    live = output_choice(values["output"], ctx, ("table", "jsonl")) == "table"
+
+    def confirm(question: str) -> bool:
+        return typer.confirm(question, default=False, err=True)
+
+    return StartOptions(
+        config=config,
+        paper=values["paper"],
+        duration=duration,
+        report_json=values["report_json"],
+        journal=journal_path(values["journal"]),
+        live_view=live and sys.stdout.isatty(),
+        yes=values["yes"] or bool(app.yes),
+        debug=app.debug,
+        ws_trading=values["ws_trading"],
+        settings=app.settings,
+        confirm=confirm,
+    )
+
+
+def run_start(opts: StartOptions) -> int:
+    """Run against the local exchange (`--paper`) or the active profile."""
+    if opts.paper:
+        from bybitctl.config import Settings
+        from bybitctl.sim import running_exchange
+
+        with running_exchange(symbols=(opts.config.symbol,)) as ex:
+            settings = Settings(
+                profile="paper", api_key=ex.api_key, api_secret=ex.api_secret, base_url=ex.base_url
+            )
+            return _run(opts, settings, f"paper:{ex.base_url}")
+    settings = opts.settings()
+    settings.require_credentials()
+    _check_target(opts, settings)
+    where = settings.base_url or (
+        "testnet" if settings.testnet else "demo" if settings.demo else f"mainnet.{settings.tld}"
+    )
+    return _run(opts, settings, f"{settings.profile}@{where}")
+
+
+def _check_target(opts: StartOptions, settings: Any) -> None:
+    """Real money needs a yes: --yes, or an answer on a terminal."""
+    from bybitctl.client import is_safe_target
+
+    if is_safe_target(settings) or opts.yes:
+        return
+    question = (
+        f"Quote {opts.config.symbol} on Bybit mainnet with profile "
+        f"'{settings.profile}' (real funds)?"
+    )
+    if not sys.stdin.isatty():
+        raise UsageError("quoting on mainnet needs confirmation: pass --yes")
+    if not opts.confirm(question):
+        raise BybitctlError("not confirmed; nothing was sent")
+
+
+def _run(opts: StartOptions, settings: Any, target: str) -> int:
+    from bybitctl.mm.dashboard import Dashboard, JsonlSink
+    from bybitctl.mm.engine import Engine
+    from bybitctl.mm.journal import Journal
+    from bybitctl.mm.report import build_report, render_table, write_report_json
+
+    journal = Journal(opts.journal)
+    try:
+        running = journal.instance()
+        if running is not None and running.alive():
+            raise UsageError(
+                f"another mm instance (pid {running.pid}) is running on {opts.journal}",
+                hint="stop it with `bybitctl mm stop`, or pass another --journal",
+            )
+        sink = Dashboard() if opts.live_view else JsonlSink()
+        engine = Engine(
+            opts.config,
+            settings,
+            journal,
+            target=target,
+            emit=sink,
+            debug=opts.debug,
+            use_ws_trading=opts.ws_trading,
+        )
+        with sink:
+            engine.prepare()
+            try:
+                code = engine.run(opts.duration)
+            finally:
+                report = build_report(journal, journal.chain(engine.run_id))
+                if opts.report_json is not None:
+                    write_report_json(opts.report_json, report)
+        if opts.live_view:
+            sys.stdout.write(render_table(report) + "\n")
+        else:
+            import json
+
+            sys.stdout.write(json.dumps(report) + "\n")
+        sys.stdout.flush()
+        if engine.remaining:
+            links = ", ".join(o.get("orderLinkId", "?") for o in engine.remaining[:5])
+            print(
+                f"error: {len(engine.remaining)} order(s) still open after exit: {links}",
+                file=sys.stderr,
+            )
+            return code or 1
+        if engine.stop_reason == "signal:SIGINT":
+            return INTERRUPTED
+        return code
+    finally:
+        journal.close()
+
+
+def make_start(runner: Callable[[StartOptions], int] = run_start) -> Callable[..., None]:
+    """The `start` command with one flag per config field; `runner` is replaced in tests."""
+
+    def start(ctx: typer.Context, **values: Any) -> None:
+        code = runner(build_start_options(ctx, values))
+        if code:
+            raise typer.Exit(code)
+
+    params = [
+        inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+    ]
+    for name, (annotation, default) in _OWN.items():
+        params.append(
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+            )
+        )
+    params.extend(_config_params())
+    start.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    start.__annotations__ = {p.name: p.annotation for p in params}
+    start.__doc__ = (
+        "Quote a symbol on both sides (--paper: on the local exchange); stops on "
+        "--duration, `mm stop`, a signal or the kill switch, then prints the "
+        "report."
+    )
+    return start

@@ -1,0 +1,96 @@
+"""`bybitctl mm status`: whether an instance runs on a journal, and its live state (quotes,
+inventory, PnL, uptime), read from the journal's control row while it runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bybitctl.commands.mm.common import JournalOption, journal_path, output_choice
+
+
+@dataclass(frozen=True)
+class StatusOptions:
+    """Which journal, and table or json."""
+
+    journal: Path
+    fmt: str
+
+
+def status_of(path: Path) -> dict[str, Any]:
+    """The status document: running or not, plus the last state the instance reported."""
+    from bybitctl.mm.journal import Journal, now_ms
+
+    if not path.exists():
+        return {"running": False, "journal": str(path)}
+    journal = Journal(path, readonly=True)
+    try:
+        instance = journal.instance()
+        if instance is None:
+            return {"running": False, "journal": str(path)}
+        return {
+            "running": instance.alive(),
+            "journal": str(path),
+            "pid": instance.pid,
+            "run_id": instance.run_id,
+            "status": instance.status,
+            "heartbeat_age_ms": now_ms() - instance.heartbeat_ms,
+            **instance.state,
+        }
+    finally:
+        journal.close()
+
+
+def run_status(opts: StatusOptions) -> int:
+    """Print the status; "not running" is an answer, not a failure (exit 0)."""
+    doc = status_of(opts.journal)
+    if opts.fmt == "json":
+        sys.stdout.write(json.dumps(doc) + "\n")
+        return 0
+    lines = [f"{'running' if doc['running'] else 'not running'}  ({doc['journal']})"]
+    for key in (
+        "run_id",
+        "pid",
+        "status",
+        "uptime_s",
+        "guard",
+        "position",
+        "realized_pnl",
+        "unrealized_pnl",
+        "fees",
+        "fills",
+        "quote_uptime_pct",
+        "reason",
+    ):
+        if key in doc:
+            lines.append(f"  {key}: {doc[key]}")
+    for q in doc.get("quotes") or []:
+        lines.append(f"  quote {q['side']} {q['qty']} @ {q['price']} ({q['status']})")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def make_status(runner: Callable[[StatusOptions], int] = run_status) -> Callable[..., None]:
+    """The `status` command; `runner` is replaced in tests."""
+
+    def status(
+        ctx: typer.Context,
+        journal: JournalOption = None,
+        output: Annotated[
+            str | None, typer.Option("-o", "--output", metavar="FORMAT", help="table | json.")
+        ] = None,
+    ) -> None:
+        """Show whether an instance runs, its quotes, inventory, PnL and uptime."""
+        code = runner(
+            StatusOptions(journal_path(journal), output_choice(output, ctx, ("table", "json")))
+        )
+        if code:
+            raise typer.Exit(code)
+
+    return status

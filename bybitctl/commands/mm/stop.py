@@ -1,0 +1,85 @@
+"""`bybitctl mm stop`: ask the instance running on a journal to pull its quotes and exit,
+and wait until it has (it confirms over REST that none of its orders remain)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bybitctl.commands.mm.common import JournalOption, journal_path
+from bybitctl.errors import NetworkError
+
+
+@dataclass(frozen=True)
+class StopOptions:
+    """Which journal's instance to stop, and how long to wait for it."""
+
+    journal: Path
+    timeout: float
+    sleep: Callable[[float], None] = time.sleep
+
+
+def run_stop(opts: StopOptions) -> int:
+    """SIGTERM the running instance and wait for its exit; 0 when it left no order open."""
+    from bybitctl.mm.journal import Journal, pid_exists
+
+    if not opts.journal.exists():
+        print(f"no mm instance has run on {opts.journal}", file=sys.stderr)
+        return 0
+    journal = Journal(opts.journal, readonly=True)
+    try:
+        instance = journal.instance()
+        if instance is None or not instance.alive():
+            print("no mm instance is running", file=sys.stderr)
+            return 0
+        os.kill(instance.pid, signal.SIGTERM)
+        deadline = time.monotonic() + opts.timeout
+        while pid_exists(instance.pid) and time.monotonic() < deadline:
+            current = journal.instance()
+            if (
+                current is not None
+                and current.status == "stopped"
+                and current.run_id == instance.run_id
+            ):
+                break
+            opts.sleep(0.1)
+        current = journal.instance()
+        if current is None or current.status != "stopped":
+            raise NetworkError(
+                f"mm instance (pid {instance.pid}) did not report a clean stop within "
+                f"{opts.timeout:g}s"
+            )
+        left = int(current.state.get("open_orders") or 0)
+        print(
+            f"stopped run {instance.run_id} (pid {instance.pid}): {left} order(s) left open",
+            file=sys.stderr,
+        )
+        return 1 if left else 0
+    finally:
+        journal.close()
+
+
+def make_stop(runner: Callable[[StopOptions], int] = run_stop) -> Callable[..., None]:
+    """The `stop` command; `runner` is replaced in tests."""
+
+    def stop(
+        journal: JournalOption = None,
+        timeout: Annotated[
+            float,
+            typer.Option("--timeout", metavar="SECONDS", help="How long to wait for the exit."),
+        ] = 60.0,
+    ) -> None:
+        """Stop the running instance: it cancels every order, confirms none remain, exits."""
+        code = runner(StopOptions(journal_path(journal), timeout))
+        if code:
+            raise typer.Exit(code)
+
+    return stop

@@ -1,0 +1,993 @@
+"""The live market maker: one decision thread fed by one event queue.
+
+Inputs (public book, trades and ticker; private orders, executions, positions and wallet;
+trade-socket answers; timers; stop requests) all arrive on `Engine.queue` (see
+`bybitctl.mm.feeds`). Each wake-up drains the queue, updates the local state, and makes one
+decision with the pure `strategy.decide`; the rate budget admits the actions and the
+`Executor` sends them. The engine is the only owner of order state: in-flight and resting
+orders (and terminal orders whose fills have not arrived yet) are all handed to the
+strategy, which counts them at a full fill against the limits.
+
+Safety (issue 5 §3): `prepare` cancels leftovers of earlier runs (confirmed over REST),
+reads the position and arms Bybit's DCP; quotes are pulled whenever a guard says so (stale,
+resyncing or crossed book, private stream down, MMP, kill switch); `run` always ends in
+`_shutdown`, which cancels every order we own and confirms over REST that none remains,
+on a normal end, a signal, `mm stop`, the kill switch or an uncaught error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import re
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from bybitctl.book import BookError, OrderBook
+from bybitctl.errors import BybitctlError, ConfigError, UsageError
+from bybitctl.mm.accounting import Fill, Ledger
+from bybitctl.mm.config import MarketRules, MMConfig, validate
+from bybitctl.mm.executor import REPLY, Executor, cancel_own
+from bybitctl.mm.feeds import DOWN, FRAME, UP, Feed, private_feed, public_feed
+from bybitctl.mm.journal import Journal, now_ms
+from bybitctl.mm.risk import STOPPED, Risk, StaleBookGuard
+from bybitctl.mm.strategy import (
+    BUY,
+    OPEN,
+    PENDING_AMEND,
+    PENDING_CANCEL,
+    PENDING_NEW,
+    Action,
+    Amend,
+    BookView,
+    Cancel,
+    Inventory,
+    OpenOrder,
+    Place,
+    QuoteParams,
+    StrategyState,
+    VolEstimator,
+    decide,
+)
+
+STOP = "stop"
+TIMER_S = 0.05
+"""Timer period: guards (stale book, dead sockets, kill switch) are re-checked this often."""
+STATUS_EVERY_MS = 500
+SWITCH_INTERVAL_S = 0.0005
+SWEEP_WINDOW_MS = 7 * 86_400_000 - 60_000
+"""Bybit answers execution queries for at most 7 days back."""
+BOOK_DEPTH = 50
+_LIVE = ("New", "PartiallyFilled", "Untriggered")
+_GONE_CODES = (110001, 110008, 110010, 170213)
+"""Cancel/amend answers meaning the order no longer exists (filled or cancelled already)."""
+
+
+def run_token() -> str:
+    """Six base-36 characters from the clock: distinct per run, short enough for orderLinkId."""
+    n = time.time_ns() // 1_000_000
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    for _ in range(6):
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+    return out
+
+
+def owner(link_prefix: str) -> Callable[[str], bool]:
+    """Whether an orderLinkId was made by this bot (any run): prefix, run token, -seq."""
+    pattern = re.compile(rf"{re.escape(link_prefix)}[0-9a-z]{{6}}-\d+")
+    return lambda link_id: pattern.fullmatch(link_id) is not None
+
+
+@dataclass(slots=True)
+class _Meta:
+    """What the engine knows of an order beyond the strategy's `OpenOrder`."""
+
+    level: int = 0
+    prev: tuple[Decimal, Decimal] | None = None  # price, qty before a pending amend
+    target: tuple[Decimal, Decimal] | None = None  # price, qty a pending amend asks for
+    gone: bool = False  # terminal at the exchange, fills still to arrive
+    exchange_cum: Decimal = Decimal(0)
+
+
+@dataclass(slots=True)
+class Stats:
+    """Live counters shown by the dashboard and `mm status`."""
+
+    decisions: int = 0
+    orders_placed: int = 0
+    orders_amended: int = 0
+    orders_cancelled: int = 0
+    rejects: int = 0
+    deferred: int = 0
+    ws_actions: int = 0
+    http_actions: int = 0
+    timeouts: int = 0
+    resyncs: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+
+class Engine:
+    """One market-making run on one symbol against one target (Bybit or the local exchange).
+
+    `emit` receives plain-dict events (start, guard, fill, connection, status, stop) for the
+    JSONL stream or the dashboard; it runs on the decision thread and must be quick.
+    """
+
+    def __init__(
+        self,
+        config: MMConfig,
+        settings: Any,
+        journal: Journal,
+        *,
+        target: str,
+        emit: Callable[[dict[str, Any]], None] | None = None,
+        debug: bool = False,
+        use_ws_trading: bool = True,
+        http: Any = None,
+    ) -> None:
+        from bybitctl.client import make_http
+
+        self.config = config
+        self.settings = settings
+        self.journal = journal
+        self.target = target
+        self.emit = emit or (lambda event: None)
+        self.debug = debug
+        self.http = http if http is not None else make_http(settings, auth=True, debug=debug)
+        self.queue: queue.SimpleQueue[tuple[str, str, int, int, Any]] = queue.SimpleQueue()
+        self.run_id = f"{config.link_prefix}{run_token()}"
+        self.owns = owner(config.link_prefix)
+        self.state = StrategyState(self.run_id)
+        self.orders: dict[str, OpenOrder] = {}
+        self.meta: dict[str, _Meta] = {}
+        self.book = OrderBook(config.symbol, depth=BOOK_DEPTH)
+        self.guard = StaleBookGuard(config.stale_book_ms)
+        self.vol = VolEstimator(config.vol_window_ms)
+        self.risk = Risk(config)
+        self.stats = Stats()
+        self.ledger = Ledger()
+        self.position_offset = Decimal(0)
+        self.inventory = Inventory()
+        self.exchange_position: Decimal | None = None
+        self.equity: str | None = None
+        self.last: float | None = None
+        self.mark: float | None = None
+        self.reason = "starting"
+        self.stop_reason: str | None = None
+        self.exit_code = 0
+        self.remaining: list[dict[str, Any]] = []
+        self.rules: MarketRules | None = None
+        self.params: QuoteParams | None = None
+        self.public: Feed | None = None
+        self.private: Feed | None = None
+        self.executor = Executor(
+            settings,
+            config.category,
+            config.symbol,
+            self.http,
+            self.queue,
+            debug=debug,
+            use_ws=use_ws_trading,
+        )
+        self.started_ms = 0
+        self.quoted_ms = 0
+        self._tick_ns = 0
+        self._dirty = False
+        self._last_timer_ms = 0
+        self._last_status_ms = 0
+        self._sweep_from_ms = 0
+        self._resync_due = False
+        self._fills_recent: list[dict[str, Any]] = []
+
+    # -- start ----------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Everything before the first quote: instrument checks, fees, journal and
+        accounting resume, reconciliation with the exchange, DCP and leverage."""
+        c = self.config
+        info = self.http.get_instruments_info(category=c.category, symbol=c.symbol)["result"]
+        rows = info.get("list") or []
+        if not rows:
+            raise UsageError(f"mm config: symbol: no {c.category} instrument {c.symbol}")
+        ticker = self.http.get_tickers(category=c.category, symbol=c.symbol)["result"]["list"]
+        price = Decimal(ticker[0]["lastPrice"]) if ticker else None
+        self.rules = validate(c, rows[0], price)
+        if c.fee_aware and c.maker_fee_bps is None:
+            fees = self.http.get_fee_rates(category=c.category, symbol=c.symbol)["result"]
+            rate = (fees.get("list") or [{}])[0].get("makerFeeRate")
+            if rate is not None:
+                self.config = c = replace(c, maker_fee_bps=float(Decimal(rate) * 10000))
+        self.params = QuoteParams.build(c, self.rules)
+        previous = self.journal.previous_runs(self.target)
+        self.journal.start_run(
+            self.run_id, self.target, c.symbol, c.category, c.link_prefix, _config_dict(c)
+        )
+        self.started_ms = now_ms()
+        try:
+            self._reconcile(previous)
+        except BaseException as exc:
+            self.journal.end_run(f"error: {exc}", 0, 0, 0)
+            self.journal.heartbeat("stopped", {"reason": f"error: {exc}"})
+            raise
+
+    def _reconcile(self, previous: list[str]) -> None:
+        """Resume the accounting, clear leftovers, and learn the position before quoting."""
+        c = self.config
+        if previous:
+            self.ledger = self.journal.ledger(previous)
+            last_fill = max((f.ts_ms for f in self.journal.fills(previous)), default=0)
+            first = self.journal.runs(previous)[0]["started_ms"]
+            self._sweep_from_ms = (last_fill or first) - 1000
+        else:
+            self._sweep_from_ms = self.started_ms
+        leftovers = cancel_own(
+            self.http, c.category, c.symbol, self.owns, on_cancel=self._leftover_cancelled
+        )
+        if leftovers:
+            raise BybitctlError(
+                f"{len(leftovers)} order(s) of an earlier run could not be cancelled; "
+                "not quoting on top of them"
+            )
+        self._sweep_executions()
+        self.exchange_position = self._read_position()
+        if self.exchange_position is not None:
+            self.position_offset = self.exchange_position - self.ledger.position
+        self._update_inventory()
+        self._arm_dcp()
+        if c.leverage is not None and c.category == "linear":
+            with contextlib.suppress(Exception):  # 110043: leverage not modified
+                self.http.set_leverage(
+                    category=c.category,
+                    symbol=c.symbol,
+                    buyLeverage=str(c.leverage),
+                    sellLeverage=str(c.leverage),
+                )
+        self.emit(
+            {
+                "event": "start",
+                "run_id": self.run_id,
+                "symbol": c.symbol,
+                "category": c.category,
+                "target": self.target,
+                "resumed_runs": len(previous),
+                "position": str(self.inventory.position),
+                "maker_fee_bps": c.maker_fee_bps,
+            }
+        )
+
+    def _leftover_cancelled(self, row: dict[str, Any]) -> None:
+        self.journal.order_event(
+            row.get("orderLinkId") or "",
+            "leftover_cancel",
+            row.get("side"),
+            row.get("price"),
+            row.get("qty"),
+        )
+        self.emit({"event": "reconcile", "cancelled": row.get("orderLinkId")})
+
+    def _arm_dcp(self) -> None:
+        """Bybit's disconnect-cancel-all: if our private connection dies and stays dead
+        for the window, the exchange cancels our orders itself. Not every account may."""
+        product = "SPOT" if self.config.category == "spot" else "DERIVATIVES"
+        try:
+            self.http.set_dcp(timeWindow=10, product=product)
+        except Exception as exc:  # unsupported on this account: the other guards remain
+            self.emit({"event": "warning", "message": f"DCP not enabled: {exc}"})
+
+    def _read_position(self) -> Decimal | None:
+        if self.config.category == "spot":
+            return None
+        rows = self.http.get_positions(category="linear", symbol=self.config.symbol)["result"]
+        total = Decimal(0)
+        for row in rows.get("list") or []:
+            size = Decimal(row.get("size") or "0")
+            total += -size if row.get("side") == "Sell" else size
+        return total
+
+    # -- run ------------------------------------------------------------------------------
+
+    def run(self, duration_s: float | None = None) -> int:
+        """Quote until `duration_s`, a stop request, a signal or the kill switch; always
+        end by pulling every order. Returns the exit code (non-zero if orders remain)."""
+        handlers = self._install_signals()
+        # pybit's reader threads and this one share the GIL; a waiting thread gets it back
+        # only at the switch interval (5 ms by default), which would be the latency tail
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        try:
+            try:
+                self._start_feeds()
+                self._loop(duration_s)
+            except BaseException as exc:
+                self.stop_reason = self.stop_reason or f"error: {type(exc).__name__}: {exc}"
+                self._shutdown()
+                raise
+            self._shutdown()  # still under our handlers: a second signal cannot cut it short
+        finally:
+            sys.setswitchinterval(switch)
+            for sig, old in handlers.items():
+                signal.signal(sig, old)
+        return self.exit_code
+
+    def request_stop(self, reason: str) -> None:
+        """Ask the loop to stop (any thread; signal handlers use it)."""
+        self.queue.put((STOP, "", 0, 0, reason))
+
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        handlers = {}
+        for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
+            handlers[sig] = signal.signal(
+                sig, lambda _s, _f, name=name: self.request_stop(f"signal:{name}")
+            )
+        return handlers
+
+    def _start_feeds(self) -> None:
+        c = self.config
+        self.public = public_feed(
+            self.settings, c.category, c.symbol, BOOK_DEPTH, self.queue, debug=self.debug
+        )
+        self.private = private_feed(self.settings, self.queue, debug=self.debug)
+        self.executor.connect(wait=True)  # its answer is first on the queue
+        self.public.start()
+        self.private.start()
+
+    def _loop(self, duration_s: float | None) -> None:
+        """Drain the queue, decide, repeat; the timer runs every TIMER_S. Consecutive book
+        messages are coalesced into one decision, but once a book message is waiting for
+        its decision nothing else (private updates and their journal writes) goes first."""
+        q = self.queue
+        deadline = time.monotonic() + duration_s if duration_s else None
+        next_timer = time.monotonic()
+        held: tuple[str, str, int, int, Any] | None = None
+        while self.stop_reason is None:
+            item, held = held, None
+            if item is None:
+                wait = next_timer - time.monotonic()
+                try:
+                    item = q.get(timeout=wait) if wait > 0 else q.get_nowait()
+                except queue.Empty:
+                    item = None
+            if item is not None:
+                self._handle(item)
+                for _ in range(1000):
+                    try:
+                        item = q.get_nowait()
+                    except queue.Empty:
+                        break
+                    if self._tick_ns and (item[0] != FRAME or item[1] != "public"):
+                        held = item
+                        break
+                    self._handle(item)
+                if self._dirty and self.stop_reason is None:
+                    self._decide()
+            mono = time.monotonic()
+            if mono >= next_timer:
+                next_timer = mono + TIMER_S
+                self._timer()
+                if deadline is not None and mono >= deadline and self.stop_reason is None:
+                    self.stop_reason = "duration"
+        if held is not None:
+            self._handle(held)  # e.g. a fill: shutdown must not lose it
+
+    # -- events ---------------------------------------------------------------------------
+
+    def _handle(self, item: tuple[str, str, int, int, Any]) -> None:
+        kind, source, gen, t_ns, payload = item
+        if kind == FRAME:
+            feed = self.public if source == "public" else self.private
+            if feed is None or gen != feed.gen:
+                return
+            if source == "public":
+                self._on_public(payload, t_ns)
+            else:
+                self._on_private(payload)
+        elif kind == REPLY:
+            self._on_results(payload, source)
+        elif kind in (UP, DOWN):
+            self._on_connection(kind, source, gen, payload)
+        elif kind == STOP:
+            self.stop_reason = self.stop_reason or payload
+
+    def _on_connection(self, kind: str, source: str, gen: int, payload: Any) -> None:
+        if source == "trade":
+            if self.executor.accept(kind, gen, payload):
+                self.emit(
+                    {
+                        "event": "connection",
+                        "stream": "trade",
+                        "state": "up" if kind == UP else "down",
+                        **({} if kind == UP else {"detail": str(payload)}),
+                    }
+                )
+            return
+        feed = self.public if source == "public" else self.private
+        if feed is None or not feed.accept(kind, gen, payload):
+            return
+        self.emit(
+            {
+                "event": "connection",
+                "stream": source,
+                "state": "up" if kind == UP else "down",
+                **({} if kind == UP else {"detail": str(payload)}),
+            }
+        )
+        self._feed_changed(source, kind == UP)
+
+    def _feed_changed(self, source: str, up: bool) -> None:
+        if source == "public" and not up:
+            self.book = OrderBook(self.config.symbol, depth=BOOK_DEPTH)
+            self.guard.on_gap()
+        if source == "private" and up:
+            self._resync_due = True  # what happened while we could not hear it
+        self._dirty = True
+
+    def _on_public(self, frame: dict[str, Any], t_ns: int) -> None:
+        topic = frame.get("topic")
+        if topic is None:
+            if frame.get("success") is False:
+                raise BybitctlError(f"public subscription refused: {frame.get('ret_msg')}")
+            return
+        if topic.startswith("orderbook."):
+            try:
+                self.book.apply(frame)
+            except BookError as exc:
+                self.guard.on_gap()
+                self.stats.resyncs += 1
+                self.emit({"event": "resync", "reason": str(exc)})
+                if self.public is not None:
+                    self.public.resubscribe(topic)
+                self._dirty = True
+                return
+            now = now_ms()
+            if frame.get("type") == "snapshot":
+                self.guard.on_snapshot(now)
+            else:
+                self.guard.on_message(now)
+            if not self._tick_ns:
+                self._tick_ns = t_ns
+            self._dirty = True
+            if self.params is not None and self.params.vol_multiplier:
+                bid, ask = self.book.best_bid(), self.book.best_ask()
+                if bid and ask:
+                    self.vol.update((float(bid[0]) + float(ask[0])) * 0.5, now)
+        elif topic.startswith("publicTrade."):
+            data = frame.get("data") or []
+            if data:
+                self.last = float(data[-1]["p"])
+        elif topic.startswith("tickers."):
+            mark = (frame.get("data") or {}).get("markPrice")
+            if mark:
+                self.mark = float(mark)
+
+    def _on_private(self, frame: dict[str, Any]) -> None:
+        topic = frame.get("topic")
+        if topic is None:
+            if frame.get("success") is False:
+                raise ConfigError(f"private stream refused: {frame.get('ret_msg')}")
+            return
+        data = frame.get("data") or []
+        if topic.startswith("execution"):
+            for row in data:
+                self._on_execution(row)
+        elif topic.startswith("order"):
+            for row in data:
+                if row.get("symbol") == self.config.symbol:
+                    self._on_order(row)
+        elif topic.startswith("position"):
+            for row in data:
+                if row.get("symbol") == self.config.symbol:
+                    size = Decimal(row.get("size") or "0")
+                    self.exchange_position = -size if row.get("side") == "Sell" else size
+        elif topic.startswith("wallet") and data:
+            self.equity = data[0].get("totalEquity")
+
+    def _on_order(self, row: dict[str, Any]) -> None:
+        """The exchange's word on one of our orders (the authority on its state)."""
+        link = row.get("orderLinkId") or ""
+        if not self.owns(link):
+            return
+        status = row.get("orderStatus", "")
+        price = Decimal(row.get("price") or "0")
+        qty = Decimal(row.get("qty") or "0")
+        cum = Decimal(row.get("cumExecQty") or "0")
+        order = self.orders.get(link)
+        self.journal.order_event(
+            link, "update", row.get("side"), price, qty, status, row.get("rejectReason") or None
+        )
+        if order is None:
+            if status in _LIVE and link.startswith(self.run_id + "-"):
+                # placed by a request whose answer timed out: adopt it
+                self.orders[link] = OpenOrder(
+                    link, row.get("side", BUY), price, qty, Decimal(0), now_ms(), OPEN
+                )
+                self.meta[link] = _Meta(exchange_cum=cum)
+                self._dirty = True
+            return
+        meta = self.meta.setdefault(link, _Meta())
+        meta.exchange_cum = cum
+        if status in _LIVE:
+            if order.status == PENDING_CANCEL:
+                return
+            if (
+                order.status == PENDING_AMEND
+                and meta.target is not None
+                and (price, qty) != meta.target
+            ):
+                return  # an update from before our amend landed
+            meta.prev = meta.target = None
+            self.orders[link] = replace(order, price=price, qty=qty, status=OPEN)
+        else:
+            self._retire(link, cum)
+        self._dirty = True
+
+    def _retire(self, link: str, cum: Decimal) -> None:
+        """The order is terminal at the exchange; it keeps counting for the qty whose fills
+        have not reached us yet, then goes."""
+        order = self.orders.get(link)
+        if order is None:
+            return
+        if order.filled >= cum:
+            del self.orders[link]
+            self.meta.pop(link, None)
+            return
+        self.orders[link] = replace(order, qty=cum, status=PENDING_CANCEL)
+        self.meta.setdefault(link, _Meta()).gone = True
+
+    def _on_execution(self, row: dict[str, Any]) -> None:
+        link = row.get("orderLinkId") or ""
+        if row.get("symbol") != self.config.symbol or not self.owns(link):
+            return
+        if row.get("execType", "Trade") != "Trade":
+            return
+        fill = Fill(
+            row["side"],
+            Decimal(row["execPrice"]),
+            Decimal(row["execQty"]),
+            Decimal(row.get("execFee") or "0"),
+            self._mid_decimal(),
+            bool(row.get("isMaker")),
+            int(row.get("execTime") or now_ms()),
+            link,
+        )
+        if not self.journal.fill(row["execId"], fill):
+            return  # seen already (stream and REST sweep overlap)
+        self.ledger.apply(fill)
+        now = now_ms()
+        self.risk.mmp.on_fill(fill.qty, now, fill.is_maker)
+        order = self.orders.get(link)
+        if order is not None:
+            filled = order.filled + fill.qty
+            meta = self.meta.get(link)
+            if meta is not None and meta.gone and filled >= order.qty:
+                del self.orders[link]
+                del self.meta[link]
+            else:
+                self.orders[link] = replace(order, filled=filled)
+        self._update_inventory(fill.side, now)
+        self._dirty = True
+        event = {
+            "event": "fill",
+            "side": fill.side,
+            "price": str(fill.price),
+            "qty": str(fill.qty),
+            "fee": str(fill.fee),
+            "maker": fill.is_maker,
+            "position": str(self.inventory.position),
+            "link_id": link,
+        }
+        self._fills_recent = [*self._fills_recent[-9:], event]
+        self.emit(event)
+
+    def _update_inventory(self, side: str | None = None, at_ms: int = 0) -> None:
+        inv = self.inventory
+        self.inventory = Inventory(
+            position=self.ledger.position + self.position_offset,
+            avg_price=self.ledger.avg_price,
+            last_buy_fill_ms=at_ms if side == "Buy" else inv.last_buy_fill_ms,
+            last_sell_fill_ms=at_ms if side == "Sell" else inv.last_sell_fill_ms,
+        )
+
+    def _on_results(self, results: list[tuple[Action, int, str]], path: str) -> None:
+        """Answers to our requests; success needs nothing (the order stream confirms),
+        a refusal undoes the optimistic state."""
+        for action, code, message in results:
+            link = action.link_id
+            if code == 0:
+                continue  # the order stream's update (journaled) is the exchange's word
+            if code == -1:
+                self.stats.timeouts += 1
+                self._resync_due = True
+            else:
+                self.stats.rejects += 1
+            self.journal.order_event(link, "reject", status=str(code), detail=message)
+            order = self.orders.get(link)
+            if order is None or code == -1:
+                continue
+            meta = self.meta.setdefault(link, _Meta())
+            if isinstance(action, Place):
+                if order.status == PENDING_NEW:
+                    del self.orders[link]
+                    self.meta.pop(link, None)
+            elif code in _GONE_CODES:
+                self._retire(link, meta.exchange_cum)
+            elif isinstance(action, Amend) and order.status == PENDING_AMEND:
+                price, qty = meta.prev or (order.price, order.qty)
+                self.orders[link] = replace(order, price=price, qty=qty, status=OPEN)
+                meta.prev = meta.target = None
+            elif isinstance(action, Cancel) and order.status == PENDING_CANCEL and not meta.gone:
+                self.orders[link] = replace(order, status=OPEN)
+            self.emit(
+                {
+                    "event": "reject",
+                    "link_id": link,
+                    "action": type(action).__name__,
+                    "code": code,
+                    "message": message,
+                    "path": path,
+                }
+            )
+        self._dirty = True
+
+    # -- deciding -------------------------------------------------------------------------
+
+    def _view(self, now: int) -> BookView:
+        bid, ask = self.book.best_bid(), self.book.best_ask()
+        private_ok = self.private is not None and self.private.up
+        return BookView(
+            bid=float(bid[0]) if bid else 0.0,
+            ask=float(ask[0]) if ask else 0.0,
+            bid_qty=float(bid[1]) if bid else 0.0,
+            ask_qty=float(ask[1]) if ask else 0.0,
+            last=self.last,
+            mark=self.mark,
+            vol_bps=self.vol.value(now) if self.config.vol_scaling else 0.0,
+            ts_ms=self.guard.ts_ms,
+            resyncing=self.guard.resyncing or self.book.needs_resync,
+            private_ok=private_ok,
+            halt=self.risk.halt(now),
+        )
+
+    def _decide(self) -> None:
+        """One decision on the current state; actions are sent at once."""
+        assert self.params is not None
+        self._dirty = False
+        now = now_ms()
+        view = self._view(now)
+        decision = decide(
+            self.params, view, self.inventory, tuple(self.orders.values()), now, self.state
+        )
+        self.state = decision.state
+        self.stats.decisions += 1
+        sent, deferred = self.risk.budget.admit(decision.actions, now)
+        latency = None
+        if sent:
+            via_ws = self.executor.submit(sent)
+            done = time.perf_counter_ns()
+            if via_ws and self._tick_ns:
+                latency = (done - self._tick_ns) / 1000.0
+                self.stats.latencies.append(latency)
+            if via_ws:
+                self.stats.ws_actions += len(sent)
+            else:
+                self.stats.http_actions += len(sent)
+            self._applied(sent, now)
+        self._tick_ns = 0
+        self.stats.deferred += len(deferred)
+        if sent or decision.reason != self.reason:
+            if decision.reason != self.reason:
+                self.emit({"event": "guard", "reason": decision.reason or "quoting"})
+            self.reason = decision.reason
+            self.journal.decision(
+                decision.reason,
+                view.bid,
+                view.ask,
+                [(q.side, q.level, str(q.price), str(q.qty)) for q in decision.quotes],
+                len(sent),
+                latency,
+            )
+        if deferred:
+            self._dirty = True
+
+    def _applied(self, actions: tuple[Action, ...], now: int) -> None:
+        """Optimistic state for actions just sent (undone by a refusal)."""
+        journal = self.journal
+        for a in actions:
+            if isinstance(a, Place):
+                self.stats.orders_placed += 1
+                self.orders[a.link_id] = OpenOrder(
+                    a.link_id, a.side, a.price, a.qty, Decimal(0), now, PENDING_NEW
+                )
+                self.meta[a.link_id] = _Meta(level=a.level)
+                journal.order_event(a.link_id, "place", a.side, a.price, a.qty)
+            elif isinstance(a, Amend):
+                self.stats.orders_amended += 1
+                old = self.orders[a.link_id]
+                meta = self.meta.setdefault(a.link_id, _Meta())
+                meta.prev = (old.price, old.qty)
+                meta.target = (a.price, a.qty)
+                self.orders[a.link_id] = replace(
+                    old, price=a.price, qty=max(old.qty, a.qty), status=PENDING_AMEND
+                )
+                journal.order_event(a.link_id, "amend", old.side, a.price, a.qty)
+            else:
+                self.stats.orders_cancelled += 1
+                old = self.orders[a.link_id]
+                self.orders[a.link_id] = replace(old, status=PENDING_CANCEL)
+                journal.order_event(a.link_id, "cancel", old.side, detail=a.reason)
+
+    # -- timer ----------------------------------------------------------------------------
+
+    def _timer(self) -> None:
+        now = now_ms()
+        for feed in (self.public, self.private):
+            if feed is not None:
+                why = feed.check()
+                if why is not None:
+                    self.emit(
+                        {
+                            "event": "connection",
+                            "stream": feed.source,
+                            "state": "down",
+                            "detail": why,
+                        }
+                    )
+                    self._feed_changed(feed.source, False)
+        self.executor.check()
+        if self._resync_due and self.private is not None and self.private.up:
+            self._resync_due = False
+            self._resync_orders()
+        if self._last_timer_ms and self._two_sided():
+            self.quoted_ms += now - self._last_timer_ms
+        self._last_timer_ms = now
+        episodes = self.guard.stale_episodes
+        if self.guard.stale(now) and self.guard.stale_episodes != episodes and self.guard.ts_ms:
+            # connected but silent: ask for the topic again (a fresh snapshot ends it)
+            self.emit({"event": "stale", "since_ms": self.guard.ts_ms})
+            if self.public is not None:
+                self.public.resubscribe(f"orderbook.{BOOK_DEPTH}.{self.config.symbol}")
+            self._dirty = True
+        kill = self.risk.kill.update(self.ledger.total(self._mark_decimal()), now)
+        if kill == STOPPED and self.stop_reason is None:
+            self.stop_reason = f"kill:{self.risk.kill.reason}"
+            self.emit({"event": "kill", "reason": self.risk.kill.reason})
+            return
+        if self.params is not None:
+            self._decide()
+        if now - self._last_status_ms >= STATUS_EVERY_MS:
+            self._last_status_ms = now
+            self._status(now)
+
+    def _two_sided(self) -> bool:
+        sides = {o.side for o in self.orders.values() if o.status in (OPEN, PENDING_AMEND)}
+        return len(sides) == 2
+
+    def _status(self, now: int) -> None:
+        snapshot = self.snapshot(now)
+        self.journal.update_run(now - self.started_ms, self.quoted_ms)
+        self.journal.heartbeat("running", snapshot)
+        mid = self._mid_decimal()
+        if mid:
+            self.journal.pnl(mid, self.ledger.summary(mid))
+        self.emit({"event": "status", **snapshot})
+
+    def snapshot(self, now: int | None = None) -> dict[str, Any]:
+        """The live state as plain data (dashboard, `mm status`, JSONL status events)."""
+        now = now if now is not None else now_ms()
+        bid, ask = self.book.best_bid(), self.book.best_ask()
+        mark = self._mark_decimal()
+        lat = sorted(self.stats.latencies[-2000:])
+        quotes = []
+        levels = {
+            BUY: {lvl[0]: lvl[1] for lvl in self.book.bids()},
+            "Sell": {lvl[0]: lvl[1] for lvl in self.book.asks()},
+        }
+        for o in sorted(self.orders.values(), key=lambda o: (o.side, -o.price)):
+            book_qty = levels[o.side].get(str(o.price))  # our order is part of this size
+            quotes.append(
+                {
+                    "side": o.side,
+                    "price": str(o.price),
+                    "qty": str(o.remaining),
+                    "status": o.status,
+                    "level_qty": book_qty,
+                    "level": self.meta.get(o.link_id, _Meta()).level,
+                }
+            )
+        elapsed = max(1, now - self.started_ms)
+        return {
+            "run_id": self.run_id,
+            "symbol": self.config.symbol,
+            "uptime_s": round(elapsed / 1000, 1),
+            "guard": self.reason or "quoting",
+            "kill": self.risk.kill.state,
+            "mmp": self.risk.mmp.active(now),
+            "public": bool(self.public and self.public.up),
+            "private": bool(self.private and self.private.up),
+            "trade_ws": self.executor.ws_up,
+            "bid": list(bid) if bid else None,
+            "ask": list(ask) if ask else None,
+            "quotes": quotes,
+            "position": str(self.inventory.position),
+            "exchange_position": None
+            if self.exchange_position is None
+            else str(self.exchange_position),
+            "realized_pnl": str(self.ledger.realized),
+            "unrealized_pnl": str(self.ledger.unrealized(mark)) if mark else "0",
+            "fees": str(self.ledger.fees),
+            "fills": self.ledger.fills,
+            "equity": self.equity,
+            "orders_placed": self.stats.orders_placed,
+            "orders_amended": self.stats.orders_amended,
+            "orders_cancelled": self.stats.orders_cancelled,
+            "rejects": self.stats.rejects,
+            "latency_us": {"p50": _pct(lat, 0.5), "p99": _pct(lat, 0.99), "n": len(lat)},
+            "quote_uptime_pct": round(100.0 * self.quoted_ms / elapsed, 1),
+            "recent_fills": self._fills_recent,
+        }
+
+    # -- reconciliation -------------------------------------------------------------------
+
+    def _resync_orders(self) -> None:
+        """After a private-stream gap or an unanswered request: read the open orders and
+        our executions over REST and make the local state match."""
+        from bybitctl.mm.executor import open_orders
+
+        try:
+            rows = open_orders(self.http, self.config.category, self.config.symbol)
+            self._sweep_executions()
+        except Exception as exc:  # REST unreachable: try again on the next timer
+            self._resync_due = True
+            self.emit({"event": "warning", "message": f"order resync failed: {exc}"})
+            return
+        live = {r["orderLinkId"]: r for r in rows if self.owns(r.get("orderLinkId") or "")}
+        for link, order in list(self.orders.items()):
+            if link in live:
+                self._on_order(live.pop(link))
+            elif order.status != PENDING_NEW:
+                self._retire(link, max(self.meta.get(link, _Meta()).exchange_cum, order.filled))
+        for row in live.values():
+            self._on_order(row)
+        self._dirty = True
+
+    def _sweep_executions(self) -> None:
+        """Book every execution of ours since the sweep mark that the journal lacks."""
+        cursor = ""
+        since = max(self._sweep_from_ms, now_ms() - SWEEP_WINDOW_MS)
+        while True:
+            kwargs: dict[str, Any] = {
+                "category": self.config.category,
+                "symbol": self.config.symbol,
+                "startTime": since,
+                "limit": 100,
+            }
+            if cursor:
+                kwargs["cursor"] = cursor
+            result = self.http.get_executions(**kwargs)["result"]
+            rows = result.get("list") or []
+            for row in reversed(rows):  # oldest first, as the ledger expects
+                if self.owns(row.get("orderLinkId") or "") and not self.journal.has_fill(
+                    row["execId"]
+                ):
+                    self._on_execution(row)
+            cursor = result.get("nextPageCursor") or ""
+            if not cursor or not rows:
+                return
+
+    # -- shutdown -------------------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        """Pull everything, confirm over REST, flatten if asked, book the last fills."""
+        reason = self.stop_reason or "stopped"
+        self.emit({"event": "stopping", "reason": reason})
+        with contextlib.suppress(Exception):
+            self.journal.heartbeat("stopping", {"reason": reason})
+        cancels = tuple(
+            Cancel(link, "exit") for link, o in self.orders.items() if o.status != PENDING_CANCEL
+        )
+        if cancels:
+            with contextlib.suppress(Exception):
+                self.executor.submit(cancels)
+                self._applied(cancels, now_ms())
+        self._drain(0.5)
+        self.executor.close()
+        c = self.config
+        self.remaining = cancel_own(
+            self.http, c.category, c.symbol, self.owns, on_cancel=self._rest_cancelled
+        )
+        for feed in (self.public, self.private):
+            if feed is not None:
+                feed.close()
+        if c.flatten_on_exit and not self.remaining:
+            self._flatten()
+        with contextlib.suppress(Exception):
+            self._sweep_executions()
+        if self._last_timer_ms and self._two_sided():
+            self.quoted_ms += now_ms() - self._last_timer_ms
+        elapsed = now_ms() - self.started_ms if self.started_ms else 0
+        mid = self._mid_decimal()
+        if mid:
+            self.journal.pnl(mid, self.ledger.summary(mid))
+        self.journal.end_run(reason, len(self.remaining), elapsed, self.quoted_ms)
+        self.journal.heartbeat("stopped", {"reason": reason, "open_orders": len(self.remaining)})
+        if self.remaining:
+            self.exit_code = 1
+        self.emit({"event": "stopped", "reason": reason, "open_orders": len(self.remaining)})
+
+    def _rest_cancelled(self, row: dict[str, Any]) -> None:
+        self.stats.orders_cancelled += 1
+        self.journal.order_event(
+            row.get("orderLinkId") or "", "cancel", row.get("side"), detail="exit:rest"
+        )
+
+    def _drain(self, seconds: float) -> None:
+        """Let answers to requests already sent arrive (fills and cancels in flight)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                item = self.queue.get(timeout=0.05)
+            except queue.Empty:
+                if not any(o.status in (PENDING_NEW, PENDING_CANCEL) for o in self.orders.values()):
+                    return
+                continue
+            if item[0] != STOP:
+                with contextlib.suppress(Exception):
+                    self._handle(item)
+
+    def _flatten(self) -> None:
+        """`--flatten-on-exit`: close the position with a reduce-only market order (the only
+        market order the bot ever sends)."""
+        position = (
+            self._read_position() if self.config.category == "linear" else self.inventory.position
+        )
+        if not position:
+            return
+        side = "Sell" if position > 0 else "Buy"
+        kwargs: dict[str, Any] = {
+            "category": self.config.category,
+            "symbol": self.config.symbol,
+            "side": side,
+            "orderType": "Market",
+            "qty": str(abs(position)),
+            "orderLinkId": f"{self.run_id}-0",  # ours (the strategy counts from 1): booked
+        }
+        if self.config.category == "linear":
+            kwargs["reduceOnly"] = True
+        try:
+            self.http.place_order(**kwargs)
+            self.emit({"event": "flatten", "side": side, "qty": str(abs(position))})
+        except Exception as exc:  # report it; the position stays for the user to handle
+            self.emit({"event": "warning", "message": f"flatten failed: {exc}"})
+        time.sleep(0.3)
+
+    # -- prices ---------------------------------------------------------------------------
+
+    def _mid_decimal(self) -> Decimal:
+        bid, ask = self.book.best_bid(), self.book.best_ask()
+        if bid and ask:
+            return (Decimal(bid[0]) + Decimal(ask[0])) / 2
+        return Decimal(str(self.last)) if self.last else Decimal(0)
+
+    def _mark_decimal(self) -> Decimal:
+        return Decimal(str(self.mark)) if self.mark else self._mid_decimal()
+
+
+def _pct(ordered: list[float], q: float) -> float:
+    if not ordered:
+        return 0.0
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def _config_dict(config: MMConfig) -> dict[str, Any]:
+    from dataclasses import fields
+
+    return {f.name: getattr(config, f.name) for f in fields(config)}

@@ -1,0 +1,172 @@
+"""The run report, computed from the journal alone, so `mm start` (at exit), `mm report`
+(any time later) and `--report-json` always agree.
+
+The `--report-json` keys are exactly issue 5 §4's (`REPORT_KEYS`, shared with the backtest),
+all JSON numbers; the printed report adds the PnL attribution, taker fills and run facts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bybitctl.errors import UsageError
+from bybitctl.mm.backtest import REPORT_KEYS
+from bybitctl.mm.journal import Journal
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (0 for no values).
+
+    >>> percentile([5.0, 1.0, 3.0, 2.0, 4.0], 0.5)
+    3.0
+    """
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def build_report(
+    journal: Journal, run_ids: list[str], mark: Decimal | None = None
+) -> dict[str, Any]:
+    """The report of a chain of runs (one resumed accounting), marked at `mark` (default:
+    the last journaled mid). Keys: REPORT_KEYS first, then the extras."""
+    ledger = journal.ledger(run_ids)
+    mark = mark if mark is not None else journal.last_mid(run_ids) or Decimal(0)
+    counts = journal.order_counts(run_ids)
+    runs = journal.runs(run_ids)
+    elapsed = sum(r["elapsed_ms"] or 0 for r in runs)
+    quoted = sum(r["quoted_ms"] or 0 for r in runs)
+    latencies = journal.latencies(run_ids)
+    last = runs[-1] if runs else {}
+    unrealized = ledger.unrealized(mark) if ledger.position else Decimal(0)
+    report: dict[str, Any] = {
+        "orders_placed": counts["place"],
+        "orders_amended": counts["amend"],
+        "orders_cancelled": counts["cancel"],
+        "fills": ledger.fills,
+        "maker_fills": ledger.maker_fills,
+        "volume_base": float(ledger.volume_base),
+        "volume_quote": float(ledger.volume_quote),
+        "fees_quote": float(ledger.fees),
+        "realized_pnl": float(ledger.realized),
+        "unrealized_pnl": float(unrealized),
+        "max_abs_position": float(ledger.max_abs_position),
+        "final_position": float(ledger.position),
+        "open_orders_at_exit": int(last.get("open_orders_at_exit") or 0),
+        "quote_uptime_pct": round(100.0 * quoted / elapsed, 3) if elapsed else 0.0,
+        "tick_to_quote_us": {
+            "p50": round(percentile(latencies, 0.5), 1),
+            "p99": round(percentile(latencies, 0.99), 1),
+        },
+    }
+    assert tuple(report) == REPORT_KEYS
+    inventory = ledger.inventory_pnl(mark) if ledger.position else Decimal(0)
+    report.update(
+        {
+            "taker_fills": ledger.taker_fills,
+            "spread_capture": float(ledger.spread_capture),
+            "inventory_pnl": float(inventory),
+            "total_pnl": float(ledger.realized + unrealized),
+            "mark": float(mark),
+            "runs": len(runs),
+            "run_id": last.get("run_id", ""),
+            "symbol": last.get("symbol", ""),
+            "exit_reason": last.get("exit_reason") or "",
+            "duration_s": round(elapsed / 1000.0, 3),
+            "latency_samples": len(latencies),
+        }
+    )
+    return report
+
+
+def report_json(report: dict[str, Any]) -> dict[str, Any]:
+    """Only the issue's keys, for `--report-json`."""
+    return {key: report[key] for key in REPORT_KEYS}
+
+
+def write_report_json(path: Path, report: dict[str, Any]) -> None:
+    """Write atomically (temp file + rename), so a reader never sees half a report."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(report_json(report), indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def render_table(report: dict[str, Any]) -> str:
+    """A two-column text table of every figure (what a terminal shows)."""
+    rows: list[tuple[str, str]] = []
+    for key, value in report.items():
+        if isinstance(value, dict):
+            value = "  ".join(f"{k} {v}" for k, v in value.items())
+        elif isinstance(value, float):
+            value = f"{value:.8f}".rstrip("0").rstrip(".") if value else "0"
+        rows.append((key, str(value)))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def plot(journal: Journal, run_ids: list[str], path: Path) -> None:
+    """Mid, our quotes, fills and inventory over time, to a PNG (needs matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError(
+            "--plot needs matplotlib", hint="install it with: pip install 'bybitctl[plot]'"
+        ) from None
+    data = journal.series(run_ids)
+    t0 = min((rows[0][0] for rows in data.values() if rows), default=0)
+    t_end = max((rows[-1][0] for rows in data.values() if rows), default=t0)
+    fig, (ax, inv) = plt.subplots(2, 1, sharex=True, figsize=(11, 7), height_ratios=(3, 1))
+    mids = sorted(
+        [(t, (b + a) / 2) for t, b, a, _ in data["decisions"] if b and a]
+        + [(t, float(m)) for t, m, *_ in data["pnl"] if m and float(m)]
+    )
+    ax.plot(
+        [(t - t0) / 1000 for t, _ in mids], [m for _, m in mids], color="black", lw=0.8, label="mid"
+    )
+    for side, color in (("Buy", "tab:green"), ("Sell", "tab:red")):
+        xs, ys = [], []  # the best level we wanted, held until the next decision
+        for t, _, _, quotes in data["decisions"]:
+            wanted = [
+                float(p)
+                for q_side, level, p, qty in json.loads(quotes or "[]")
+                if q_side == side and level == 0 and float(qty) > 0
+            ]
+            xs.append((t - t0) / 1000)
+            ys.append(wanted[0] if wanted else float("nan"))
+        if xs:
+            xs.append((t_end - t0) / 1000)
+            ys.append(ys[-1])
+        ax.step(xs, ys, where="post", color=color, lw=1, label=f"our {side.lower()} quote")
+        fills = [(t, p) for t, s, p, _ in data["fills"] if s == side]
+        ax.scatter(
+            [(t - t0) / 1000 for t, _ in fills],
+            [float(p) for _, p in fills],
+            marker="^" if side == "Buy" else "v",
+            s=40,
+            color=color,
+            edgecolor="black",
+            label=f"{side.lower()} fills",
+        )
+    ax.set_ylabel("price")
+    ax.legend(loc="upper left", fontsize=8)
+    position, steps = 0.0, [(t0, 0.0)]
+    for t, side, _, qty in data["fills"]:
+        position += float(qty) if side == "Buy" else -float(qty)
+        steps.append((t, position))
+    steps.append((t_end, position))
+    inv.step(
+        [(t - t0) / 1000 for t, _ in steps], [p for _, p in steps], where="post", color="tab:blue"
+    )
+    inv.set_ylabel("inventory")
+    inv.set_xlabel("seconds since start")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,239 @@
+"""The installed `bybitctl mm ...` against the local exchange: every exit path leaves no order
+on the book (checked over REST), writes `--report-json`, and a restart cleans up after a
+`kill -9`. The exchange runs in this test process; the bot in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bybitctl.mm.backtest import REPORT_KEYS
+from bybitctl.mm.report import plot
+from bybitctl.mm.synthetic import LINEAR_INSTRUMENT, synthetic_recording
+from bybitctl.recording import RecordingWriter
+
+from .support import binary, cli_env, config_flags, own_open, rest, wait_for
+
+
+def _start(ex: Any, tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            binary(),
+            "mm",
+            "start",
+            *config_flags(),
+            "--journal",
+            str(tmp_path / "j.sqlite"),
+            "-o",
+            "jsonl",
+            *extra,
+        ],
+        env=cli_env(ex, tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _cli(ex: Any, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [binary(), *args], env=cli_env(ex, tmp_path), capture_output=True, text=True, timeout=60
+    )
+
+
+def _check_report(doc: dict[str, Any]) -> None:
+    assert tuple(doc) == REPORT_KEYS
+    for key, value in doc.items():
+        if key == "tick_to_quote_us":
+            assert set(value) == {"p50", "p99"}
+            assert all(isinstance(v, (int, float)) for v in value.values())
+        else:
+            assert isinstance(value, (int, float)) and not isinstance(value, bool), key
+
+
+def _events(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def test_sigterm_cancels_everything_and_writes_the_report(exchange, tmp_path) -> None:
+    report_file = tmp_path / "report.json"
+    bot = _start(exchange, tmp_path, "--report-json", str(report_file))
+    http = rest(exchange)
+    wait_for(lambda: len(own_open(http)) == 2, timeout=20)
+    bot.send_signal(signal.SIGTERM)
+    out, err = bot.communicate(timeout=30)
+    assert bot.returncode == 0, err
+    assert own_open(http) == []
+    report = json.loads(report_file.read_text())
+    _check_report(report)
+    assert report["open_orders_at_exit"] == 0 and report["orders_placed"] >= 2
+    lines = _events(out)
+    assert lines[-1]["orders_placed"] == report["orders_placed"]  # the final report
+    assert any(e.get("event") == "stopped" and e["reason"] == "signal:SIGTERM" for e in lines)
+    assert exchange.api_secret not in out + err
+
+
+def test_mm_stop_and_status_find_the_running_instance(exchange, tmp_path) -> None:
+    bot = _start(exchange, tmp_path)
+    http = rest(exchange)
+    wait_for(lambda: len(own_open(http)) == 2, timeout=20)
+    journal = str(tmp_path / "j.sqlite")
+    status = wait_for(
+        lambda: (
+            (
+                doc := json.loads(
+                    _cli(
+                        exchange, tmp_path, "mm", "status", "--journal", journal, "-o", "json"
+                    ).stdout
+                )
+            ).get("quotes")
+            and doc
+        )
+    )
+    assert status["running"] is True and status["pid"] == bot.pid
+    assert {q["side"] for q in status["quotes"]} == {"Buy", "Sell"}
+    stop = _cli(exchange, tmp_path, "mm", "stop", "--journal", journal)
+    assert stop.returncode == 0, stop.stderr
+    assert "0 order(s) left open" in stop.stderr
+    assert bot.wait(timeout=30) == 0
+    assert own_open(http) == []
+    after = json.loads(
+        _cli(exchange, tmp_path, "mm", "status", "--journal", journal, "-o", "json").stdout
+    )
+    assert after["running"] is False
+    report = json.loads(
+        _cli(exchange, tmp_path, "mm", "report", "--journal", journal, "-o", "json").stdout
+    )
+    _check_report({k: report[k] for k in REPORT_KEYS})
+    assert report["exit_reason"] == "signal:SIGTERM"
+
+
+def test_restart_after_kill_9_cancels_the_leftovers(exchange, tmp_path) -> None:
+    bot = _start(exchange, tmp_path)
+    http = rest(exchange)
+    leftovers = wait_for(lambda: len(own_open(http)) == 2 and own_open(http), timeout=20)
+    bot.kill()  # SIGKILL: no chance to clean up; the orders stay on the book
+    bot.wait(timeout=10)
+    assert {o["orderLinkId"] for o in own_open(http)} == {o["orderLinkId"] for o in leftovers}
+    again = _start(exchange, tmp_path, "--duration", "1")
+    out, err = again.communicate(timeout=60)
+    assert again.returncode == 0, err
+    events = _events(out)
+    cancelled = {e["cancelled"] for e in events if e.get("event") == "reconcile"}
+    assert cancelled >= {o["orderLinkId"] for o in leftovers} - _filled(http, leftovers)
+    assert own_open(http) == []
+    assert events[-1]["runs"] == 2  # the accounting resumed the killed run's
+
+
+def _filled(http: Any, orders: list[dict[str, Any]]) -> set[str]:
+    """Leftovers that filled before the restart (nothing to cancel there)."""
+    done = set()
+    for o in orders:
+        row = http.get_open_orders(
+            category="linear", symbol=o["symbol"], orderLinkId=o["orderLinkId"]
+        )["result"]["list"]
+        if row and row[0]["orderStatus"] == "Filled":
+            done.add(o["orderLinkId"])
+    return done
+
+
+def test_paper_run_finishes_by_itself_with_the_report(exchange, tmp_path) -> None:
+    report_file = tmp_path / "paper.json"
+    run = _cli(
+        exchange,
+        tmp_path,
+        "mm",
+        "start",
+        "--paper",
+        "--duration",
+        "3",
+        "--symbol",
+        "BTCUSDT",
+        "--order-qty",
+        "0.001",
+        "--max-position",
+        "0.005",
+        "--journal",
+        str(tmp_path / "paper.sqlite"),
+        "--report-json",
+        str(report_file),
+        "-o",
+        "jsonl",
+    )
+    assert run.returncode == 0, run.stderr
+    _check_report(json.loads(report_file.read_text()))
+    final = _events(run.stdout)[-1]
+    assert final["open_orders_at_exit"] == 0 and final["orders_placed"] >= 2
+
+
+def test_backtest_is_deterministic(exchange, tmp_path) -> None:
+    data = tmp_path / "rec.jsonl.gz"
+    with RecordingWriter(data, channel="public/linear") as writer:
+        for line in synthetic_recording(seed=5, messages=1500):
+            writer.write(line["frame"], line["recv_ns"], line["channel"])
+    instrument = tmp_path / "instrument.json"
+    instrument.write_text(json.dumps(LINEAR_INSTRUMENT))
+    args = (
+        "mm",
+        "backtest",
+        "--data",
+        str(data),
+        "--instrument",
+        str(instrument),
+        "--symbol",
+        "SIMUSDT",
+        "--order-qty",
+        "0.1",
+        "--max-position",
+        "1",
+        "--spread-bps",
+        "3",
+        "--maker-fee-bps",
+        "0",
+        "-o",
+        "json",
+    )
+    first, second = _cli(exchange, tmp_path, *args), _cli(exchange, tmp_path, *args)
+    assert first.returncode == 0, first.stderr
+    one, two = json.loads(first.stdout), json.loads(second.stdout)
+    one.pop("tick_to_quote_us"), two.pop("tick_to_quote_us")  # wall-clock figures
+    assert one == two
+    assert one["fills"] > 0 and one["orders_placed"] > 0
+
+
+def test_init_writes_a_config_that_starts(exchange, tmp_path) -> None:
+    target = tmp_path / "mm.toml"
+    assert _cli(exchange, tmp_path, "mm", "init", str(target)).returncode == 0
+    again = _cli(exchange, tmp_path, "mm", "init", str(target))
+    assert again.returncode == 2 and "--force" in again.stderr
+    bad = _cli(
+        exchange,
+        tmp_path,
+        "mm",
+        "start",
+        "--config",
+        str(target),
+        "--spread-bps",
+        "0",
+        "--journal",
+        str(tmp_path / "x.sqlite"),
+    )
+    assert bad.returncode == 2 and "spread_bps" in bad.stderr
+    assert own_open(rest(exchange)) == []
+
+
+def test_plot_without_matplotlib_names_the_extra(tmp_path, monkeypatch) -> None:
+    from bybitctl.errors import UsageError
+    from bybitctl.mm.journal import Journal
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    journal = Journal(tmp_path / "j.sqlite")
+    with pytest.raises(UsageError) as caught:
+        plot(journal, [], tmp_path / "x.png")
+    assert "pip install 'bybitctl[plot]'" in caught.value.show()

@@ -1,0 +1,96 @@
+"""Quotes are pulled when the engine can no longer trust what it sees (exchange faults), and
+the kill switch ends the run with nothing left on the book."""
+
+from __future__ import annotations
+
+import time
+
+from .support import SYMBOL, own_open, rest, taker, wait_for
+
+
+def _pulled_within(bot, reasons: set[str], since_ms: int, within_ms: int) -> None:
+    """A decision pulling the quotes for one of `reasons` was journaled, and every order got
+    its cancel sent, both within `within_ms` of `since_ms`."""
+
+    def pulled() -> list[int]:
+        return [
+            ts
+            for ts, reason in bot.journal.db.execute(
+                "SELECT ts_ms, reason FROM decisions WHERE ts_ms >= ? ORDER BY id", (since_ms,)
+            )
+            if reason in reasons
+        ]
+
+    first = wait_for(pulled, timeout=5)[0]
+    assert first - since_ms <= within_ms, first - since_ms
+    cancels = bot.journal.db.execute(
+        "SELECT link_id, MIN(ts_ms) FROM orders WHERE event = 'cancel' AND ts_ms >= ?"
+        " GROUP BY link_id",
+        (since_ms,),
+    ).fetchall()
+    assert cancels, "nothing was cancelled"
+    assert all(ts - since_ms <= within_ms for _, ts in cancels), cancels
+
+
+def test_dropped_websockets_pull_quotes_within_the_guard_time(exchange, run_engine) -> None:
+    bot = run_engine(exchange)
+    http = rest(exchange)
+    wait_for(lambda: len(own_open(http)) == 2)
+    since = int(time.time() * 1000)
+    exchange.set_faults("drop_ws")
+    # without the private stream (our view of our own orders) or the book, nothing may rest
+    _pulled_within(bot, {"guard:private_down", "guard:resyncing", "guard:no_book"}, since, 1000)
+    # and the engine reconnects and quotes again by itself
+    wait_for(lambda: len(own_open(http)) == 2, timeout=15)
+    assert bot.stop() == 0
+    assert own_open(http) == []
+
+
+def test_a_book_gap_pulls_quotes_until_a_fresh_snapshot(exchange, run_engine) -> None:
+    bot = run_engine(exchange)
+    http = rest(exchange)
+    wait_for(lambda: len(own_open(http)) == 2)
+    since = int(time.time() * 1000)
+    exchange.set_faults("skip_u:once")
+    wait_for(lambda: bot.of("resync"), timeout=5)
+    _pulled_within(bot, {"guard:resyncing"}, since, 1000)
+    wait_for(lambda: len(own_open(http)) == 2, timeout=10)  # resubscribed, quoting again
+    assert bot.stop() == 0
+
+
+def test_a_silent_book_is_stale_and_pulls_quotes(exchange, run_engine) -> None:
+    bot = run_engine(exchange, stale_book_ms=400)
+    http = rest(exchange)
+    wait_for(lambda: len(own_open(http)) == 2)
+    # the exchange keeps the socket open but stops sending the book (as when a topic
+    # silently dies): drop our subscription on the server side
+    topic = ("linear", f"orderbook.50.{SYMBOL}")
+    exchange.call(lambda: exchange._server.hub.public.pop(topic, None))
+    since = int(time.time() * 1000)
+    wait_for(lambda: bot.of("stale"), timeout=5)
+    _pulled_within(bot, {"guard:stale"}, since, 400 + 500)
+    # the engine asks for the topic again and quotes once the snapshot arrives
+    wait_for(lambda: len(own_open(http)) == 2, timeout=10)
+    assert bot.stop() == 0
+
+
+def test_kill_switch_stops_with_no_order_left(exchange, run_engine) -> None:
+    # a maker fill pays 2 bps: the first one takes PnL below -0.0001
+    bot = run_engine(
+        exchange,
+        spread_bps=0.05,
+        fee_aware=False,
+        min_requote_interval_ms=0,
+        kill_max_loss="0.0001",
+    )
+    http, flow = rest(exchange), taker(exchange)
+    deadline = time.monotonic() + 10
+    while bot._thread.is_alive() and time.monotonic() < deadline:
+        flow.place_order(
+            category="linear", symbol=SYMBOL, side="Sell", orderType="Market", qty="0.05"
+        )
+        time.sleep(0.1)
+    assert bot.wait() == 0
+    assert bot.engine.stop_reason == "kill:max_loss"
+    assert bot.of("kill") and bot.of("stopped")[0]["open_orders"] == 0
+    assert own_open(http) == []

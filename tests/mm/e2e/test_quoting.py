@@ -1,0 +1,194 @@
+"""Where the engine quotes and how it moves: checked over REST on the local exchange."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any
+
+from bybitctl.mm.accounting import Fill, Ledger
+from bybitctl.mm.report import build_report
+
+from .support import SYMBOL, executions, own_open, rest, taker, wait_for
+
+
+def _mid(http: Any) -> Decimal:
+    book = http.get_orderbook(category="linear", symbol=SYMBOL, limit=1)["result"]
+    return (Decimal(book["b"][0][0]) + Decimal(book["a"][0][0])) / 2
+
+
+def test_quotes_both_sides_at_the_configured_distance(exchange, run_engine) -> None:
+    bot = run_engine(exchange, spread_bps=6.0, refresh_tolerance_bps=0.5)
+    http = rest(exchange)
+    orders = wait_for(lambda: len(own_open(http)) == 2 and own_open(http), timeout=10)
+    mid = _mid(http)
+    by_side = {o["side"]: o for o in orders}
+    assert set(by_side) == {"Buy", "Sell"}
+    for side, sign in (("Buy", -1), ("Sell", 1)):
+        distance_bps = sign * (Decimal(by_side[side]["price"]) - mid) / mid * 10000
+        # 6 bps away, give or take the requote tolerance, a tick of rounding and the mid's
+        # move between the quote and this check
+        assert abs(distance_bps - 6) < Decimal("1.5"), (side, distance_bps)
+        assert by_side[side]["qty"] == "0.002"
+        assert by_side[side]["timeInForce"] == "PostOnly"
+        assert by_side[side]["orderLinkId"].startswith(bot.engine.run_id + "-")
+    assert bot.stop() == 0
+    assert own_open(http) == []
+
+
+def test_http_only_trading_quotes_and_stops_clean(exchange, run_engine) -> None:
+    bot = run_engine(exchange, ws_trading=False, refresh_tolerance_bps=0.3)
+    http = rest(exchange)
+    wait_for(lambda: len(own_open(http)) == 2)
+    time.sleep(1)
+    assert bot.stop() == 0
+    assert own_open(http) == []
+    assert bot.engine.stats.ws_actions == 0 and bot.engine.stats.http_actions >= 2
+    assert not bot.of("reject")
+
+
+def _moves(bot: Any) -> list[tuple[Decimal, Decimal]]:
+    """(price the exchange had confirmed, price asked for) of every amend the engine sent."""
+    confirmed: dict[str, Decimal] = {}
+    moves = []
+    for link, event, price in bot.journal.db.execute(
+        "SELECT link_id, event, price FROM orders WHERE event IN ('update', 'amend') ORDER BY id"
+    ):
+        if event == "amend":
+            moves.append((confirmed[link], Decimal(price)))
+        else:
+            confirmed[link] = Decimal(price)
+    return moves
+
+
+def test_requotes_only_beyond_the_tolerance(exchange, run_engine) -> None:
+    tight = run_engine(exchange, refresh_tolerance_bps=0.3, min_requote_interval_ms=0)
+    time.sleep(4)
+    assert tight.stop() == 0
+    moves = _moves(tight)
+    assert moves, "the mid never moved 0.3 bps in 4 s: the test cannot tell anything"
+    for old, new in moves:
+        assert abs(new - old) / old * 10000 > Decimal("0.3") - Decimal("0.02"), (old, new)
+
+    wide = run_engine(exchange, refresh_tolerance_bps=200.0, min_requote_interval_ms=0)
+    time.sleep(3)
+    assert wide.stop() == 0
+    assert _moves(wide) == []
+    report = build_report(wide.journal, wide.journal.chain())
+    assert report["orders_placed"] == 2 and report["orders_amended"] == 0
+
+
+def test_one_sided_taker_flow_never_pushes_position_past_max(exchange, run_engine) -> None:
+    # quotes at the touch, so the taker's market sells reach our bid first
+    bot = run_engine(
+        exchange,
+        spread_bps=0.05,
+        fee_aware=False,
+        order_qty="0.003",
+        max_position="0.007",
+        min_requote_interval_ms=0,
+        rate_limit=100.0,
+    )
+    http, flow = rest(exchange), taker(exchange)
+    wait_for(lambda: len(own_open(http)) == 2)
+    worst = Decimal(0)
+    at_limit = 0  # sells sent while the position sat at the limit
+    deadline = time.monotonic() + 15
+    while at_limit < 15 and time.monotonic() < deadline:
+        # each sell sweeps a few levels, ours among them
+        flow.place_order(
+            category="linear", symbol=SYMBOL, side="Sell", orderType="Market", qty="0.05"
+        )
+        row = http.get_positions(category="linear", symbol=SYMBOL)["result"]["list"][0]
+        size = Decimal(row["size"]) * (-1 if row["side"] == "Sell" else 1)
+        worst = max(worst, abs(size))
+        at_limit += size >= Decimal("0.006")
+        time.sleep(0.05)
+    assert at_limit, "the flow never pressed against the limit"
+    assert bot.stop() == 0
+    fills = executions(http)
+    assert fills, "the taker flow never reached our quotes"
+    position = Decimal(0)
+    for row in fills:
+        position += Decimal(row["execQty"]) * (1 if row["side"] == "Buy" else -1)
+        assert abs(position) <= Decimal("0.007"), row
+    assert worst <= Decimal("0.007")
+    assert all(r["orderType"] == "Limit" and r["isMaker"] for r in fills)  # never a taker
+    report = build_report(bot.journal, bot.journal.chain())
+    assert report["max_abs_position"] <= 0.007
+
+
+def test_report_fees_and_realised_pnl_equal_the_exchange_executions(exchange, run_engine) -> None:
+    bot = run_engine(
+        exchange,
+        spread_bps=0.05,
+        fee_aware=False,
+        order_qty="0.002",
+        max_position="0.004",
+        min_requote_interval_ms=0,
+        rate_limit=100.0,
+    )
+    http, flow = rest(exchange), taker(exchange)
+    wait_for(lambda: len(own_open(http)) == 2)
+    for i in range(30):
+        flow.place_order(
+            category="linear",
+            symbol=SYMBOL,
+            side="Sell" if i % 4 < 2 else "Buy",
+            orderType="Market",
+            qty="0.003",
+        )
+        time.sleep(0.05)
+    assert bot.stop() == 0
+    fills = executions(http)
+    assert len(fills) >= 4
+    ledger = Ledger()
+    for row in fills:
+        ledger.apply(
+            Fill(
+                row["side"],
+                Decimal(row["execPrice"]),
+                Decimal(row["execQty"]),
+                Decimal(row["execFee"]),
+                Decimal(row["execPrice"]),
+                row["isMaker"],
+            )
+        )
+    report = build_report(bot.journal, bot.journal.chain())
+    assert report["fills"] == len(fills)
+    assert Decimal(str(report["fees_quote"])) == sum(Decimal(r["execFee"]) for r in fills)
+    assert report["fees_quote"] == float(ledger.fees)
+    assert report["realized_pnl"] == float(ledger.realized)
+    position = http.get_positions(category="linear", symbol=SYMBOL)["result"]["list"][0]
+    assert Decimal(str(report["realized_pnl"])) == Decimal(position["cumRealisedPnl"])
+    signed = Decimal(position["size"]) * (-1 if position["side"] == "Sell" else 1)
+    assert Decimal(str(report["final_position"])) == signed
+
+
+def test_flatten_on_exit_closes_the_position_with_one_market_order(exchange, run_engine) -> None:
+    bot = run_engine(
+        exchange,
+        spread_bps=0.05,
+        fee_aware=False,
+        min_requote_interval_ms=0,
+        flatten_on_exit=True,
+    )
+    http, flow = rest(exchange), taker(exchange)
+    wait_for(lambda: len(own_open(http)) == 2)
+    deadline = time.monotonic() + 10
+    while not bot.journal.db.execute("SELECT 1 FROM fills").fetchone():
+        assert time.monotonic() < deadline, "no fill to flatten"
+        flow.place_order(
+            category="linear", symbol=SYMBOL, side="Sell", orderType="Market", qty="0.05"
+        )
+        time.sleep(0.05)
+    assert bot.stop() == 0
+    position = http.get_positions(category="linear", symbol=SYMBOL)["result"]["list"][0]
+    assert Decimal(position["size"]) == 0
+    fills = executions(http)
+    market = [r for r in fills if r["orderType"] == "Market"]
+    assert len({r["orderLinkId"] for r in market}) == 1
+    assert market[0]["orderLinkId"] == bot.engine.run_id + "-0"
+    report = build_report(bot.journal, bot.journal.chain())
+    assert report["final_position"] == 0 and report["fills"] == len(fills)
+    assert report["maker_fills"] == len(fills) - len(market)
