@@ -214,10 +214,10 @@ class FirehoseCore:
                 message["cts"] = now_ms
                 self.listener.on_public(category, topic, message)
 
-    def connect_private(self, account: str) -> None:
+    def dcp_connected(self, account: str, product: str) -> None:
         pass
 
-    def disconnect_private(self, account: str, now_ms: int) -> None:
+    def dcp_disconnected(self, account: str, product: str, now_ms: int) -> None:
         pass
 
     def close(self) -> None:

@@ -207,14 +207,17 @@ def _check_private(path: Path) -> None:
 
 def load_config(path: Path) -> dict[str, Any]:
     """The parsed file (`{}` when absent), refusing it if it holds a secret others can read."""
-    import tomllib
-
     try:
-        with path.open("rb") as fh:
-            doc = tomllib.load(fh)
+        data = path.read_bytes()
     except FileNotFoundError:
         return {}
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    import tomllib  # only once a file exists: without one, nothing needs the parser
+
+    try:
+        doc = tomllib.loads(data.decode())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     profiles = doc.get("profiles", {})
     if not isinstance(profiles, dict) or not all(isinstance(p, dict) for p in profiles.values()):

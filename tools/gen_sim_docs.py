@@ -4,8 +4,9 @@ which answer with the documented example.
     .venv/bin/python tools/gen_sim_docs.py           # rewrite docs/sim.md in place
     .venv/bin/python tools/gen_sim_docs.py --check   # exit 1 when docs/sim.md is stale
 
-The list comes from the catalogue (every route the server answers) and the core's own route
-table (`Exchange.routes`: what it models), so it cannot drift from the code.
+The list comes from the catalogue (every route the server answers), the core's own route
+table (`Exchange.routes`: what it models) and the one route the server models itself (the
+system status), so it cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from bybitctl import catalog  # noqa: E402
 from bybitctl.sim import make_core  # noqa: E402
+from bybitctl.sim.server import SYSTEM_STATUS  # noqa: E402
 
 DOC = ROOT / "docs" / "sim.md"
 BEGIN = "<!-- BEGIN GENERATED: tools/gen_sim_docs.py -->"
@@ -29,7 +31,7 @@ def endpoint_section() -> str:
     """The generated markdown: counts, then one table per catalogue group."""
     core = make_core(("BTCUSDT",), 1, None)
     try:
-        modelled = set(core.routes)  # type: ignore[attr-defined]
+        modelled = {*core.routes, ("GET", SYSTEM_STATUS)}  # type: ignore[attr-defined]
     finally:
         core.close()
     routes: dict[tuple[str, str], catalog.Endpoint] = {}
@@ -44,7 +46,7 @@ def endpoint_section() -> str:
     lines = [
         BEGIN,
         "",
-        f"{len(routes)} routes answer; {count} are modelled by the core, "
+        f"{len(routes)} routes answer; {count} are modelled by the exchange, "
         f"{len(routes) - count} answer with the documented example.",
         "",
     ]

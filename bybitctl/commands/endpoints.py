@@ -17,7 +17,7 @@ import typer.core
 import typer.main
 from typer import _click as click
 
-from bybitctl.catalog import Endpoint, groups
+from bybitctl.catalog import Endpoint, group
 from bybitctl.commands import common
 from bybitctl.commands.arguments import Argument, add_pairs, argument_for
 from bybitctl.commands.root import PlainCommand, PlainGroup, without_pydantic
@@ -85,7 +85,7 @@ class EndpointCommand(PlainCommand):
 
 def build_group(name: str, runner: Runner = run_request) -> EndpointGroup:
     """The group `name` of the catalogue, its commands not built yet."""
-    return EndpointGroup(name, groups()[name], runner)
+    return EndpointGroup(name, group(name), runner)
 
 
 def build_command(row: Endpoint, runner: Runner = run_request) -> EndpointCommand:

@@ -154,11 +154,6 @@ def serve(
 
     if not allow_remote and not is_loopback(host):
         raise UsageError(f"refusing to bind {host!r}: not a loopback address (use --allow-remote)")
-    if replay is not None:
-        raise UsageError(
-            "--replay is not supported yet: the recording format of `stream --record` is not "
-            "settled; run without it for the synthetic market"
-        )
     if faults:
         try:
             parse_spec(faults)
@@ -178,7 +173,7 @@ def serve(
     keyring.add(ApiKey(keys["api_key"], keys["api_secret"], DEFAULT_ACCOUNT))
     keyring.add(ApiKey(keys["readonly_key"], keys["readonly_secret"], DEFAULT_ACCOUNT, True))
     server = SimServer(
-        make_core(names, seed, state),
+        make_core(names, seed, state, replay),
         keyring,
         faults=faults,
         seed=seed,
@@ -202,6 +197,7 @@ def serve(
             )
             note = f"; profile {PAPER_PROFILE!r} registered in {path}"
         print(base_url, flush=True)
-        print(f"serving {','.join(names)}{note}; Ctrl-C stops", file=sys.stderr, flush=True)
+        source = f" replaying {replay}" if replay is not None else ""
+        print(f"serving {','.join(names)}{source}{note}; Ctrl-C stops", file=sys.stderr, flush=True)
 
     asyncio.run(_serve(server, host, port, ready))

@@ -28,13 +28,17 @@ DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT")
 
 
 def make_core(
-    symbols: Sequence[str], seed: int, state: str | os.PathLike[str] | None
+    symbols: Sequence[str],
+    seed: int,
+    state: str | os.PathLike[str] | None,
+    replay: str | os.PathLike[str] | None = None,
 ) -> ExchangeCore:
     """The real matching/market core (imported late: it is the heavy part)."""
     from bybitctl.sim.exchange import Exchange
 
     path = os.fspath(state) if state is not None else None
-    return Exchange(symbols=tuple(symbols), seed=seed, state_path=path)
+    recording = os.fspath(replay) if replay is not None else None
+    return Exchange(symbols=tuple(symbols), seed=seed, state_path=path, replay=recording)
 
 
 @dataclass
@@ -102,12 +106,14 @@ def running_exchange(
     state: str | os.PathLike[str] | None = None,
     faults: str | None = None,
     *,
+    replay: str | os.PathLike[str] | None = None,
     core: ExchangeCore | None = None,
     rate_limits: bool = True,
     ws_idle_ms: int | None = None,
 ) -> Iterator[SimHandle]:
     """Start an exchange on 127.0.0.1 (a free port) in a background thread; yield its handle.
 
+    `replay` drives books and trades from a `stream --record` file (docs/sim.md);
     `core` replaces the real market/matching core (a test double implementing
     `bybitctl.sim.protocol.ExchangeCore`); `ws_idle_ms` shortens Bybit's 10-minute idle
     disconnect for tests.
@@ -125,7 +131,7 @@ def running_exchange(
 
     async def start() -> None:
         server = SimServer(
-            core if core is not None else make_core(symbols, seed, state),
+            core if core is not None else make_core(symbols, seed, state, replay),
             keys,
             faults=faults,
             seed=seed,

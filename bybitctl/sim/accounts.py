@@ -186,8 +186,8 @@ class Account:
     cum_realised: dict[str, Decimal] = field(default_factory=dict)
     dcp: dict[str, int] = field(default_factory=dict)
     mmp: dict[str, dict[str, str]] = field(default_factory=dict)
-    gone_since: int | None = None
-    """When the last private connection closed (DCP's clock); None while connected."""
+    dcp_gone: dict[str, int] = field(default_factory=dict)
+    """Product -> when its last DCP-subscribed private connection closed (DCP's clock)."""
     seq: int = 0
 
     def next_seq(self) -> int:
@@ -324,11 +324,12 @@ class Account:
         return Fill(fee, rate, fee_coin, ZERO, 0, ZERO, ZERO)
 
     def locked(self, coin: str) -> Decimal:
-        """What open spot orders may still spend of `coin`, so it cannot be spent twice."""
+        """What open spot orders may still spend of `coin`, so it cannot be spent twice
+        (an untriggered conditional order holds nothing until it triggers)."""
         total = ZERO
         for o in self.open_orders.values():
             inst = o.inst
-            if inst.category != "spot" or o.price is None:
+            if inst.category != "spot" or o.price is None or o.status == "Untriggered":
                 continue
             if o.side == "Buy" and inst.quote == coin:
                 total += inst.price_dec(o.price) * inst.qty_dec(o.leaves)
@@ -341,7 +342,13 @@ class Account:
         total = ZERO
         for o in self.open_orders.values():
             inst = o.inst
-            if inst.derivative and inst.settle == coin and not o.reduce_only and o.price:
+            if (
+                inst.derivative
+                and inst.settle == coin
+                and not o.reduce_only
+                and o.price
+                and o.status != "Untriggered"
+            ):
                 lev = self.leverage.get(inst.symbol, DEFAULT_LEVERAGE)
                 total += inst.value(o.price, o.leaves) / lev
         return money(total)

@@ -158,6 +158,41 @@ class Side:
                 keys.pop(0)
         return fills
 
+    def synthetic_at(self, price: int) -> int:
+        """Anonymous lots at `price` (user orders there not counted)."""
+        lvl = self.levels.get(price * self.sign)
+        return sum(e.qty for e in lvl.queue if e.order is None) if lvl else 0
+
+    def set_synthetic(self, price: int, lots: int) -> None:
+        """Make the anonymous liquidity at `price` exactly `lots`, leaving user orders be:
+        a replayed book's levels are what everybody else shows there. Added lots queue behind
+        what already rests, as a newcomer's would."""
+        have = self.synthetic_at(price)
+        if lots < have:
+            self.cancel_synthetic(price, have - lots)
+        elif lots > have:
+            self.add(price, lots - have)
+
+    def take_users(self, limit: int, lots: int) -> list[tuple[Any, int, int]]:
+        """The user orders a trade of `lots` printed elsewhere reached, best price first down
+        to `limit`: the anonymous liquidity ahead of them uses up the trade's size but stays on
+        the book (a replayed book's own updates remove it). Returns (order, price, lots)."""
+        fills: list[tuple[Any, int, int]] = []
+        sign = self.sign
+        for key in list(self.keys.irange(None, limit * sign)):
+            if lots <= 0:
+                break
+            price = key * sign
+            for e in list(self.levels[key].queue):
+                n = min(e.qty, lots)
+                lots -= n
+                if e.order is not None and n:
+                    fills.append((e.order, price, n))
+                    self.change_entry(price, e, e.qty - n)
+                if lots <= 0:
+                    break
+        return fills
+
     def available(self, limit: int | None, lots: int) -> int:
         """Lots a taker could get down to `limit`, counting no further than `lots` (for FOK)."""
         got = 0

@@ -26,6 +26,7 @@ from bybitctl.sim.instruments import Catalogue, build_catalogue
 from bybitctl.sim.market import MAX_DT_S, OptionPath, PricePath, SyntheticMarket
 from bybitctl.sim.matching import Engine, Ids, Outbox, Trading
 from bybitctl.sim.protocol import Listener
+from bybitctl.sim.replay import Replay, apply_book, apply_trades, recorded_mid, stream_depth
 from bybitctl.sim.state import Store
 from bybitctl.sim.tickers import TickerFeed
 
@@ -72,6 +73,7 @@ class Exchange:
         clock: Callable[[], int] = wall_clock_ms,
         state_path: str | None = None,
         noise_rate: float = 4.0,
+        replay: str | None = None,
     ) -> None:
         self.clock = clock
         self.seed = seed
@@ -95,6 +97,12 @@ class Exchange:
         self.private_seq = 0
         self.prices_saved = now
         self.store = Store(state_path) if state_path else None
+        self.replay = Replay(replay) if replay else None
+        self.replayed: dict[tuple[str, str], int] = {}
+        """Books the replay drives -> depth of the recorded stream they follow (0: trades only
+        so far); the synthetic crowd leaves them alone."""
+        self.pinned: set[str] = set()
+        """Coins whose fair price a replayed book sets (their random walk stops)."""
         saved = self.store.load() if self.store else None
         self._build_engines(saved.prices if saved else {}, noise_rate, now)
         self._update_marks()
@@ -259,17 +267,23 @@ class Exchange:
         dt = min((now_ms - self.last_step) / 1000.0, MAX_DT_S)
         if dt > 0:
             self.last_step = now_ms
-            for path in self.paths.values():
-                path.advance(dt)
+            if self.replay is not None:
+                self._replay(now_ms)
+            for base, path in self.paths.items():
+                if base not in self.pinned:
+                    path.advance(dt)
             self._update_marks()
             trading = self.trading
-            for eng in self.engines.values():
+            for key, eng in self.engines.items():
+                if key in self.replayed:
+                    continue
 
                 def take(side: str, lots: int, limit: int, eng: Engine = eng) -> None:
                     trading.synthetic_take(eng, side, lots, limit, now_ms)
 
                 eng.market.step(now_ms, take)
             trading.check_tpsl(now_ms)
+            trading.check_triggers(now_ms)
             self._check_dcp(now_ms)
         self._publish(now_ms)
         self._flush(now_ms)
@@ -277,23 +291,58 @@ class Exchange:
             self.prices_saved = now_ms
             self.store.save_prices({b: p.price for b, p in self.paths.items()})
 
-    def disconnect_private(self, account: str, now_ms: int) -> None:
+    def dcp_connected(self, account: str, product: str) -> None:
         acct = self.accounts.get(account)
         if acct is not None:
-            acct.gone_since = now_ms
+            acct.dcp_gone.pop(product, None)
 
-    def connect_private(self, account: str) -> None:
+    def dcp_disconnected(self, account: str, product: str, now_ms: int) -> None:
         acct = self.accounts.get(account)
         if acct is not None:
-            acct.gone_since = None
+            acct.dcp_gone[product] = now_ms
 
     def close(self) -> None:
+        if self.replay is not None:
+            self.replay.close()
         if self.store is not None:
             self.store.save_prices({b: p.price for b, p in self.paths.items()})
             self.store.close()
             self.store = None
 
     # ---- internals --------------------------------------------------------------------
+
+    def _replay(self, now: int) -> None:
+        """Apply the recording's frames that are due."""
+        assert self.replay is not None
+        for category, frame in self.replay.due(now):
+            topic = frame.get("topic")
+            if not isinstance(topic, str):
+                continue
+            if topic.startswith("publicTrade."):
+                for key in apply_trades(
+                    self.engines, self.trading, category, frame.get("data"), now
+                ):
+                    self.replayed.setdefault(key, 0)
+                continue
+            book = stream_depth(topic)
+            data = frame.get("data")
+            if book is None or not isinstance(data, dict):
+                continue
+            depth, symbol = book
+            key = (category, symbol)
+            eng = self.engines.get(key)
+            snapshot = frame.get("type") == "snapshot"
+            following = self.replayed.get(key, 0)
+            # each book follows the deepest recorded stream, from that stream's snapshot on
+            if eng is None or depth < following or (depth > following and not snapshot):
+                continue
+            self.replayed[key] = depth
+            apply_book(eng, self.trading, data, snapshot, now)
+            mid = recorded_mid(eng.book)
+            if mid is not None and eng.inst.category != "option":
+                # the recorded mid, not one a user's quote inside the spread would move
+                self.paths[eng.inst.base].price = float(eng.inst.price_dec(mid)) / 2
+                self.pinned.add(eng.inst.base)
 
     def _update_marks(self) -> None:
         for (cat, sym), eng in self.engines.items():
@@ -305,19 +354,15 @@ class Exchange:
                 self.usd[inst.base] = price.quantize(inst.tick)
 
     def _check_dcp(self, now: int) -> None:
-        """DCP: when every private connection is gone longer than a product's window,
-        cancel that product's orders (once per disconnection)."""
+        """DCP, as on Bybit: once every private connection subscribed to a product's DCP
+        topic has been gone longer than the window set for it, cancel that product's orders
+        (once per disconnection)."""
         for acct in self.accounts.values():
-            if acct.gone_since is None or not acct.dcp:
-                continue
-            gone = now - acct.gone_since
-            fired = False
-            for product, window in acct.dcp.items():
-                if gone > window * 1000:
+            for product, since in list(acct.dcp_gone.items()):
+                window = acct.dcp.get(product)
+                if window is not None and now - since > window * 1000:
                     self.trading.cancel_products(acct, product, now)
-                    fired = True
-            if fired:
-                acct.gone_since = None
+                    del acct.dcp_gone[product]
 
     def _publish(self, now: int) -> None:
         for (cat, sym), feed in self.feeds.items():

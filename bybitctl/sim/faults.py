@@ -9,14 +9,19 @@ A SPEC is a comma-separated list of faults (grammar and table in docs/sim.md):
 
 `@DELAY` holds a fault back until DELAY after the spec was set. The server asks this module
 what to do at three points: before answering a REST request (`rest`), for each orderbook delta
-it is about to fan out (`book`), and on every tick (`poll`, for timed events).
+it is about to fan out (`book`), on every tick (`poll`, for timed events), and for the
+system status (`maintenance`: announced windows, shown by `system.status` and
+`GET /v5/system/status`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
+import uuid
 from dataclasses import dataclass
+from typing import Any
 
 # fault name -> the argument kinds it accepts ("none" = may be given without an argument)
 _ACCEPTS: dict[str, frozenset[str]] = {
@@ -31,6 +36,7 @@ _ACCEPTS: dict[str, frozenset[str]] = {
     "skew": frozenset({"duration"}),
     "slow": frozenset({"duration"}),
     "refuse": frozenset({"duration"}),
+    "maintenance": frozenset({"duration"}),
 }
 NAMES = tuple(_ACCEPTS)
 _EVENTS = frozenset({"drop_ws", "snapshot", "restart_u", "refuse"})
@@ -92,7 +98,7 @@ def _parse_one(text: str) -> Fault:
     if kind not in _ACCEPTS[name]:
         allowed = ", ".join(sorted(_ACCEPTS[name] - {"none"})) or "no argument"
         raise ValueError(f"fault {name!r} takes {allowed}, not {arg!r}")
-    if name in ("slow", "refuse") and (fault.duration_ms or 0) <= 0:
+    if name in ("slow", "refuse", "maintenance") and (fault.duration_ms or 0) <= 0:
         raise ValueError(f"fault {name!r} needs a positive duration")
     return fault
 
@@ -206,6 +212,36 @@ class Faults:
         if authenticated and self._take("ratelimit", now_ms):
             return "ratelimit", delay
         return None, delay
+
+    def maintenance(self, now_ms: int) -> list[dict[str, Any]]:
+        """The announced maintenance windows as Bybit's system-status records: scheduled
+        from the moment the SPEC is set, ongoing from its DELAY for its DURATION, then
+        completed. Announcing is all a window does; `refuse` or `http5xx` drill the outage."""
+        out = []
+        for n, active in enumerate(self._active):
+            fault = active.fault
+            if fault.name != "maintenance":
+                continue
+            begin = active.start_ms
+            end = begin + (fault.duration_ms or 0)
+            state = "scheduled" if now_ms < begin else "ongoing" if now_ms < end else "completed"
+            digest = hashlib.blake2b(f"{begin}:{n}:{fault.text}".encode(), digest_size=16)
+            out.append(
+                {
+                    "id": str(uuid.UUID(bytes=digest.digest(), version=1)),
+                    "title": "bybitctl sim maintenance",
+                    "state": state,
+                    "begin": str(begin),
+                    "end": str(end),
+                    "href": "",
+                    "serviceTypes": [1, 2, 3, 4, 5],
+                    "product": [1, 2, 3, 4],
+                    "uidSuffix": [],
+                    "maintainType": 1,
+                    "env": 1,
+                }
+            )
+        return out
 
     def book(self, now_ms: int) -> str | None:
         """For one orderbook delta about to go out: "skip", "dup", "reorder" or None."""

@@ -26,6 +26,7 @@ TRADE_CATEGORIES = ("linear", "inverse", "spot")
 TIFS = ("GTC", "IOC", "FOK", "PostOnly")
 MAX_OPEN_ORDERS = 500
 BATCH_MAX = {"linear": 20, "inverse": 20, "spot": 10}
+TRIGGER_BY = ("LastPrice", "MarkPrice", "IndexPrice")
 PRICE_BAND = Decimal("0.05")
 """Buy orders above fair*(1+band) and sells below fair*(1-band) are out of range (110003)."""
 
@@ -190,6 +191,8 @@ class Trading:
         """Positions changed by the sweep being settled."""
         self.closing: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         """orderId -> (running sums, closed-PnL row) while a closing order is still filling."""
+        self.conditional: dict[str, Order] = {}
+        """orderId -> untriggered conditional orders, checked against their trigger each step."""
 
     # ---- validation -------------------------------------------------------------------
 
@@ -315,6 +318,7 @@ class Trading:
         if qty is None:
             raise params_error("qty is required")
         price = _dec(p, "price")
+        trigger = self._trigger(acct, inst, side, p)
         idx = self._resolve_idx(acct, inst, p)
         reduce_only = _bool(p.get("reduceOnly")) and not spot
         close_on_trigger = _bool(p.get("closeOnTrigger")) and not spot
@@ -341,7 +345,8 @@ class Trading:
             if price is None:
                 raise params_error("price is required for a Limit order")
             ticks = self._price_ticks(inst, price)
-            self._band(inst, side, ticks)
+            if trigger is None:  # a conditional order meets the band when it triggers
+                self._band(inst, side, ticks)
         # a reduce-only order may close, never open: cap it at what is there to close
         hedge_close = idx in (1, 2) and (side == "Sell") == (idx == 1)
         if reduce_only or close_on_trigger or hedge_close:
@@ -358,7 +363,8 @@ class Trading:
             raise ApiError(110094, "Order notional value below the lower limit")
         if sum(1 for o in acct.open_orders.values() if o.inst is inst) >= MAX_OPEN_ORDERS:
             raise ApiError(110020, "Not allowed to have more than 500 active orders.")
-        self._check_funds(acct, inst, side, ticks, lots, quote_qty, reduce_only, now)
+        if trigger is None:  # a conditional order holds no funds until it triggers
+            self._check_funds(acct, inst, side, ticks, lots, quote_qty, reduce_only, now)
         eng = self.engines[(inst.category, inst.symbol)]
         self.order_seq += 1
         order = Order(
@@ -389,8 +395,103 @@ class Trading:
         acct.orders[order.order_id] = order
         if link:
             acct.link_ids[link] = order.order_id
+        if trigger is not None:
+            order.trigger_price, order.trigger_direction, order.trigger_by = trigger
+            order.status, order.stop_order_type = "Untriggered", "Stop"
+            acct.open_orders[order.order_id] = order
+            self.conditional[order.order_id] = order
+            self.out.order(order)
+            return order
         self.submit(order, eng, now)
         return order
+
+    def _trigger(
+        self, acct: Account, inst: Instrument, side: str, p: dict[str, Any]
+    ) -> tuple[int, int, str] | None:
+        """(trigger ticks, direction, triggerBy) of a conditional order, None for a plain one.
+
+        Spot orders are conditional with `orderFilter=StopOrder` only and always trigger on
+        the last price, in the direction the trigger lies from it.
+        """
+        price = _dec(p, "triggerPrice")
+        spot = inst.category == "spot"
+        if not price or (spot and p.get("orderFilter") != "StopOrder"):
+            return None
+        ticks = self._price_ticks(inst, price)
+        by = "LastPrice" if spot else p.get("triggerBy") or "LastPrice"
+        if by not in TRIGGER_BY:
+            raise params_error("triggerBy invalid")
+        if spot:
+            last = self.engines[(inst.category, inst.symbol)].last_price
+            direction = 1 if ticks > last else 2
+        else:
+            raw = p.get("triggerDirection")
+            direction = int(raw) if str(raw) in ("1", "2") else 0
+            if not direction:
+                raise params_error("triggerDirection invalid")
+        self._check_trigger(inst, direction, by, ticks)
+        return ticks, direction, by
+
+    def trigger_reference(self, inst: Instrument, by: str) -> int:
+        """The price in ticks a trigger watches: the last trade, or the mark (also the index,
+        which the exchange does not model apart)."""
+        if by == "LastPrice" or not inst.derivative:
+            return self.engines[(inst.category, inst.symbol)].last_price
+        return int(self.marks[inst.symbol] / inst.tick)
+
+    def _check_trigger(self, inst: Instrument, direction: int, by: str, ticks: int) -> None:
+        """A trigger must lie the way it is expected to be crossed (110092 / 110093)."""
+        cur = self.trigger_reference(inst, by)
+        trig, now_px = inst.price_str(ticks), inst.price_str(cur)
+        if direction == 1 and ticks <= cur:
+            raise ApiError(
+                110092, f"expect Rising, but trigger_price[{trig}] <= current[{now_px}]??{by}"
+            )
+        if direction == 2 and ticks >= cur:
+            raise ApiError(
+                110093, f"expect Falling, but trigger_price[{trig}] >= current[{now_px}]??{by}"
+            )
+
+    def check_triggers(self, now: int) -> None:
+        """Place every conditional order whose trigger price has been crossed."""
+        for oid, o in list(self.conditional.items()):
+            cur = self.trigger_reference(o.inst, o.trigger_by)
+            trig = o.trigger_price
+            assert trig is not None
+            if (o.trigger_direction == 1 and cur >= trig) or (
+                o.trigger_direction == 2 and cur <= trig
+            ):
+                del self.conditional[oid]
+                self._place_triggered(o, now)
+
+    def _place_triggered(self, o: Order, now: int) -> None:
+        """A triggered order enters the book as if just sent: band price for a market order,
+        reduce-only capped at the position, funds checked now."""
+        inst, acct = o.inst, self.accounts[o.uid]
+        eng = self.engines[(inst.category, inst.symbol)]
+        acct.open_orders.pop(o.order_id, None)
+        o.status, o.updated = "New", now
+        fair = self._fair_ticks(inst)
+        if o.order_type == "Market" and o.price is not None:
+            band = int(fair * PRICE_BAND)
+            o.price = fair + band if o.side == "Buy" else max(1, fair - band)
+        if o.reduce_only:
+            room = self._reducible(acct, inst, o.position_idx, o.side, now)
+            o.qty -= o.leaves - min(o.leaves, room)
+            o.leaves = min(o.leaves, room)
+            if not o.leaves:
+                o.status, o.cancel_type = "Deactivated", "CancelByReduceOnly"
+                self.out.order(o)
+                return
+        try:
+            self._check_funds(
+                acct, inst, o.side, o.price or fair, o.leaves, o.quote_qty, o.reduce_only, now
+            )
+        except ApiError:
+            o.status, o.reject_reason, o.leaves = "Rejected", "EC_InsufficientBalance", 0
+            self.out.order(o)
+            return
+        self.submit(o, eng, now)
 
     def _reducible(self, acct: Account, inst: Instrument, idx: int, side: str, now: int) -> int:
         """Lots an order of `side` on slot `idx` can close."""
@@ -486,10 +587,26 @@ class Trading:
             self._trade(taker, maker, eng, price, lots, now)
         self._after_fills(now)
 
-    def synthetic_take(self, eng: Engine, side: str, lots: int, limit: int, now: int) -> None:
-        """A crowd order: it fills resting user orders exactly as a user's taker would."""
+    def synthetic_take(self, eng: Engine, side: str, lots: int, limit: int, now: int) -> int:
+        """A crowd order: it fills resting user orders exactly as a user's taker would.
+        Returns the lots it got."""
+        got = 0
         for maker, price, n in eng.book.opposite(side).take(limit, lots, None):
             self._trade(None, maker, eng, price, n, now, side)
+            got += n
+        self._after_fills(now)
+        return got
+
+    def tape_trade(self, eng: Engine, side: str, lots: int, price: int, now: int) -> None:
+        """A trade the recording printed (taker `side`, `lots` at `price`): it fills the user
+        orders it reached in price-time order, and the rest prints at `price`."""
+        rest = lots
+        for maker, at, n in eng.book.opposite(side).take_users(price, lots):
+            self._trade(None, maker, eng, at, n, now, side)
+            rest -= n
+        if rest > 0:
+            eng.book.seq += 1
+            eng.record_trade(side, price, rest, now, self.ids.new())
         self._after_fills(now)
 
     def _after_fills(self, now: int) -> None:
@@ -649,7 +766,12 @@ class Trading:
     def _fix_reduce_only(self, acct: Account, inst: Instrument, idx: int, now: int) -> None:
         """Shrink or cancel resting reduce-only orders that would now open a position."""
         for o in list(acct.open_orders.values()):
-            if o.inst is not inst or not o.reduce_only or o.position_idx != idx:
+            if (
+                o.inst is not inst
+                or not o.reduce_only
+                or o.position_idx != idx
+                or o.status == "Untriggered"  # capped when it triggers
+            ):
                 continue
             room = self._reducible(acct, inst, idx, o.side, now)
             if o.leaves <= room:
@@ -691,7 +813,8 @@ class Trading:
         new_lots = o.qty if qty is None else self._lots(inst, qty, False)
         new_ticks = o.price if price is None else self._price_ticks(inst, price)
         tp, sl = _dec(p, "takeProfit"), _dec(p, "stopLoss")
-        if qty is None and price is None and tp is None and sl is None:
+        trigger = _dec(p, "triggerPrice") if o.status == "Untriggered" else None
+        if qty is None and price is None and tp is None and sl is None and trigger is None:
             raise params_error("nothing to amend")
         if new_lots <= o.cum_qty:
             raise ApiError(
@@ -699,6 +822,21 @@ class Trading:
                 "The modified contract quantity cannot be less than or equal to the filled "
                 "quantity.",
             )
+        if o.status == "Untriggered":
+            # off the book until it triggers: only its terms change
+            if trigger is not None:
+                ticks = self._price_ticks(inst, trigger)
+                self._check_trigger(inst, o.trigger_direction, o.trigger_by, ticks)
+                o.trigger_price = ticks
+            o.qty = o.leaves = new_lots
+            o.price = new_ticks
+            if tp is not None:
+                o.take_profit = fmt(tp)
+            if sl is not None:
+                o.stop_loss = fmt(sl)
+            o.updated = now
+            self.out.order(o)
+            return o
         if new_ticks != o.price:
             self._band(inst, o.side, new_ticks)  # type: ignore[arg-type]
         eng = self.engines[(inst.category, inst.symbol)]
@@ -741,7 +879,11 @@ class Trading:
             eng.book.side(o.side).change_entry(o.price, o.entry, 0)  # type: ignore[arg-type]
             o.entry = None
         spot = o.inst.category == "spot"
-        o.status = "PartiallyFilledCanceled" if spot and o.cum_qty else "Cancelled"
+        if o.status == "Untriggered":
+            o.status = "Deactivated"
+            self.conditional.pop(o.order_id, None)
+        else:
+            o.status = "PartiallyFilledCanceled" if spot and o.cum_qty else "Cancelled"
         o.cancel_type = cancel_type
         o.leaves = 0
         o.updated = now

@@ -47,6 +47,11 @@ class Order:
     take_profit: str = ""
     stop_loss: str = ""
     last_price_on_created: str = ""
+    trigger_price: int | None = None
+    """Ticks a conditional order waits for (status Untriggered until the price crosses)."""
+    trigger_direction: int = 0
+    """1: triggered when the price rises to `trigger_price`, 2: when it falls to it."""
+    trigger_by: str = ""
     entry: Entry | None = field(default=None, repr=False)
 
     @property
@@ -98,13 +103,15 @@ class Order:
             "stopOrderType": self.stop_order_type,
             "orderIv": "",
             "marketUnit": self.market_unit,
-            "triggerPrice": "",
+            "triggerPrice": (
+                inst.price_str(self.trigger_price) if self.trigger_price is not None else ""
+            ),
             "takeProfit": self.take_profit,
             "stopLoss": self.stop_loss,
             "tpTriggerBy": "",
             "slTriggerBy": "",
-            "triggerDirection": 0,
-            "triggerBy": "",
+            "triggerDirection": self.trigger_direction,
+            "triggerBy": self.trigger_by,
             "lastPriceOnCreated": self.last_price_on_created,
             "reduceOnly": self.reduce_only,
             "closeOnTrigger": self.close_on_trigger,

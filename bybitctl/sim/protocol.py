@@ -56,11 +56,13 @@ class ExchangeCore(Protocol):
     def step(self, now_ms: int) -> None:
         """Advance the synthetic market and matching to `now_ms`, pushing what changed."""
 
-    def disconnect_private(self, account: str, now_ms: int) -> None:
-        """The account's last private connection closed (drives DCP)."""
+    def dcp_connected(self, account: str, product: str) -> None:
+        """A private connection of `account` subscribed to the DCP topic of `product`
+        (DERIVATIVES, SPOT, OPTIONS): that product's DCP clock stops."""
 
-    def connect_private(self, account: str) -> None:
-        """The account opened a private connection."""
+    def dcp_disconnected(self, account: str, product: str, now_ms: int) -> None:
+        """The last connection of `account` subscribed to `product`'s DCP topic closed: DCP
+        cancels the product's orders once it stays gone longer than the window."""
 
     def close(self) -> None:
         """Flush and close persistent state."""

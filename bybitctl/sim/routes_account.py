@@ -218,7 +218,7 @@ ROUTES = {
     ("GET", "/v5/account/fee-rate"): fee_rate,
     ("GET", "/v5/account/transaction-log"): transaction_log,
     ("GET", "/v5/account/info"): account_info,
-    ("POST", "/v5/account/set-dcp"): set_dcp,
+    ("POST", "/v5/order/disconnected-cancel-all"): set_dcp,
     ("GET", "/v5/account/query-dcp-info"): query_dcp,
     ("POST", "/v5/account/mmp-modify"): mmp_modify,
     ("POST", "/v5/account/mmp-reset"): mmp_reset,

@@ -121,11 +121,14 @@ def _order_filter(p: dict[str, Any], cat: str) -> Any:
     oid, link = p.get("orderId"), p.get("orderLinkId")
     status = p.get("orderStatus")
     start, end = opt_int(p, "startTime"), opt_int(p, "endTime")
+    kind = p.get("orderFilter")
+    conditional = {"StopOrder": True, "Order": False}.get(kind) if isinstance(kind, str) else None
 
     def keep(o: Order) -> bool:
         i = o.inst
         return not (
             i.category != cat
+            or (conditional is not None and (o.trigger_price is not None) != conditional)
             or (sym and i.symbol != sym)
             or (base and i.base != base)
             or (settle and i.settle != settle)

@@ -28,6 +28,9 @@ from bybitctl.sim.ratelimit import MESSAGE as RATE_LIMIT_MESSAGE
 from bybitctl.sim.ratelimit import RATE_LIMITED, RateLimiter
 from bybitctl.sim.ws import PUBLIC_CHANNELS, STATUS_CHANNEL, WsHub, wall_ms
 
+SYSTEM_STATUS = "/v5/system/status"
+"""Answered from the fault state (maintenance windows), not by the core."""
+
 log = logging.getLogger(__name__)
 
 STEP_INTERVAL_S = 0.025
@@ -256,6 +259,8 @@ class SimServer:
                     now,
                     limit_headers,
                 )
+        if route.path == SYSTEM_STATUS:
+            return self._reply(self._system_status(params, now), now, limit_headers)
         envelope = self.call_core(
             lambda: self.core.handle(route.method, route.path, params, account)
         )
@@ -268,6 +273,22 @@ class SimServer:
         else:
             envelope["time"] = now
         return self._reply(envelope, now, limit_headers)
+
+    def _system_status(self, params: dict[str, Any], now: int) -> dict[str, Any]:
+        """`GET /v5/system/status`: the maintenance windows the `maintenance` fault announced
+        (the same records `system.status` pushes), filtered by `id` and `state`."""
+        rows = [
+            r
+            for r in self.faults.maintenance(now)
+            if params.get("id") in (None, r["id"]) and params.get("state") in (None, r["state"])
+        ]
+        return {
+            "retCode": 0,
+            "retMsg": "OK",
+            "result": {"list": rows},
+            "retExtInfo": {},
+            "time": now,
+        }
 
     def _log(self, request: web.Request, raw_query: str, body: bytes) -> None:
         headers = {k: ("***" if k.upper() in _REDACTED else v) for k, v in request.headers.items()}
@@ -366,6 +387,7 @@ class SimServer:
             await asyncio.sleep(STEP_INTERVAL_S)
 
     def _apply_events(self, now_ms: int) -> None:
+        self.hub.push_status(self.faults.maintenance(self.now_ms()))
         for fault in self.faults.poll(now_ms):
             if fault.name == "drop_ws":
                 self.spawn(self.hub.close_all())

@@ -42,7 +42,8 @@ _ORDER_PLAIN = (
     "order_id", "link_id", "uid", "side", "order_type", "tif", "price", "qty", "position_idx",
     "created", "seq", "reduce_only", "close_on_trigger", "status", "reject_reason",
     "cancel_type", "create_type", "stop_order_type", "market_unit", "leaves", "cum_qty",
-    "updated", "take_profit", "stop_loss", "last_price_on_created",
+    "updated", "take_profit", "stop_loss", "last_price_on_created", "trigger_price",
+    "trigger_direction", "trigger_by",
 )  # fmt: skip
 _POS_DEC = ("leverage", "entry_value", "open_fee", "cur_realised", "cum_realised", "take_profit",
             "stop_loss")  # fmt: skip
@@ -136,14 +137,19 @@ class Saved:
             a = ex.accounts.get(d["uid"])
             if inst is None or a is None:
                 continue
-            kw = {k: d[k] for k in _ORDER_PLAIN}
+            kw = {
+                k: d[k] for k in _ORDER_PLAIN if k in d
+            }  # files from before a field keep its default
             kw.update({k: Decimal(d[k]) for k in _ORDER_DEC})
             q = d["quote_qty"]
             o = Order(inst=inst, quote_qty=None if q is None else Decimal(q), **kw)
             a.orders[o.order_id] = o
             if o.link_id:
                 a.link_ids[o.link_id] = o.order_id
-            if o.is_open and o.price is not None and o.leaves:
+            if o.status == "Untriggered":
+                a.open_orders[o.order_id] = o
+                t.conditional[o.order_id] = o
+            elif o.is_open and o.price is not None and o.leaves:
                 a.open_orders[o.order_id] = o
                 book = ex.engines[(inst.category, inst.symbol)].book
                 o.entry = book.side(o.side).add(o.price, o.leaves, o)

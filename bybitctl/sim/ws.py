@@ -65,6 +65,9 @@ TRADE_OPS = {
     "order.amend-batch": "/v5/order/amend-batch",
     "order.cancel-batch": "/v5/order/cancel-batch",
 }
+DCP_PRODUCTS = {"dcp.future": "DERIVATIVES", "dcp.spot": "SPOT", "dcp.option": "OPTIONS"}
+"""DCP topics and the product whose orders they protect: only connections subscribed to one
+count for DCP, as on Bybit."""
 _conn_seq = itertools.count(1)
 
 
@@ -170,6 +173,10 @@ class WsHub:
         self.conns: set[Conn] = set()
         self.public: dict[tuple[str, str], set[Conn]] = {}
         self.private: dict[str, set[Conn]] = {}
+        self.dcp: dict[tuple[str, str], set[Conn]] = {}
+        """(account, product) -> live connections subscribed to that product's DCP topic."""
+        self._status: dict[str, str] = {}
+        """Maintenance record id -> the state last pushed on `system.status`."""
         self._u_offset: dict[tuple[str, str], int] = {}
         self._held: dict[tuple[str, str], dict[str, Any]] = {}
 
@@ -263,6 +270,18 @@ class WsHub:
                     message = self._renumber(key, message)
                 self._send_all(subs, message)
 
+    def push_status(self, records: list[dict[str, Any]]) -> None:
+        """Push each maintenance record whose state changed to the `system.status`
+        subscribers (a record is pushed when announced and at each state change)."""
+        changed = [r for r in records if self._status.get(r["id"]) != r["state"]]
+        self._status = {r["id"]: r["state"] for r in records}
+        if not changed:
+            return
+        subs = {c for c in self.conns if c.channel == STATUS_CHANNEL and STATUS_TOPIC in c.topics}
+        if subs:
+            message = {"topic": STATUS_TOPIC, "ts": self.server.now_ms(), "data": changed}
+            self._send_all(subs, message)
+
     async def close_all(self) -> None:
         """Drop every WebSocket connection (fault `drop_ws`, `refuse`, shutdown)."""
         await asyncio.gather(
@@ -308,13 +327,13 @@ class WsHub:
         self.conns.discard(conn)
         for topic in conn.topics:
             self._unsubscribe_public(conn, conn.channel, topic)
+            self._dcp_leave(conn, topic, closed=True)
         if conn.account is not None:
             conns = self.private.get(conn.account)
             if conns is not None:
                 conns.discard(conn)
                 if not conns:
                     del self.private[conn.account]
-                    self.server.core.disconnect_private(conn.account, wall_ms())
 
     def _dispatch(self, conn: Conn, text: str) -> None:
         try:
@@ -412,7 +431,6 @@ class WsHub:
         conn.api_key = api_key
         conn.account = api_key.account
         self.private.setdefault(api_key.account, set()).add(conn)
-        self.server.core.connect_private(api_key.account)
         return None
 
     def _auth(self, conn: Conn, request: dict[str, Any]) -> None:
@@ -451,6 +469,7 @@ class WsHub:
                 if topic in conn.topics:
                     conn.topics.discard(topic)
                     self._unsubscribe_public(conn, category, topic)
+                    self._dcp_leave(conn, topic, closed=False)
                     ok.append(topic)
                 else:
                     failed.append(topic)
@@ -475,12 +494,21 @@ class WsHub:
     def _subscribe(self, conn: Conn, category: str, topic: str) -> list[dict[str, Any]] | None:
         """Register `topic` for `conn`; its initial messages, or None for an unknown topic."""
         if conn.channel == "private":
-            return [] if topic in PRIVATE_TOPICS else None
+            if topic not in PRIVATE_TOPICS:
+                return None
+            product = DCP_PRODUCTS.get(topic)
+            if product is not None and conn.account is not None:
+                live = self.dcp.setdefault((conn.account, product), set())
+                if not live:
+                    self.server.core.dcp_connected(conn.account, product)
+                live.add(conn)
+            return []
         if conn.channel == STATUS_CHANNEL:
             if topic != STATUS_TOPIC:
                 return None
-            # no maintenance is ever scheduled on the local exchange
-            return [{"topic": STATUS_TOPIC, "ts": self.server.now_ms(), "data": []}]
+            # the maintenance windows announced so far (the `maintenance` fault), often none
+            now = self.server.now_ms()
+            return [{"topic": STATUS_TOPIC, "ts": now, "data": self.server.faults.maintenance(now)}]
         try:
             initial = self.server.core.subscribe_public(category, topic)
         except KeyError:
@@ -490,6 +518,22 @@ class WsHub:
         if key in self._u_offset:
             initial = [self._renumber(key, m) for m in initial]
         return initial
+
+    def _dcp_leave(self, conn: Conn, topic: str, *, closed: bool) -> None:
+        """`conn` stops holding a DCP topic; when it was the last one and its socket closed,
+        the product's DCP clock starts (an unsubscribe disarms it instead)."""
+        product = DCP_PRODUCTS.get(topic)
+        if product is None or conn.account is None:
+            return
+        key = (conn.account, product)
+        live = self.dcp.get(key)
+        if live is None:
+            return
+        live.discard(conn)
+        if not live:
+            del self.dcp[key]
+            if closed:
+                self.server.core.dcp_disconnected(conn.account, product, wall_ms())
 
     def _unsubscribe_public(self, conn: Conn, category: str, topic: str) -> None:
         key = (category, topic)

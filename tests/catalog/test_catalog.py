@@ -190,6 +190,20 @@ def test_loader_stays_light():
     assert out.stdout.split() == ["[]", "0"]
 
 
+def test_one_group_builds_only_its_own_rows():
+    """A command needs its own group only; the whole-catalogue views agree with it."""
+    code = (
+        "from bybitctl import catalog as c; rows = c.group('market');"
+        " print(len(rows) > 0, c.group.cache_info().currsize, c.load.cache_info().currsize)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "1", "0"]
+    assert catalog.group_names() == tuple(catalog.groups())
+    assert all(catalog.group(name) is catalog.groups()[name] for name in catalog.group_names())
+    assert catalog.group("no-such-group") == ()
+    assert catalog.find("market", "server-time") in catalog.group("market")
+
+
 def test_generator_reproduces_the_committed_files(tmp_path):
     subprocess.run(
         [sys.executable, str(ROOT / "tools" / "gen_catalog.py"), "--out", str(tmp_path)],

@@ -42,7 +42,7 @@ def test_state_file_round_trip(tmp_path: Path) -> None:
         buyLeverage="4",
         sellLeverage="4",
     )
-    alice.post("/v5/account/set-dcp", product="DERIVATIVES", timeWindow=20)
+    alice.post("/v5/order/disconnected-cancel-all", product="DERIVATIVES", timeWindow=20)
     bob.order(side="Sell", orderType="Limit", qty="0.3", price="65000")
     alice.order(side="Buy", orderType="Market", qty="0.2", orderLinkId="m1")
     bob.order(side="Buy", orderType="Limit", qty="0.05", price="64900")
@@ -92,20 +92,26 @@ def test_state_survives_without_close(tmp_path: Path) -> None:
 
 def test_dcp_cancels_after_the_window(ex: Exchange, clock: Clock, rec: Recorder) -> None:
     c = Client(ex, "1001")
-    c.post("/v5/account/set-dcp", product="DERIVATIVES", timeWindow=10)
-    c.call("POST", "/v5/account/set-dcp", expect=10001, product="DERIVATIVES", timeWindow=1)
+    c.post("/v5/order/disconnected-cancel-all", product="DERIVATIVES", timeWindow=10)
+    c.call(
+        "POST",
+        "/v5/order/disconnected-cancel-all",
+        expect=10001,
+        product="DERIVATIVES",
+        timeWindow=1,
+    )
     assert c.get("/v5/account/query-dcp-info")["dcpInfos"] == [
         {"product": "DERIVATIVES", "dcpStatus": "ON", "timeWindow": "10"}
     ]
     lin = c.order(side="Buy", orderType="Limit", qty="0.01", price="60000")
     spot = c.order(category="spot", side="Buy", orderType="Limit", qty="0.01", price="60000")
-    ex.connect_private("1001")
-    ex.disconnect_private("1001", clock())
+    ex.dcp_connected("1001", "DERIVATIVES")
+    ex.dcp_disconnected("1001", "DERIVATIVES", clock())
     ex.step(clock.advance(5000))
-    ex.connect_private("1001")  # back within the window: nothing happens
+    ex.dcp_connected("1001", "DERIVATIVES")  # back within the window: nothing happens
     ex.step(clock.advance(20000))
     assert c.find(lin["orderId"])["orderStatus"] == "New"
-    ex.disconnect_private("1001", clock())
+    ex.dcp_disconnected("1001", "DERIVATIVES", clock())
     ex.step(clock.advance(9000))
     assert c.find(lin["orderId"])["orderStatus"] == "New"
     ex.step(clock.advance(2000))

@@ -58,10 +58,10 @@ class StreamCore:
                 category, topic, {"topic": topic, "type": "delta", "ts": now_ms, "data": data}
             )
 
-    def connect_private(self, account: str) -> None:
+    def dcp_connected(self, account: str, product: str) -> None:
         pass
 
-    def disconnect_private(self, account: str, now_ms: int) -> None:
+    def dcp_disconnected(self, account: str, product: str, now_ms: int) -> None:
         pass
 
     def close(self) -> None:

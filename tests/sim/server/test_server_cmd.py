@@ -112,7 +112,7 @@ def test_state_survives_kill_9(clean_env, tmp_path):
     ("args", "message"),
     [
         (["--host", "0.0.0.0"], "not a loopback address"),
-        (["--replay", "rec.jsonl"], "--replay is not supported yet"),
+        (["--replay", "/nonexistent/rec.jsonl"], "no such recording"),
         (["--faults", "bogus"], "unknown fault"),
         (["--api-key", "abc"], "go together"),
     ],

@@ -33,6 +33,7 @@ def test_spec_grammar():
         ("http5xx:1.5", "probability"),
         ("slow", "takes duration"),
         ("refuse:-1s", "positive duration"),
+        ("maintenance", "takes duration"),
         ("drop_ws@soon", "not a duration"),
         ("skew:abc", "bad argument"),
     ],
@@ -199,3 +200,37 @@ def test_admin_endpoint(stream_exchange):
     assert bad.status_code == 400 and "unknown fault" in bad.json()["error"]
     assert requests.get(url, timeout=5).json()["spec"] == "http5xx:0.5,skew:+1s"
     assert requests.delete(url, timeout=5).json()["spec"] == ""
+
+
+def status_list(ex, **query: str) -> list:
+    """`GET /v5/system/status` with filters (pybit's method takes none)."""
+    response = requests.get(f"{ex.base_url}/v5/system/status", params=query, timeout=5)
+    return response.json()["result"]["list"]
+
+
+def test_maintenance_is_announced_then_begins_and_ends(stream_exchange, raw_ws):
+    ex = stream_exchange
+    session = http(ex)
+    assert session.get_system_status()["result"]["list"] == []
+    status = raw_ws(f"{ex.ws_base}/v5/public/misc/status")
+    status.send({"op": "subscribe", "args": ["system.status"]})
+    assert status.recv()["success"] is True
+    assert status.recv()["data"] == []
+    ex.set_faults("maintenance:1s@1s")
+    announced = status.recv_until(lambda m: m.get("topic") == "system.status")
+    [record] = announced["data"]
+    assert record["state"] == "scheduled"
+    assert int(record["end"]) - int(record["begin"]) == 1000
+    assert set(record) == {"id", "title", "state", "begin", "end", "href", "serviceTypes",
+                           "product", "uidSuffix", "maintainType", "env"}  # fmt: skip
+    [listed] = status_list(ex, id=record["id"])
+    assert listed == record
+    states = [
+        status.recv_until(lambda m: m.get("topic") == "system.status")["data"][0]["state"]
+        for _ in range(2)
+    ]
+    assert states == ["ongoing", "completed"]
+    assert status_list(ex, state="scheduled") == []
+    [done] = status_list(ex, state="completed")
+    assert done["id"] == record["id"]
+    assert session.get_server_time()["retCode"] == 0, "announcing is all it does"
