@@ -87,6 +87,14 @@ TYPE_MAP = {
 JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean",
               "list": "array", "dict": "object"}  # fmt: skip
 CATEGORY_WORDS = {"spot", "linear", "inverse", "option"}
+# String parameters that always hold a decimal number: typed "decimal", so the CLI refuses
+# `--qty 0.0l` before sending while the value still travels as the exact string typed.
+DECIMAL_STRINGS = {
+    "qty", "price", "triggerPrice", "takeProfit", "stopLoss", "tpLimitPrice", "slLimitPrice",
+    "tpSize", "slSize", "trailingStop", "activePrice", "leverage", "buyLeverage",
+    "sellLeverage", "orderIv", "amount", "margin", "orderPrice", "quantity", "baseAmount",
+    "quoteAmount", "loanAmount", "collateralAmount", "stakeAmount", "orderAmount",
+}  # fmt: skip
 # Parameters whose documented values are examples or bounds, never a closed set.
 OPEN_VALUED = {
     "amount", "baseCoin", "buyLeverage", "chainCode", "coin", "currency", "cursor", "days",
@@ -342,6 +350,8 @@ def build_params(
 def _param(
     name: str, required: bool, typ: str, enum: list[str] | None, desc: str
 ) -> dict[str, Any]:
+    if typ == "string" and name in DECIMAL_STRINGS:
+        typ = "decimal"
     return {"name": name, "required": required, "type": typ, "enum": enum, "description": desc}
 
 

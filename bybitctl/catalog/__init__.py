@@ -21,7 +21,7 @@ A row of `endpoints.json`, in JSON-Schema terms (every key is always present):
       "required":     [string], API names of the required parameters (docs win; see decision)
       "params": [{              top-level API parameters, in doc order
           "name": string, "required": boolean,
-          "type": "string" | "integer" | "number" | "boolean" | "array" | "object",
+          "type": "string" | "decimal" | "integer" | "number" | "boolean" | "array" | "object",
           "enum": [string] | null, "description": string}],
       "pagination":   {"cursor_param": string, "cursor_field": string, "list_field": string}
                       | null,   cursor paging: send result[cursor_field] as cursor_param,

@@ -96,6 +96,23 @@ class NumberArgument(Argument):
         return value
 
 
+class DecimalArgument(Argument):
+    """A decimal number sent as the exact string typed (Bybit's qty, price, ...)."""
+
+    metavar = "DECIMAL"
+    expected = "a decimal number"
+
+    def parse(self, raw: str) -> Any:
+        from decimal import Decimal, InvalidOperation  # only when a decimal is given: start-up
+
+        try:
+            if Decimal(raw).is_finite() and raw.strip() == raw:
+                return raw
+        except InvalidOperation:
+            pass
+        raise ValueError(raw)
+
+
 class BooleanArgument(Argument):
     """A JSON boolean; in a GET query string Bybit expects the lower-case word."""
 
@@ -133,6 +150,7 @@ ARGUMENT_TYPES: dict[str, type[Argument]] = {
     "string": Argument,
     "integer": IntegerArgument,
     "number": NumberArgument,
+    "decimal": DecimalArgument,
     "boolean": BooleanArgument,
     "array": JSONArgument,
     "object": JSONArgument,

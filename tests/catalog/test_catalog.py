@@ -99,7 +99,7 @@ def test_required_names_are_params_and_flags_agree():
 
 
 def test_param_types_enums_and_option_names():
-    types = {"string", "integer", "number", "boolean", "array", "object"}
+    types = {"string", "decimal", "integer", "number", "boolean", "array", "object"}
     for row in catalog.load():
         assert all(p.type in types for p in row.params), row.path
         assert all(p.enum is None or len(p.enum) >= 2 for p in row.params), row.path

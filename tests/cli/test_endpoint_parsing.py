@@ -126,6 +126,14 @@ def test_array_and_object_parameters_take_json(dry: Any) -> None:
             ("trade", "place-batch-order", "--category", "option", "--request", "7"),
             "invalid value for --request: expected a JSON array or object",
         ),
+        (
+            (*PLACE, "--order-type", "Limit", "--qty", "0.0l"),
+            "invalid value for --qty: expected a decimal number, got '0.0l'",
+        ),
+        (
+            (*PLACE, "--order-type", "Limit", "--qty", "1", "--price", "nan"),
+            "invalid value for --price: expected a decimal number",
+        ),
         (("market", "orderbook", "--symbol", "BTCUSDT"), "missing required option(s): --category"),
         ((*PLACE, "--qty", "1"), "missing required option(s): --order-type"),
         (
