@@ -21,10 +21,14 @@ if TYPE_CHECKING:
     from bybitctl.sim.protocol import ExchangeCore
     from bybitctl.sim.server import SimServer
 
-__all__ = ["DEFAULT_ACCOUNT", "SimHandle", "make_core", "running_exchange"]
+__all__ = ["DEFAULT_ACCOUNT", "TRADE_LATENCY_MS", "SimHandle", "make_core", "running_exchange"]
 
 DEFAULT_ACCOUNT = "100001"
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT")
+TRADE_LATENCY_MS = 5
+"""Delay before an order op's reply goes out on the trade WebSocket. Bybit's acknowledgements
+take milliseconds; one on loopback can beat pybit's `WebSocketTrading`, which registers its
+reply callback only after sending, and the reply is then dropped."""
 
 
 def make_core(
@@ -110,13 +114,15 @@ def running_exchange(
     core: ExchangeCore | None = None,
     rate_limits: bool = True,
     ws_idle_ms: int | None = None,
+    trade_latency_ms: int = TRADE_LATENCY_MS,
 ) -> Iterator[SimHandle]:
     """Start an exchange on 127.0.0.1 (a free port) in a background thread; yield its handle.
 
     `replay` drives books and trades from a `stream --record` file (docs/sim.md);
     `core` replaces the real market/matching core (a test double implementing
     `bybitctl.sim.protocol.ExchangeCore`); `ws_idle_ms` shortens Bybit's 10-minute idle
-    disconnect for tests.
+    disconnect for tests; `trade_latency_ms` is how long an order op's reply waits on
+    the trade WebSocket (0 for none).
     """
     from bybitctl.sim.server import SimServer
 
@@ -138,6 +144,7 @@ def running_exchange(
             rate_limits=rate_limits,
             record=received,
             ws_idle_ms=ws_idle_ms,
+            trade_latency_ms=trade_latency_ms,
         )
         await server.start("127.0.0.1", 0)
         ready.set_result(server)

@@ -318,7 +318,7 @@ class Trading:
         if qty is None:
             raise params_error("qty is required")
         price = _dec(p, "price")
-        trigger = self._trigger(acct, inst, side, p)
+        trigger = self._trigger(inst, p)
         idx = self._resolve_idx(acct, inst, p)
         reduce_only = _bool(p.get("reduceOnly")) and not spot
         close_on_trigger = _bool(p.get("closeOnTrigger")) and not spot
@@ -405,9 +405,7 @@ class Trading:
         self.submit(order, eng, now)
         return order
 
-    def _trigger(
-        self, acct: Account, inst: Instrument, side: str, p: dict[str, Any]
-    ) -> tuple[int, int, str] | None:
+    def _trigger(self, inst: Instrument, p: dict[str, Any]) -> tuple[int, int, str] | None:
         """(trigger ticks, direction, triggerBy) of a conditional order, None for a plain one.
 
         Spot orders are conditional with `orderFilter=StopOrder` only and always trigger on

@@ -21,6 +21,7 @@ import orjson
 from aiohttp import web
 
 from bybitctl import catalog
+from bybitctl.sim import TRADE_LATENCY_MS
 from bybitctl.sim.auth import MESSAGES, PERMISSION_DENIED, AuthError, Keyring
 from bybitctl.sim.faults import Faults
 from bybitctl.sim.protocol import ExchangeCore
@@ -128,6 +129,7 @@ class SimServer:
         rate_limits: bool = True,
         record: list[dict[str, Any]] | None = None,
         ws_idle_ms: int | None = None,
+        trade_latency_ms: int = TRADE_LATENCY_MS,
     ) -> None:
         self.core = core
         self.keys = keys
@@ -135,7 +137,7 @@ class SimServer:
         self.faults = Faults(seed)
         self.routes = build_routes()
         self.record = record
-        self.hub = WsHub(self, ws_idle_ms)
+        self.hub = WsHub(self, ws_idle_ms, trade_latency_ms)
         self.host = "127.0.0.1"
         self.port = 0
         self._runner: web.AppRunner | None = None

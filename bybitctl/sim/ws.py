@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import WSMsgType, web
 
+from bybitctl.sim import TRADE_LATENCY_MS
 from bybitctl.sim.auth import (
     DEFAULT_RECV_WINDOW,
     MESSAGES,
@@ -167,9 +168,15 @@ def _max_active_ms(request: web.Request) -> int:
 class WsHub:
     """Every open WebSocket, who listens to what, and the core's Listener."""
 
-    def __init__(self, server: SimServer, idle_ms: int | None = None) -> None:
+    def __init__(
+        self,
+        server: SimServer,
+        idle_ms: int | None = None,
+        trade_latency_ms: int = TRADE_LATENCY_MS,
+    ) -> None:
         self.server = server
         self.idle_ms = idle_ms
+        self.trade_latency_s = trade_latency_ms / 1000
         self.conns: set[Conn] = set()
         self.public: dict[tuple[str, str], set[Conn]] = {}
         self.private: dict[str, set[Conn]] = {}
@@ -607,7 +614,11 @@ class WsHub:
                 reply["reqId"] = request["reqId"]
             conn.send(reply)
             return
-        conn.send(self._trade_op(conn, request, op))
+        reply = self._trade_op(conn, request, op)
+        if self.trade_latency_s:
+            asyncio.get_running_loop().call_later(self.trade_latency_s, conn.send, reply)
+        else:
+            conn.send(reply)
 
     def _trade_op(self, conn: Conn, request: dict[str, Any], op: Any) -> dict[str, Any]:
         path = TRADE_OPS.get(op) if isinstance(op, str) else None

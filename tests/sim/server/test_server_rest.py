@@ -182,7 +182,7 @@ SERVER_LEVEL = {10002, 10003, 10004, 10005, 10006, 10016}
 
 
 def _value(param: catalog.Param):
-    placeholder = {"string": "BTCUSDT", "integer": 1, "number": 1, "boolean": True}
+    placeholder = {"string": "BTCUSDT", "integer": 1, "number": 1, "decimal": "1", "boolean": True}
     if param.enum:
         return param.enum[0]
     if param.type == "array":
