@@ -109,8 +109,12 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 0,
     symbols: Annotated[
-        str, typer.Option(help="Comma-separated symbols to list and simulate.")
-    ] = "BTCUSDT,ETHUSDT",
+        str | None,
+        typer.Option(
+            help="Comma-separated symbols to list and simulate "
+            "[default: BTCUSDT,ETHUSDT, or those a --replay recording names]."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic market.")] = 1,
     api_key: Annotated[
         str | None, typer.Option("--api-key", help="Trading key to accept (else generated).")
@@ -163,6 +167,10 @@ def serve(
         api_secret = sys.stdin.readline().strip()
     if (api_key is None) != (api_secret is None):
         raise UsageError("--api-key and --api-secret (or --api-secret-stdin) go together")
+    if symbols is None:
+        from bybitctl.sim.replay import recorded_symbols
+
+        symbols = ",".join(recorded_symbols(replay) if replay else ()) or "BTCUSDT,ETHUSDT"
     names = tuple(s.strip().upper() for s in symbols.split(",") if s.strip())
     if not names:
         raise UsageError("--symbols: give at least one symbol")
