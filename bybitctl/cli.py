@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bybitctl.errors import BybitctlError
@@ -52,6 +52,7 @@ def run(args: list[str]) -> int:
     debug = "--debug" in args or os.environ.get("BYBITCTL_DEBUG", "") not in ("", "0")
     import typer
     from typer import _click as click
+    from typer._click.exceptions import NoSuchOption
 
     from bybitctl.errors import INTERRUPTED, BybitctlError
 
@@ -71,9 +72,10 @@ def run(args: list[str]) -> int:
         print("\ninterrupted", file=sys.stderr)
         return INTERRUPTED
     except click.ClickException as exc:
-        if debug:
+        moved = _misplaced_global_option(exc, args) if isinstance(exc, NoSuchOption) else None
+        if debug and moved is None:
             _print_traceback(exc)
-        exc.show(file=sys.stderr)
+        (moved or exc).show(file=sys.stderr)
         return exc.exit_code
     except Exception as exc:
         error = translate(exc)
@@ -86,6 +88,36 @@ def run(args: list[str]) -> int:
             )
         print(error.show(), file=sys.stderr)
         return error.exit_code
+
+
+def _misplaced_global_option(exc: Any, args: list[str]) -> Any:
+    """A usage error that says where a global option goes, when one came after the group.
+
+    Global options (`--profile`, `--base-url`, `--debug`, ...) belong to `bybitctl` itself, so
+    Click rejects them later on the line; the message shows the corrected command.
+    """
+    import shlex
+
+    from typer._click.exceptions import UsageError
+
+    if exc.ctx is None:
+        return None
+    root = exc.ctx.find_root().command
+    option = next((p for p in root.params if exc.option_name in p.opts), None)
+    if option is None:
+        return None
+    name = exc.option_name
+    index = next((i for i, a in enumerate(args) if a == name or a.startswith(name + "=")), None)
+    if index is None:
+        return None
+    end = index + 1
+    if args[index] == name and not getattr(option, "is_flag", False) and end < len(args):
+        end += 1
+    fixed = [*args[index:end], *args[:index], *args[end:]]
+    return UsageError(
+        f"{name} is a global option: give it before the command, e.g. bybitctl {shlex.join(fixed)}",
+        ctx=exc.ctx,
+    )
 
 
 def translate(exc: Exception) -> BybitctlError | None:
@@ -108,18 +140,82 @@ def translate(exc: Exception) -> BybitctlError | None:
             code = int(exc.status_code)
             return ExchangeError(code, str(exc.message), error_meaning(code))
         if isinstance(exc, pybit_errors.FailedRequestError):
-            return NetworkError(f"{exc.message} (HTTP {exc.status_code})")
+            return NetworkError(_failed_request(exc))
     requests_errors = sys.modules.get("requests.exceptions")
     if requests_errors is not None and isinstance(exc, requests_errors.RequestException):
-        kind = "timed out" if isinstance(exc, requests_errors.Timeout) else "connection failed"
-        return NetworkError(f"{kind}: {_first_line(exc)}")
+        return NetworkError(network_message(exc))
     if isinstance(exc, PermissionError) and "require keys" in str(exc):
         # pybit's own check in `_auth`, reached through `call` or `api`.
         return ConfigError("this request needs API credentials")
     if _raised_by_pybit(exc):
         # pybit's local checks (e.g. "You must pass demo=True ..."): nothing was sent.
-        return UsageError(f"pybit refused the call: {_first_line(exc)}")
+        hint = "pass --demo before the command group" if "demo=True" in str(exc) else None
+        return UsageError(f"pybit refused the call: {_first_line(exc)}", hint=hint)
     return None
+
+
+def network_message(exc: BaseException) -> str:
+    """One readable line for a requests failure, e.g. "cannot connect to URL (connection refused)".
+
+    requests wraps urllib3's wrapper of the socket error, and its text is a long repr of
+    both; the line names the target and the innermost cause instead.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None) or ""
+    parts = urlsplit(url)
+    target = f"{parts.scheme}://{parts.netloc}" if parts.netloc else "the server"
+    chain = _causes(exc)
+    names = {type(e).__name__ for e in chain}
+    if "ReadTimeout" in names:
+        return f"no answer from {target} within the timeout (--timeout)"
+    if names & {"ConnectTimeout", "ConnectTimeoutError"}:
+        return f"timed out connecting to {target}"
+    for error in chain:
+        if isinstance(error, socket.gaierror):
+            return f"cannot connect to {target} (cannot resolve host {parts.hostname!r})"
+    for error in chain:
+        reason = getattr(error, "reason", None)
+        if type(error).__name__.startswith("SSL") and isinstance(reason, str):
+            return f"cannot connect to {target} (TLS error: {reason.lower().replace('_', ' ')})"
+    for error in chain:
+        if isinstance(error, OSError) and isinstance(error.errno, int) and error.errno > 0:
+            return f"cannot connect to {target} ({os.strerror(error.errno).lower()})"
+    if names & {"RemoteDisconnected", "ProtocolError", "ConnectionResetError"}:
+        return f"the connection to {target} closed before an answer"
+    innermost = chain[-1]
+    detail = type(innermost).__name__ if innermost is exc else _first_line(innermost)
+    return f"request to {target} failed ({detail})"
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and every exception it wraps (cause, context, urllib3's `reason`, args)."""
+    seen: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo:
+        error = todo.pop(0)
+        if any(error is known for known in seen):
+            continue
+        seen.append(error)
+        inner = [getattr(error, "reason", None), error.__cause__, error.__context__, *error.args]
+        todo += [e for e in inner if isinstance(e, BaseException)]
+    return seen
+
+
+def _failed_request(exc: Any) -> str:
+    """pybit's FailedRequestError as one line naming the request (never its parameters)."""
+    where = str(exc.request).partition(": ")[0]
+    if exc.resp_headers is None:
+        # Not an HTTP status: pybit gave up retrying, or the answer was not JSON.
+        if where == "JSON decoding":
+            return "the server's answer is not JSON (is the base URL a Bybit v5 API?)"
+        message = str(exc.message)
+        return f"{message} ({where})" if where.startswith(("GET ", "POST ")) else message
+    generic = str(exc.message).startswith("HTTP status code is not 200")
+    status = f"HTTP {exc.status_code} from {where}"
+    return status if generic else f"{exc.message} ({status})"
 
 
 def _raised_by_pybit(exc: BaseException) -> bool:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from bybitctl.config import Settings, is_loopback, read_rsa_key
+from bybitctl.errors import ConfigError
 
 if TYPE_CHECKING:
     from pybit.unified_trading import HTTP, WebSocket, WebSocketTrading
@@ -31,10 +32,29 @@ def _credentials(settings: Settings) -> dict[str, Any]:
         return {}
     if settings.rsa_key_file:
         pem = read_rsa_key(settings.rsa_key_file)
+        _check_rsa_private_key(pem, settings.rsa_key_file)
         return {"api_key": settings.api_key, "api_secret": pem, "rsa_authentication": True}
     if settings.api_secret:
         return {"api_key": settings.api_key, "api_secret": settings.api_secret}
     return {}
+
+
+def _check_rsa_private_key(pem: str, path: str) -> None:
+    """Refuse (exit 3) a file pybit could not sign with, before any request.
+
+    pybit would fail deep inside its signing code with a bare ValueError; the message here
+    names the file, and never its content.
+    """
+    from Crypto.PublicKey import RSA  # pybit's own dependency for RSA signing
+
+    try:
+        key = RSA.import_key(pem)
+    except (ValueError, IndexError, TypeError):
+        raise ConfigError(
+            f"RSA key file {path} is not an unencrypted RSA private key in PEM format"
+        ) from None
+    if not key.has_private():
+        raise ConfigError(f"RSA key file {path} holds a public key; pass the private key")
 
 
 def make_http(settings: Settings, *, auth: bool = False, debug: bool = False) -> HTTP:

@@ -98,10 +98,20 @@ class Settings:
 
     def require_credentials(self) -> None:
         """Fail with exit 3 before an authenticated request that could only be refused."""
-        if not self.has_credentials:
+        if self.has_credentials:
+            return
+        if self.api_key:
+            where = {
+                "flag": "by --api-key",
+                "env": f"by {ENV_VARS['api_key']}",
+                "profile": f"in profile '{self.profile}'",
+            }.get(self.sources.get("api_key", ""))
             raise ConfigError(
-                f"no API credentials for profile '{self.profile}': {CREDENTIALS_HINT}"
+                f"an API key is set{f' {where}' if where else ''} but no API secret: "
+                "pass --api-secret-stdin, set BYBIT_API_SECRET, use --rsa-key-file, "
+                "or `bybitctl config set api_secret -`"
             )
+        raise ConfigError(f"no API credentials for profile '{self.profile}': {CREDENTIALS_HINT}")
 
 
 def mask(key: str, value: Any) -> Any:
@@ -151,8 +161,9 @@ def convert(key: str, value: Any, origin: str = "flag") -> Any:
             raise ValueError
     except ValueError:
         expected = {bool: "true or false", int: "a positive integer", float: "a positive number"}
+        shown = "****" if key in SECRET_KEYS else repr(value)  # never echo a secret back
         raise error(
-            f"bad value for {key} ({origin}): {value!r}; expected {expected.get(kind, 'a string')}"
+            f"bad value for {key} ({origin}): {shown}; expected {expected.get(kind, 'a string')}"
         ) from None
     if key == "base_url":
         value = _check_base_url(value, error, origin)
@@ -175,8 +186,12 @@ def _to_bool(value: Any) -> bool:
 
 
 def _check_base_url(value: str, error: type[Exception], origin: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port outside 0-65535
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise error(f"bad base_url ({origin}): {value!r}; expected http(s)://host[:port]")
     return value.rstrip("/")
 
@@ -258,9 +273,12 @@ def write_config(path: Path, doc: Mapping[str, Any]) -> None:
     """Write atomically (temp file + rename) with mode 0600 inside a 0700 directory."""
     import tempfile
 
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config.", suffix=".tmp")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config.", suffix=".tmp")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(dumps_toml(doc))

@@ -38,6 +38,9 @@ class ExchangeError(BybitctlError):
     exit_code = EXCHANGE_REJECTED
 
     def __init__(self, ret_code: int, ret_msg: str, meaning: str | None = None) -> None:
+        # The documented meaning adds a line only when it says more than retMsg already did.
+        if meaning is not None and _words(meaning) == _words(ret_msg):
+            meaning = None
         super().__init__(f"{ret_msg} (retCode {ret_code})", hint=meaning)
         self.ret_code = ret_code
         self.ret_msg = ret_msg
@@ -59,3 +62,8 @@ class NetworkError(BybitctlError):
     """Connection failure, timeout or a non-200 HTTP status."""
 
     exit_code = NETWORK
+
+
+def _words(text: str) -> str:
+    """`text` lower-cased without punctuation, to compare two messages."""
+    return " ".join("".join(c if c.isalnum() else " " for c in text.lower()).split())

@@ -2,8 +2,9 @@
 
 Every format runs the same pipeline: take the envelope's `result`, apply `--query`, pick
 `--fields` from the rows, then hand the data to one formatter from `_REGISTRY`. raw keeps the
-envelope around the processed result. The rows are the result's `list` field, else its first
-list value, else the result itself when it is a list; anything else is a plain object.
+envelope around the processed result. The rows are the result's `list` field, else its only
+list value, else the result itself when it is a list; anything else (an order book, whose `b`
+and `a` are two lists) is a plain object.
 
 Exchange numbers arrive as strings and are never converted, so "0.00000001" prints as is.
 stdout is looked up at write time (so test runners can swap it), nothing is coloured,
@@ -53,18 +54,29 @@ def _cell(value: Any) -> str:
 
 
 def list_key(result: Any) -> str | None:
-    """The key of a result's rows: `list` if present, else the first list value."""
+    """The key of a result's rows: `list` if present, else its only list value.
+
+    A result with several lists and no `list` (an order book's `b` and `a`) has no one set of
+    rows: it prints as a plain object, so no list is silently dropped.
+    """
     if not isinstance(result, dict):
         return None
     if isinstance(result.get("list"), list):
         return "list"
-    return next((k for k, v in result.items() if isinstance(v, list)), None)
+    keys = [k for k, v in result.items() if isinstance(v, list)]
+    return keys[0] if len(keys) == 1 else None
+
+
+class _Picked(dict):
+    """The `--fields` of a plain object: it stays one object even if one list is left."""
 
 
 def rows_of(data: Any) -> list | None:
     """The rows to print one per line, or None for a plain object or a scalar."""
     if isinstance(data, list):
         return data
+    if isinstance(data, _Picked):
+        return None
     key = list_key(data)
     return None if key is None else data[key]
 
@@ -113,7 +125,7 @@ def pick_fields(data: Any, fields: list[str] | None) -> Any:
             f"unknown field(s) for --fields: {', '.join(unknown)}; valid: {', '.join(valid)}"
         )
     if rows is None:
-        return {f: data.get(f) for f in fields}
+        return _Picked((f, data.get(f)) for f in fields)
     return _with_rows(
         data, [{f: r.get(f) for f in fields} if isinstance(r, dict) else r for r in rows]
     )
@@ -166,6 +178,8 @@ class JsonlFormatter(Formatter):
 
 class CsvFormatter(Formatter):
     def emit(self, data: Any, envelope: dict) -> None:
+        if data is None:  # nothing to tabulate (e.g. a --query that matched nothing)
+            return
         rows = rows_of(data)
         header, records = _columns([data] if rows is None else rows, self.fields)
         if not header:

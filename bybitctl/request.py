@@ -7,6 +7,7 @@ the pybit method of its catalogue row or through pybit's own `_submit_request`.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from bybitctl.catalog import Pagination
 
 REDACTED = "<redacted>"
+MISSING = "<missing>"
 
 
 @dataclass(frozen=True)
@@ -53,11 +55,15 @@ class Presentation:
 class Target:
     """The injected dependencies: a pybit client thunk and whether the target is a safe one.
 
-    `http(auth=True)` fails with exit 3 when no credentials are configured.
+    `http(auth=True)` fails with exit 3 when no credentials are configured. `has_key` and
+    `can_sign` say, for `--dry-run`, whether an API key and a secret (or RSA key) are known:
+    pybit's client holds the key only when it can sign.
     """
 
     http: Callable[..., HTTP]
     is_safe: Callable[[], bool]
+    has_key: Callable[[], bool] = field(default=lambda: False)
+    can_sign: Callable[[], bool] = field(default=lambda: False)
     stdin_isatty: Callable[[], bool] = field(default=lambda: sys.stdin.isatty())
     confirm: Callable[[str], bool] = field(default=lambda text: _confirm(text))
 
@@ -97,7 +103,11 @@ def run_request(opts: RunOptions, out: TextIO | None = None) -> None:
 
     request = opts.request
     if opts.dry_run:
-        print_dry_run(describe(request, opts.target.http()), opts.presentation.fmt, out)
+        target = opts.target
+        described = describe(
+            request, target.http(), has_key=target.has_key(), can_sign=target.can_sign()
+        )
+        print_dry_run(described, opts.presentation.fmt, out)
         return
     pres = opts.presentation
     writer = PageWriter(pres.fmt, pres.fields, pres.query, out)
@@ -170,24 +180,41 @@ def pages(http: HTTP, request: Request, max_pages: int | None) -> Iterator[dict[
         request = request.with_param(cursor_param, cursor)
 
 
-def describe(request: Request, http: HTTP) -> dict[str, Any]:
-    """The exact request pybit would send, with the key and the signature redacted."""
+def describe(
+    request: Request, http: HTTP, *, has_key: bool = False, can_sign: bool = False
+) -> dict[str, Any]:
+    """The exact request pybit would send, with the key and the signature redacted.
+
+    A header that could not be filled says `<missing>`: the real request would stop at exit 3.
+    """
+    from requests.models import PreparedRequest  # loaded with pybit already
+
     query = http._clean_query(dict(request.params))
-    payload = http.prepare_payload(request.http_method, query)
     url = http.endpoint + request.path
     headers = dict(http.client.headers)
+    content_type = "application/json"
     body: str | None = None
     if request.http_method == "GET":
+        payload = http.prepare_payload(request.http_method, query)
         if payload:
-            url += "?" + payload
+            # As on the wire: requests percent-encodes what pybit signed unencoded.
+            prepared = PreparedRequest()
+            prepared.prepare_url(f"{url}?{payload}", None)
+            url = str(prepared.url)
+    elif request.pybit_method and "upload_file" in query:
+        # pybit's file upload (`_submit_file_request`) sends the file as multipart form data;
+        # `api` sends any `upload_file` key as JSON like every other parameter.
+        name = query.get("filename") or os.path.basename(str(query["upload_file"]))
+        content_type = "multipart/form-data; boundary=boundary-for-file"
+        body = f"<multipart form data: upload_file {name!r} read from {query['upload_file']}>"
     else:
-        body = payload
+        body = http.prepare_payload(request.http_method, query)
     if request.auth:
         headers.update(
             {
-                "Content-Type": "application/json",
-                "X-BAPI-API-KEY": REDACTED if http.api_key else "<missing>",
-                "X-BAPI-SIGN": REDACTED,
+                "Content-Type": content_type,
+                "X-BAPI-API-KEY": REDACTED if http.api_key or has_key else MISSING,
+                "X-BAPI-SIGN": REDACTED if http.api_secret or can_sign else MISSING,
                 "X-BAPI-SIGN-TYPE": "2",
                 "X-BAPI-TIMESTAMP": str(int(time.time() * 1000)),
                 "X-BAPI-RECV-WINDOW": str(http.recv_window),

@@ -55,7 +55,7 @@ def test_make_http_passes_keys_and_limits():
 def test_auth_without_credentials_is_a_config_error(settings):
     with pytest.raises(ConfigError) as info:
         make_http(settings, auth=True)
-    assert info.value.exit_code == 3 and "BYBIT_API_KEY" in info.value.message
+    assert info.value.exit_code == 3 and "BYBIT_API_SECRET" in info.value.message
     assert make_http(settings).api_key is None
 
 
@@ -71,6 +71,22 @@ def test_rsa_key_file_becomes_pybit_rsa_secret(tmp_path: Path):
     key_file.chmod(0o644)
     with pytest.raises(ConfigError, match="chmod 600"):
         make_http(Settings(api_key="K", rsa_key_file=str(key_file)))
+
+
+def test_unusable_rsa_key_file_is_a_config_error_naming_the_file(tmp_path: Path):
+    """pybit would fail inside its signer with a bare ValueError (an "internal error")."""
+    from Crypto.PublicKey import RSA
+
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a key: do-not-print-me\n")
+    public = tmp_path / "public.pem"
+    public.write_bytes(RSA.generate(1024).publickey().export_key())
+    for path, reason in ((garbage, "not an unencrypted RSA private key"), (public, "public key")):
+        path.chmod(0o600)
+        with pytest.raises(ConfigError, match=reason) as caught:
+            make_http(Settings(api_key="K", rsa_key_file=str(path)), auth=True)
+        assert str(path) in caught.value.message
+        assert "do-not-print-me" not in caught.value.show()
 
 
 def test_pybit_is_quiet_unless_debug():

@@ -119,6 +119,43 @@ def test_missing_credentials_message(env):
     config.resolve_settings({"api_key": "k", "api_secret": "s"}, env).require_credentials()
 
 
+def test_key_without_secret_says_which_half_is_missing(env):
+    with pytest.raises(ConfigError) as info:
+        config.resolve_settings({"api_key": "k"}, env).require_credentials()
+    assert info.value.message.startswith("an API key is set by --api-key but no API secret")
+    env = {**env, "BYBIT_API_KEY": "k"}
+    with pytest.raises(ConfigError, match="set by BYBIT_API_KEY but no API secret"):
+        config.resolve_settings({}, env).require_credentials()
+
+
+def test_a_bad_secret_value_is_refused_without_echoing_it(env):
+    """An unquoted numeric secret in the file is not a string; the error must not print it."""
+    path = config.config_path(env)
+    path.parent.mkdir(parents=True)
+    path.write_text('[profiles.default]\napi_key = "k"\napi_secret = 123456789012\n')
+    path.chmod(0o600)
+    with pytest.raises(ConfigError) as info:
+        config.resolve_settings({}, env)
+    assert "bad value for api_secret" in info.value.message
+    assert "123456789012" not in info.value.show()
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:99999", "http://h:port"])
+def test_a_malformed_base_url_is_bad_input_not_a_crash(env, url):
+    """urlsplit raises ValueError on these; it must become exit 2, not an internal error."""
+    with pytest.raises(UsageError, match="bad base_url"):
+        config.resolve_settings({"base_url": url}, env)
+
+
+def test_an_unwritable_config_directory_is_a_config_error(tmp_path):
+    """Not an internal error with a traceback: exit 3 naming the file."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    env = {"XDG_CONFIG_HOME": str(blocker)}
+    with pytest.raises(ConfigError, match=r"cannot write .*config\.toml"):
+        config.write_config(config.config_path(env), {"profiles": {}})
+
+
 def test_relative_xdg_is_ignored():
     path = config.config_path({"XDG_CONFIG_HOME": "relative/dir", "HOME": "/home/u"})
     assert path == Path("/home/u/.config/bybitctl/config.toml")

@@ -69,6 +69,48 @@ def test_first_list_value_is_the_rows_when_there_is_no_list_key():
     assert out_of(env, "jsonl") == '{"coin":"BTC"}\n{"coin":"ETH"}\n'
 
 
+BOOK = {
+    "result": {
+        "s": "BTCUSDT",
+        "b": [["65000.1", "0.5"], ["65000.0", "1.25"]],
+        "a": [["65000.2", "0.75"]],
+        "ts": 1700000000000,
+    }
+}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_result_with_two_lists_keeps_both(fmt):
+    """An order book's bids and asks both print; neither is taken for "the rows"."""
+    text = out_of(BOOK, fmt)
+    for exact in ("65000.1", "65000.0", "65000.2", "0.75", "BTCUSDT"):
+        assert exact in text, fmt
+    if fmt == "jsonl":
+        assert [json.loads(line) for line in text.splitlines()] == [BOOK["result"]]
+    if fmt == "csv":
+        header, row = csv.reader(io.StringIO(text))
+        assert header == ["s", "b", "a", "ts"] and json.loads(row[2]) == [["65000.2", "0.75"]]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "table"])
+def test_fields_of_a_plain_object_stay_one_object(fmt):
+    """Picking `s,a` leaves one list, which must not turn the object into rows of asks."""
+    text = out_of(BOOK, fmt, fields=["s", "a"])
+    assert "BTCUSDT" in text and "65000.2" in text and "65000.1" not in text
+    if fmt == "csv":
+        assert text.splitlines()[0] == "s,a"
+    if fmt == "jsonl":
+        assert json.loads(text) == {"s": "BTCUSDT", "a": [["65000.2", "0.75"]]}
+
+
+def test_csv_and_table_print_nothing_for_a_null_result():
+    """A --query that matches nothing gives no header and no empty row, like the table."""
+    env = {"result": {"list": []}}
+    for fmt in ("csv", "table"):
+        assert out_of(env, fmt, query="list[0].price") == ""
+    assert out_of(env, "json", query="list[0].price") == "null\n"
+
+
 def test_csv_header_rows_and_nested_values_as_compact_json():
     rows = list(csv.reader(io.StringIO(out_of(TICKERS, "csv"))))
     assert rows == [

@@ -24,6 +24,7 @@ from bybitctl.output import FORMATS
 from bybitctl.request import Presentation, Request, RunOptions, Target, check_paging, run_request
 
 VERBS = ("GET", "POST")
+OTHER_VERBS = frozenset({"PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 DEFAULT_PAGINATION = Pagination(
     cursor_param="cursor", cursor_field="nextPageCursor", list_field="list"
 )
@@ -65,6 +66,8 @@ def parse_request(words: list[str], *, auth: bool | None, paging: bool) -> Reque
     verb: str | None = None
     if words[0].upper() in VERBS:
         verb, words = words[0].upper(), words[1:]
+    elif words[0].upper() in OTHER_VERBS:
+        raise UsageError(f"Bybit v5 uses only GET and POST (got {words[0]})")
     if not words:
         raise UsageError("missing PATH after the method", hint="Try 'bybitctl api --help'.")
     path, pairs = words[0], words[1:]
@@ -125,10 +128,20 @@ def build(runner: Callable[[ApiOptions], None] = run_api) -> typer.Typer:
         ] = False,
         output: Annotated[
             str | None,
-            typer.Option("-o", "--output", callback=check_format, help="|".join(FORMATS) + "."),
+            typer.Option(
+                "-o",
+                "--output",
+                metavar="FORMAT",
+                callback=check_format,
+                help="|".join(FORMATS) + ".",
+            ),
         ] = None,
-        fields: Annotated[str | None, typer.Option("--fields", help="Columns to keep.")] = None,
-        query: Annotated[str | None, typer.Option("--query", help="JMESPath expression.")] = None,
+        fields: Annotated[
+            str | None, typer.Option("--fields", metavar="A,B", help="Columns to keep.")
+        ] = None,
+        query: Annotated[
+            str | None, typer.Option("--query", metavar="EXPR", help="JMESPath expression.")
+        ] = None,
     ) -> None:
         """Send a signed request to any v5 path through pybit."""
         paging = follow or max_pages is not None

@@ -49,18 +49,22 @@ class Argument:
         """The typed value, or `ValueError` when `raw` is not one."""
         return raw
 
-    def convert(self, raw: str) -> Any:
-        """Parse `raw` and check it against the allowed values; errors name the option."""
+    def convert(self, raw: str, label: str | None = None) -> Any:
+        """Parse `raw` and check it against the allowed values.
+
+        Errors name the option, or `label` where the value came as `key=value`.
+        """
+        label = label or self.names[0]
         try:
             value = self.parse(raw)
         except ValueError:
             raise UsageError(
-                f"invalid value for {self.names[0]}: expected {self.expected}, got {raw!r}"
+                f"invalid value for {label}: expected {self.expected}, got {raw!r}"
             ) from None
         allowed = self.param.enum
         if allowed and _enum_key(value) not in {_enum_key(a) for a in allowed}:
             raise UsageError(
-                f"invalid value for {self.names[0]}: {raw!r} is not one of "
+                f"invalid value for {label}: {raw!r} is not one of "
                 + ", ".join(str(a) for a in allowed)
             )
         return value
@@ -192,7 +196,9 @@ def add_pairs(
             raise UsageError(f"{what} expects key=value, got {pair!r}")
         if key in request:
             raise UsageError(f"{what} {key}: parameter given twice")
-        request[key] = known[key].convert(raw) if key in known else loose_value(raw)
+        request[key] = (
+            known[key].convert(raw, f"{what} {key}") if key in known else loose_value(raw)
+        )
 
 
 def arguments_by_name(params: Iterable[Param], *, http_method: str) -> dict[str, Argument]:

@@ -108,10 +108,20 @@ def build(runner: Callable[[CallOptions], None] = run_call) -> typer.Typer:
         ] = False,
         output: Annotated[
             str | None,
-            typer.Option("-o", "--output", callback=check_format, help="|".join(FORMATS) + "."),
+            typer.Option(
+                "-o",
+                "--output",
+                metavar="FORMAT",
+                callback=check_format,
+                help="|".join(FORMATS) + ".",
+            ),
         ] = None,
-        fields: Annotated[str | None, typer.Option("--fields", help="Columns to keep.")] = None,
-        query: Annotated[str | None, typer.Option("--query", help="JMESPath expression.")] = None,
+        fields: Annotated[
+            str | None, typer.Option("--fields", metavar="A,B", help="Columns to keep.")
+        ] = None,
+        query: Annotated[
+            str | None, typer.Option("--query", metavar="EXPR", help="JMESPath expression.")
+        ] = None,
     ) -> None:
         """Call any pybit HTTP method by its name."""
         row = find_method(method)

@@ -59,10 +59,20 @@ def build(runner: Callable[[CatalogOptions], None] = run_catalog) -> typer.Typer
         ] = None,
         output: Annotated[
             str | None,
-            typer.Option("-o", "--output", callback=check_format, help="|".join(FORMATS) + "."),
+            typer.Option(
+                "-o",
+                "--output",
+                metavar="FORMAT",
+                callback=check_format,
+                help="|".join(FORMATS) + ".",
+            ),
         ] = None,
-        fields: Annotated[str | None, typer.Option("--fields", help="Columns to keep.")] = None,
-        query: Annotated[str | None, typer.Option("--query", help="JMESPath expression.")] = None,
+        fields: Annotated[
+            str | None, typer.Option("--fields", metavar="A,B", help="Columns to keep.")
+        ] = None,
+        query: Annotated[
+            str | None, typer.Option("--query", metavar="EXPR", help="JMESPath expression.")
+        ] = None,
     ) -> None:
         """List every endpoint bybitctl knows."""
         if group is not None and group not in groups():

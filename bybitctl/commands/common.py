@@ -32,11 +32,22 @@ def request_options() -> dict[str, tuple[Any, Any]]:
         "output": (
             str | None,
             typer.Option(
-                None, "-o", "--output", callback=check_format, help="|".join(FORMATS) + "."
+                None,
+                "-o",
+                "--output",
+                metavar="FORMAT",
+                callback=check_format,
+                help="|".join(FORMATS) + ".",
             ),
         ),
-        "fields": (str | None, typer.Option(None, "--fields", help="Columns to keep.")),
-        "query": (str | None, typer.Option(None, "--query", help="JMESPath expression.")),
+        "fields": (
+            str | None,
+            typer.Option(None, "--fields", metavar="A,B", help="Columns to keep."),
+        ),
+        "query": (
+            str | None,
+            typer.Option(None, "--query", metavar="EXPR", help="JMESPath expression."),
+        ),
     }
 
 
@@ -57,7 +68,12 @@ def target(ctx: click.Context) -> Target:
     from bybitctl.client import is_safe_target
 
     app = ctx.find_root().obj
-    return Target(http=app.http, is_safe=lambda: is_safe_target(app.settings()))
+    return Target(
+        http=app.http,
+        is_safe=lambda: is_safe_target(app.settings()),
+        has_key=lambda: bool(app.settings().api_key),
+        can_sign=lambda: app.settings().has_credentials,
+    )
 
 
 def global_yes(ctx: click.Context) -> bool:

@@ -33,10 +33,14 @@ ProfileOption = Annotated[
     str | None, typer.Option("--profile", help="Profile to act on (default: the selected one).")
 ]
 OutputOption = Annotated[
-    str | None, typer.Option("-o", "--output", help="table|json|jsonl|csv|raw.")
+    str | None, typer.Option("-o", "--output", metavar="FORMAT", help="table|json|jsonl|csv|raw.")
 ]
-FieldsOption = Annotated[str | None, typer.Option("--fields", help="Comma-separated columns.")]
-QueryOption = Annotated[str | None, typer.Option("--query", help="JMESPath over the rows.")]
+FieldsOption = Annotated[
+    str | None, typer.Option("--fields", metavar="A,B", help="Comma-separated columns.")
+]
+QueryOption = Annotated[
+    str | None, typer.Option("--query", metavar="EXPR", help="JMESPath over the rows.")
+]
 
 
 def _app(ctx: typer.Context) -> AppContext:
@@ -54,8 +58,13 @@ def _target(ctx: typer.Context, profile: str | None) -> str:
 
 
 def _read_secret(what: str) -> str:
-    """One line of stdin; surrounding whitespace (the newline of `echo`) is dropped."""
-    secret = sys.stdin.readline().strip()
+    """One line of stdin (a hidden prompt on a terminal); surrounding whitespace is dropped."""
+    if sys.stdin.isatty():
+        import getpass
+
+        secret = getpass.getpass(f"{what}: ", stream=sys.stderr).strip()
+    else:
+        secret = sys.stdin.readline().strip()
     if not secret:
         raise UsageError(f"no {what} on stdin")
     return secret

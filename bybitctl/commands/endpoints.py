@@ -7,6 +7,7 @@ the output options and, where the row pages, `--all`/`--max-pages`.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from collections.abc import Callable
@@ -17,7 +18,7 @@ import typer.core
 import typer.main
 from typer import _click as click
 
-from bybitctl.catalog import Endpoint, group
+from bybitctl.catalog import Endpoint, Param, group
 from bybitctl.commands import common
 from bybitctl.commands.arguments import Argument, add_pairs, argument_for
 from bybitctl.commands.root import PlainCommand, PlainGroup, without_pydantic
@@ -109,6 +110,7 @@ def build_command(row: Endpoint, runner: Runner = run_request) -> EndpointComman
                 help=_option_help(arg),
                 hidden=arg.param.name == cursor,
                 show_default=False,
+                autocompletion=_completer(arg.param.enum) if arg.param.enum else None,
             ),
         )
         for dest, arg in arguments.items()
@@ -205,6 +207,16 @@ def build_command(row: Endpoint, runner: Runner = run_request) -> EndpointComman
     return command
 
 
+def _completer(allowed: tuple[Any, ...] | list[Any]) -> Callable[[str], list[str]]:
+    """Shell completion of an option's allowed values (`--category <TAB>`)."""
+    words = [str(value) for value in allowed]
+
+    def complete(incomplete: str) -> list[str]:
+        return [word for word in words if word.startswith(incomplete)]
+
+    return complete
+
+
 def _command_help(row: Endpoint, by_name: dict[str, Argument]) -> str:
     lines = [row.summary or f"{row.http_method} {row.path}", ""]
     lines.append("\b")
@@ -231,21 +243,39 @@ def _option_help(arg: Argument) -> str:
     return text.strip()
 
 
+# Hooks keyed by (group, command): global options an example needs beyond the row's data.
+# pybit's request_demo_trading_funds refuses to run unless the session is a demo one.
+EXAMPLE_GLOBAL_OPTIONS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("misc", "request-demo-trading-funds"): ("--demo",),
+}
+_TYPE_SAMPLES = {"integer": 1, "number": 1, "decimal": "1", "boolean": True}
+
+
 def example_command(row: Endpoint) -> str:
-    """A runnable command line from the catalogue's request example (or the required params)."""
+    """A runnable command line from the catalogue's request example.
+
+    The docs' example keys are matched to parameters ignoring case and `_` (some examples
+    spell `deposit_id` for `depositId`); a required parameter the example lacks takes its
+    first allowed value, else the value other endpoints' examples use most for that name,
+    else a sample of its type, and only a string with no known value stays `<name>`.
+    """
     import shlex
 
     from bybitctl.catalog import example
 
     sample = (example(row.http_method, row.path) or {}).get("request") or {}
-    values: dict[str, Any] = dict(sample) if isinstance(sample, dict) else {}
-    values = {name: value for name, value in values.items() if value is not None}
     known = {p.name: p for p in row.params}
+    loose = {_loose(name): name for name in known}
+    values: dict[str, Any] = {}
+    if isinstance(sample, dict):
+        for name, value in sample.items():
+            if value is not None:
+                values[name if name in known else loose.get(_loose(name), name)] = value
     for name in row.required:
         if name not in values:
-            param = known.get(name)
-            values[name] = param.enum[0] if param and param.enum else f"<{name}>"
-    words = ["bybitctl", row.group, row.command]
+            values[name] = _sample_value(known.get(name), name)
+    words = ["bybitctl", *EXAMPLE_GLOBAL_OPTIONS.get((row.group, row.command), ()), row.group]
+    words.append(row.command)
     for name, value in values.items():
         text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
         if name in known:
@@ -253,3 +283,37 @@ def example_command(row: Endpoint) -> str:
         else:
             words += ["--param", shlex.quote(f"{name}={text}")]
     return " ".join(words)
+
+
+def _loose(name: str) -> str:
+    return name.replace("_", "").lower()
+
+
+def _sample_value(param: Param | None, name: str) -> Any:
+    """A value for a required parameter the row's own example does not show."""
+    if param is not None and param.enum:
+        return param.enum[0]
+    seen = _example_values().get(name)
+    if seen is not None:
+        return seen
+    if param is not None and param.type in _TYPE_SAMPLES:
+        return _TYPE_SAMPLES[param.type]
+    return f"<{name}>"
+
+
+@functools.cache
+def _example_values() -> dict[str, Any]:
+    """Each parameter name's most common scalar value over every request example."""
+    from collections import Counter
+
+    from bybitctl.catalog import example, load
+
+    counts: dict[str, Counter[str]] = {}
+    for row in load():
+        request = (example(row.http_method, row.path) or {}).get("request")
+        if not isinstance(request, dict):
+            continue
+        for name, value in request.items():
+            if isinstance(value, str | int | float) and not isinstance(value, bool):
+                counts.setdefault(name, Counter())[json.dumps(value)] += 1
+    return {name: json.loads(c.most_common(1)[0][0]) for name, c in counts.items()}

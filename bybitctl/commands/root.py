@@ -170,6 +170,22 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _read_secret() -> str:
+    """The secret for `--api-secret-stdin`: a hidden prompt on a terminal, else one stdin line."""
+    if sys.stdin.isatty():
+        import getpass
+
+        secret = getpass.getpass("API secret: ", stream=sys.stderr)
+    else:
+        secret = sys.stdin.readline()
+    secret = secret.strip()
+    if not secret:
+        from bybitctl.errors import UsageError
+
+        raise UsageError("--api-secret-stdin: no API secret on stdin")
+    return secret
+
+
 def split_fields(value: str | None) -> list[str] | None:
     """`--fields a,b` -> ["a", "b"]."""
     if value is None:
@@ -205,37 +221,55 @@ def root(
     ] = False,
     output: Annotated[
         str | None,
-        typer.Option("-o", "--output", callback=check_format, help="table|json|jsonl|csv|raw."),
+        typer.Option(
+            "-o",
+            "--output",
+            metavar="FORMAT",
+            callback=check_format,
+            help="table|json|jsonl|csv|raw.",
+        ),
     ] = None,
     fields: Annotated[
-        str | None, typer.Option("--fields", help="Comma-separated columns to keep.")
+        str | None,
+        typer.Option("--fields", metavar="A,B", help="Comma-separated columns to keep."),
     ] = None,
     query: Annotated[
-        str | None, typer.Option("--query", help="JMESPath applied to the result.")
+        str | None,
+        typer.Option("--query", metavar="EXPR", help="JMESPath applied to the result."),
     ] = None,
     profile: Annotated[
-        str | None, typer.Option("--profile", help="Profile name (default BYBIT_PROFILE).")
+        str | None,
+        typer.Option("--profile", metavar="NAME", help="Profile name (default BYBIT_PROFILE)."),
     ] = None,
     testnet: Annotated[bool, typer.Option("--testnet", help="Use Bybit testnet.")] = False,
     demo: Annotated[bool, typer.Option("--demo", help="Use Bybit demo trading.")] = False,
     tld: Annotated[
-        str | None, typer.Option("--tld", help="Regional domain: com, nl, com.hk, kz, eu.")
+        str | None,
+        typer.Option("--tld", metavar="TLD", help="Regional domain: com, nl, com.hk, kz, eu."),
     ] = None,
     base_url: Annotated[
-        str | None, typer.Option("--base-url", help="Any http(s) base URL, e.g. a local exchange.")
+        str | None,
+        typer.Option(
+            "--base-url", metavar="URL", help="Any http(s) base URL, e.g. a local exchange."
+        ),
     ] = None,
-    api_key: Annotated[str | None, typer.Option("--api-key", help="API key.")] = None,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", metavar="KEY", help="API key.")
+    ] = None,
     api_secret_stdin: Annotated[
         bool, typer.Option("--api-secret-stdin", help="Read the API secret from stdin.")
     ] = False,
     rsa_key_file: Annotated[
-        str | None, typer.Option("--rsa-key-file", help="RSA private key file (RSA auth).")
+        str | None,
+        typer.Option("--rsa-key-file", metavar="PEM", help="RSA private key file (RSA auth)."),
     ] = None,
     recv_window: Annotated[
-        int | None, typer.Option("--recv-window", help="recv_window in milliseconds.")
+        str | None,
+        typer.Option("--recv-window", metavar="MS", help="recv_window in milliseconds."),
     ] = None,
     timeout: Annotated[
-        int | None, typer.Option("--timeout", help="HTTP timeout in seconds.")
+        str | None,
+        typer.Option("--timeout", metavar="SECONDS", help="HTTP timeout in seconds (e.g. 2.5)."),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
     yes: Annotated[
@@ -261,5 +295,5 @@ def root(
         "output": output,
     }
     if api_secret_stdin:
-        overrides["api_secret"] = sys.stdin.readline().strip()
+        overrides["api_secret"] = _read_secret()
     ctx.obj = AppContext(overrides=overrides, env=os.environ, debug=debug, yes=yes, output=output)

@@ -34,6 +34,25 @@ def test_get_request_is_pybit_query_string(dry: Any) -> None:
     assert "X-BAPI-SIGN" not in described["headers"]
 
 
+def test_dry_run_url_is_the_one_on_the_wire(dry: Any) -> None:
+    """requests percent-encodes the query pybit built; the dry run shows the encoded URL."""
+    described = dry(
+        "spot-margin",
+        "spot-margin-trade-get-historical-interest-rate",
+        "--currency",
+        "USDC",
+        "--vip-level",
+        "No VIP",
+    )
+    assert described["url"].endswith("?currency=USDC&vipLevel=No%20VIP")
+
+
+def test_dry_run_of_a_file_upload_is_multipart(dry: Any) -> None:
+    described = dry("p2p", "upload-chat-file", "--upload-file", "/tmp/receipt.png")
+    assert described["headers"]["Content-Type"].startswith("multipart/form-data")
+    assert "'receipt.png'" in described["body"]
+
+
 @pytest.mark.parametrize("spelling", ["--order-type", "--orderType"])
 def test_kebab_and_camel_case_are_the_same_option(dry: Any, spelling: str) -> None:
     described = dry(*PLACE, spelling, "Limit", "--qty", "0.01", "--price", "100")
@@ -146,7 +165,7 @@ def test_array_and_object_parameters_take_json(dry: Any) -> None:
         ),
         (
             ("market", "orderbook", "--category", "linear", "--symbol", "X", "--param", "limit=x"),
-            "invalid value for --limit",
+            "invalid value for --param limit: expected an integer, got 'x'",
         ),
     ],
 )
@@ -240,12 +259,32 @@ def test_signed_dry_run_redacts_key_and_signature_and_needs_no_secret(bybitctl: 
         ).stdout
     )
     assert described["headers"]["X-BAPI-API-KEY"] == "<missing>"
+    # A key without a secret is present (redacted); only the signature cannot be made.
+    result = bybitctl(
+        "--api-key",
+        "KEY-visible-nowhere",
+        "-o",
+        "json",
+        "account",
+        "wallet-balance",
+        "--account-type",
+        "UNIFIED",
+        "--dry-run",
+    )
+    assert result.code == 0, result.stderr
+    headers = result.json()["headers"]
+    assert headers["X-BAPI-API-KEY"] == "<redacted>"
+    assert headers["X-BAPI-SIGN"] == "<missing>"
+    assert "KEY-visible-nowhere" not in result.stdout + result.stderr
 
 
 def test_dry_run_text_form_for_people(bybitctl: Any) -> None:
     result = bybitctl(
         "--base-url",
         "http://127.0.0.1:8",
+        "--api-key",
+        "K",
+        "--api-secret-stdin",
         "-o",
         "table",
         *PLACE,
@@ -254,6 +293,7 @@ def test_dry_run_text_form_for_people(bybitctl: Any) -> None:
         "--qty",
         "1",
         "--dry-run",
+        input="S\n",
     )
     assert result.code == 0
     lines = result.stdout.splitlines()

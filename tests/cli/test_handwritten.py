@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -73,6 +76,10 @@ def test_call_bad_pair(bybitctl: Any) -> None:
     result = bybitctl("call", "get_tickers", "category")
     assert result.code == 2
     assert "call expects key=value" in result.stderr
+    # A typed key names the `key=value` the user wrote, not an option they never typed.
+    result = bybitctl("call", "place_batch_order", "category=linear", "request=[{")
+    assert result.code == 2
+    assert "invalid value for call request: expected a JSON array or object" in result.stderr
 
 
 def test_call_all_on_a_method_that_does_not_page(bybitctl: Any) -> None:
@@ -111,6 +118,11 @@ def test_api_types_parameters_of_known_routes() -> None:
         (("v5/market/time",), "PATH must start with '/'"),
         (("GET",), "missing PATH after the method"),
         (("GET", "/v5/market/time", "oops"), "api expects key=value"),
+        (("DELETE", "/v5/order/cancel"), "Bybit v5 uses only GET and POST (got DELETE)"),
+        (
+            ("GET", "/v5/market/orderbook", "category=futures", "symbol=X"),
+            "invalid value for api category: 'futures' is not one of spot",
+        ),
     ],
 )
 def test_api_rejects_bad_input_up_front(bybitctl: Any, args: tuple[str, ...], message: str) -> None:
@@ -179,6 +191,37 @@ def test_completion_scripts_call_back_into_bybitctl(bybitctl: Any, shell: str) -
     result = bybitctl("completion", shell)
     assert result.code == 0
     assert "_BYBITCTL_COMPLETE=complete_" + shell in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ("bybitctl mar", ["market"]),
+        ("bybitctl market order", ["orderbook"]),
+        ("bybitctl trade place-order --order-t", ["--order-type"]),
+        ("bybitctl market orderbook --category ", ["spot", "linear", "inverse", "option"]),
+        ("bybitctl trade place-order --orderType L", ["Limit"]),
+    ],
+)
+def test_completion_answers_commands_options_and_allowed_values(
+    words: str, expected: list[str]
+) -> None:
+    """What the bash script gets back when it calls `bybitctl` with `_BYBITCTL_COMPLETE` set."""
+    env = {
+        **os.environ,
+        "_BYBITCTL_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split(" ")) - 1),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "from bybitctl.cli import main; main()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == expected
 
 
 def test_completion_unknown_shell(bybitctl: Any) -> None:

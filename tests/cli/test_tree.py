@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from typer import _click as click
@@ -122,18 +123,32 @@ def test_endpoint_help_shows_summary_required_example_and_docs(bybitctl: Any) ->
 
 
 def test_help_examples_are_runnable(dry: Any) -> None:
-    """Each help example parses and passes validation (checked by dry-running a sample)."""
+    """Every help example, placeholders included, parses and passes validation."""
     import shlex
 
     from bybitctl.commands.endpoints import example_command
 
-    for group in groups():
-        for row in groups()[group]:
-            words = shlex.split(example_command(row))
-            if any(w.startswith("<") for w in words):
-                continue
-            described = dry(*words[1:])
-            assert described["method"] == row.http_method
+    for row in load():
+        words = shlex.split(example_command(row))
+        described = dry(*words[1:])
+        assert described["method"] == row.http_method
+        assert urlsplit(described["url"]).path == row.path
+
+
+def test_help_examples_fill_typed_required_parameters_with_values() -> None:
+    """A required integer or decimal gets a value of its type, never an unparsable `<name>`."""
+    from bybitctl.commands.endpoints import example_command
+
+    typed = {"integer", "number", "decimal", "boolean"}
+    for row in load():
+        text = example_command(row)
+        for param in row.params:
+            if param.required and param.type in typed:
+                assert f"'<{param.name}>'" not in text, text
+    demo = example_command(next(r for r in load() if r.path == "/v5/account/demo-apply-money"))
+    assert demo.startswith("bybitctl --demo misc ")
+    deposit = example_command(next(r for r in load() if r.command == "deposit-submit"))
+    assert "--deposit-id 1234567890" in deposit and "--param deposit_id" not in deposit
 
 
 @pytest.mark.parametrize(
