@@ -94,6 +94,7 @@ DECIMAL_STRINGS = {
     "tpSize", "slSize", "trailingStop", "activePrice", "leverage", "buyLeverage",
     "sellLeverage", "orderIv", "amount", "margin", "orderPrice", "quantity", "baseAmount",
     "quoteAmount", "loanAmount", "collateralAmount", "stakeAmount", "orderAmount",
+    "slippageTolerance",
 }  # fmt: skip
 # Parameters whose documented values are examples or bounds, never a closed set.
 OPEN_VALUED = {
@@ -271,7 +272,7 @@ def enum_of(param: dict[str, Any], names: set[str]) -> list[str] | None:
     """
     hints = param.get("hints") or []
     name = param["name"]
-    if name in OPEN_VALUED or ID_NAME.search(name):
+    if name in OPEN_VALUED or name in DECIMAL_STRINGS or ID_NAME.search(name):
         return None
     if norm_type(str(param["type"]))[0] not in ("string", "integer"):
         return None
