@@ -19,7 +19,7 @@ from bybitctl.errors import UsageError
 if TYPE_CHECKING:
     from pybit.unified_trading import HTTP
 
-    from bybitctl.catalog import Pagination
+    from bybitctl.catalog import Endpoint, Pagination
 
 REDACTED = "<redacted>"
 MISSING = "<missing>"
@@ -36,6 +36,19 @@ class Request:
     pybit_method: str | None = None
     pagination: Pagination | None = None
     dangerous: bool = False
+
+    @classmethod
+    def for_row(cls, row: Endpoint, params: dict[str, Any]) -> Request:
+        """What the pybit method of a catalogue row sends with `params`."""
+        return cls(
+            http_method=row.http_method,
+            path=row.path,
+            params=params,
+            auth=row.auth,
+            pybit_method=row.pybit_method,
+            pagination=row.pagination,
+            dangerous=row.dangerous,
+        )
 
     def with_param(self, name: str, value: Any) -> Request:
         """A copy with one more (or replaced) parameter."""

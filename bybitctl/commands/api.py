@@ -18,10 +18,9 @@ import typer
 from bybitctl.catalog import Pagination, by_route
 from bybitctl.commands import common
 from bybitctl.commands.arguments import add_pairs, arguments_by_name
-from bybitctl.commands.root import PlainCommand, check_format
+from bybitctl.commands.root import PlainCommand
 from bybitctl.errors import UsageError
-from bybitctl.output import FORMATS
-from bybitctl.request import Presentation, Request, RunOptions, Target, check_paging, run_request
+from bybitctl.request import Request, RunOptions, run_request
 
 VERBS = ("GET", "POST")
 OTHER_VERBS = frozenset({"PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -31,32 +30,8 @@ DEFAULT_PAGINATION = Pagination(
 
 
 @dataclass(frozen=True)
-class ApiOptions:
-    """A parsed `bybitctl api`."""
-
-    request: Request
-    presentation: Presentation
-    target: Target
-    dry_run: bool = False
-    follow: bool = False
-    max_pages: int | None = None
-    yes: bool = False
-
-
-def run_api(opts: ApiOptions) -> None:
-    """Send (or dry-run) the request and render the answer."""
-    run_request(
-        RunOptions(
-            request=opts.request,
-            presentation=opts.presentation,
-            target=opts.target,
-            dry_run=opts.dry_run,
-            follow=opts.follow,
-            max_pages=opts.max_pages,
-            yes=opts.yes,
-            label=f"api {opts.request.http_method} {opts.request.path}",
-        )
-    )
+class ApiOptions(RunOptions):
+    """A parsed `bybitctl api`: the request, how to print it and whom to send it to."""
 
 
 def parse_request(words: list[str], *, auth: bool | None, paging: bool) -> Request:
@@ -94,7 +69,7 @@ def parse_request(words: list[str], *, auth: bool | None, paging: bool) -> Reque
     )
 
 
-def build(runner: Callable[[ApiOptions], None] = run_api) -> typer.Typer:
+def build(runner: Callable[[ApiOptions], None] = run_request) -> typer.Typer:
     """The `api` command; `runner` receives the parsed options (tests capture them)."""
     app = typer.Typer(rich_markup_mode=None, add_completion=False)
 
@@ -114,48 +89,29 @@ def build(runner: Callable[[ApiOptions], None] = run_api) -> typer.Typer:
             bool | None,
             typer.Option("--auth/--no-auth", help="Sign the request (default: the route's)."),
         ] = None,
-        dry_run: Annotated[
-            bool, typer.Option("--dry-run", help="Print the request; send nothing.")
-        ] = False,
-        follow: Annotated[
-            bool, typer.Option("--all", help="Follow the cursor to the end.")
-        ] = False,
-        max_pages: Annotated[
-            int | None, typer.Option("--max-pages", metavar="N", help="Stop after N pages.")
-        ] = None,
-        yes: Annotated[
-            bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")
-        ] = False,
-        output: Annotated[
-            str | None,
-            typer.Option(
-                "-o",
-                "--output",
-                metavar="FORMAT",
-                callback=check_format,
-                help="|".join(FORMATS) + ".",
-            ),
-        ] = None,
-        fields: Annotated[
-            str | None, typer.Option("--fields", metavar="A,B", help="Columns to keep.")
-        ] = None,
-        query: Annotated[
-            str | None, typer.Option("--query", metavar="EXPR", help="JMESPath expression.")
-        ] = None,
+        dry_run: common.DryRunOption = False,
+        follow: common.FollowOption = False,
+        max_pages: common.MaxPagesOption = None,
+        yes: common.YesOption = False,
+        output: common.OutputOption = None,
+        fields: common.FieldsOption = None,
+        query: common.QueryOption = None,
     ) -> None:
         """Send a signed request to any v5 path through pybit."""
-        paging = follow or max_pages is not None
-        request = parse_request(words, auth=auth, paging=paging)
-        check_paging(request, follow=follow, max_pages=max_pages)
+        request = parse_request(words, auth=auth, paging=follow or max_pages is not None)
         runner(
-            ApiOptions(
-                request=request,
-                presentation=common.presentation(ctx, output, fields, query),
-                target=common.target(ctx),
+            common.run_options(
+                ApiOptions,
+                ctx,
+                request,
+                label=f"api {request.http_method} {request.path}",
                 dry_run=dry_run,
                 follow=follow,
                 max_pages=max_pages,
-                yes=yes or common.global_yes(ctx),
+                yes=yes,
+                output=output,
+                fields=fields,
+                query=query,
             )
         )
 

@@ -16,53 +16,21 @@ import typer
 from bybitctl.catalog import Endpoint, by_pybit_method, load
 from bybitctl.commands import common
 from bybitctl.commands.arguments import add_pairs, arguments_by_name
-from bybitctl.commands.root import PlainCommand, check_format
+from bybitctl.commands.root import PlainCommand
 from bybitctl.errors import UsageError
-from bybitctl.output import FORMATS
-from bybitctl.request import Presentation, Request, RunOptions, Target, check_paging, run_request
+from bybitctl.request import Request, RunOptions, run_request
 
 
-@dataclass(frozen=True)
-class CallOptions:
-    """A parsed `bybitctl call`: the catalogue row of the method and its parameters."""
+@dataclass(frozen=True, kw_only=True)
+class CallOptions(RunOptions):
+    """A parsed `bybitctl call`: the request of one pybit method, and that method's row."""
 
     row: Endpoint
-    params: dict[str, Any]
-    presentation: Presentation
-    target: Target
-    dry_run: bool = False
-    follow: bool = False
-    max_pages: int | None = None
-    yes: bool = False
 
     @property
-    def request(self) -> Request:
-        """The request pybit's method will send."""
-        return Request(
-            http_method=self.row.http_method,
-            path=self.row.path,
-            params=self.params,
-            auth=self.row.auth,
-            pybit_method=self.row.pybit_method,
-            pagination=self.row.pagination,
-            dangerous=self.row.dangerous,
-        )
-
-
-def run_call(opts: CallOptions) -> None:
-    """Send (or dry-run) the call and render the answer."""
-    run_request(
-        RunOptions(
-            request=opts.request,
-            presentation=opts.presentation,
-            target=opts.target,
-            dry_run=opts.dry_run,
-            follow=opts.follow,
-            max_pages=opts.max_pages,
-            yes=opts.yes,
-            label=f"call {opts.row.pybit_method}",
-        )
-    )
+    def params(self) -> dict[str, Any]:
+        """The API parameters, typed where the row knows them."""
+        return self.request.params
 
 
 def find_method(name: str) -> Endpoint:
@@ -78,7 +46,7 @@ def find_method(name: str) -> Endpoint:
     return row
 
 
-def build(runner: Callable[[CallOptions], None] = run_call) -> typer.Typer:
+def build(runner: Callable[[CallOptions], None] = run_request) -> typer.Typer:
     """The `call` command; `runner` receives the parsed options (tests capture them)."""
     app = typer.Typer(rich_markup_mode=None, add_completion=False)
 
@@ -94,52 +62,35 @@ def build(runner: Callable[[CallOptions], None] = run_call) -> typer.Typer:
         pairs: Annotated[
             list[str] | None, typer.Argument(metavar="[KEY=VALUE]...", help="API parameters.")
         ] = None,
-        dry_run: Annotated[
-            bool, typer.Option("--dry-run", help="Print the request; send nothing.")
-        ] = False,
-        follow: Annotated[
-            bool, typer.Option("--all", help="Follow the cursor to the end.")
-        ] = False,
-        max_pages: Annotated[
-            int | None, typer.Option("--max-pages", metavar="N", help="Stop after N pages.")
-        ] = None,
-        yes: Annotated[
-            bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")
-        ] = False,
-        output: Annotated[
-            str | None,
-            typer.Option(
-                "-o",
-                "--output",
-                metavar="FORMAT",
-                callback=check_format,
-                help="|".join(FORMATS) + ".",
-            ),
-        ] = None,
-        fields: Annotated[
-            str | None, typer.Option("--fields", metavar="A,B", help="Columns to keep.")
-        ] = None,
-        query: Annotated[
-            str | None, typer.Option("--query", metavar="EXPR", help="JMESPath expression.")
-        ] = None,
+        dry_run: common.DryRunOption = False,
+        follow: common.FollowOption = False,
+        max_pages: common.MaxPagesOption = None,
+        yes: common.YesOption = False,
+        output: common.OutputOption = None,
+        fields: common.FieldsOption = None,
+        query: common.QueryOption = None,
     ) -> None:
         """Call any pybit HTTP method by its name."""
         row = find_method(method)
         params: dict[str, Any] = {}
         known = arguments_by_name(row.params, http_method=row.http_method)
         add_pairs(params, pairs or (), known, what="call")
-        opts = CallOptions(
-            row=row,
-            params=params,
-            presentation=common.presentation(ctx, output, fields, query),
-            target=common.target(ctx),
-            dry_run=dry_run,
-            follow=follow,
-            max_pages=max_pages,
-            yes=yes or common.global_yes(ctx),
+        runner(
+            common.run_options(
+                CallOptions,
+                ctx,
+                Request.for_row(row, params),
+                row=row,
+                label=f"call {row.pybit_method}",
+                dry_run=dry_run,
+                follow=follow,
+                max_pages=max_pages,
+                yes=yes,
+                output=output,
+                fields=fields,
+                query=query,
+            )
         )
-        check_paging(opts.request, follow=follow, max_pages=max_pages)
-        runner(opts)
 
     return app
 

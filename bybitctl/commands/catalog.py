@@ -14,9 +14,8 @@ import typer
 
 from bybitctl.catalog import groups, load
 from bybitctl.commands import common
-from bybitctl.commands.root import PlainCommand, check_format
+from bybitctl.commands.root import PlainCommand
 from bybitctl.errors import UsageError
-from bybitctl.output import FORMATS
 from bybitctl.request import Presentation
 
 TABLE_FIELDS = ["group", "command", "http_method", "path", "auth"]
@@ -57,22 +56,9 @@ def build(runner: Callable[[CatalogOptions], None] = run_catalog) -> typer.Typer
         group: Annotated[
             str | None, typer.Argument(help="Only this group, e.g. market.", show_default=False)
         ] = None,
-        output: Annotated[
-            str | None,
-            typer.Option(
-                "-o",
-                "--output",
-                metavar="FORMAT",
-                callback=check_format,
-                help="|".join(FORMATS) + ".",
-            ),
-        ] = None,
-        fields: Annotated[
-            str | None, typer.Option("--fields", metavar="A,B", help="Columns to keep.")
-        ] = None,
-        query: Annotated[
-            str | None, typer.Option("--query", metavar="EXPR", help="JMESPath expression.")
-        ] = None,
+        output: common.OutputOption = None,
+        fields: common.FieldsOption = None,
+        query: common.QueryOption = None,
     ) -> None:
         """List every endpoint bybitctl knows."""
         if group is not None and group not in groups():

@@ -1,19 +1,44 @@
 """Options every request command shares, and the bridge from `ctx.obj` to a request's Target.
 
 `-o/--output`, `--fields` and `--query` are accepted after the subcommand too; given there
-they win over the same option given before it.
+they win over the same option given before it. Each option is declared once, as an
+`Annotated` alias, for the hand-written commands and the generated endpoint commands alike.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, TypeVar
 
 import typer
 from typer import _click as click
 
 from bybitctl.commands.root import CONTEXT_SETTINGS, check_format, split_fields
 from bybitctl.output import FORMATS
-from bybitctl.request import Presentation, Target
+from bybitctl.request import Presentation, Request, RunOptions, Target, check_paging
+
+OptionsT = TypeVar("OptionsT", bound=RunOptions)
+CallbackT = TypeVar("CallbackT", bound=Callable[..., None])
+
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the request; send nothing.")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+FollowOption = Annotated[bool, typer.Option("--all", help="Follow the cursor to the end.")]
+MaxPagesOption = Annotated[
+    int | None, typer.Option("--max-pages", metavar="N", help="Stop after N pages.")
+]
+OutputOption = Annotated[
+    str | None,
+    typer.Option(
+        "-o", "--output", metavar="FORMAT", callback=check_format, help="|".join(FORMATS) + "."
+    ),
+]
+FieldsOption = Annotated[
+    str | None, typer.Option("--fields", metavar="A,B", help="Columns to keep.")
+]
+QueryOption = Annotated[
+    str | None, typer.Option("--query", metavar="EXPR", help="JMESPath expression.")
+]
 
 
 def common_context() -> dict[str, Any]:
@@ -21,34 +46,45 @@ def common_context() -> dict[str, Any]:
     return dict(CONTEXT_SETTINGS)
 
 
-def request_options() -> dict[str, tuple[Any, Any]]:
-    """`--dry-run`, `--yes` and the output options, as (annotation, typer.Option) by name."""
-    return {
-        "dry_run": (
-            bool,
-            typer.Option(False, "--dry-run", help="Print the request; send nothing."),
-        ),
-        "yes": (bool, typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")),
-        "output": (
-            str | None,
-            typer.Option(
-                None,
-                "-o",
-                "--output",
-                metavar="FORMAT",
-                callback=check_format,
-                help="|".join(FORMATS) + ".",
-            ),
-        ),
-        "fields": (
-            str | None,
-            typer.Option(None, "--fields", metavar="A,B", help="Columns to keep."),
-        ),
-        "query": (
-            str | None,
-            typer.Option(None, "--query", metavar="EXPR", help="JMESPath expression."),
-        ),
-    }
+def request_options(*, paging: bool) -> dict[str, tuple[Any, Any]]:
+    """The shared options as (annotation, default) by name, for a generated signature;
+    `--all`/`--max-pages` only where the request pages."""
+    options: dict[str, tuple[Any, Any]] = {}
+    if paging:
+        options["follow"] = (FollowOption, False)
+        options["max_pages"] = (MaxPagesOption, None)
+    options["dry_run"] = (DryRunOption, False)
+    options["yes"] = (YesOption, False)
+    options["output"] = (OutputOption, None)
+    options["fields"] = (FieldsOption, None)
+    options["query"] = (QueryOption, None)
+    return options
+
+
+def app_context(ctx: click.Context) -> Any:
+    """The root's AppContext; a default one, kept on the root, when a group runs on its own."""
+    from bybitctl.context import AppContext
+
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppContext):
+        root.obj = AppContext()
+    return root.obj
+
+
+def with_options(callback: CallbackT, options: Mapping[str, tuple[Any, Any]]) -> CallbackT:
+    """Give `callback(ctx, **values)` a generated signature: `ctx`, then one keyword
+    parameter per option ((annotation, default) by name), so Typer's public API builds
+    the options and nothing of its internals is used."""
+    parameters = [
+        inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+    ]
+    parameters += [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+        for name, (kind, default) in options.items()
+    ]
+    callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    callback.__annotations__ = {p.name: p.annotation for p in parameters}
+    return callback
 
 
 def presentation(
@@ -57,7 +93,7 @@ def presentation(
     """Subcommand options first, then the root's, then the profile's default format."""
     root = ctx.find_root()
     return Presentation(
-        fmt=output or root.obj.output_format(),
+        fmt=output or app_context(ctx).output_format(),
         fields=split_fields(fields if fields is not None else root.params.get("fields")),
         query=query if query is not None else root.params.get("query"),
     )
@@ -67,7 +103,7 @@ def target(ctx: click.Context) -> Target:
     """Thunks over the app context, so nothing builds a pybit session before it is needed."""
     from bybitctl.client import is_safe_target
 
-    app = ctx.find_root().obj
+    app = app_context(ctx)
     return Target(
         http=app.http,
         is_safe=lambda: is_safe_target(app.settings()),
@@ -78,4 +114,35 @@ def target(ctx: click.Context) -> Target:
 
 def global_yes(ctx: click.Context) -> bool:
     """`--yes` given before the subcommand."""
-    return bool(ctx.find_root().obj.yes)
+    return bool(app_context(ctx).yes)
+
+
+def run_options(
+    kind: type[OptionsT],
+    ctx: click.Context,
+    request: Request,
+    *,
+    label: str,
+    dry_run: bool,
+    follow: bool,
+    max_pages: int | None,
+    yes: bool,
+    output: str | None,
+    fields: str | None,
+    query: str | None,
+    **extra: Any,
+) -> OptionsT:
+    """A request command's `kind` of options from its own flags, the root's and `extra`
+    fields; paging flags that contradict the request are refused here, before any I/O."""
+    check_paging(request, follow=follow, max_pages=max_pages)
+    return kind(
+        request=request,
+        presentation=presentation(ctx, output, fields, query),
+        target=target(ctx),
+        dry_run=dry_run,
+        follow=follow,
+        max_pages=max_pages,
+        yes=yes or global_yes(ctx),
+        label=label,
+        **extra,
+    )

@@ -17,9 +17,9 @@ from typing import Annotated, Any
 import typer
 
 from bybitctl import config
-from bybitctl.context import AppContext
+from bybitctl.commands import common
 from bybitctl.errors import UsageError
-from bybitctl.output import FORMATS, render
+from bybitctl.output import render
 
 app = typer.Typer(
     help="Manage profiles and credentials in $XDG_CONFIG_HOME/bybitctl/config.toml.",
@@ -32,25 +32,10 @@ app = typer.Typer(
 ProfileOption = Annotated[
     str | None, typer.Option("--profile", help="Profile to act on (default: the selected one).")
 ]
-OutputOption = Annotated[
-    str | None, typer.Option("-o", "--output", metavar="FORMAT", help="table|json|jsonl|csv|raw.")
-]
-FieldsOption = Annotated[
-    str | None, typer.Option("--fields", metavar="A,B", help="Comma-separated columns.")
-]
-QueryOption = Annotated[
-    str | None, typer.Option("--query", metavar="EXPR", help="JMESPath over the rows.")
-]
-
-
-def _app(ctx: typer.Context) -> AppContext:
-    """The root's AppContext; a bare one when this group runs on its own (tests)."""
-    obj = ctx.find_root().obj
-    return obj if isinstance(obj, AppContext) else AppContext()
 
 
 def _target(ctx: typer.Context, profile: str | None) -> str:
-    app_ctx = _app(ctx)
+    app_ctx = common.app_context(ctx)
     if profile:
         return config.check_profile_name(profile)
     doc = config.load_config(config.config_path(app_ctx.env))
@@ -78,16 +63,8 @@ def _print(
     query: str | None,
 ) -> None:
     """Render rows; options given after the subcommand win over the global ones."""
-    if output is not None and output not in FORMATS:
-        raise UsageError(f"unknown output format {output!r}; valid: {', '.join(FORMATS)}")
-    root = ctx.find_root()
-    fields = fields if fields is not None else root.params.get("fields")
-    render(
-        {"result": rows},
-        output or _app(ctx).output_format(),
-        fields=[f.strip() for f in fields.split(",") if f.strip()] if fields else None,
-        query=query if query is not None else root.params.get("query"),
-    )
+    pres = common.presentation(ctx, output, fields, query)
+    render({"result": rows}, pres.fmt, fields=pres.fields, query=pres.query)
 
 
 @dataclass(frozen=True)
@@ -156,7 +133,7 @@ def init(
         "base_url": base_url,
         "tld": tld,
     }
-    env = _app(ctx).env
+    env = common.app_context(ctx).env
     opts = InitOptions(
         profile=name,
         values={k: v for k, v in values.items() if v is not None},
@@ -183,7 +160,7 @@ def set_(
     if value == "-":
         value = _read_secret(key)
     name = _target(ctx, profile)
-    path = config.save_profile(name, {key: value}, env=_app(ctx).env)
+    path = config.save_profile(name, {key: value}, env=common.app_context(ctx).env)
     typer.echo(
         f"{'removed' if value == '' else 'set'} {key} in profile '{name}' ({path})", err=True
     )
@@ -199,7 +176,7 @@ def get(
     if key not in config.PROFILE_KEYS:
         raise UsageError(f"unknown setting '{key}'; valid: {', '.join(config.PROFILE_KEYS)}")
     name = _target(ctx, profile)
-    value = config.profiles(_app(ctx).env).get(name, {}).get(key)
+    value = config.profiles(common.app_context(ctx).env).get(name, {}).get(key)
     if value is not None:
         typer.echo(_text(config.mask(key, value)))
 
@@ -211,12 +188,12 @@ def _text(value: Any) -> str:
 @app.command()
 def show(
     ctx: typer.Context,
-    output: OutputOption = None,
-    fields: FieldsOption = None,
-    query: QueryOption = None,
+    output: common.OutputOption = None,
+    fields: common.FieldsOption = None,
+    query: common.QueryOption = None,
 ) -> None:
     """The effective settings (flag > environment > profile > default), secrets masked."""
-    app_ctx = _app(ctx)
+    app_ctx = common.app_context(ctx)
     settings = app_ctx.settings()
     rows = [{"key": "config_file", "value": str(config.config_path(app_ctx.env)), "source": ""}]
     rows += [
@@ -229,12 +206,12 @@ def show(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    output: OutputOption = None,
-    fields: FieldsOption = None,
-    query: QueryOption = None,
+    output: common.OutputOption = None,
+    fields: common.FieldsOption = None,
+    query: common.QueryOption = None,
 ) -> None:
     """Every stored profile; `current` marks the one commands use now."""
-    app_ctx = _app(ctx)
+    app_ctx = common.app_context(ctx)
     doc = config.load_config(config.config_path(app_ctx.env))
     selected = config.selected_profile(app_ctx.overrides, app_ctx.env, doc)
     rows = [
@@ -260,7 +237,7 @@ def _describe(values: Mapping[str, Any]) -> str:
 @app.command()
 def use(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Profile name.")]) -> None:
     """Make NAME the current profile (BYBIT_PROFILE and --profile still win)."""
-    app_ctx = _app(ctx)
+    app_ctx = common.app_context(ctx)
     path = config.use(name, app_ctx.env)
     typer.echo(f"current profile: {name} ({path})", err=True)
     if app_ctx.env.get(config.PROFILE_ENV) not in (None, "", name):

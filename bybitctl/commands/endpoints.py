@@ -8,7 +8,6 @@ the output options and, where the row pages, `--all`/`--max-pages`.
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 from collections.abc import Callable
 from typing import Any
@@ -24,7 +23,7 @@ from bybitctl.commands.arguments import Argument, add_pairs, argument_for
 from bybitctl.commands.root import PlainCommand, PlainGroup, without_pydantic
 from bybitctl.errors import UsageError
 from bybitctl.naming import kebab
-from bybitctl.request import Request, RunOptions, check_paging, run_request
+from bybitctl.request import Request, RunOptions, run_request
 
 Runner = Callable[[RunOptions], None]
 
@@ -92,8 +91,8 @@ def build_group(name: str, runner: Runner = run_request) -> EndpointGroup:
 def build_command(row: Endpoint, runner: Runner = run_request) -> EndpointCommand:
     """One command for one catalogue row.
 
-    The callback gets a generated signature (one keyword per parameter, `typer.Option`
-    defaults) so Typer's public API builds the options: nothing of Typer's internals is used.
+    The callback gets a generated signature (`common.with_options`: one keyword per
+    parameter) so Typer's public API builds the options.
     """
     arguments = {
         f"api_{i}": argument_for(p, http_method=row.http_method) for i, p in enumerate(row.params)
@@ -125,16 +124,7 @@ def build_command(row: Endpoint, runner: Runner = run_request) -> EndpointComman
             show_default=False,
         ),
     )
-    if row.pagination:
-        options["follow"] = (
-            bool,
-            typer.Option(False, "--all", help="Follow the cursor to the end."),
-        )
-        options["max_pages"] = (
-            int | None,
-            typer.Option(None, "--max-pages", metavar="N", help="Stop after N pages."),
-        )
-    options.update(common.request_options())
+    options.update(common.request_options(paging=row.pagination is not None))
 
     def callback(
         ctx: typer.Context,
@@ -160,38 +150,22 @@ def build_command(row: Endpoint, runner: Runner = run_request) -> EndpointComman
                 f"missing required option(s): {names}",
                 hint=f"Try 'bybitctl {row.group} {row.command} --help'.",
             )
-        request = Request(
-            http_method=row.http_method,
-            path=row.path,
-            params=values,
-            auth=row.auth,
-            pybit_method=row.pybit_method,
-            pagination=row.pagination,
-            dangerous=row.dangerous,
-        )
-        check_paging(request, follow=follow, max_pages=max_pages)
         runner(
-            RunOptions(
-                request=request,
-                presentation=common.presentation(ctx, output, fields, query),
-                target=common.target(ctx),
+            common.run_options(
+                RunOptions,
+                ctx,
+                Request.for_row(row, values),
+                label=f"{row.group} {row.command}",
                 dry_run=dry_run,
                 follow=follow,
                 max_pages=max_pages,
-                yes=yes or common.global_yes(ctx),
-                label=f"{row.group} {row.command}",
+                yes=yes,
+                output=output,
+                fields=fields,
+                query=query,
             )
         )
 
-    parameters = [
-        inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
-    ]
-    parameters += [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
-        for name, (kind, default) in options.items()
-    ]
-    callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    callback.__annotations__ = {p.name: p.annotation for p in parameters}
     app = typer.Typer(rich_markup_mode=None, add_completion=False)
     app.command(
         row.command,
@@ -200,7 +174,7 @@ def build_command(row: Endpoint, runner: Runner = run_request) -> EndpointComman
         short_help=row.summary,
         deprecated=row.deprecated,
         context_settings=common.common_context(),
-    )(callback)
+    )(common.with_options(callback, options))
     command = without_pydantic(typer.main.get_command(app))
     assert isinstance(command, EndpointCommand)
     command.row = row

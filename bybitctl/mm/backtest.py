@@ -84,11 +84,51 @@ class BacktestResult:
     fills: list[Fill] = field(default_factory=list)
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (0 for no values).
+
+    >>> percentile([5.0, 1.0, 3.0, 2.0, 4.0], 0.5)
+    3.0
+    """
     if not values:
         return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def report_figures(
+    *,
+    placed: int,
+    amended: int,
+    cancelled: int,
+    ledger: Ledger,
+    unrealized: Decimal,
+    open_orders: int,
+    uptime_pct: float,
+    latencies: list[float],
+) -> dict[str, Any]:
+    """The REPORT_KEYS figures in order, as JSON numbers: a live run's report and a
+    backtest's both come from here, so the two cannot drift apart."""
+    return {
+        "orders_placed": placed,
+        "orders_amended": amended,
+        "orders_cancelled": cancelled,
+        "fills": ledger.fills,
+        "maker_fills": ledger.maker_fills,
+        "volume_base": float(ledger.volume_base),
+        "volume_quote": float(ledger.volume_quote),
+        "fees_quote": float(ledger.fees),
+        "realized_pnl": float(ledger.realized),
+        "unrealized_pnl": float(unrealized),
+        "max_abs_position": float(ledger.max_abs_position),
+        "final_position": float(ledger.position),
+        "open_orders_at_exit": open_orders,
+        "quote_uptime_pct": uptime_pct,
+        "tick_to_quote_us": {
+            "p50": round(percentile(latencies, 0.5), 1),
+            "p99": round(percentile(latencies, 0.99), 1),
+        },
+    }
 
 
 class Backtest:
@@ -363,24 +403,16 @@ class Backtest:
         mark = self._mark()
         ledger = self.ledger
         span = now - self._start if self._start is not None else 0
-        report: dict[str, Any] = {
-            **self.counts,
-            "fills": ledger.fills,
-            "maker_fills": ledger.maker_fills,
-            "volume_base": float(ledger.volume_base),
-            "volume_quote": float(ledger.volume_quote),
-            "fees_quote": float(ledger.fees),
-            "realized_pnl": float(ledger.realized),
-            "unrealized_pnl": float(ledger.unrealized(mark)),
-            "max_abs_position": float(ledger.max_abs_position),
-            "final_position": float(ledger.position),
-            "open_orders_at_exit": len(self.model.orders),
-            "quote_uptime_pct": round(100.0 * self._two_sided_ms / span, 3) if span else 0.0,
-            "tick_to_quote_us": {
-                "p50": round(_percentile(self.latencies, 0.5), 1),
-                "p99": round(_percentile(self.latencies, 0.99), 1),
-            },
-        }
+        report = report_figures(
+            placed=self.counts["orders_placed"],
+            amended=self.counts["orders_amended"],
+            cancelled=self.counts["orders_cancelled"],
+            ledger=ledger,
+            unrealized=ledger.unrealized(mark),
+            open_orders=len(self.model.orders),
+            uptime_pct=round(100.0 * self._two_sided_ms / span, 3) if span else 0.0,
+            latencies=self.latencies,
+        )
         return BacktestResult(report, ledger, self.decisions, mark, self.fills)
 
 

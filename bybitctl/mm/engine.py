@@ -338,7 +338,10 @@ class Engine:
         self.public = public_feed(
             self.settings, c.category, c.symbol, BOOK_DEPTH, self.queue, debug=self.debug
         )
-        self.private = private_feed(self.settings, self.queue, debug=self.debug)
+        dcp_product = "spot" if self.config.category == "spot" else "future"
+        self.private = private_feed(
+            self.settings, self.queue, dcp_product=dcp_product, debug=self.debug
+        )
         self.executor.connect(wait=True)  # its answer is first on the queue
         self.public.start()
         self.private.start()

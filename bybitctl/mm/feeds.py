@@ -196,9 +196,11 @@ def private_feed(
     settings: Any,
     sink: queue.SimpleQueue[tuple[str, str, int, int, Any]],
     *,
+    dcp_product: str,
     debug: bool = False,
 ) -> Feed:
-    """Our orders, executions, positions and wallet."""
+    """Our orders, executions, positions and wallet, and the `dcp.{dcp_product}` topic:
+    Bybit counts only connections holding it when deciding that DCP should fire."""
     from bybitctl.client import make_ws
 
     def connect(callback: Callback) -> Any:
@@ -216,5 +218,6 @@ def private_feed(
         manager.execution_stream(callback=callback)
         manager.position_stream(callback=callback)
         manager.wallet_stream(callback=callback)
+        manager.subscribe(topic="dcp.{symbol}", callback=callback, symbol=dcp_product)
 
     return Feed("private", connect, subscribe, sink)

@@ -8,26 +8,14 @@ all JSON numbers; the printed report adds the PnL attribution, taker fills and r
 from __future__ import annotations
 
 import json
-import math
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from bybitctl.errors import UsageError
-from bybitctl.mm.backtest import REPORT_KEYS
+from bybitctl.mm.backtest import REPORT_KEYS, report_figures
 from bybitctl.mm.journal import Journal
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (0 for no values).
-
-    >>> percentile([5.0, 1.0, 3.0, 2.0, 4.0], 0.5)
-    3.0
-    """
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
 def build_report(
@@ -44,26 +32,16 @@ def build_report(
     latencies = journal.latencies(run_ids)
     last = runs[-1] if runs else {}
     unrealized = ledger.unrealized(mark) if ledger.position else Decimal(0)
-    report: dict[str, Any] = {
-        "orders_placed": counts["place"],
-        "orders_amended": counts["amend"],
-        "orders_cancelled": counts["cancel"],
-        "fills": ledger.fills,
-        "maker_fills": ledger.maker_fills,
-        "volume_base": float(ledger.volume_base),
-        "volume_quote": float(ledger.volume_quote),
-        "fees_quote": float(ledger.fees),
-        "realized_pnl": float(ledger.realized),
-        "unrealized_pnl": float(unrealized),
-        "max_abs_position": float(ledger.max_abs_position),
-        "final_position": float(ledger.position),
-        "open_orders_at_exit": int(last.get("open_orders_at_exit") or 0),
-        "quote_uptime_pct": round(100.0 * quoted / elapsed, 3) if elapsed else 0.0,
-        "tick_to_quote_us": {
-            "p50": round(percentile(latencies, 0.5), 1),
-            "p99": round(percentile(latencies, 0.99), 1),
-        },
-    }
+    report = report_figures(
+        placed=counts["place"],
+        amended=counts["amend"],
+        cancelled=counts["cancel"],
+        ledger=ledger,
+        unrealized=unrealized,
+        open_orders=int(last.get("open_orders_at_exit") or 0),
+        uptime_pct=round(100.0 * quoted / elapsed, 3) if elapsed else 0.0,
+        latencies=latencies,
+    )
     assert tuple(report) == REPORT_KEYS
     inventory = ledger.inventory_pnl(mark) if ledger.position else Decimal(0)
     report.update(
@@ -107,6 +85,12 @@ def render_table(report: dict[str, Any]) -> str:
         rows.append((key, str(value)))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def print_report(report: dict[str, Any], fmt: str) -> None:
+    """The report on stdout: one JSON line for `json`, else the table; flushed."""
+    sys.stdout.write((json.dumps(report) if fmt == "json" else render_table(report)) + "\n")
+    sys.stdout.flush()
 
 
 def plot(journal: Journal, run_ids: list[str], path: Path) -> None:

@@ -422,17 +422,7 @@ def decide(
                         want = room
                     if want >= p.min_lots and want * step * px >= p.min_notional * (1 - _EPS):
                         seq += 1
-                        actions.append(
-                            Place(
-                                f"{state.prefix}-{seq}",
-                                side,
-                                p.price(ticks),
-                                p.qty(want),
-                                p.post_only,
-                                (1 if buy else 2) if p.hedge_mode else 0,
-                                level,
-                            )
-                        )
+                        actions.append(_place(p, f"{state.prefix}-{seq}", side, ticks, want, level))
                         room -= want
                         allow -= want
                         requoted = True
@@ -450,17 +440,7 @@ def decide(
                     new = want if want <= room else room
                     if new >= p.min_lots and new * step * px >= p.min_notional * (1 - _EPS):
                         seq += 1
-                        actions.append(
-                            Place(
-                                f"{state.prefix}-{seq}",
-                                side,
-                                p.price(ticks),
-                                p.qty(new),
-                                p.post_only,
-                                (1 if buy else 2) if p.hedge_mode else 0,
-                                level,
-                            )
-                        )
+                        actions.append(_place(p, f"{state.prefix}-{seq}", side, ticks, new, level))
                         room -= new
                         allow -= new
                     continue
@@ -490,6 +470,12 @@ def decide(
     if requoted:
         state = StrategyState(state.prefix, seq, now_ms)
     return Decision(tuple(actions), tuple(quotes), "", state)
+
+
+def _place(p: QuoteParams, link_id: str, side: str, ticks: int, lots: int, level: int) -> Place:
+    """A new order of `lots` at `ticks`; hedge mode names the side's position index."""
+    position_idx = (1 if side is BUY else 2) if p.hedge_mode else 0
+    return Place(link_id, side, p.price(ticks), p.qty(lots), p.post_only, position_idx, level)
 
 
 def _match(

@@ -23,6 +23,24 @@ from bybitctl.sim import SimHandle, running_exchange
 pytestmark = pytest.mark.e2e
 
 
+def limit_buy(qty: str) -> tuple[str, ...]:
+    """argv of a linear BTCUSDT limit buy of `qty` (add `--price` and the rest)."""
+    return (
+        "trade",
+        "place-order",
+        "--category",
+        "linear",
+        "--symbol",
+        "BTCUSDT",
+        "--side",
+        "Buy",
+        "--order-type",
+        "Limit",
+        "--qty",
+        qty,
+    )
+
+
 def binary() -> str:
     """The installed console script next to this interpreter (the project's venv)."""
     found = shutil.which("bybitctl", path=str(Path(sys.executable).parent))

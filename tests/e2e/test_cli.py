@@ -15,20 +15,9 @@ from typing import Any
 
 from bybitctl.sim import SimHandle
 
-ORDER = (
-    "trade",
-    "place-order",
-    "--category",
-    "linear",
-    "--symbol",
-    "BTCUSDT",
-    "--side",
-    "Buy",
-    "--order-type",
-    "Limit",
-    "--qty",
-    "0.01",
-)
+from .conftest import limit_buy
+
+ORDER = limit_buy("0.01")
 
 
 def test_call_by_pybit_name(bybitctl: Any, received: Any) -> None:

@@ -12,6 +12,8 @@ import pytest
 from bybitctl.catalog import Endpoint, groups
 from bybitctl.commands.endpoints import example_command
 
+from .conftest import limit_buy
+
 JSON_TYPES = {
     "integer": int,
     "boolean": bool,
@@ -118,22 +120,7 @@ def test_place_order_json_types_and_answer(bybitctl: Any, received: Any) -> None
 
 
 def test_exchange_rejection_exit_1_with_meaning(bybitctl: Any) -> None:
-    result = bybitctl(
-        "trade",
-        "place-order",
-        "--category",
-        "linear",
-        "--symbol",
-        "BTCUSDT",
-        "--side",
-        "Buy",
-        "--order-type",
-        "Limit",
-        "--qty",
-        "-1",
-        "--price",
-        "1000",
-    )
+    result = bybitctl(*limit_buy("-1"), "--price", "1000")
     assert result.code == 1
     first, *rest = result.stderr.splitlines()
     assert first.startswith("error: ") and first.endswith("(retCode 10001)")

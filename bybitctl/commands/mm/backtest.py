@@ -4,9 +4,7 @@ Deterministic for one recording, config and instrument (only the latency figures
 
 from __future__ import annotations
 
-import inspect
 import json
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -15,8 +13,14 @@ from typing import Annotated, Any
 
 import typer
 
-from bybitctl.commands.mm.common import app_context, output_choice
-from bybitctl.commands.mm.start import _config_params
+from bybitctl.commands.common import app_context
+from bybitctl.commands.mm.common import (
+    ConfigFileOption,
+    TableOrJsonOption,
+    config_command,
+    config_overrides,
+    output_choice,
+)
 from bybitctl.errors import UsageError
 
 
@@ -62,13 +66,7 @@ _OWN: dict[str, tuple[Any, Any]] = {
         ],
         ...,
     ),
-    "config_file": (
-        Annotated[
-            Path | None,
-            typer.Option("--config", metavar="FILE", help="mm.toml to read (flags override it)."),
-        ],
-        None,
-    ),
+    "config_file": (ConfigFileOption, None),
     "instrument": (
         Annotated[
             Path | None,
@@ -97,12 +95,7 @@ _OWN: dict[str, tuple[Any, Any]] = {
         Annotated[str, typer.Option("--taker-fee", metavar="RATE", help="Taker fee rate.")],
         "0.00055",
     ),
-    "output": (
-        Annotated[
-            str | None, typer.Option("-o", "--output", metavar="FORMAT", help="table | json.")
-        ],
-        None,
-    ),
+    "output": (TableOrJsonOption, None),
 }
 
 
@@ -110,7 +103,7 @@ def build_backtest_options(ctx: typer.Context, values: Mapping[str, Any]) -> Bac
     """Check every input before reading the recording."""
     from bybitctl.mm.config import load_config
 
-    overrides = {k: v for k, v in values.items() if k not in _OWN and v is not None}
+    overrides = config_overrides(values, _OWN)
     config = load_config(values["config_file"], overrides)
     data: Path = values["data"]
     if not data.exists():
@@ -155,7 +148,7 @@ def run_backtest_command(opts: BacktestOptions) -> int:
     """Validate against the instrument, replay, print the report."""
     from bybitctl.mm.backtest import BacktestSettings, run_backtest
     from bybitctl.mm.config import validate
-    from bybitctl.mm.report import render_table
+    from bybitctl.mm.report import print_report
 
     rules = validate(opts.config, opts.instrument())
     result = run_backtest(
@@ -172,10 +165,7 @@ def run_backtest_command(opts: BacktestOptions) -> int:
         "spread_capture": float(result.ledger.spread_capture),
         "inventory_pnl": float(result.ledger.inventory_pnl(result.mark)),
     }
-    if opts.fmt == "json":
-        sys.stdout.write(json.dumps(report) + "\n")
-    else:
-        sys.stdout.write(render_table(report) + "\n")
+    print_report(report, opts.fmt)
     return 0
 
 
@@ -183,26 +173,9 @@ def make_backtest(
     runner: Callable[[BacktestOptions], int] = run_backtest_command,
 ) -> Callable[..., None]:
     """The `backtest` command with the same config flags as `start`."""
-
-    def backtest(ctx: typer.Context, **values: Any) -> None:
-        code = runner(build_backtest_options(ctx, values))
-        if code:
-            raise typer.Exit(code)
-
-    params = [
-        inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
-    ]
-    for name, (annotation, default) in _OWN.items():
-        params.append(
-            inspect.Parameter(
-                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
-            )
-        )
-    params.extend(_config_params())
-    backtest.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    backtest.__annotations__ = {p.name: p.annotation for p in params}
-    backtest.__doc__ = (
+    return config_command(
+        _OWN,
+        lambda ctx, values: runner(build_backtest_options(ctx, values)),
         "Replay a recording through the strategy with a queue-aware fill "
-        "model; prints the same report as a live run."
+        "model; prints the same report as a live run.",
     )
-    return backtest

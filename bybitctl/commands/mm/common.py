@@ -1,13 +1,17 @@
-"""What the `mm` verbs share: the app context, the journal option, the output choice."""
+"""What the `mm` verbs share: the journal and config options, the output choice, and the
+signature of a command that takes every `mm.toml` field as a flag."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from bybitctl.commands.common import app_context, with_options
 from bybitctl.errors import UsageError
 
 JournalOption = Annotated[
@@ -19,15 +23,13 @@ JournalOption = Annotated[
     ),
 ]
 
-
-def app_context(ctx: typer.Context) -> Any:
-    """The root's AppContext, or a default one when the group runs on its own."""
-    from bybitctl.context import AppContext
-
-    root = ctx.find_root()
-    if root.obj is None:
-        root.obj = AppContext()
-    return root.obj
+TableOrJsonOption = Annotated[
+    str | None, typer.Option("-o", "--output", metavar="FORMAT", help="table | json.")
+]
+ConfigFileOption = Annotated[
+    Path | None,
+    typer.Option("--config", metavar="FILE", help="mm.toml to read (flags override it)."),
+]
 
 
 def journal_path(value: Path | None) -> Path:
@@ -45,3 +47,50 @@ def output_choice(local: str | None, ctx: typer.Context, allowed: tuple[str, ...
     if chosen not in allowed:
         raise UsageError(f"-o {chosen} is not offered here (choose from {', '.join(allowed)})")
     return chosen
+
+
+def config_params() -> dict[str, tuple[Any, Any]]:
+    """One (annotation, default) per MMConfig field, by name (None = not given, the file
+    decides)."""
+    from bybitctl.mm.config import MMConfig
+
+    params: dict[str, tuple[Any, Any]] = {}
+    for f in fields(MMConfig):
+        flag = "--" + f.name.replace("_", "-")
+        doc = f.metadata["doc"]
+        unit = f.metadata["unit"]
+        if f.type == "bool":
+            option = typer.Option(f"{flag}/--no-{flag[2:]}", help=doc, show_default=False)
+            params[f.name] = (Annotated[bool | None, option], None)
+        else:
+            required = " [required unless in --config]" if f.default is MISSING else ""
+            option = typer.Option(
+                flag,
+                metavar=(unit or "VALUE").upper().replace(" ", "_"),
+                help=doc + required,
+                show_default=False,
+            )
+            params[f.name] = (Annotated[str | None, option], None)
+    return params
+
+
+def config_overrides(values: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
+    """The config fields given as flags: every value that is not one of the verb's `own`."""
+    return {k: v for k, v in values.items() if k not in own and v is not None}
+
+
+def config_command(
+    own: Mapping[str, tuple[Any, Any]],
+    run: Callable[[typer.Context, dict[str, Any]], int],
+    doc: str,
+) -> Callable[..., None]:
+    """A command taking the verb's `own` flags ((annotation, default) by name), then one flag
+    per config field; `run` gets the values by name and a non-zero code is the exit code."""
+
+    def command(ctx: typer.Context, **values: Any) -> None:
+        code = run(ctx, values)
+        if code:
+            raise typer.Exit(code)
+
+    command.__doc__ = doc
+    return with_options(command, {**own, **config_params()})

@@ -3,8 +3,6 @@ an optional plot of mid, our quotes, fills and inventory."""
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +10,12 @@ from typing import Annotated
 
 import typer
 
-from bybitctl.commands.mm.common import JournalOption, journal_path, output_choice
+from bybitctl.commands.mm.common import (
+    JournalOption,
+    TableOrJsonOption,
+    journal_path,
+    output_choice,
+)
 from bybitctl.errors import UsageError
 
 
@@ -29,7 +32,7 @@ class ReportOptions:
 def run_report(opts: ReportOptions) -> int:
     """Compute the report from the journal alone (works while the bot runs)."""
     from bybitctl.mm.journal import Journal
-    from bybitctl.mm.report import build_report, plot, render_table
+    from bybitctl.mm.report import build_report, plot, print_report
 
     if not opts.journal.exists():
         raise UsageError(f"no journal at {opts.journal}")
@@ -43,10 +46,7 @@ def run_report(opts: ReportOptions) -> int:
         report = build_report(journal, runs)
     finally:
         journal.close()
-    if opts.fmt == "json":
-        sys.stdout.write(json.dumps(report) + "\n")
-    else:
-        sys.stdout.write(render_table(report) + "\n")
+    print_report(report, opts.fmt)
     return 0
 
 
@@ -60,9 +60,7 @@ def make_report(runner: Callable[[ReportOptions], int] = run_report) -> Callable
             str | None,
             typer.Option("--run", metavar="RUN_ID", help="Report this run (default: the latest)."),
         ] = None,
-        output: Annotated[
-            str | None, typer.Option("-o", "--output", metavar="FORMAT", help="table | json.")
-        ] = None,
+        output: TableOrJsonOption = None,
         plot_file: Annotated[
             Path | None,
             typer.Option(

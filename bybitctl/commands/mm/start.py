@@ -7,16 +7,23 @@ Every `mm.toml` field is also a flag (`spread_bps` -> `--spread-bps`, booleans a
 
 from __future__ import annotations
 
-import inspect
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from bybitctl.commands.mm.common import JournalOption, app_context, journal_path, output_choice
+from bybitctl.commands.common import app_context
+from bybitctl.commands.mm.common import (
+    ConfigFileOption,
+    JournalOption,
+    config_command,
+    config_overrides,
+    journal_path,
+    output_choice,
+)
 from bybitctl.errors import INTERRUPTED, BybitctlError, UsageError
 
 
@@ -38,35 +45,6 @@ class StartOptions:
     confirm: Callable[[str], bool]
 
 
-def _config_params() -> list[inspect.Parameter]:
-    """One keyword parameter per MMConfig field (None = not given, the file decides)."""
-    from bybitctl.mm.config import MMConfig
-
-    params = []
-    for f in fields(MMConfig):
-        flag = "--" + f.name.replace("_", "-")
-        doc = f.metadata["doc"]
-        unit = f.metadata["unit"]
-        if f.type == "bool":
-            option = typer.Option(f"{flag}/--no-{flag[2:]}", help=doc, show_default=False)
-            annotation: Any = Annotated[bool | None, option]
-        else:
-            required = " [required unless in --config]" if f.default is MISSING else ""
-            option = typer.Option(
-                flag,
-                metavar=(unit or "VALUE").upper().replace(" ", "_"),
-                help=doc + required,
-                show_default=False,
-            )
-            annotation = Annotated[str | None, option]
-        params.append(
-            inspect.Parameter(
-                f.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation
-            )
-        )
-    return params
-
-
 _OWN: dict[str, tuple[Any, Any]] = {
     "paper": (
         Annotated[
@@ -77,13 +55,7 @@ _OWN: dict[str, tuple[Any, Any]] = {
         ],
         False,
     ),
-    "config_file": (
-        Annotated[
-            Path | None,
-            typer.Option("--config", metavar="FILE", help="mm.toml to read (flags override it)."),
-        ],
-        None,
-    ),
+    "config_file": (ConfigFileOption, None),
     "duration": (
         Annotated[
             float | None,
@@ -154,7 +126,7 @@ def build_start_options(ctx: typer.Context, values: Mapping[str, Any]) -> StartO
     from bybitctl.mm.config import load_config
 
     app = app_context(ctx)
-    overrides = {k: v for k, v in values.items() if k not in _OWN and v is not None}
+    overrides = config_overrides(values, _OWN)
     if values["paper"]:
         overrides = {**_paper_defaults(values["config_file"]), **overrides}
     config = load_config(values["config_file"], overrides)
@@ -221,7 +193,7 @@ def _run(opts: StartOptions, settings: Any, target: str) -> int:
     from bybitctl.mm.dashboard import Dashboard, JsonlSink
     from bybitctl.mm.engine import Engine
     from bybitctl.mm.journal import Journal
-    from bybitctl.mm.report import build_report, render_table, write_report_json
+    from bybitctl.mm.report import build_report, print_report, write_report_json
 
     journal = Journal(opts.journal)
     try:
@@ -249,13 +221,7 @@ def _run(opts: StartOptions, settings: Any, target: str) -> int:
                 report = build_report(journal, journal.chain(engine.run_id))
                 if opts.report_json is not None:
                     write_report_json(opts.report_json, report)
-        if opts.live_view:
-            sys.stdout.write(render_table(report) + "\n")
-        else:
-            import json
-
-            sys.stdout.write(json.dumps(report) + "\n")
-        sys.stdout.flush()
+        print_report(report, "table" if opts.live_view else "json")
         if engine.remaining:
             links = ", ".join(o.get("orderLinkId", "?") for o in engine.remaining[:5])
             print(
@@ -272,27 +238,10 @@ def _run(opts: StartOptions, settings: Any, target: str) -> int:
 
 def make_start(runner: Callable[[StartOptions], int] = run_start) -> Callable[..., None]:
     """The `start` command with one flag per config field; `runner` is replaced in tests."""
-
-    def start(ctx: typer.Context, **values: Any) -> None:
-        code = runner(build_start_options(ctx, values))
-        if code:
-            raise typer.Exit(code)
-
-    params = [
-        inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
-    ]
-    for name, (annotation, default) in _OWN.items():
-        params.append(
-            inspect.Parameter(
-                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
-            )
-        )
-    params.extend(_config_params())
-    start.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    start.__annotations__ = {p.name: p.annotation for p in params}
-    start.__doc__ = (
+    return config_command(
+        _OWN,
+        lambda ctx, values: runner(build_start_options(ctx, values)),
         "Quote a symbol on both sides (--paper: on the local exchange); stops on "
         "--duration, `mm stop`, a signal or the kill switch, then prints the "
-        "report."
+        "report.",
     )
-    return start

@@ -8,11 +8,16 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
-from bybitctl.commands.mm.common import JournalOption, journal_path, output_choice
+from bybitctl.commands.mm.common import (
+    JournalOption,
+    TableOrJsonOption,
+    journal_path,
+    output_choice,
+)
 
 
 @dataclass(frozen=True)
@@ -82,9 +87,7 @@ def make_status(runner: Callable[[StatusOptions], int] = run_status) -> Callable
     def status(
         ctx: typer.Context,
         journal: JournalOption = None,
-        output: Annotated[
-            str | None, typer.Option("-o", "--output", metavar="FORMAT", help="table | json.")
-        ] = None,
+        output: TableOrJsonOption = None,
     ) -> None:
         """Show whether an instance runs, its quotes, inventory, PnL and uptime."""
         code = runner(

@@ -131,6 +131,20 @@ def test_restart_after_kill_9_cancels_the_leftovers(exchange, tmp_path) -> None:
     assert events[-1]["runs"] == 2  # the accounting resumed the killed run's
 
 
+def test_after_kill_9_the_exchange_cancels_the_quotes_by_dcp(exchange, tmp_path) -> None:
+    """The bot arms Bybit's disconnect-cancel-all (10 s) and holds the `dcp.future` topic,
+    so a crashed bot's quotes do not outlive it even if nobody restarts it."""
+    bot = _start(exchange, tmp_path)
+    http = rest(exchange)
+    wait_for(lambda: len(own_open(http)) == 2, timeout=20)
+    info = http.query_dcp_info()["result"]["dcpInfos"]
+    assert any(row["product"] == "DERIVATIVES" and row["dcpStatus"] == "ON" for row in info)
+    bot.kill()
+    bot.wait(timeout=10)
+    assert own_open(http)  # nobody cancelled them yet
+    wait_for(lambda: own_open(http) == [], timeout=25)
+
+
 def _filled(http: Any, orders: list[dict[str, Any]]) -> set[str]:
     """Leftovers that filled before the restart (nothing to cancel there)."""
     done = set()
