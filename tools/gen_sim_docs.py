@@ -1,12 +1,13 @@
-"""Regenerate the endpoint list in docs/sim.md: which routes the local exchange models and
-which answer with the documented example.
+"""Regenerate the generated parts of docs/sim.md: which routes the local exchange models and
+which answer with the documented example, and the rate-limit table it enforces.
 
     .venv/bin/python tools/gen_sim_docs.py           # rewrite docs/sim.md in place
     .venv/bin/python tools/gen_sim_docs.py --check   # exit 1 when docs/sim.md is stale
 
 The list comes from the catalogue (every route the server answers), the core's own route
 table (`Exchange.routes`: what it models) and the one route the server models itself (the
-system status), so it cannot drift from the code.
+system status), so it cannot drift from the code; the rate limits come from
+`bybitctl.sim.ratelimit.table()`.
 """
 
 from __future__ import annotations
@@ -20,11 +21,22 @@ sys.path.insert(0, str(ROOT))
 
 from bybitctl import catalog  # noqa: E402
 from bybitctl.sim import make_core  # noqa: E402
+from bybitctl.sim.ratelimit import table  # noqa: E402
 from bybitctl.sim.server import SYSTEM_STATUS  # noqa: E402
 
 DOC = ROOT / "docs" / "sim.md"
 BEGIN = "<!-- BEGIN GENERATED: tools/gen_sim_docs.py -->"
 END = "<!-- END GENERATED -->"
+LIMITS_BEGIN = "<!-- BEGIN GENERATED RATE LIMITS: tools/gen_sim_docs.py -->"
+LIMITS_END = "<!-- END GENERATED RATE LIMITS -->"
+
+
+def limits_section() -> str:
+    """The generated markdown: one row per rate-limit rule."""
+    lines = [LIMITS_BEGIN, "", "| route | requests per window | window |", "|---|---|---|"]
+    lines += [f"| `{route}` | {limit} | {window} |" for route, limit, window in table()]
+    lines += ["", LIMITS_END]
+    return "\n".join(lines)
 
 
 def endpoint_section() -> str:
@@ -60,11 +72,18 @@ def endpoint_section() -> str:
     return "\n".join(lines)
 
 
+def _replace(text: str, begin: str, end: str, block: str) -> str:
+    head, found, rest = text.partition(begin)
+    if not found:
+        raise SystemExit(f"docs/sim.md has no {begin!r} marker")
+    _, _, tail = rest.partition(end)
+    return head + block + tail
+
+
 def render(text: str) -> str:
-    """`text` with its generated block replaced."""
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    return head + endpoint_section() + tail
+    """`text` with its generated blocks replaced."""
+    text = _replace(text, LIMITS_BEGIN, LIMITS_END, limits_section())
+    return _replace(text, BEGIN, END, endpoint_section())
 
 
 def main() -> int:

@@ -103,6 +103,20 @@ class SimHandle:
             self._thread.join(timeout=30)
 
 
+def _finish_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel and await whatever still runs once the loop has stopped, as `asyncio.run` does.
+
+    aiohttp cancels a request handler whose connection it force-closes at shutdown, but the
+    cancellation only lands on the loop's next turn; closing the loop before that destroys the
+    task mid-request ("Task was destroyed but it is pending!").
+    """
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+
 @contextmanager
 def running_exchange(
     symbols: Sequence[str] = DEFAULT_SYMBOLS,
@@ -160,6 +174,7 @@ def running_exchange(
             )
         )
         loop.run_forever()
+        _finish_tasks(loop)
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
 

@@ -1,10 +1,13 @@
 """API keys and signature checks of the local exchange, byte-for-byte as Bybit v5 verifies them.
 
 REST: the signature covers `timestamp + api_key + recv_window + payload`, where the payload is
-the query string exactly as it arrived (pybit signs its own unencoded `k=v&k=v` string and sends
-that same text) or the raw POST body. WebSockets: the `auth` op signs `GET/realtime{expires}`.
-HMAC keys answer lowercase hex (compared case-insensitively); RSA keys answer base64
-PKCS#1 v1.5 over SHA-256, verified with the registered public key.
+the raw POST body, or the query string either exactly as it arrived or percent-decoded. pybit
+signs its own unencoded `k=v&k=v` string and `requests` then percent-encodes what a URL cannot
+carry (`vipLevel=No VIP` arrives as `vipLevel=No%20VIP`); Bybit's docs do not say which form it
+verifies, so both are accepted (docs/sim.md, "Authentication").
+WebSockets: the `auth` op signs `GET/realtime{expires}`. HMAC keys answer lowercase hex
+(compared case-insensitively); RSA keys answer base64 PKCS#1 v1.5 over SHA-256, verified with
+the registered public key.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import secrets
 import string
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 INVALID_TIMESTAMP = 10002
 INVALID_KEY = 10003
@@ -98,8 +102,13 @@ class Keyring:
         expected = hmac.new(api_key.secret.encode(), message, hashlib.sha256).hexdigest()
         return hmac.compare_digest(expected, signature.lower())
 
-    def verify_rest(self, headers: Any, payload: bytes, now_ms: int) -> ApiKey:
+    def verify_rest(
+        self, headers: Any, payload: bytes, now_ms: int, *, query: bool = False
+    ) -> ApiKey:
         """Check a signed REST request's headers against `payload`; raise AuthError like Bybit.
+
+        `query=True`: `payload` is a raw query string, and a signature over its percent-decoded
+        form is accepted too.
 
         Order of checks follows Bybit: the key must exist (10003), the timestamp must fall in
         `[now - recv_window, now + 1000)` (10002), then the signature must match (10004).
@@ -113,7 +122,14 @@ class Keyring:
         check_window(timestamp, recv_window, now_ms)
         signature = headers.get("X-BAPI-SIGN", "")
         message = f"{timestamp}{key_name}{headers.get('X-BAPI-RECV-WINDOW', '')}".encode()
-        if not signature or not self._signature_ok(api_key, message + payload, signature):
+        if not signature or not (
+            self._signature_ok(api_key, message + payload, signature)
+            or (
+                query
+                and b"%" in payload
+                and self._signature_ok(api_key, message + _decoded(payload), signature)
+            )
+        ):
             raise AuthError(INVALID_SIGN, MESSAGES[INVALID_SIGN])
         return api_key
 
@@ -135,6 +151,11 @@ class Keyring:
         if not isinstance(signature, str) or not self._signature_ok(api_key, message, signature):
             raise AuthError(INVALID_SIGN, "error:signature verification failed")
         return api_key
+
+
+def _decoded(query: bytes) -> bytes:
+    """The query string with percent-escapes decoded (`+` stays literal, as pybit sends it)."""
+    return unquote(query.decode("latin-1"), encoding="utf-8", errors="replace").encode()
 
 
 def check_window(timestamp: Any, recv_window: Any, now_ms: int) -> None:

@@ -46,6 +46,8 @@ ROUTES: dict[tuple[str, str], Route] = {
 TICKER_PUSH_MS = {"spot": 50, "linear": 100, "inverse": 100, "option": 100}
 """Bybit's ticker push intervals per category."""
 KLINE_PUSH_MS = 1000
+PRICE_LIMIT_PUSH_MS = 300
+"""Bybit's `priceLimit.{symbol}` push frequency (docs/v5/websocket/public/order-price-limit)."""
 LT_TOPICS = ("kline_lt", "tickers_lt", "lt")
 """Retired leveraged-token topics pybit still offers; subscribing succeeds, nothing streams."""
 """Kline topics push the running candle at most this often (Bybit: every 1-60 s)."""
@@ -93,7 +95,7 @@ class Exchange:
         self.kline_subs: dict[tuple[str, str], tuple[Engine, str]] = {}
         self.kline_sent: dict[tuple[str, str], int] = {}
         self.kline_start: dict[tuple[str, str], int] = {}
-        self.price_limits: dict[tuple[str, str], dict[str, Any]] = {}
+        self.price_limit_sent: dict[tuple[str, str], int] = {}
         self.private_seq = 0
         self.prices_saved = now
         self.store = Store(state_path) if state_path else None
@@ -239,7 +241,8 @@ class Exchange:
             if kind == "tickers":
                 return [self.tickers[(category, rest)].snapshot(now)]
             if kind == "priceLimit":
-                row = self.price_limits[(category, rest)] = routes_market.price_limit_row(eng)
+                self.price_limit_sent[(category, rest)] = now
+                row = routes_market.price_limit_row(eng)
                 return [{"topic": topic, "data": row, "ts": now}]
             return []
         if (
@@ -388,12 +391,12 @@ class Exchange:
                 self._publish_liquidations(cat, eng, now)
                 liqs.clear()
             ptopic = f"priceLimit.{sym}"
-            if (cat, ptopic) in self.subs:
+            sent = self.price_limit_sent.get((cat, sym), 0)
+            if (cat, ptopic) in self.subs and now - sent >= PRICE_LIMIT_PUSH_MS:
+                self.price_limit_sent[(cat, sym)] = now
                 row = routes_market.price_limit_row(eng)
-                if row != self.price_limits.get((cat, sym)):
-                    self.price_limits[(cat, sym)] = row
-                    msg = {"topic": ptopic, "data": row, "ts": now}
-                    self.listener.on_public(cat, ptopic, msg)
+                msg = {"topic": ptopic, "data": row, "ts": now}
+                self.listener.on_public(cat, ptopic, msg)
         for key, (eng, interval) in self.kline_subs.items():
             start = interval_start(interval, now)
             rolled = start != self.kline_start.get(key, start)

@@ -1,7 +1,9 @@
 """Per-account API rate limits of the local exchange, with Bybit's headers and retCode 10006.
 
-Limits follow Bybit's "API rate limit table" (docs/v5/rate-limit, unified account, default
-tier): per UID and endpoint, counted in fixed windows. Trade endpoints count spot separately
+Limits follow Bybit's "API rate limit table" (https://bybit-exchange.github.io/docs/v5/rate-limit,
+unified account, default tier; the table is not in `shared/reference`): per UID and endpoint.
+Bybit counts a rolling one-second window; this counts fixed windows, which admits at most
+twice the limit across a window boundary. Trade endpoints count spot separately
 from derivatives, as Bybit does. Private endpoints the table does not list get the
 conservative per-group default below. Public endpoints are only under Bybit's IP limit, which
 the exchange does not model (faults can still answer 10006 storms).
@@ -77,6 +79,16 @@ _PER_MINUTE = {
 }
 _GROUP_DEFAULT = (("/v5/asset/", 5), ("/v5/user/", 5))
 DEFAULT_PER_SECOND = 10
+
+
+def table() -> list[tuple[str, str, str]]:
+    """Every listed rule as (route, limit, window) rows, for the table in docs/sim.md."""
+    rows = [(path, f"{deriv} (spot {spot})", "1 s") for path, (deriv, spot) in _TRADE.items()]
+    rows += [(path, str(limit), "1 s") for path, limit in _PER_SECOND.items()]
+    rows += [(path, str(limit), "1 min") for path, limit in _PER_MINUTE.items()]
+    rows += [(f"{prefix}* (others)", str(limit), "1 s") for prefix, limit in _GROUP_DEFAULT]
+    rows.append(("any other signed route", str(DEFAULT_PER_SECOND), "1 s"))
+    return rows
 
 
 @dataclass(frozen=True)

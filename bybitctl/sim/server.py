@@ -233,8 +233,9 @@ class SimServer:
         limit_headers: dict[str, str] | None = None
         if route.auth:
             try:
-                payload = raw_query.encode() if request.method == "GET" else body
-                api_key = self.keys.verify_rest(request.headers, payload, now)
+                is_get = request.method == "GET"
+                payload = raw_query.encode() if is_get else body
+                api_key = self.keys.verify_rest(request.headers, payload, now, query=is_get)
             except AuthError as exc:
                 return self._reply(_envelope(exc.code, exc.message, now), now)
             if api_key.readonly and route.method == "POST":
@@ -357,6 +358,8 @@ class SimServer:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
+        for task in list(self._background):
+            task.cancel()
         await self.hub.close_all()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -269,8 +269,11 @@ def test_kline_stream_confirms_the_closed_candle(ex: Exchange, clock: Clock, rec
 def test_price_limit_stream(ex: Exchange, clock: Clock, rec: Recorder) -> None:
     (snap,) = ex.subscribe_public("linear", "priceLimit.BTCUSDT")
     assert D(snap["data"]["sellLmt"]) < ex.marks["BTCUSDT"] < D(snap["data"]["buyLmt"])
-    run(ex, clock, 20, every=500)
-    assert rec.topic("priceLimit.BTCUSDT")
+    run(ex, clock, 120, every=25)
+    pushes = rec.topic("priceLimit.BTCUSDT")
+    # Bybit pushes every 300 ms: 3 s of 25 ms steps gives 10, not one per step
+    assert len(pushes) == 10
+    assert all(set(m["data"]) == {"symbol", "buyLmt", "sellLmt"} for m in pushes)
 
 
 def test_option_books_stream_25_and_100(ex: Exchange, clock: Clock, rec: Recorder) -> None:

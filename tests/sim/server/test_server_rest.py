@@ -80,6 +80,25 @@ def test_signature_covers_the_raw_query_string(exchange):
     assert tampered.json()["retCode"] == 10004
 
 
+def test_pybit_query_with_a_space_verifies(exchange):
+    """pybit signs `vipLevel=No VIP`; `requests` sends `vipLevel=No%20VIP`. Either form of the
+    query verifies; a value changed after signing still does not."""
+    session = http(exchange)
+    reply = session.spot_margin_trade_get_vip_margin_data(vipLevel="No VIP", currency="BTC")
+    assert reply["retCode"] == 0
+    assert exchange.received[-1]["query"]["vipLevel"] == "No VIP"
+    query = "accountType=UNIFIED&coin=USDT%2CBTC"
+    signed = signed_get(exchange, "/v5/account/wallet-balance", query)
+    assert signed.json()["retCode"] == 0
+    headers = {k: v for k, v in dict(signed.request.headers).items() if k.startswith("X-BAPI")}
+    tampered = requests.get(
+        f"{exchange.base_url}/v5/account/wallet-balance?{query}%2CETH",
+        headers=headers,
+        timeout=5,
+    )
+    assert tampered.json()["retCode"] == 10004
+
+
 def test_post_signature_covers_the_raw_body(exchange):
     ts = str(int(time.time() * 1000))
     body = '{"setMarginMode": "REGULAR_MARGIN"}'
