@@ -326,10 +326,10 @@ def _check_intrinsic(c: MMConfig) -> None:
         raise _bad("spread_bps", f"must be in (0, 5000], got {c.spread_bps}")
     if not 1 <= c.levels <= 20:
         raise _bad("levels", f"must be 1-20, got {c.levels}")
-    if c.level_spacing_bps < 0 or (c.levels > 1 and c.level_spacing_bps == 0):
-        raise _bad(
-            "level_spacing_bps", f"must be > 0 with several levels, got {c.level_spacing_bps}"
-        )
+    if c.level_spacing_bps < 0:
+        raise _bad("level_spacing_bps", f"must be >= 0, got {c.level_spacing_bps}")
+    if c.levels > 1 and c.level_spacing_bps == 0:
+        raise _bad("level_spacing_bps", "must be > 0 with several levels, got 0")
     if (c.order_qty is None) == (c.order_notional is None):
         raise _bad("order_qty", "set exactly one of order_qty and order_notional")
     if c.order_qty is not None and c.order_qty <= 0:
@@ -372,8 +372,10 @@ def _check_intrinsic(c: MMConfig) -> None:
         raise _bad("vol_multiplier", f"must be >= 0, got {c.vol_multiplier}")
     if c.hedge_mode and c.category == "spot":
         raise _bad("hedge_mode", "spot has no hedge mode")
-    if c.leverage is not None and (c.category == "spot" or c.leverage < 1):
-        raise _bad("leverage", "linear only, and at least 1" + f" (got {c.leverage})")
+    if c.leverage is not None and c.category == "spot":
+        raise _bad("leverage", "linear only: spot has no leverage")
+    if c.leverage is not None and c.leverage < 1:
+        raise _bad("leverage", f"must be at least 1, got {c.leverage}")
     for name in ("kill_max_loss", "kill_max_drawdown", "mmp_max_qty"):
         value = getattr(c, name)
         if value is not None and value <= 0:
@@ -395,6 +397,14 @@ def _check_intrinsic(c: MMConfig) -> None:
 # -- loading ------------------------------------------------------------------------------
 
 _FIELDS = {f.name: f for f in fields(MMConfig)}
+_KIND_NAMES = {
+    "Decimal": "a decimal number",
+    "float": "a number",
+    "int": "an integer",
+    "bool": "true or false",
+    "tuple[float, ...]": "a list of numbers",
+    "str": "a string",
+}
 
 
 def _convert(name: str, value: Any) -> Any:
@@ -435,7 +445,8 @@ def _convert(name: str, value: Any) -> Any:
             raise TypeError
         return value
     except (TypeError, ValueError, InvalidOperation):
-        raise _bad(name, f"expected {kind.replace(' | None', '')}, got {value!r}") from None
+        wanted = _KIND_NAMES.get(kind.replace(" | None", ""), kind.replace(" | None", ""))
+        raise _bad(name, f"expected {wanted}, got {value!r}") from None
 
 
 def from_mapping(values: Mapping[str, Any]) -> MMConfig:

@@ -37,7 +37,7 @@ from bybitctl.mm.config import MarketRules, MMConfig, validate
 from bybitctl.mm.executor import REPLY, Executor, cancel_own
 from bybitctl.mm.feeds import DOWN, FRAME, UP, Feed, private_feed, public_feed
 from bybitctl.mm.journal import Journal, now_ms
-from bybitctl.mm.risk import STOPPED, Risk, StaleBookGuard
+from bybitctl.mm.risk import ARMED, STOPPED, Risk, StaleBookGuard
 from bybitctl.mm.strategy import (
     BUY,
     OPEN,
@@ -58,6 +58,7 @@ from bybitctl.mm.strategy import (
 )
 
 STOP = "stop"
+RESUME = "resume"
 TIMER_S = 0.05
 """Timer period: guards (stale book, dead sockets, kill switch) are re-checked this often."""
 STATUS_EVERY_MS = 500
@@ -158,6 +159,7 @@ class Engine:
         self.position_offset = Decimal(0)
         self.inventory = Inventory()
         self.exchange_position: Decimal | None = None
+        self._legs: dict[int, Decimal] = {}  # positionIdx -> signed size (hedge: 1 and 2)
         self.equity: str | None = None
         self.last: float | None = None
         self.mark: float | None = None
@@ -237,6 +239,8 @@ class Engine:
                 f"{len(leftovers)} order(s) of an earlier run could not be cancelled; "
                 "not quoting on top of them"
             )
+        if c.hedge_mode:
+            self._switch_to_hedge_mode()
         self._sweep_executions()
         self.exchange_position = self._read_position()
         if self.exchange_position is not None:
@@ -274,6 +278,22 @@ class Engine:
         )
         self.emit({"event": "reconcile", "cancelled": row.get("orderLinkId")})
 
+    def _switch_to_hedge_mode(self) -> None:
+        """Quotes on positionIdx 1/2 are refused in one-way mode (every place would be
+        rejected), so the symbol is switched first; one that cannot switch (a position or
+        other orders on it) is refused before anything is quoted."""
+        symbol = self.config.symbol
+        try:
+            self.http.switch_position_mode(category="linear", symbol=symbol, mode=3)
+        except Exception as exc:  # pybit raises InvalidRequestError with the retCode
+            if getattr(exc, "status_code", None) == 110025:
+                return  # already in hedge mode
+            message = getattr(exc, "message", None) or str(exc)
+            raise UsageError(
+                f"mm config: hedge_mode: cannot switch {symbol} to hedge mode: {message}"
+            ) from None
+        self.emit({"event": "warning", "message": f"switched {symbol} to hedge mode"})
+
     def _arm_dcp(self) -> None:
         """Bybit's disconnect-cancel-all: if our private connection dies and stays dead
         for the window, the exchange cancels our orders itself. Not every account may."""
@@ -287,11 +307,13 @@ class Engine:
         if self.config.category == "spot":
             return None
         rows = self.http.get_positions(category="linear", symbol=self.config.symbol)["result"]
-        total = Decimal(0)
+        self._legs = {}  # the position stream then updates one leg at a time
         for row in rows.get("list") or []:
             size = Decimal(row.get("size") or "0")
-            total += -size if row.get("side") == "Sell" else size
-        return total
+            self._legs[int(row.get("positionIdx") or 0)] = (
+                -size if row.get("side") == "Sell" else size
+            )
+        return sum(self._legs.values(), Decimal(0))
 
     # -- run ------------------------------------------------------------------------------
 
@@ -323,6 +345,11 @@ class Engine:
         """Ask the loop to stop (any thread; signal handlers use it)."""
         self.queue.put((STOP, "", 0, 0, reason))
 
+    def request_resume(self) -> None:
+        """Ask the loop to re-arm a paused (or cooling) kill switch (any thread; `mm resume`
+        sends SIGUSR1, whose handler calls this)."""
+        self.queue.put((RESUME, "", 0, 0, None))
+
     def _install_signals(self) -> dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():
             return {}
@@ -331,6 +358,9 @@ class Engine:
             handlers[sig] = signal.signal(
                 sig, lambda _s, _f, name=name: self.request_stop(f"signal:{name}")
             )
+        usr1 = getattr(signal, "SIGUSR1", None)
+        if usr1 is not None:
+            handlers[usr1] = signal.signal(usr1, lambda _s, _f: self.request_resume())
         return handlers
 
     def _start_feeds(self) -> None:
@@ -403,6 +433,18 @@ class Engine:
             self._on_connection(kind, source, gen, payload)
         elif kind == STOP:
             self.stop_reason = self.stop_reason or payload
+        elif kind == RESUME:
+            self._resume()
+
+    def _resume(self) -> None:
+        """Re-arm a paused or cooling kill switch (a stopped one stays stopped)."""
+        kill = self.risk.kill
+        if kill.state in (ARMED, STOPPED):
+            return
+        kill.resume(self.ledger.total(self._mark_decimal()))
+        self.emit({"event": "kill", "state": kill.state, "reason": "resumed"})
+        self._dirty = True
+        self._status(now_ms())  # `mm resume` waits for kill_resumes to count this one
 
     def _on_connection(self, kind: str, source: str, gen: int, payload: Any) -> None:
         if source == "trade":
@@ -493,7 +535,9 @@ class Engine:
             for row in data:
                 if row.get("symbol") == self.config.symbol:
                     size = Decimal(row.get("size") or "0")
-                    self.exchange_position = -size if row.get("side") == "Sell" else size
+                    idx = int(row.get("positionIdx") or 0)
+                    self._legs[idx] = -size if row.get("side") == "Sell" else size
+                    self.exchange_position = sum(self._legs.values(), Decimal(0))
         elif topic.startswith("wallet") and data:
             self.equity = data[0].get("totalEquity")
 
@@ -762,10 +806,14 @@ class Engine:
             if self.public is not None:
                 self.public.resubscribe(f"orderbook.{BOOK_DEPTH}.{self.config.symbol}")
             self._dirty = True
+        before = self.risk.kill.state
         kill = self.risk.kill.update(self.ledger.total(self._mark_decimal()), now)
+        if kill != before:
+            # every transition is an event: a pause or cooldown must not go unnoticed
+            reason = self.risk.kill.reason or ("cooled down" if kill == ARMED else "")
+            self.emit({"event": "kill", "state": kill, "reason": reason})
         if kill == STOPPED and self.stop_reason is None:
             self.stop_reason = f"kill:{self.risk.kill.reason}"
-            self.emit({"event": "kill", "reason": self.risk.kill.reason})
             return
         if self.params is not None:
             self._decide()
@@ -816,6 +864,7 @@ class Engine:
             "uptime_s": round(elapsed / 1000, 1),
             "guard": self.reason or "quoting",
             "kill": self.risk.kill.state,
+            "kill_resumes": self.risk.kill.resumes,
             "mmp": self.risk.mmp.active(now),
             "public": bool(self.public and self.public.up),
             "private": bool(self.private and self.private.up),
@@ -951,29 +1000,45 @@ class Engine:
 
     def _flatten(self) -> None:
         """`--flatten-on-exit`: close the position with a reduce-only market order (the only
-        market order the bot ever sends)."""
-        position = (
-            self._read_position() if self.config.category == "linear" else self.inventory.position
-        )
-        if not position:
-            return
-        side = "Sell" if position > 0 else "Buy"
-        kwargs: dict[str, Any] = {
-            "category": self.config.category,
-            "symbol": self.config.symbol,
-            "side": side,
-            "orderType": "Market",
-            "qty": str(abs(position)),
-            "orderLinkId": f"{self.run_id}-0",  # ours (the strategy counts from 1): booked
-        }
-        if self.config.category == "linear":
-            kwargs["reduceOnly"] = True
-        try:
-            self.http.place_order(**kwargs)
-            self.emit({"event": "flatten", "side": side, "qty": str(abs(position))})
-        except Exception as exc:  # report it; the position stays for the user to handle
-            self.emit({"event": "warning", "message": f"flatten failed: {exc}"})
+        market order the bot ever sends); in hedge mode one per leg, on its positionIdx."""
+        for n, (side, qty, idx) in enumerate(self._legs_to_close()):
+            kwargs: dict[str, Any] = {
+                "category": self.config.category,
+                "symbol": self.config.symbol,
+                "side": side,
+                "orderType": "Market",
+                "qty": str(qty),
+                # ours, unlike any strategy id (those count from 1): the fill is booked
+                "orderLinkId": f"{self.run_id}-{'0' * (n + 1)}",
+            }
+            if self.config.category == "linear":
+                kwargs["reduceOnly"] = True
+            if idx:
+                kwargs["positionIdx"] = idx
+            try:
+                self.http.place_order(**kwargs)
+                self.emit({"event": "flatten", "side": side, "qty": str(qty)})
+            except Exception as exc:  # report it; the position stays for the user to handle
+                self.emit({"event": "warning", "message": f"flatten failed: {exc}"})
         time.sleep(0.3)
+
+    def _legs_to_close(self) -> list[tuple[str, Decimal, int]]:
+        """(closing side, qty, positionIdx) per open leg: the net position, or in hedge mode
+        the long leg (idx 1) and the short leg (idx 2) separately."""
+        if self.config.category != "linear":
+            position = self.inventory.position
+            return [("Sell" if position > 0 else "Buy", abs(position), 0)] if position else []
+        if not self.config.hedge_mode:
+            position = self._read_position() or Decimal(0)
+            return [("Sell" if position > 0 else "Buy", abs(position), 0)] if position else []
+        rows = self.http.get_positions(category="linear", symbol=self.config.symbol)["result"]
+        legs = []
+        for row in rows.get("list") or []:
+            size = Decimal(row.get("size") or "0")
+            if size:
+                closing = "Sell" if row.get("side") == "Buy" else "Buy"
+                legs.append((closing, size, int(row.get("positionIdx") or 0)))
+        return legs
 
     # -- prices ---------------------------------------------------------------------------
 

@@ -43,7 +43,8 @@ def build_report(
         latencies=latencies,
     )
     assert tuple(report) == REPORT_KEYS
-    inventory = ledger.inventory_pnl(mark) if ledger.position else Decimal(0)
+    # flat, the inventory's gain or loss between the fills is still there (mark drops out)
+    inventory = ledger.inventory_pnl(mark)
     report.update(
         {
             "taker_fills": ledger.taker_fills,
@@ -140,7 +141,8 @@ def plot(journal: Journal, run_ids: list[str], path: Path) -> None:
             label=f"{side.lower()} fills",
         )
     ax.set_ylabel("price")
-    ax.legend(loc="upper left", fontsize=8)
+    # above the axes, in one row: inside, it would hide the first seconds of the quotes
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=5, fontsize=8, frameon=False)
     position, steps = 0.0, [(t0, 0.0)]
     for t, side, _, qty in data["fills"]:
         position += float(qty) if side == "Buy" else -float(qty)

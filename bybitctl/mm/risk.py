@@ -48,6 +48,7 @@ class KillSwitch:
         self.reason = ""
         self.peak = Decimal(0)
         self.trips = 0
+        self.resumes = 0
         self._until = 0
 
     def update(self, pnl: Decimal, now_ms: int) -> str:
@@ -67,6 +68,7 @@ class KillSwitch:
     def resume(self, pnl: Decimal) -> None:
         """Operator resume after `pause` (a stopped switch stays stopped)."""
         if self.state in (PAUSED, COOLING):
+            self.resumes += 1
             self._arm(pnl)
 
     @property

@@ -176,3 +176,19 @@ def test_docs_explain_every_field_and_report_key() -> None:
         assert f"| `{name}` |" in text, name
     for key in REPORT_KEYS:
         assert f"`{key}`" in text, key
+
+
+@pytest.mark.parametrize(
+    ("override", "says"),
+    [
+        ({"level_spacing_bps": -1}, "level_spacing_bps: must be >= 0, got -1"),
+        ({"levels": 2, "level_spacing_bps": 0}, "must be > 0 with several levels"),
+        ({"category": "spot", "leverage": 2}, "leverage: linear only: spot has no leverage"),
+        ({"leverage": 0}, "leverage: must be at least 1, got 0"),
+        ({"order_qty": "abc"}, "order_qty: expected a decimal number, got 'abc'"),
+        ({"levels": "two"}, "levels: expected an integer, got 'two'"),
+    ],
+)
+def test_bad_field_message_says_what_is_wrong(override: dict, says: str) -> None:
+    with pytest.raises(UsageError, match=says.replace("(", r"\(")):
+        from_mapping({**BASE, **override})

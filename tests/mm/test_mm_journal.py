@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -95,3 +96,19 @@ def test_instance_liveness(tmp_path: Path) -> None:
         {},
     )
     assert not gone.alive()
+
+
+def test_report_attribution_adds_up_when_flat_and_when_not(tmp_path: Path) -> None:
+    # fills at mids that moved: a flat round trip still has inventory PnL (bought at mid
+    # 100, sold at mid 104), and the three parts always sum to the total
+    journal = Journal(tmp_path / "j.sqlite")
+    journal.start_run("mmaaaaaa", "t", "BTCUSDT", "linear", "mm", {})
+    mids = iter(["100", "104", "103"])
+    for n, (side, price) in enumerate((("Buy", "99.5"), ("Sell", "104.5"), ("Buy", "102.5"))):
+        fill = replace(_fill(side, price, "1"), mid=Decimal(next(mids)))
+        journal.fill(f"e{n}", fill)
+        report = build_report(journal, ["mmaaaaaa"], mark=Decimal(101))
+        parts = report["spread_capture"] + report["inventory_pnl"] - report["fees_quote"]
+        assert round(parts, 9) == round(report["total_pnl"], 9), (n, report)
+        if n == 1:
+            assert report["final_position"] == 0 and report["inventory_pnl"] == 4.0

@@ -61,7 +61,9 @@ def test_kill_switch_pause_waits_for_resume() -> None:
     assert kill.update(D(-5), 0) == PAUSED
     assert kill.update(D(0), 10_000_000) == PAUSED
     kill.resume(D(0))
-    assert kill.state == ARMED and not kill.halted
+    assert kill.state == ARMED and not kill.halted and kill.resumes == 1
+    kill.resume(D(0))  # nothing held: not counted (`mm resume` waits for the count)
+    assert kill.resumes == 1
 
 
 def test_mmp_trips_when_window_qty_exceeded_then_freezes() -> None:

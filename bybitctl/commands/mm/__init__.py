@@ -7,12 +7,13 @@ import typer
 from bybitctl.commands.mm.backtest import make_backtest
 from bybitctl.commands.mm.init import make_init
 from bybitctl.commands.mm.report import make_report
+from bybitctl.commands.mm.resume import make_resume
 from bybitctl.commands.mm.start import make_start
 from bybitctl.commands.mm.status import make_status
 from bybitctl.commands.mm.stop import make_stop
 
 app = typer.Typer(
-    help="Quote a market on both sides, safely: start, stop, status, report, backtest.",
+    help="Quote a market on both sides, safely: start, stop, status, resume, report, backtest.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -22,5 +23,6 @@ app.command("init")(make_init())
 app.command("start")(make_start())
 app.command("stop")(make_stop())
 app.command("status")(make_status())
+app.command("resume")(make_resume())
 app.command("report")(make_report())
 app.command("backtest")(make_backtest())

@@ -7,6 +7,7 @@ Every `mm.toml` field is also a flag (`spread_bps` -> `--spread-bps`, booleans a
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ class StartOptions:
 
     config: Any  # MMConfig
     paper: bool
+    paper_seed: int | None
     duration: float | None
     report_json: Path | None
     journal: Path
@@ -54,6 +56,18 @@ _OWN: dict[str, tuple[Any, Any]] = {
             ),
         ],
         False,
+    ),
+    "paper_seed": (
+        Annotated[
+            int | None,
+            typer.Option(
+                "--paper-seed",
+                metavar="N",
+                help="With --paper: the local market's random seed (default: a new one per "
+                "run; the start event's target names it, so a run can be repeated).",
+            ),
+        ],
+        None,
     ),
     "config_file": (ConfigFileOption, None),
     "duration": (
@@ -104,20 +118,31 @@ _OWN: dict[str, tuple[Any, Any]] = {
 }
 
 
-PAPER_DEFAULTS = {"symbol": "BTCUSDT", "order_qty": "0.001", "max_position": "0.01"}
-"""What `--paper` quotes when neither the file nor a flag says, so `mm start --paper` runs."""
+PAPER_DEFAULTS = {
+    "symbol": "BTCUSDT",
+    "order_qty": "0.001",
+    "max_position": "0.01",
+    "spread_bps": "4",
+    "refresh_tolerance_bps": "4",
+}
+"""What `--paper` quotes when neither the file nor a flag says, so `mm start --paper` runs
+and a minute shows fills: 4 bps clears the local exchange's 2 bps maker fee plus the 1 bps
+edge, and a tolerance as wide as the half-spread lets quotes rest while the price walks
+into them (the exchange's noise takers trade within a tick or so of its fair price, so a
+quote that always steps back from the mid is never reached)."""
 
 
-def _paper_defaults(config_file: Path | None) -> dict[str, Any]:
-    """PAPER_DEFAULTS minus the fields the config file sets (the file wins over them)."""
+def _paper_defaults(config_file: Path | None, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """PAPER_DEFAULTS minus the fields the config file or a flag sets (they win), and without
+    `order_qty` when an `order_notional` is given (the two exclude each other)."""
     import tomllib
 
-    given: dict[str, Any] = {}
+    given: dict[str, Any] = dict(overrides)
     if config_file is not None and config_file.exists():
-        try:
-            given = tomllib.loads(config_file.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError:
-            given = {}  # load_config reports it, naming the file
+        with contextlib.suppress(tomllib.TOMLDecodeError):  # load_config reports it
+            given.update(tomllib.loads(config_file.read_text(encoding="utf-8")))
+    if given.get("order_notional") is not None:
+        given.setdefault("order_qty", None)
     return {k: v for k, v in PAPER_DEFAULTS.items() if k not in given}
 
 
@@ -128,7 +153,7 @@ def build_start_options(ctx: typer.Context, values: Mapping[str, Any]) -> StartO
     app = app_context(ctx)
     overrides = config_overrides(values, _OWN)
     if values["paper"]:
-        overrides = {**_paper_defaults(values["config_file"]), **overrides}
+        overrides = {**_paper_defaults(values["config_file"], overrides), **overrides}
     config = load_config(values["config_file"], overrides)
     duration = values["duration"]
     if duration is not None and duration <= 0:
@@ -141,6 +166,7 @@ def build_start_options(ctx: typer.Context, values: Mapping[str, Any]) -> StartO
     return StartOptions(
         config=config,
         paper=values["paper"],
+        paper_seed=values["paper_seed"],
         duration=duration,
         report_json=values["report_json"],
         journal=journal_path(values["journal"]),
@@ -156,14 +182,17 @@ def build_start_options(ctx: typer.Context, values: Mapping[str, Any]) -> StartO
 def run_start(opts: StartOptions) -> int:
     """Run against the local exchange (`--paper`) or the active profile."""
     if opts.paper:
+        import secrets
+
         from bybitctl.config import Settings
         from bybitctl.sim import running_exchange
 
-        with running_exchange(symbols=(opts.config.symbol,)) as ex:
+        seed = opts.paper_seed if opts.paper_seed is not None else secrets.randbelow(2**31)
+        with running_exchange(symbols=(opts.config.symbol,), seed=seed) as ex:
             settings = Settings(
                 profile="paper", api_key=ex.api_key, api_secret=ex.api_secret, base_url=ex.base_url
             )
-            return _run(opts, settings, f"paper:{ex.base_url}")
+            return _run(opts, settings, f"paper(seed={seed}):{ex.base_url}")
     settings = opts.settings()
     settings.require_credentials()
     _check_target(opts, settings)
@@ -214,12 +243,15 @@ def _run(opts: StartOptions, settings: Any, target: str) -> int:
             use_ws_trading=opts.ws_trading,
         )
         with sink:
-            engine.prepare()
             try:
+                engine.prepare()
                 code = engine.run(opts.duration)
             finally:
-                report = build_report(journal, journal.chain(engine.run_id))
-                if opts.report_json is not None:
+                # also when start-up failed once the run was journaled (e.g. leftovers that
+                # would not cancel, a symbol that cannot switch to hedge mode)
+                chain = journal.chain(engine.run_id)
+                report = build_report(journal, chain)
+                if opts.report_json is not None and chain:
                     write_report_json(opts.report_json, report)
         print_report(report, "table" if opts.live_view else "json")
         if engine.remaining:

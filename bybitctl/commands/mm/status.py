@@ -65,6 +65,7 @@ def run_status(opts: StatusOptions) -> int:
         "status",
         "uptime_s",
         "guard",
+        "kill",
         "position",
         "realized_pnl",
         "unrealized_pnl",

@@ -122,3 +122,33 @@ def test_stop_report_and_backtest_options(tmp_path: Path, clean_env: Any) -> Non
     assert captured[0].maker_fee == Decimal("-0.0001") and captured[0].latency_ms == 5
     result = _invoke(app, "backtest", "--data", str(tmp_path / "none"), *REQUIRED)
     assert isinstance(result.exception, UsageError)
+
+
+def test_paper_fills_in_defaults_that_flags_and_file_override(
+    tmp_path: Path, clean_env: Any
+) -> None:
+    app, captured = _app("start", make_start)
+    assert _invoke(app, "start", "--paper").exit_code == 0
+    defaults = captured[-1].config
+    assert defaults.symbol == "BTCUSDT" and defaults.order_qty == Decimal("0.001")
+    assert defaults.post_only and defaults.fee_aware  # tight, but never below the fee floor
+    assert defaults.spread_bps == 4 and defaults.refresh_tolerance_bps == 4
+    assert captured[-1].paper_seed is None  # a new market per run unless asked
+    assert _invoke(app, "start", "--paper", "--paper-seed", "7").exit_code == 0
+    assert captured[-1].paper_seed == 7
+    result = _invoke(app, "start", "--paper", "--spread-bps", "9")
+    assert result.exit_code == 0 and captured[-1].config.spread_bps == 9
+    # an order_notional (flag or file) replaces the default order_qty instead of clashing
+    result = _invoke(app, "start", "--paper", "--order-notional", "100")
+    assert result.exit_code == 0, result.output
+    assert captured[-1].config.order_notional == Decimal(100)
+    assert captured[-1].config.order_qty is None
+    config = tmp_path / "mm.toml"
+    config.write_text('order_notional = "80"\nspread_bps = 7\n')
+    result = _invoke(app, "start", "--paper", "--config", str(config))
+    assert result.exit_code == 0, result.output
+    assert captured[-1].config.order_notional == Decimal(80)
+    assert captured[-1].config.spread_bps == 7
+    result = _invoke(app, "start", "--paper", "--order-notional", "-5")
+    assert isinstance(result.exception, UsageError)
+    assert "order_notional" in result.exception.message

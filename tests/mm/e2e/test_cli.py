@@ -4,10 +4,14 @@ on the book (checked over REST), writes `--report-json`, and a restart cleans up
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +22,7 @@ from bybitctl.mm.report import plot
 from bybitctl.mm.synthetic import LINEAR_INSTRUMENT, synthetic_recording
 from bybitctl.recording import RecordingWriter
 
-from .support import binary, cli_env, config_flags, own_open, rest, wait_for
+from .support import SYMBOL, binary, cli_env, config_flags, own_open, rest, taker, wait_for
 
 
 def _start(ex: Any, tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
@@ -39,6 +43,17 @@ def _start(ex: Any, tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+@contextlib.contextmanager
+def _reaped(bot: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """Kill the bot if the test fails before it exits (no orphan keeps running)."""
+    try:
+        yield bot
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.communicate(timeout=10)
 
 
 def _cli(ex: Any, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -77,6 +92,72 @@ def test_sigterm_cancels_everything_and_writes_the_report(exchange, tmp_path) ->
     assert lines[-1]["orders_placed"] == report["orders_placed"]  # the final report
     assert any(e.get("event") == "stopped" and e["reason"] == "signal:SIGTERM" for e in lines)
     assert exchange.api_secret not in out + err
+
+
+def test_sigint_cancels_everything_exits_130_and_writes_the_report(exchange, tmp_path) -> None:
+    report_file = tmp_path / "report.json"
+    http = rest(exchange)
+    with _reaped(_start(exchange, tmp_path, "--report-json", str(report_file))) as bot:
+        wait_for(lambda: len(own_open(http)) == 2, timeout=20)
+        bot.send_signal(signal.SIGINT)
+        out, err = bot.communicate(timeout=30)
+    assert bot.returncode == 130, err
+    assert own_open(http) == []
+    _check_report(json.loads(report_file.read_text()))
+    assert any(e.get("event") == "stopped" and e["reason"] == "signal:SIGINT" for e in _events(out))
+
+
+def test_mm_resume_rearms_a_paused_kill_switch(exchange, tmp_path) -> None:
+    bot = _start(
+        exchange,
+        tmp_path,
+        "--spread-bps",
+        "0.05",
+        "--no-fee-aware",
+        "--min-requote-interval-ms",
+        "0",
+        "--kill-max-drawdown",
+        "0.02",
+        "--kill-action",
+        "pause",
+    )
+    with _reaped(bot):
+        http, flow = rest(exchange), taker(exchange)
+        journal = str(tmp_path / "j.sqlite")
+        # quotes at the touch: the market itself may trip the switch before the taker does
+
+        def kill_state() -> str:
+            status = _cli(exchange, tmp_path, "mm", "status", "--journal", journal, "-o", "json")
+            return (json.loads(status.stdout) if status.stdout else {}).get("kill") or ""
+
+        def paused() -> bool:
+            flow.place_order(
+                category="linear", symbol=SYMBOL, side="Sell", orderType="Market", qty="0.05"
+            )
+            return kill_state() == "paused"
+
+        wait_for(paused, timeout=20, every=0.2)
+        wait_for(lambda: own_open(http) == [], timeout=5)
+        time.sleep(1.0)
+        assert own_open(http) == []  # paused means paused
+        since = int(time.time() * 1000)
+        resumed = _cli(exchange, tmp_path, "mm", "resume", "--journal", journal)
+        assert resumed.returncode == 0, resumed.stderr
+        assert "kill switch re-armed" in resumed.stderr
+
+        def placed_since() -> int:
+            with sqlite3.connect(journal) as db:
+                return db.execute(
+                    "SELECT COUNT(*) FROM orders WHERE event = 'place' AND ts_ms >= ?", (since,)
+                ).fetchone()[0]
+
+        wait_for(placed_since, timeout=10)  # quoting again (a later re-trip is the switch's job)
+        bot.send_signal(signal.SIGTERM)
+        out, err = bot.communicate(timeout=30)
+        assert bot.returncode == 0, err
+        kills = [e for e in _events(out) if e.get("event") == "kill"]
+        assert [k["state"] for k in kills][:2] == ["paused", "armed"]
+        assert own_open(http) == []
 
 
 def test_mm_stop_and_status_find_the_running_instance(exchange, tmp_path) -> None:
@@ -251,3 +332,21 @@ def test_plot_without_matplotlib_names_the_extra(tmp_path, monkeypatch) -> None:
     with pytest.raises(UsageError) as caught:
         plot(journal, [], tmp_path / "x.png")
     assert "pip install 'bybitctl[plot]'" in caught.value.show()
+
+
+def test_a_start_that_fails_after_journaling_still_writes_the_report(exchange, tmp_path) -> None:
+    # a position on the symbol: it cannot switch to hedge mode, so the run is refused
+    rest(exchange).place_order(
+        category="linear", symbol=SYMBOL, side="Buy", orderType="Market", qty="0.001"
+    )
+    report_file = tmp_path / "report.json"
+    with _reaped(
+        _start(exchange, tmp_path, "--hedge-mode", "--report-json", str(report_file))
+    ) as bot:
+        _, err = bot.communicate(timeout=60)
+    assert bot.returncode == 2, err
+    assert "hedge_mode: cannot switch" in err
+    report = json.loads(report_file.read_text())
+    _check_report(report)
+    assert report["orders_placed"] == 0 and report["open_orders_at_exit"] == 0
+    assert own_open(rest(exchange)) == []

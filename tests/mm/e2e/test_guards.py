@@ -94,3 +94,95 @@ def test_kill_switch_stops_with_no_order_left(exchange, run_engine) -> None:
     assert bot.engine.stop_reason == "kill:max_loss"
     assert bot.of("kill") and bot.of("stopped")[0]["open_orders"] == 0
     assert own_open(http) == []
+
+
+def _placed_since(bot, since_ms: int) -> int:
+    return bot.journal.db.execute(
+        "SELECT COUNT(*) FROM orders WHERE event = 'place' AND ts_ms >= ?", (since_ms,)
+    ).fetchone()[0]
+
+
+def _trip_by_selling(bot, flow, http) -> None:
+    """Hit our bid with market sells until the kill switch pulls every quote."""
+    deadline = time.monotonic() + 10
+    while not bot.of("kill") and time.monotonic() < deadline:
+        flow.place_order(
+            category="linear", symbol=SYMBOL, side="Sell", orderType="Market", qty="0.05"
+        )
+        time.sleep(0.1)
+    assert bot.of("kill"), "the kill switch never tripped"
+    wait_for(lambda: own_open(http) == [], timeout=5)
+
+
+def test_kill_switch_pause_holds_until_resumed(exchange, run_engine) -> None:
+    # a drawdown of one maker fee trips it; resuming resets the peak, so quoting goes on
+    bot = run_engine(
+        exchange,
+        spread_bps=0.05,
+        fee_aware=False,
+        min_requote_interval_ms=0,
+        kill_max_drawdown="0.0001",
+        kill_action="pause",
+    )
+    http, flow = rest(exchange), taker(exchange)
+    _trip_by_selling(bot, flow, http)
+    assert bot.of("kill")[0]["state"] == "paused"
+    time.sleep(1.0)  # paused means paused: nothing comes back by itself
+    assert bot._thread.is_alive() and own_open(http) == []
+    since = int(time.time() * 1000)
+    bot.engine.request_resume()
+    wait_for(lambda: _placed_since(bot, since), timeout=5)  # quoting again
+    assert {"event": "kill", "state": "armed", "reason": "resumed"} in bot.of("kill")
+    assert bot.stop() == 0
+    assert own_open(http) == []
+
+
+def test_kill_switch_cooldown_resumes_by_itself(exchange, run_engine) -> None:
+    bot = run_engine(
+        exchange,
+        spread_bps=0.05,
+        fee_aware=False,
+        min_requote_interval_ms=0,
+        kill_max_drawdown="0.0001",
+        kill_action="cooldown",
+        kill_cooldown_s=1,
+    )
+    http, flow = rest(exchange), taker(exchange)
+    _trip_by_selling(bot, flow, http)
+    assert bot.of("kill")[0]["state"] == "cooling"
+    since = int(time.time() * 1000)
+    wait_for(lambda: _placed_since(bot, since), timeout=5)  # re-armed after the cooldown
+    assert {"event": "kill", "state": "armed", "reason": "cooled down"} in bot.of("kill")
+    assert bot._thread.is_alive()
+    assert bot.stop() == 0
+
+
+def test_client_side_mmp_pulls_quotes_for_the_freeze_then_quotes_again(
+    exchange, run_engine
+) -> None:
+    # two maker fills of 0.002 inside the window exceed 0.003: quotes pulled for 2 s
+    bot = run_engine(
+        exchange,
+        spread_bps=0.05,
+        fee_aware=False,
+        min_requote_interval_ms=0,
+        mmp_window_ms=5000,
+        mmp_max_qty="0.003",
+        mmp_freeze_s=2,
+    )
+    http, flow = rest(exchange), taker(exchange)
+    deadline = time.monotonic() + 10
+    while not any(e["reason"] == "mmp" for e in bot.of("guard")):
+        assert time.monotonic() < deadline, "MMP never fired"
+        flow.place_order(
+            category="linear", symbol=SYMBOL, side="Sell", orderType="Market", qty="0.05"
+        )
+        time.sleep(0.05)
+    fired = time.monotonic()
+    wait_for(lambda: own_open(http) == [], timeout=2)
+    assert bot.engine.risk.mmp.trips >= 1
+    since = int(time.time() * 1000)
+    wait_for(lambda: _placed_since(bot, since), timeout=6)  # back after the freeze
+    assert time.monotonic() - fired >= 1.5
+    assert bot.stop() == 0
+    assert own_open(http) == []

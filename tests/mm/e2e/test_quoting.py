@@ -192,3 +192,50 @@ def test_flatten_on_exit_closes_the_position_with_one_market_order(exchange, run
     report = build_report(bot.journal, bot.journal.chain())
     assert report["final_position"] == 0 and report["fills"] == len(fills)
     assert report["maker_fills"] == len(fills) - len(market)
+
+
+def test_hedge_mode_switches_quotes_on_both_legs_and_flattens_each(exchange, run_engine) -> None:
+    # the account starts in one-way mode: the engine switches the symbol, sets the leverage,
+    # puts bids on positionIdx 1 and asks on 2, and closes each leg on exit
+    bot = run_engine(
+        exchange,
+        spread_bps=0.05,
+        fee_aware=False,
+        min_requote_interval_ms=0,
+        hedge_mode=True,
+        leverage=7,
+        flatten_on_exit=True,
+    )
+    http, flow = rest(exchange), taker(exchange)
+    orders = wait_for(lambda: len(own_open(http)) == 2 and own_open(http), timeout=10)
+    assert {o["side"]: o["positionIdx"] for o in orders} == {"Buy": 1, "Sell": 2}
+    legs = http.get_positions(category="linear", symbol=SYMBOL)["result"]["list"]
+    assert {int(p["positionIdx"]) for p in legs} == {1, 2}
+    assert {p["leverage"] for p in legs} == {"7"}
+    deadline = time.monotonic() + 15
+    for side in ("Sell", "Buy"):  # fill our bid (long leg), then our ask (short leg)
+        want = "Buy" if side == "Sell" else "Sell"
+        while not any(f["side"] == want for f in executions(http)):
+            assert time.monotonic() < deadline, f"no {want} fill"
+            flow.place_order(
+                category="linear", symbol=SYMBOL, side=side, orderType="Market", qty="0.05"
+            )
+            time.sleep(0.05)
+    assert not bot.of("reject") or all(r["code"] != 10001 for r in bot.of("reject"))
+
+    def net() -> Decimal:
+        rows = http.get_positions(category="linear", symbol=SYMBOL)["result"]["list"]
+        return sum(
+            (Decimal(p["size"]) * (-1 if p["side"] == "Sell" else 1) for p in rows), Decimal(0)
+        )
+
+    wait_for(lambda: bot.engine.exchange_position == net(), timeout=5)  # both legs, netted
+    assert bot.stop() == 0
+    legs = http.get_positions(category="linear", symbol=SYMBOL)["result"]["list"]
+    assert all(Decimal(p["size"]) == 0 for p in legs), legs
+    market = [r for r in executions(http) if r["orderType"] == "Market"]
+    assert {r["orderLinkId"] for r in market} <= {
+        bot.engine.run_id + "-0",
+        bot.engine.run_id + "-00",
+    }
+    assert own_open(http) == []
