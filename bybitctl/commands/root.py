@@ -50,6 +50,7 @@ class LazyGroup(PlainGroup):
         "config": "bybitctl.commands.config:app",
         "mm": "bybitctl.commands.mm:app",
         "sim": "bybitctl.commands.sim:app",
+        "stream": "bybitctl.commands.stream:app",
     }
     lazy_help: ClassVar[dict[str, str]] = {
         "api": "Send a signed request to any v5 path through pybit.",
@@ -59,6 +60,7 @@ class LazyGroup(PlainGroup):
         "config": "Manage profiles and credentials.",
         "mm": "Quote a market on both sides: start, stop, status, report, backtest.",
         "sim": "Run the local Bybit v5 exchange.",
+        "stream": "Live WebSocket streams with an exact local order book; replay recordings.",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
