@@ -36,6 +36,17 @@ OPTION_DEPTH = 100
 """Synthetic levels per side of an option book (its deepest stream is orderbook.100)."""
 OPTION_STEP_MS = 200
 """Option books move at most this often (Bybit pushes orderbook.100 every 100 ms)."""
+SPREAD_DEPTH = 50
+"""Synthetic levels per side of a spread book (its only stream is orderbook.25)."""
+SPREAD_STEP_MS = 100
+"""Spread books move at most this often, so a few of them cost `step` little."""
+SPREAD_VOL = 3.0
+"""Annual volatility of a spread's basis relative to its level: a basis moves much more, in
+proportion, than its coin."""
+SPREAD_TOPICS = ("orderbook", "publicTrade", "tickers")
+"""The spread channel's public topics (docs/v5/spread/websocket/public)."""
+SPREAD_TRADE_KEYS = ("T", "s", "S", "v", "p", "L", "i", "seq")
+"""Fields of a spread `publicTrade` item (no BT/RPI flags, unlike other categories)."""
 ROUTES: dict[tuple[str, str], Route] = {
     **routes_market.ROUTES,
     **routes_trade.ROUTES,
@@ -43,11 +54,17 @@ ROUTES: dict[tuple[str, str], Route] = {
 }
 """(HTTP method, path) of every REST route the core models; `handle` answers None for others."""
 
-TICKER_PUSH_MS = {"spot": 50, "linear": 100, "inverse": 100, "option": 100}
+TICKER_PUSH_MS = {"spot": 50, "linear": 100, "inverse": 100, "option": 100, "spread": 100}
 """Bybit's ticker push intervals per category."""
 KLINE_PUSH_MS = 1000
 PRICE_LIMIT_PUSH_MS = 300
 """Bybit's `priceLimit.{symbol}` push frequency (docs/v5/websocket/public/order-price-limit)."""
+INSURANCE_PUSH_MS = 1000
+"""`insurance.{USDT,USDC}` push at most this often, and only pools that changed."""
+INSURANCE_START = Decimal("902178.57602476")
+"""Every pool's balance at start (the figure of Bybit's documented example)."""
+INSURANCE_SHARE = Decimal("0.0005")
+"""Share of a liquidation's value the pool keeps (the liquidation fee left after closing)."""
 LT_TOPICS = ("kline_lt", "tickers_lt", "lt")
 """Retired leveraged-token topics pybit still offers; subscribing succeeds, nothing streams."""
 """Kline topics push the running candle at most this often (Bybit: every 1-60 s)."""
@@ -84,6 +101,8 @@ class Exchange:
         self.catalogue: Catalogue = build_catalogue(tuple(symbols), now)
         self.listener: Listener = _NullListener()
         self.paths: dict[str, PricePath] = {}
+        self.basis: dict[str, PricePath] = {}
+        """Spread symbol -> its basis (perp minus spot), which its book quotes around."""
         self.histories: dict[str, History] = {}
         self.engines: dict[tuple[str, str], Engine] = {}
         self.feeds: dict[tuple[str, str], BookFeed] = {}
@@ -96,6 +115,11 @@ class Exchange:
         self.kline_sent: dict[tuple[str, str], int] = {}
         self.kline_start: dict[tuple[str, str], int] = {}
         self.price_limit_sent: dict[tuple[str, str], int] = {}
+        self.insurance: dict[str, Decimal] = {"USDT": INSURANCE_START, "USDC": INSURANCE_START}
+        """Shared insurance pool per settle coin of the linear books; liquidations feed it."""
+        self.insurance_due: set[tuple[str, str]] = set()
+        """(category, insurance topic) to push at the next insurance tick."""
+        self.insurance_sent = 0
         self.private_seq = 0
         self.prices_saved = now
         self.store = Store(state_path) if state_path else None
@@ -132,7 +156,17 @@ class Exchange:
                 self.histories[inst.base] = History(price, now, f"hist:{seed}:{inst.base}")
             rng = random.Random(zlib.crc32(f"{seed}:{cat}:{sym}".encode()))
             book = Book()
-            if cat == "option":
+            if cat == "spread":
+                basis = self.basis[sym] = PricePath(float(inst.start_price), rng, SPREAD_VOL)
+                market = SyntheticMarket(
+                    inst, book, basis, rng, noise_rate / 4, SPREAD_DEPTH, SPREAD_STEP_MS
+                )
+                # sized like its legs: a level holds ~20k and a trade ~3k of the coin, not
+                # of the basis
+                unit = float(inst.step) * path.price
+                market.level_lots = max(1, round(20000 / unit))
+                market.take_lots = max(1, round(3000 / unit))
+            elif cat == "option":
                 opt = OptionPath(path, float(inst.strike), inst.expiry, now, inst.call)
                 market = SyntheticMarket(
                     inst, book, opt, rng, noise_rate / 4, OPTION_DEPTH, OPTION_STEP_MS
@@ -210,6 +244,8 @@ class Exchange:
         """Initial messages for a new subscriber; KeyError for a topic the exchange lacks."""
         now = self.clock()
         kind, _, rest = topic.partition(".")
+        if category == "spread" and kind not in SPREAD_TOPICS:
+            raise KeyError(topic)
         if kind == "orderbook":
             name, _, sym = rest.partition(".")
             feed = self.feeds.get((category, sym))
@@ -245,8 +281,13 @@ class Exchange:
                 row = routes_market.price_limit_row(eng)
                 return [{"topic": topic, "data": row, "ts": now}]
             return []
+        if kind == "insurance" and rest in self.insurance:
+            # the first push (every pool of the coin) comes at the next insurance tick
+            self.subs.add((category, topic))
+            self.insurance_due.add((category, topic))
+            return []
         if (
-            (kind == "insurance" and rest in ("USDT", "USDC", "inverse"))
+            (kind == "insurance" and rest == "inverse")
             or topic == "system.status"
             or (kind in LT_TOPICS and category == "spot")
         ):
@@ -275,6 +316,8 @@ class Exchange:
             for base, path in self.paths.items():
                 if base not in self.pinned:
                     path.advance(dt)
+            for path in self.basis.values():
+                path.advance(dt)
             self._update_marks()
             trading = self.trading
             for key, eng in self.engines.items():
@@ -342,8 +385,9 @@ class Exchange:
             self.replayed[key] = depth
             apply_book(eng, self.trading, data, snapshot, now)
             mid = recorded_mid(eng.book)
-            if mid is not None and eng.inst.category != "option":
-                # the recorded mid, not one a user's quote inside the spread would move
+            if mid is not None and eng.inst.category not in ("option", "spread"):
+                # the recorded mid, not one a user's quote inside the spread would move (a
+                # spread book's mid is a basis, not its coin's price)
                 self.paths[eng.inst.base].price = float(eng.inst.price_dec(mid)) / 2
                 self.pinned.add(eng.inst.base)
 
@@ -374,10 +418,11 @@ class Exchange:
             if eng.pending:
                 topic = f"publicTrade.{eng.inst.base if cat == 'option' else sym}"
                 if (cat, topic) in self.subs:
+                    data = eng.pending
+                    if cat == "spread":
+                        data = [{k: t[k] for k in SPREAD_TRADE_KEYS} for t in data]
                     self.listener.on_public(
-                        cat,
-                        topic,
-                        {"topic": topic, "type": "snapshot", "ts": now, "data": eng.pending},
+                        cat, topic, {"topic": topic, "type": "snapshot", "ts": now, "data": data}
                     )
                 eng.pending = []
             ttopic = f"tickers.{sym}"
@@ -397,6 +442,8 @@ class Exchange:
                 row = routes_market.price_limit_row(eng)
                 msg = {"topic": ptopic, "data": row, "ts": now}
                 self.listener.on_public(cat, ptopic, msg)
+        if self.insurance_due and now - self.insurance_sent >= INSURANCE_PUSH_MS:
+            self._publish_insurance(now)
         for key, (eng, interval) in self.kline_subs.items():
             start = interval_start(interval, now)
             rolled = start != self.kline_start.get(key, start)
@@ -405,10 +452,38 @@ class Exchange:
                 msg = self._kline_message(eng, interval, key[1], now, closed=rolled)
                 self.listener.on_public(key[0], key[1], msg)
 
+    def insurance_pools(self, coin: str, now: int) -> list[dict[str, Any]]:
+        """The pools of `coin`: one shared by its linear symbols (as `/v5/market/insurance`)."""
+        syms = ",".join(
+            s for (c, s), e in self.engines.items() if c == "linear" and e.inst.settle == coin
+        )
+        if not syms:
+            return []
+        bal = str(self.insurance[coin].quantize(Decimal("0.00000001")))
+        return [{"coin": coin, "symbols": syms, "balance": bal, "updateTime": str(now)}]
+
+    def _publish_insurance(self, now: int) -> None:
+        self.insurance_sent = now
+        for cat, topic in self.insurance_due:
+            if (cat, topic) in self.subs:
+                data = self.insurance_pools(topic.partition(".")[2], now)
+                if data:
+                    msg = {"topic": topic, "type": "delta", "ts": now, "data": data}
+                    self.listener.on_public(cat, topic, msg)
+        self.insurance_due.clear()
+
     def _publish_liquidations(self, cat: str, eng: Engine, now: int) -> None:
         """allLiquidation batches the records; the retired `liquidation` topic (still in
-        pybit) carried one record per message, as an object."""
+        pybit) carried one record per message, as an object. A linear liquidation feeds its
+        coin's insurance pool."""
         inst = eng.inst
+        if cat == "linear" and inst.settle in self.insurance:
+            fee = sum(inst.value(p, n) for _, n, p in eng.market.liquidations) * INSURANCE_SHARE
+            self.insurance[inst.settle] += fee
+            topic = f"insurance.{inst.settle}"
+            for c in ("linear", "inverse", "spot"):
+                if (c, topic) in self.subs:
+                    self.insurance_due.add((c, topic))
         data = [
             {"T": now, "s": inst.symbol, "S": s, "v": inst.qty_str(n), "p": inst.price_str(p)}
             for s, n, p in eng.market.liquidations

@@ -17,8 +17,11 @@ from bybitctl.sim.matching import Engine
 STREAMS = {"1": 1, "50": 50, "200": 200, "1000": 1000, "rpi": 50}
 """Stream name (the middle of `orderbook.{name}.{symbol}`) -> depth."""
 OPTION_STREAMS = {"25": 25, "100": 100}
-REST_STREAM = {"option": "100"}
-"""The stream whose `u` the REST book carries: orderbook.1000, or .100 for options."""
+SPREAD_STREAMS = {"25": 25}
+CATEGORY_STREAMS = {"option": OPTION_STREAMS, "spread": SPREAD_STREAMS}
+REST_STREAM = {"option": "100", "spread": "25"}
+"""The stream whose `u` the REST book carries: orderbook.1000, .100 for options, .25 for
+spreads (`/v5/spread/orderbook` answers at most 25 levels)."""
 
 
 class DepthStream:
@@ -94,7 +97,7 @@ class BookFeed:
     def __init__(self, eng: Engine) -> None:
         self.eng = eng
         cat = eng.inst.category
-        names = OPTION_STREAMS if cat == "option" else STREAMS
+        names = CATEGORY_STREAMS.get(cat, STREAMS)
         self.streams = {n: DepthStream(n, d) for n, d in names.items()}
         self.top: tuple[int | None, int, int | None, int] = (None, 0, None, 0)
         self.rest_stream = REST_STREAM.get(cat, "1000")

@@ -369,9 +369,24 @@ def _spread(base: str, quote: str, p: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
+SPREAD_BASIS = Decimal("0.001")
+"""Starting basis (perp minus spot) of a spread book, as a share of the coin's price."""
+
+
+def _spread_book(row: dict[str, Any], p: tuple[str, ...]) -> Instrument:
+    """The book of a spread (category "spread"): its price is the basis, its size in coins."""
+    tick, step, maxq = row["tickSize"], row["lotSize"], row["maxSize"]
+    basis = str((Decimal(p[0]) * SPREAD_BASIS).quantize(Decimal(tick)))
+    return _make(
+        "spread", row["symbol"], row["baseCoin"], row["quoteCoin"], row["settleCoin"], tick,
+        step, step, maxq, maxq, "0", "1", basis, row,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Catalogue:
-    """Every instrument of the exchange: books of every category plus listed-only spreads."""
+    """Every instrument of the exchange: books of every category plus the spreads (listed
+    in `spreads`, and with their own books under category "spread" in `books`)."""
 
     books: dict[tuple[str, str], Instrument]
     spreads: list[dict[str, Any]]
@@ -400,5 +415,7 @@ def build_catalogue(symbols: tuple[str, ...], now_ms: int) -> Catalogue:
             books[("inverse", inv.symbol)] = inv
             for opt in _options(base, Decimal(p[0]), expiry):
                 books[("option", opt.symbol)] = opt
-            spreads.append(_spread(base, quote, p))
+            row = _spread(base, quote, p)
+            spreads.append(row)
+            books[("spread", row["symbol"])] = _spread_book(row, p)
     return Catalogue(books, spreads)

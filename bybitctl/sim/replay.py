@@ -74,10 +74,11 @@ class Replay:
 
 def recorded_symbols(path: str | Path) -> tuple[str, ...]:
     """The symbols a recording's header topics name (`orderbook.50.BTCUSDT`,
-    `publicTrade.ETHUSDT`, ...) that the exchange can list, in order."""
+    `publicTrade.ETHUSDT`, ...) that the exchange can list, in order; a spread
+    (`BTCUSDT_BTC/USDT`) names the symbol of its legs, whose listing brings it."""
     out: list[str] = []
     for topic in read_header(path).get("topics") or ():
-        symbol = str(topic).rsplit(".", 1)[-1]
+        symbol = str(topic).rsplit(".", 1)[-1].split("_", 1)[0]
         try:
             split_symbol(symbol)
         except ValueError:

@@ -268,17 +268,15 @@ def risk_limit(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[st
 
 def insurance(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
     coin = p.get("coin")
+    now = ex.clock()
     out = []
     for c in ("USDT", "USDC"):
         if coin and coin != c:
             continue
-        syms = ",".join(
-            s for (cat, s), e in ex.engines.items() if cat == "linear" and e.inst.settle == c
-        )
-        if syms:
-            out.append({"coin": c, "symbols": syms, "balance": "902178.57602476",
-                        "value": "901898.0963091522"})  # fmt: skip
-    now = ex.clock()
+        for pool in ex.insurance_pools(c, now):
+            value = str((ex.insurance[c] * ex.usd.get(c, Decimal(1))).quantize(Decimal("1e-8")))
+            out.append({"coin": c, "symbols": pool["symbols"], "balance": pool["balance"],
+                        "value": value})  # fmt: skip
     return {"updatedTime": str(now - now % 86_400_000), "list": out}
 
 
@@ -327,6 +325,34 @@ def spread_instruments(ex: Exchange, p: dict[str, Any], acct: Account | None) ->
     return {"list": out, "nextPageCursor": ""}
 
 
+def spread_orderbook(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    """The spread book as orderbook.25 publishes it (its `u` is that stream's)."""
+    eng = engine(ex, "spread", p.get("symbol"))
+    limit = int_param(p, "limit", 1, 1, 25)
+    pending, res = ex.feeds[("spread", eng.inst.symbol)].rest(limit, ex.clock())
+    ex.emit_public("spread", pending)
+    return res
+
+
+def spread_tickers(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    eng = engine(ex, "spread", p.get("symbol"))
+    return {"list": [ticker(eng, ex, ex.clock())]}
+
+
+def spread_recent_trades(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    eng = engine(ex, "spread", p.get("symbol"))
+    limit = int_param(p, "limit", 500, 1, 1000)
+    trades = list(eng.recent)[-limit:]
+    trades.reverse()
+    return {
+        "list": [
+            {"execId": t["i"], "symbol": t["s"], "price": t["p"], "size": t["v"],
+             "side": t["S"], "time": str(t["T"]), "seq": str(t["seq"])}
+            for t in trades
+        ]
+    }  # fmt: skip
+
+
 ROUTES = {
     ("GET", "/v5/market/time"): server_time,
     ("GET", "/v5/market/instruments-info"): instruments,
@@ -346,4 +372,7 @@ ROUTES = {
     ("GET", "/v5/market/historical-volatility"): historical_volatility,
     ("GET", "/v5/market/price-limit"): price_limit,
     ("GET", "/v5/spread/instrument"): spread_instruments,
+    ("GET", "/v5/spread/orderbook"): spread_orderbook,
+    ("GET", "/v5/spread/tickers"): spread_tickers,
+    ("GET", "/v5/spread/recent-trade"): spread_recent_trades,
 }

@@ -1,7 +1,7 @@
 """Ticker rows for REST `/v5/market/tickers` and the `tickers.{symbol}` stream.
 
 Derivative tickers stream as a snapshot then deltas holding only the fields that changed;
-spot tickers are snapshot-only, as on Bybit.
+spot, option and spread tickers are snapshot-only, as on Bybit.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ def ticker(eng: Engine, ex: Exchange, now: int) -> dict[str, Any]:
     """One ticker row in the category's shape."""
     inst, book = eng.inst, eng.book
     bb, ba = book.bids.best(), book.asks.best()
+    if inst.category == "spread":
+        return _spread(eng, bb, ba)
     last = eng.last_price
     prev = eng.open_price or last
     pcnt = Decimal(last - prev) / Decimal(prev) if prev else Decimal(0)
@@ -115,6 +117,27 @@ def _option(
     }
 
 
+def _spread(eng: Engine, bb: int | None, ba: int | None) -> dict[str, Any]:
+    """A spread ticker (docs/v5/spread/websocket/public/ticker): touch, last and 24h figures."""
+    inst, book = eng.inst, eng.book
+    return {
+        "symbol": inst.symbol,
+        "bidPrice": inst.price_str(bb) if bb is not None else "",
+        "bidSize": inst.qty_str(book.bids.qty_at(bb)) if bb is not None else "",
+        "askPrice": inst.price_str(ba) if ba is not None else "",
+        "askSize": inst.qty_str(book.asks.qty_at(ba)) if ba is not None else "",
+        "lastPrice": inst.price_str(eng.last_price),
+        "highPrice24h": inst.price_str(eng.high),
+        "lowPrice24h": inst.price_str(eng.low),
+        "prevPrice24h": inst.price_str(eng.open_price or eng.last_price),
+        "volume24h": inst.qty_str(eng.volume),
+    }
+
+
+SNAPSHOT_ONLY = ("spot", "option", "spread")
+"""Categories whose tickers stream snapshots only."""
+
+
 class TickerFeed:
     """Remembers the last published ticker so the next push can be a delta."""
 
@@ -127,6 +150,8 @@ class TickerFeed:
         """When the last push was built (ms), to keep to Bybit's push interval."""
 
     def _envelope(self, kind: str, data: dict[str, Any], now: int) -> dict[str, Any]:
+        if self.eng.inst.category == "spread":
+            return {"topic": self.topic, "ts": now, "type": kind, "data": data}
         return {"topic": self.topic, "type": kind, "data": data, "cs": self.eng.book.seq, "ts": now}
 
     def snapshot(self, now: int) -> dict[str, Any]:
@@ -138,7 +163,7 @@ class TickerFeed:
         """The next push, or None when nothing changed."""
         cur = ticker(self.eng, self.ex, now)
         self.sent = now
-        if self.eng.inst.category in ("spot", "option"):
+        if self.eng.inst.category in SNAPSHOT_ONLY:
             if cur == self.last:
                 return None
             self.last = cur

@@ -250,3 +250,34 @@ def test_a_gzip_recording_from_the_writer_replays(tmp_path, clock):
         assert ex.replay is not None and ex.replay.finished
     finally:
         ex.close()
+
+
+def test_a_recorded_spread_book_drives_the_spread_book_not_the_coin(tmp_path, clock):
+    """A spread's prices are a basis (perp minus spot): replaying its book must not move
+    the coin's fair price to it."""
+    spread = "BTCUSDT_BTC/USDT"
+    data = {"s": spread, "b": [["60.0", "1.5"]], "a": [["60.5", "0.8"]], "u": 1, "seq": 5}
+    frame = {"topic": f"orderbook.25.{spread}", "type": "snapshot", "ts": 1, "data": data}
+    ex = Exchange(clock=clock, seed=7, replay=str(write_recording(tmp_path / "r.jsonl", [
+        (0, "public/spread", frame)])))  # fmt: skip
+    try:
+        user = Client(ex, "1001")
+        step_to(ex, clock, 0)
+        got = user.get("/v5/spread/orderbook", symbol=spread, limit=25)
+        assert (levels(got["b"]), levels(got["a"])) == (levels(data["b"]), levels(data["a"]))
+        assert ex.replayed == {("spread", spread): 25}
+        assert ex.pinned == set() and ex.paths["BTC"].price > 10_000
+    finally:
+        ex.close()
+
+
+def test_a_spread_topic_names_the_symbol_of_its_legs(tmp_path):
+    from bybitctl.sim.replay import recorded_symbols
+
+    path = tmp_path / "r.jsonl"
+    header = {"recording": "bybitctl", "version": 1, "created_ns": START_NS,
+              "channel": "public/spread",
+              "topics": ["orderbook.25.ETHUSDT_ETH/USDT", "publicTrade.BTCUSDT_BTC/USDT",
+                         "tickers.ETHUSDT"]}  # fmt: skip
+    path.write_text(json.dumps(header) + "\n")
+    assert recorded_symbols(path) == ("ETHUSDT", "BTCUSDT")
