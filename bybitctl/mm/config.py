@@ -276,6 +276,23 @@ class MMConfig:
             section="guards",
         ),
     )
+    reject_limit: int = field(
+        default=20,
+        metadata=_doc(
+            "",
+            "Live runs: stop (reason rejects:<retCode>, exit 1) once this many order "
+            "placements in a row are rejected with the same retCode; 0 = never.",
+            section="guards",
+        ),
+    )
+    reject_window_s: float = field(
+        default=60.0,
+        metadata=_doc(
+            "s",
+            "Reject breaker: only rejects within this long of the latest one count.",
+            section="guards",
+        ),
+    )
     flatten_on_exit: bool = field(
         default=False,
         metadata=_doc(
@@ -390,6 +407,10 @@ def _check_intrinsic(c: MMConfig) -> None:
         raise _bad("mmp_freeze_s", f"must be >= 0, got {c.mmp_freeze_s}")
     if not 0 < c.rate_limit <= 1000:
         raise _bad("rate_limit", f"must be in (0, 1000], got {c.rate_limit}")
+    if c.reject_limit < 0:
+        raise _bad("reject_limit", f"must be >= 0, got {c.reject_limit}")
+    if c.reject_window_s <= 0:
+        raise _bad("reject_window_s", f"must be positive, got {c.reject_window_s}")
     if not _PREFIX.match(c.link_prefix):
         raise _bad("link_prefix", f"1-12 letters or digits, got {c.link_prefix!r}")
 

@@ -12,7 +12,8 @@ Safety (issue 5 §3): `prepare` cancels leftovers of earlier runs (confirmed ove
 reads the position and arms Bybit's DCP; quotes are pulled whenever a guard says so (stale,
 resyncing or crossed book, private stream down, MMP, kill switch); `run` always ends in
 `_shutdown`, which cancels every order we own and confirms over REST that none remains,
-on a normal end, a signal, `mm stop`, the kill switch or an uncaught error.
+on a normal end, a signal (also one during `prepare`, under `signals`), `mm stop`, the kill
+switch, the reject breaker or an uncaught error.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from decimal import Decimal
 from typing import Any
 
 from bybitctl.book import BookError, OrderBook
-from bybitctl.errors import BybitctlError, ConfigError, UsageError
+from bybitctl.errors import EXCHANGE_REJECTED, BybitctlError, ConfigError, UsageError
 from bybitctl.mm.accounting import Fill, Ledger
 from bybitctl.mm.config import MarketRules, MMConfig, validate
 from bybitctl.mm.executor import REPLY, Executor, cancel_own
@@ -69,6 +70,9 @@ BOOK_DEPTH = 50
 _LIVE = ("New", "PartiallyFilled", "Untriggered")
 _GONE_CODES = (110001, 110008, 110010, 170213)
 """Cancel/amend answers meaning the order no longer exists (filled or cancelled already)."""
+_TRANSIENT_CODES = frozenset({10000, 10006, 10016, 10018, 10429, 170007, 170146})
+"""Rate limits and server-side timeouts/errors: they clear by themselves, so the reject
+breaker neither counts them nor restarts its count on them."""
 
 
 def run_token() -> str:
@@ -189,6 +193,10 @@ class Engine:
         self._sweep_from_ms = 0
         self._resync_due = False
         self._fills_recent: list[dict[str, Any]] = []
+        self._stop_asked: str | None = None
+        self._signals_on = False
+        self._rejects: list[int] = []  # times of the current same-code place-reject streak
+        self._reject_code = 0
 
     # -- start ----------------------------------------------------------------------------
 
@@ -231,6 +239,8 @@ class Engine:
             self._sweep_from_ms = (last_fill or first) - 1000
         else:
             self._sweep_from_ms = self.started_ms
+        if self._stop_asked is not None:
+            return  # a signal during start-up: `run` goes straight to the REST-confirmed exit
         leftovers = cancel_own(
             self.http, c.category, c.symbol, self.owns, on_cancel=self._leftover_cancelled
         )
@@ -318,31 +328,54 @@ class Engine:
     # -- run ------------------------------------------------------------------------------
 
     def run(self, duration_s: float | None = None) -> int:
-        """Quote until `duration_s`, a stop request, a signal or the kill switch; always
-        end by pulling every order. Returns the exit code (non-zero if orders remain)."""
-        handlers = self._install_signals()
+        """Quote until `duration_s`, a stop request, a signal, the kill switch or the reject
+        breaker; always end by pulling every order. Returns the exit code (1 if orders
+        remain or the reject breaker stopped the run)."""
         # pybit's reader threads and this one share the GIL; a waiting thread gets it back
         # only at the switch interval (5 ms by default), which would be the latency tail
         switch = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         try:
-            try:
-                with _gc_between_ticks():
-                    self._start_feeds()
-                    self._loop(duration_s)
-            except BaseException as exc:
-                self.stop_reason = self.stop_reason or f"error: {type(exc).__name__}: {exc}"
-                self._shutdown()
-                raise
-            self._shutdown()  # still under our handlers: a second signal cannot cut it short
+            with self.signals():
+                try:
+                    if self._stop_asked is None:
+                        with _gc_between_ticks():
+                            self._start_feeds()
+                            self._loop(duration_s)
+                    else:  # asked to stop during start-up: nothing to quote, still confirm
+                        self.stop_reason = self._stop_asked
+                except BaseException as exc:
+                    self.stop_reason = self.stop_reason or f"error: {type(exc).__name__}: {exc}"
+                    self._shutdown()
+                    raise
+                self._shutdown()  # still under our handlers: a second signal cannot cut it short
         finally:
             sys.setswitchinterval(switch)
-            for sig, old in handlers.items():
-                signal.signal(sig, old)
         return self.exit_code
 
+    @contextlib.contextmanager
+    def signals(self) -> Iterator[None]:
+        """SIGINT/SIGTERM ask for a stop and SIGUSR1 for a resume while inside; `mm start`
+        wraps `prepare` too, so a signal during start-up also ends in the confirmed exit.
+        Nested use (then `run`) keeps the outer handlers; off the main thread it does
+        nothing (Python allows handlers only there)."""
+        if self._signals_on or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handlers = self._install_signals()
+        self._signals_on = True
+        try:
+            yield
+        finally:
+            self._signals_on = False
+            for sig, old in handlers.items():
+                signal.signal(sig, old)
+
     def request_stop(self, reason: str) -> None:
-        """Ask the loop to stop (any thread; signal handlers use it)."""
+        """Ask the loop to stop (any thread; signal handlers use it). Before the loop runs
+        (during `prepare`) it also cuts start-up short."""
+        if self._stop_asked is None:
+            self._stop_asked = reason
         self.queue.put((STOP, "", 0, 0, reason))
 
     def request_resume(self) -> None:
@@ -351,8 +384,6 @@ class Engine:
         self.queue.put((RESUME, "", 0, 0, None))
 
     def _install_signals(self) -> dict[int, Any]:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
         handlers = {}
         for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
             handlers[sig] = signal.signal(
@@ -652,6 +683,8 @@ class Engine:
         a refusal undoes the optimistic state."""
         for action, code, message in results:
             link = action.link_id
+            if isinstance(action, Place) and code != -1 and code not in _TRANSIENT_CODES:
+                self._count_place_result(code, message)
             if code == 0:
                 continue  # the order stream's update (journaled) is the exchange's word
             if code == -1:
@@ -687,6 +720,35 @@ class Engine:
                 }
             )
         self._dirty = True
+
+    def _count_place_result(self, code: int, message: str) -> None:
+        """The reject breaker: `reject_limit` place rejects in a row with one retCode, all
+        within `reject_window_s`, end the run (`rejects:<retCode>`) instead of retrying at
+        the rate budget forever (no margin, a price band, a closed market: a condition the
+        bot cannot fix). An accepted place or another code starts the count again."""
+        limit = self.config.reject_limit
+        if not limit:
+            return
+        if code == 0 or code != self._reject_code:
+            self._rejects = []
+            self._reject_code = code
+            if code == 0:
+                return
+        now = now_ms()
+        horizon = now - int(self.config.reject_window_s * 1000)
+        self._rejects = [t for t in self._rejects if t > horizon]
+        self._rejects.append(now)
+        if len(self._rejects) >= limit and self.stop_reason is None:
+            self.stop_reason = f"rejects:{code}"
+            self.exit_code = EXCHANGE_REJECTED
+            self.emit(
+                {
+                    "event": "rejects",
+                    "code": code,
+                    "count": len(self._rejects),
+                    "message": message,
+                }
+            )
 
     # -- deciding -------------------------------------------------------------------------
 

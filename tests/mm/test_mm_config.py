@@ -88,6 +88,8 @@ def test_example_toml_loads_and_names_every_field(tmp_path: Path) -> None:
         ({"kill_action": "panic"}, "kill_action"),
         ({"mmp_max_qty": "-1"}, "mmp_max_qty"),
         ({"rate_limit": 0}, "rate_limit"),
+        ({"reject_limit": -1}, "reject_limit"),
+        ({"reject_window_s": 0}, "reject_window_s"),
         ({"link_prefix": "has-dash"}, "link_prefix"),
         ({"post_only": "maybe"}, "post_only"),
         ({"no_such_field": 1}, "no_such_field"),

@@ -244,8 +244,9 @@ def _run(opts: StartOptions, settings: Any, target: str) -> int:
         )
         with sink:
             try:
-                engine.prepare()
-                code = engine.run(opts.duration)
+                with engine.signals():  # from the first request: a signal then exits cleanly
+                    engine.prepare()
+                    code = engine.run(opts.duration)
             finally:
                 # also when start-up failed once the run was journaled (e.g. leftovers that
                 # would not cancel, a symbol that cannot switch to hedge mode)
@@ -263,6 +264,12 @@ def _run(opts: StartOptions, settings: Any, target: str) -> int:
             return code or 1
         if engine.stop_reason == "signal:SIGINT":
             return INTERRUPTED
+        if (engine.stop_reason or "").startswith("rejects:"):
+            print(
+                f"error: stopped after {opts.config.reject_limit} order placements in a row "
+                f"were rejected with retCode {engine.stop_reason.split(':', 1)[1]}",
+                file=sys.stderr,
+            )
         return code
     finally:
         journal.close()

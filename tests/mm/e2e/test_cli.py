@@ -107,6 +107,35 @@ def test_sigint_cancels_everything_exits_130_and_writes_the_report(exchange, tmp
     assert any(e.get("event") == "stopped" and e["reason"] == "signal:SIGINT" for e in _events(out))
 
 
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+def test_a_signal_during_start_up_exits_cleanly_with_the_report(
+    exchange, tmp_path, sig: signal.Signals, code: int
+) -> None:
+    report_file = tmp_path / "report.json"
+    exchange.set_faults("slow:700ms")  # start-up's REST calls take seconds
+
+    def started() -> bool:
+        return any(r["path"] == "/v5/market/instruments-info" for r in exchange.received)
+
+    with _reaped(_start(exchange, tmp_path, "--report-json", str(report_file))) as bot:
+        wait_for(started, timeout=20, every=0.02)  # its first request: start-up under way
+        bot.send_signal(sig)
+        out, err = bot.communicate(timeout=30)
+    assert bot.returncode == code, err
+    report = json.loads(report_file.read_text())
+    _check_report(report)
+    assert report["orders_placed"] == 0 and report["open_orders_at_exit"] == 0
+    lines = _events(out)
+    assert not any(e.get("event") == "start" for e in lines)  # never got to quoting
+    stopped = [e for e in lines if e.get("event") == "stopped"]
+    assert stopped == [{"event": "stopped", "reason": f"signal:{sig.name}", "open_orders": 0}]
+    # the exit's cancel-all was confirmed over REST, as on every exit path
+    paths = [r["path"] for r in exchange.received]
+    assert "/v5/order/realtime" in paths and "/v5/order/create" not in paths
+    exchange.set_faults("")
+    assert own_open(rest(exchange)) == []
+
+
 def test_mm_resume_rearms_a_paused_kill_switch(exchange, tmp_path) -> None:
     bot = _start(
         exchange,

@@ -186,3 +186,44 @@ def test_client_side_mmp_pulls_quotes_for_the_freeze_then_quotes_again(
     assert time.monotonic() - fired >= 1.5
     assert bot.stop() == 0
     assert own_open(http) == []
+
+
+def test_persistent_place_rejects_stop_the_run_with_nothing_left(exchange, run_engine) -> None:
+    # 20 BTC at the default 10x needs ~130k USDT of margin: every place is 110007
+    bot = run_engine(exchange, order_qty="20", max_position="40", reject_limit=5)
+    http = rest(exchange)
+    assert bot.wait(timeout=20) == 1
+    assert bot.engine.stop_reason == "rejects:110007"
+    (tripped,) = bot.of("rejects")
+    assert tripped["code"] == 110007 and tripped["count"] == 5
+    assert bot.of("stopped")[0]["open_orders"] == 0
+    rejects = bot.journal.db.execute(
+        "SELECT COUNT(*) FROM orders WHERE event = 'reject' AND status = '110007'"
+    ).fetchone()[0]
+    assert rejects >= 5
+    assert own_open(http) == []
+
+
+def test_an_accepted_place_or_another_code_restarts_the_reject_count(exchange, tmp_path) -> None:
+    from decimal import Decimal
+
+    from bybitctl.errors import EXCHANGE_REJECTED
+    from bybitctl.mm.strategy import Cancel, Place
+
+    from .support import EngineThread
+
+    bot = EngineThread(exchange, tmp_path / "j.sqlite", reject_limit=3)  # never started
+    engine = bot.engine
+    place = Place("x", "Buy", Decimal(1), Decimal(1), True, 0, 0)
+    try:
+        for code in (110007, 110007, 0, 110007, 110007, 110003, 110007, 110007, -1, 10006):
+            engine._on_results([(place, code, "refused")], "http")
+        engine._on_results([(Cancel("x", "test"), 110007, "refused")] * 3, "http")
+        # neither do timeouts, a rate limit or cancel rejects (nor do they restart the count)
+        assert engine.stop_reason is None
+        engine._on_results([(place, 110007, "refused")], "http")
+        assert engine.stop_reason == "rejects:110007"
+        assert engine.exit_code == EXCHANGE_REJECTED
+    finally:
+        engine.executor.close()
+        bot.journal.close()
