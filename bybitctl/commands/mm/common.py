@@ -4,15 +4,19 @@ signature of a command that takes every `mm.toml` field as a flag."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from bybitctl.commands.common import app_context, with_options
 from bybitctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from bybitctl.mm.journal import Instance, Journal
 
 JournalOption = Annotated[
     Path | None,
@@ -37,6 +41,28 @@ def journal_path(value: Path | None) -> Path:
     from bybitctl.mm.journal import default_path
 
     return value if value is not None else default_path()
+
+
+@contextmanager
+def running_instance(path: Path) -> Iterator[tuple[Journal, Instance] | None]:
+    """The journal and the live instance on it, or None (said on stderr) when none runs:
+    "nothing is running" is not an error for `mm stop` or `mm resume`."""
+    from bybitctl.mm.journal import Journal
+
+    if not path.exists():
+        print(f"no mm instance has run on {path}", file=sys.stderr)
+        yield None
+        return
+    journal = Journal(path, readonly=True)
+    try:
+        instance = journal.instance()
+        if instance is None or not instance.alive():
+            print("no mm instance is running", file=sys.stderr)
+            yield None
+        else:
+            yield journal, instance
+    finally:
+        journal.close()
 
 
 def output_choice(local: str | None, ctx: typer.Context, allowed: tuple[str, ...]) -> str:

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from bybitctl.commands.mm.common import JournalOption, journal_path
+from bybitctl.commands.mm.common import JournalOption, journal_path, running_instance
 from bybitctl.errors import NetworkError
 
 _HALTED = ("paused", "cooling")
@@ -31,17 +31,10 @@ class ResumeOptions:
 
 def run_resume(opts: ResumeOptions) -> int:
     """SIGUSR1 the running instance if its kill switch holds, and wait until it re-arms."""
-    from bybitctl.mm.journal import Journal
-
-    if not opts.journal.exists():
-        print(f"no mm instance has run on {opts.journal}", file=sys.stderr)
-        return 0
-    journal = Journal(opts.journal, readonly=True)
-    try:
-        instance = journal.instance()
-        if instance is None or not instance.alive():
-            print("no mm instance is running", file=sys.stderr)
+    with running_instance(opts.journal) as found:
+        if found is None:
             return 0
+        journal, instance = found
         state = instance.state.get("kill")
         if state not in _HALTED:
             print(f"kill switch is {state or 'unknown'}: nothing to resume", file=sys.stderr)
@@ -68,8 +61,6 @@ def run_resume(opts: ResumeOptions) -> int:
         raise NetworkError(
             f"mm instance (pid {instance.pid}) did not re-arm within {opts.timeout:g}s"
         )
-    finally:
-        journal.close()
 
 
 def make_resume(runner: Callable[[ResumeOptions], int] = run_resume) -> Callable[..., None]:

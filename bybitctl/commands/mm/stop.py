@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from bybitctl.commands.mm.common import JournalOption, journal_path
+from bybitctl.commands.mm.common import JournalOption, journal_path, running_instance
 from bybitctl.errors import NetworkError
 
 
@@ -29,17 +29,12 @@ class StopOptions:
 
 def run_stop(opts: StopOptions) -> int:
     """SIGTERM the running instance and wait for its exit; 0 when it left no order open."""
-    from bybitctl.mm.journal import Journal, pid_exists
+    from bybitctl.mm.journal import pid_exists
 
-    if not opts.journal.exists():
-        print(f"no mm instance has run on {opts.journal}", file=sys.stderr)
-        return 0
-    journal = Journal(opts.journal, readonly=True)
-    try:
-        instance = journal.instance()
-        if instance is None or not instance.alive():
-            print("no mm instance is running", file=sys.stderr)
+    with running_instance(opts.journal) as found:
+        if found is None:
             return 0
+        journal, instance = found
         os.kill(instance.pid, signal.SIGTERM)
         deadline = time.monotonic() + opts.timeout
         while pid_exists(instance.pid) and time.monotonic() < deadline:
@@ -63,8 +58,6 @@ def run_stop(opts: StopOptions) -> int:
             file=sys.stderr,
         )
         return 1 if left else 0
-    finally:
-        journal.close()
 
 
 def make_stop(runner: Callable[[StopOptions], int] = run_stop) -> Callable[..., None]:
