@@ -17,7 +17,7 @@ from bybitctl.config import Settings, is_loopback, read_rsa_key
 from bybitctl.errors import ConfigError
 
 if TYPE_CHECKING:
-    from pybit.unified_trading import HTTP, WebSocket, WebSocketTrading
+    from pybit.unified_trading import HTTP, WebSocket, WebsocketSpreadTrading, WebSocketTrading
 
 
 def _configure_logging(debug: bool) -> None:
@@ -102,9 +102,9 @@ def _channel_path(channel_type: str) -> str:
 
 
 @functools.cache
-def _classes() -> tuple[type[WebSocket], type[WebSocketTrading]]:
+def _classes() -> tuple[type[WebSocket], type[WebSocketTrading], type[WebsocketSpreadTrading]]:
     """Subclasses that differ from pybit's only in the URL `_connect` receives."""
-    from pybit.unified_trading import WebSocket, WebSocketTrading
+    from pybit.unified_trading import WebSocket, WebsocketSpreadTrading, WebSocketTrading
 
     class RoutedWebSocket(WebSocket):
         def __init__(self, channel_type: str, url: str | None = None, **kwargs: Any) -> None:
@@ -122,7 +122,15 @@ def _classes() -> tuple[type[WebSocket], type[WebSocketTrading]]:
         def _connect(self, url: str) -> None:
             super()._connect(self._routed_url or url)
 
-    return RoutedWebSocket, RoutedWebSocketTrading
+    class RoutedSpreadWebSocket(WebsocketSpreadTrading):
+        def __init__(self, url: str | None = None, **kwargs: Any) -> None:
+            self._routed_url = url
+            super().__init__(**kwargs)
+
+        def _connect(self, url: str) -> None:
+            super()._connect(self._routed_url or url)
+
+    return RoutedWebSocket, RoutedWebSocketTrading, RoutedSpreadWebSocket
 
 
 def _ws_kwargs(settings: Settings, kw: dict[str, Any]) -> dict[str, Any]:
@@ -135,17 +143,22 @@ def _ws_kwargs(settings: Settings, kw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def make_ws(settings: Settings, channel_type: str, *, debug: bool = False, **kw: Any) -> WebSocket:
+def make_ws(
+    settings: Settings, channel_type: str, *, debug: bool = False, **kw: Any
+) -> WebSocket | WebsocketSpreadTrading:
     """pybit's WebSocket for a channel type ("linear", "spot", "private", ...); connects now.
 
+    "spread" gives pybit's separate WebsocketSpreadTrading, public and so without keys.
     `kw` passes through to pybit (callback_function, ping_interval, retries, ...).
     """
     if channel_type == "private":
         settings.require_credentials()
     _configure_logging(debug)
     url = ws_url(settings, _channel_path(channel_type)) if settings.base_url else None
-    cls, _ = _classes()
-    return cls(channel_type, url, **_ws_kwargs(settings, kw))
+    routed, _, spread = _classes()
+    if channel_type == "spread":
+        return spread(url, testnet=settings.testnet, demo=settings.demo, tld=settings.tld, **kw)
+    return routed(channel_type, url, **_ws_kwargs(settings, kw))
 
 
 def make_ws_trading(settings: Settings, *, debug: bool = False, **kw: Any) -> WebSocketTrading:
@@ -153,7 +166,7 @@ def make_ws_trading(settings: Settings, *, debug: bool = False, **kw: Any) -> We
     settings.require_credentials()
     _configure_logging(debug)
     url = ws_url(settings, "trade") if settings.base_url else None
-    _, cls = _classes()
+    _, cls, _ = _classes()
     kw.setdefault("recv_window", settings.recv_window)
     return cls(url, **_ws_kwargs(settings, kw))
 

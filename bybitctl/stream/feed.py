@@ -228,30 +228,10 @@ def connector(settings: Any, channel: str, *, debug: bool = False) -> Connector:
     options: dict[str, Any] = {"restart_on_error": False, "retries": 2}
 
     def connect(callback: Callable[[dict[str, Any]], None]) -> Any:
-        if channel == "public/spread":
-            return _make_spread_ws(settings, callback_function=callback, **options)
         channel_type = channel.removeprefix("public/")
         return make_ws(settings, channel_type, debug=debug, callback_function=callback, **options)
 
     return connect
-
-
-def _make_spread_ws(settings: Any, **kw: Any) -> Any:
-    """pybit's spread WebSocket, redirected like `client.make_ws` does for the others
-    (`client` has no spread builder; this subclass too only changes the URL)."""
-    from pybit.unified_trading import WebsocketSpreadTrading
-
-    from bybitctl.client import ws_url
-
-    url = ws_url(settings, "public/spread") if settings.base_url else None
-
-    class RoutedSpreadWebSocket(WebsocketSpreadTrading):
-        def _connect(self, default: str) -> None:
-            super()._connect(url or default)
-
-    return RoutedSpreadWebSocket(
-        testnet=settings.testnet, demo=settings.demo, tld=settings.tld, **kw
-    )
 
 
 class ReplayFeed:

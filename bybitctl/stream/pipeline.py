@@ -42,7 +42,6 @@ class BookState:
     resyncs: int = 0
     last_reason: str | None = None
     last_resync_ns: int | None = None
-    messages: int = 0
 
 
 @dataclass
@@ -88,7 +87,6 @@ class Pipeline:
                 frame["data"].get("s", topic.rsplit(".", 1)[-1]), depth=depth_of_topic(topic)
             )
             state = self.books[topic] = BookState(topic, book)
-        state.messages += 1
         book = state.book
         try:
             changed = book.apply(frame)

@@ -80,7 +80,7 @@ class JsonlSink:
             raise Done from exc
 
     def connection(self, state: str, detail: str) -> None:
-        self._err.write(f"stream: {state}{': ' + detail if detail else ''}\n")
+        self._err.write(_state_line(state, detail) + "\n")
         self._err.flush()
 
     def tick(self, now: float, frames: int) -> None:
@@ -117,9 +117,7 @@ class LiveSink:
 
     def connection(self, state: str, detail: str) -> None:
         self.dashboard.set_connection(state, detail)
-        self._err.print(
-            f"stream: {state}{': ' + detail if detail else ''}", markup=False, highlight=False
-        )
+        self._err.print(_state_line(state, detail), markup=False, highlight=False)
         self._next = 0.0
 
     def tick(self, now: float, frames: int) -> None:
@@ -131,6 +129,11 @@ class LiveSink:
     def close(self) -> None:
         self._live.update(self.dashboard.render(), refresh=True)
         self._live.stop()
+
+
+def _state_line(state: str, detail: str) -> str:
+    """The stderr note for a connection change, the same under both sinks."""
+    return f"stream: {state}{': ' + detail if detail else ''}"
 
 
 def _silence_stdout() -> None:

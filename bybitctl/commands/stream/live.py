@@ -233,14 +233,7 @@ def make_command(
     params = [
         inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
     ]
-    for name in names:
-        annotation, default = _PARAMS[name]
-        params.append(
-            inspect.Parameter(
-                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
-            )
-        )
-    for name, (annotation, default) in COMMON.items():
+    for name, (annotation, default) in [*((n, _PARAMS[n]) for n in names), *COMMON.items()]:
         params.append(
             inspect.Parameter(
                 name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
