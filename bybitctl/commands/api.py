@@ -10,7 +10,6 @@ the route, its auth, parameter types, pagination and safety apply.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -27,11 +26,6 @@ OTHER_VERBS = frozenset({"PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 DEFAULT_PAGINATION = Pagination(
     cursor_param="cursor", cursor_field="nextPageCursor", list_field="list"
 )
-
-
-@dataclass(frozen=True)
-class ApiOptions(RunOptions):
-    """A parsed `bybitctl api`: the request, how to print it and whom to send it to."""
 
 
 def parse_request(words: list[str], *, auth: bool | None, paging: bool) -> Request:
@@ -53,8 +47,6 @@ def parse_request(words: list[str], *, auth: bool | None, paging: bool) -> Reque
         verb = (
             known_verbs[0] if len(known_verbs) == 1 else "POST" if pairs and not paging else "GET"
         )
-    if paging and verb != "GET":
-        raise UsageError("--all/--max-pages only work with GET requests")
     row = by_route(verb, path)
     params: dict[str, Any] = {}
     known = arguments_by_name(row.params, http_method=verb) if row else {}
@@ -69,7 +61,7 @@ def parse_request(words: list[str], *, auth: bool | None, paging: bool) -> Reque
     )
 
 
-def build(runner: Callable[[ApiOptions], None] = run_request) -> typer.Typer:
+def build(runner: Callable[[RunOptions], None] = run_request) -> typer.Typer:
     """The `api` command; `runner` receives the parsed options (tests capture them)."""
     app = typer.Typer(rich_markup_mode=None, add_completion=False)
 
@@ -101,7 +93,7 @@ def build(runner: Callable[[ApiOptions], None] = run_request) -> typer.Typer:
         request = parse_request(words, auth=auth, paging=follow or max_pages is not None)
         runner(
             common.run_options(
-                ApiOptions,
+                RunOptions,
                 ctx,
                 request,
                 label=f"api {request.http_method} {request.path}",

@@ -18,6 +18,7 @@ import typer
 
 from bybitctl import config
 from bybitctl.commands import common
+from bybitctl.commands.root import read_secret
 from bybitctl.errors import UsageError
 from bybitctl.output import render
 
@@ -40,19 +41,6 @@ def _target(ctx: typer.Context, profile: str | None) -> str:
         return config.check_profile_name(profile)
     doc = config.load_config(config.config_path(app_ctx.env))
     return config.selected_profile(app_ctx.overrides, app_ctx.env, doc)
-
-
-def _read_secret(what: str) -> str:
-    """One line of stdin (a hidden prompt on a terminal); surrounding whitespace is dropped."""
-    if sys.stdin.isatty():
-        import getpass
-
-        secret = getpass.getpass(f"{what}: ", stream=sys.stderr).strip()
-    else:
-        secret = sys.stdin.readline().strip()
-    if not secret:
-        raise UsageError(f"no {what} on stdin")
-    return secret
 
 
 def _print(
@@ -117,7 +105,7 @@ def init(
     --api-key KEY --api-secret-stdin
     """
     name = _target(ctx, profile)
-    api_secret = _read_secret("API secret") if api_secret_stdin else None
+    api_secret = read_secret("API secret") if api_secret_stdin else None
     if sys.stdin.isatty() and api_key is None and not api_secret_stdin:
         api_key = typer.prompt("API key (empty for none)", default="", show_default=False) or None
     if api_key and api_secret is None and rsa_key_file is None:
@@ -158,7 +146,7 @@ def set_(
             f'printf %s "$SECRET" | bybitctl config set {key} -'
         )
     if value == "-":
-        value = _read_secret(key)
+        value = read_secret(key)
     name = _target(ctx, profile)
     path = config.save_profile(name, {key: value}, env=common.app_context(ctx).env)
     typer.echo(

@@ -20,7 +20,12 @@ from typer import _click as click
 from bybitctl.catalog import Endpoint, Param, group
 from bybitctl.commands import common
 from bybitctl.commands.arguments import Argument, add_pairs, argument_for
-from bybitctl.commands.root import PlainCommand, PlainGroup, without_pydantic
+from bybitctl.commands.root import (
+    PlainCommand,
+    PlainGroup,
+    fail_unknown_command,
+    without_pydantic,
+)
 from bybitctl.errors import UsageError
 from bybitctl.naming import kebab
 from bybitctl.request import Request, RunOptions, run_request
@@ -61,11 +66,7 @@ class EndpointGroup(PlainGroup):
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
         if args[0] not in self.rows and not ctx.resilient_parsing:
-            from difflib import get_close_matches
-
-            close = get_close_matches(args[0], list(self.rows))
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            ctx.fail(f"No such command {args[0]!r}.{hint}")
+            fail_unknown_command(ctx, args[0], list(self.rows))
         return super().resolve_command(ctx, args)
 
 

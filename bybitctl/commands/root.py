@@ -89,11 +89,7 @@ class LazyGroup(PlainGroup):
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
         if self.get_command(ctx, args[0]) is None and not ctx.resilient_parsing:
-            from difflib import get_close_matches
-
-            close = get_close_matches(args[0], self.list_commands(ctx))
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            ctx.fail(f"No such command {args[0]!r}.{hint}")
+            fail_unknown_command(ctx, args[0], self.list_commands(ctx))
         return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -107,6 +103,15 @@ class LazyGroup(PlainGroup):
                 rows.append((name, f"Bybit v5 {name} endpoints ({len(group(name))})."))
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def fail_unknown_command(ctx: click.Context, name: str, known: list[str]) -> None:
+    """Exit 2 on an unknown subcommand, naming the close matches among `known`."""
+    from difflib import get_close_matches
+
+    close = get_close_matches(name, known)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    ctx.fail(f"No such command {name!r}.{hint}")
 
 
 def _load(target: str) -> click.Command:
@@ -172,19 +177,22 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def _read_secret() -> str:
-    """The secret for `--api-secret-stdin`: a hidden prompt on a terminal, else one stdin line."""
+def read_secret(what: str, *, flag: str = "") -> str:
+    """A secret: a hidden prompt on a terminal, else one stdin line, surrounding blanks dropped.
+
+    Empty is refused with `flag` (the option that asked) in the message.
+    """
     if sys.stdin.isatty():
         import getpass
 
-        secret = getpass.getpass("API secret: ", stream=sys.stderr)
+        secret = getpass.getpass(f"{what}: ", stream=sys.stderr)
     else:
         secret = sys.stdin.readline()
     secret = secret.strip()
     if not secret:
         from bybitctl.errors import UsageError
 
-        raise UsageError("--api-secret-stdin: no API secret on stdin")
+        raise UsageError(f"{flag + ': ' if flag else ''}no {what} on stdin")
     return secret
 
 
@@ -228,7 +236,7 @@ def root(
             "--output",
             metavar="FORMAT",
             callback=check_format,
-            help="table|json|jsonl|csv|raw.",
+            help="|".join(FORMATS) + ".",
         ),
     ] = None,
     fields: Annotated[
@@ -297,5 +305,5 @@ def root(
         "output": output,
     }
     if api_secret_stdin:
-        overrides["api_secret"] = _read_secret()
+        overrides["api_secret"] = read_secret("API secret", flag="--api-secret-stdin")
     ctx.obj = AppContext(overrides=overrides, env=os.environ, debug=debug, yes=yes, output=output)
