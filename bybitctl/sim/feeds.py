@@ -27,11 +27,12 @@ spreads (`/v5/spread/orderbook` answers at most 25 levels)."""
 class DepthStream:
     """Update id and window boundary (key of the N-th level, None: fewer levels) of one depth."""
 
-    __slots__ = ("ask_bound", "bid_bound", "depth", "name", "running", "u")
+    __slots__ = ("ask_bound", "bid_bound", "depth", "name", "running", "topic", "u")
 
-    def __init__(self, name: str, depth: int) -> None:
+    def __init__(self, name: str, depth: int, symbol: str) -> None:
         self.name = name
         self.depth = depth
+        self.topic = f"orderbook.{name}.{symbol}"
         self.u = 0
         self.running = False
         self.bid_bound: int | None = None
@@ -98,7 +99,8 @@ class BookFeed:
         self.eng = eng
         cat = eng.inst.category
         names = CATEGORY_STREAMS.get(cat, STREAMS)
-        self.streams = {n: DepthStream(n, d) for n, d in names.items()}
+        sym = eng.inst.symbol
+        self.streams = {n: DepthStream(n, d, sym) for n, d in names.items()}
         self.top: tuple[int | None, int, int | None, int] = (None, 0, None, 0)
         self.rest_stream = REST_STREAM.get(cat, "1000")
         self._start(self.streams[self.rest_stream])
@@ -109,9 +111,6 @@ class BookFeed:
         st.u += 1
         st.bid_bound = book.bids.nth_key(st.depth)
         st.ask_bound = book.asks.nth_key(st.depth)
-
-    def topic(self, name: str) -> str:
-        return f"orderbook.{name}.{self.eng.inst.symbol}"
 
     def flush(self, now: int) -> list[tuple[str, dict[str, Any]]]:
         """Publish every change since the last flush: one message per running depth."""
@@ -131,7 +130,7 @@ class BookFeed:
                 if top != self.top:
                     self.top = top
                     st.u += 1
-                    out.append((self.topic("1"), self._message(st, "snapshot", now)))
+                    out.append((st.topic, self._message(st, "snapshot", now)))
                 continue
             nb, na = bids.nth_key(st.depth), asks.nth_key(st.depth)
             b = _side_delta(bids, bid_changes, st.bid_bound, nb, inst)
@@ -141,7 +140,7 @@ class BookFeed:
                 st.u += 1
                 if st.name == "rpi":
                     b, a = _rpi(b), _rpi(a)
-                out.append((self.topic(st.name), self._envelope(st, "delta", now, b, a)))
+                out.append((st.topic, self._envelope(st, "delta", now, b, a)))
         bids.dirty.clear()
         asks.dirty.clear()
         return out
@@ -151,7 +150,7 @@ class BookFeed:
     ) -> dict[str, Any]:
         eng = self.eng
         return {
-            "topic": self.topic(st.name),
+            "topic": st.topic,
             "type": kind,
             "ts": now,
             "data": {"s": eng.inst.symbol, "b": b, "a": a, "u": st.u, "seq": eng.book.seq},

@@ -266,6 +266,11 @@ class Trading:
     def _fair_ticks(self, inst: Instrument) -> int:
         return max(1, round(self.engines[(inst.category, inst.symbol)].market.fair_ticks()))
 
+    def _market_price(self, inst: Instrument, side: str, fair: int) -> int:
+        """The limit a market order sweeps to: the price band's edge beyond `fair` on its side."""
+        band = int(fair * PRICE_BAND)
+        return fair + band if side == "Buy" else max(1, fair - band)
+
     def _resolve_idx(self, acct: Account, inst: Instrument, p: dict[str, Any]) -> int:
         if inst.category == "spot":
             return 0
@@ -338,9 +343,7 @@ class Trading:
         else:
             lots = self._lots(inst, qty, market)
         if market:
-            fair = self._fair_ticks(inst)
-            band = int(fair * PRICE_BAND)
-            ticks = fair + band if side == "Buy" else max(1, fair - band)
+            ticks = self._market_price(inst, side, self._fair_ticks(inst))
         else:
             if price is None:
                 raise params_error("price is required for a Limit order")
@@ -471,8 +474,7 @@ class Trading:
         o.status, o.updated = "New", now
         fair = self._fair_ticks(inst)
         if o.order_type == "Market" and o.price is not None:
-            band = int(fair * PRICE_BAND)
-            o.price = fair + band if o.side == "Buy" else max(1, fair - band)
+            o.price = self._market_price(inst, o.side, fair)
         if o.reduce_only:
             room = self._reducible(acct, inst, o.position_idx, o.side, now)
             o.qty -= o.leaves - min(o.leaves, room)
@@ -954,8 +956,6 @@ class Trading:
         inst = pos.inst
         eng = self.engines[(inst.category, inst.symbol)]
         side = "Sell" if pos.size > 0 else "Buy"
-        fair = self._fair_ticks(inst)
-        band = int(fair * PRICE_BAND)
         self.order_seq += 1
         o = Order(
             inst=inst,
@@ -965,7 +965,7 @@ class Trading:
             side=side,
             order_type="Market",
             tif="IOC",
-            price=fair + band if side == "Buy" else max(1, fair - band),
+            price=self._market_price(inst, side, self._fair_ticks(inst)),
             qty=abs(pos.size),
             position_idx=pos.idx,
             created=now,

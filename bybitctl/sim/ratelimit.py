@@ -23,7 +23,7 @@ MESSAGE = "Too many visits. Exceeded the API Rate Limit."
 SECOND = 1000
 MINUTE = 60_000
 
-# path -> (derivatives limit, spot limit, window ms)
+# path -> (derivatives limit, spot limit) per second
 _TRADE = {
     "/v5/order/create": (10, 20),
     "/v5/order/amend": (10, 20),

@@ -33,6 +33,7 @@ from bybitctl.sim.auth import (
 )
 from bybitctl.sim.ratelimit import MESSAGE as RATE_LIMIT_MESSAGE
 from bybitctl.sim.ratelimit import RATE_LIMITED
+from bybitctl.sim.routes_trade import WS_OPS
 
 if TYPE_CHECKING:
     from bybitctl.sim.server import SimServer
@@ -58,14 +59,6 @@ PRIVATE_TOPICS = frozenset(
     | {"spread.order", "spread.execution"}
     | {f"{base}.{cat}" for base, cats in _CATEGORISED.items() for cat in cats}
 )
-TRADE_OPS = {
-    "order.create": "/v5/order/create",
-    "order.amend": "/v5/order/amend",
-    "order.cancel": "/v5/order/cancel",
-    "order.create-batch": "/v5/order/create-batch",
-    "order.amend-batch": "/v5/order/amend-batch",
-    "order.cancel-batch": "/v5/order/cancel-batch",
-}
 DCP_PRODUCTS = {"dcp.future": "DERIVATIVES", "dcp.spot": "SPOT", "dcp.option": "OPTIONS"}
 """DCP topics and the product whose orders they protect: only connections subscribed to one
 count for DCP, as on Bybit."""
@@ -621,7 +614,7 @@ class WsHub:
             conn.send(reply)
 
     def _trade_op(self, conn: Conn, request: dict[str, Any], op: Any) -> dict[str, Any]:
-        path = TRADE_OPS.get(op) if isinstance(op, str) else None
+        path = WS_OPS.get(op) if isinstance(op, str) else None
         if path is None:
             return self._trade_reply(conn, request, 10404, f"unsupported op: {op}")
         if conn.api_key is None:
