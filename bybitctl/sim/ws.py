@@ -351,6 +351,13 @@ class WsHub:
             conn.send(self._pong(conn, request))
         elif op == "auth" and conn.channel == "private":
             self._auth(conn, request)
+        elif op in ("subscribe", "unsubscribe") and self.trade_latency_s:
+            # pybit records a subscription's req_id and callback only after sending it (the
+            # same race as on the trade socket): answer after the same short latency, and
+            # register the topics only then, so no push can overtake the snapshot.
+            asyncio.get_running_loop().call_later(
+                self.trade_latency_s, self._subscription, conn, request, op
+            )
         elif op in ("subscribe", "unsubscribe"):
             self._subscription(conn, request, op)
         else:
@@ -448,6 +455,8 @@ class WsHub:
     # --- subscriptions ---------------------------------------------------------------------
 
     def _subscription(self, conn: Conn, request: dict[str, Any], op: str) -> None:
+        if conn not in self.conns:
+            return  # closed while the request waited: nothing to register or answer
         args = request.get("args")
         if not isinstance(args, list) or not all(isinstance(a, str) for a in args) or not args:
             conn.send(self._ack(conn, request, op, [], [], "error:args must be a list of topics"))
