@@ -35,7 +35,7 @@ from bybitctl.book import BookError, OrderBook
 from bybitctl.errors import EXCHANGE_REJECTED, BybitctlError, ConfigError, UsageError
 from bybitctl.mm.accounting import Fill, Ledger
 from bybitctl.mm.config import MarketRules, MMConfig, validate
-from bybitctl.mm.executor import REPLY, Executor, cancel_own
+from bybitctl.mm.executor import REPLY, Executor, cancel_own, open_orders, paged
 from bybitctl.mm.feeds import DOWN, FRAME, UP, Feed, private_feed, public_feed
 from bybitctl.mm.journal import Journal, now_ms
 from bybitctl.mm.risk import ARMED, STOPPED, Risk, StaleBookGuard
@@ -55,6 +55,7 @@ from bybitctl.mm.strategy import (
     QuoteParams,
     StrategyState,
     VolEstimator,
+    book_view,
     decide,
 )
 
@@ -479,18 +480,11 @@ class Engine:
 
     def _on_connection(self, kind: str, source: str, gen: int, payload: Any) -> None:
         if source == "trade":
-            if self.executor.accept(kind, gen, payload):
-                self.emit(
-                    {
-                        "event": "connection",
-                        "stream": "trade",
-                        "state": "up" if kind == UP else "down",
-                        **({} if kind == UP else {"detail": str(payload)}),
-                    }
-                )
-            return
-        feed = self.public if source == "public" else self.private
-        if feed is None or not feed.accept(kind, gen, payload):
+            accepted = self.executor.accept(kind, gen, payload)
+        else:
+            feed = self.public if source == "public" else self.private
+            accepted = feed is not None and feed.accept(kind, gen, payload)
+        if not accepted:
             return
         self.emit(
             {
@@ -500,7 +494,8 @@ class Engine:
                 **({} if kind == UP else {"detail": str(payload)}),
             }
         )
-        self._feed_changed(source, kind == UP)
+        if source != "trade":
+            self._feed_changed(source, kind == UP)
 
     def _feed_changed(self, source: str, up: bool) -> None:
         if source == "public" and not up:
@@ -753,19 +748,14 @@ class Engine:
     # -- deciding -------------------------------------------------------------------------
 
     def _view(self, now: int) -> BookView:
-        bid, ask = self.book.best_bid(), self.book.best_ask()
-        private_ok = self.private is not None and self.private.up
-        return BookView(
-            bid=float(bid[0]) if bid else 0.0,
-            ask=float(ask[0]) if ask else 0.0,
-            bid_qty=float(bid[1]) if bid else 0.0,
-            ask_qty=float(ask[1]) if ask else 0.0,
+        return book_view(
+            self.book,
+            self.guard.ts_ms,
+            resyncing=self.guard.resyncing,
             last=self.last,
             mark=self.mark,
             vol_bps=self.vol.value(now) if self.config.vol_scaling else 0.0,
-            ts_ms=self.guard.ts_ms,
-            resyncing=self.guard.resyncing or self.book.needs_resync,
-            private_ok=private_ok,
+            private_ok=self.private is not None and self.private.up,
             halt=self.risk.halt(now),
         )
 
@@ -957,8 +947,6 @@ class Engine:
     def _resync_orders(self) -> None:
         """After a private-stream gap or an unanswered request: read the open orders and
         our executions over REST and make the local state match."""
-        from bybitctl.mm.executor import open_orders
-
         try:
             rows = open_orders(self.http, self.config.category, self.config.symbol)
             self._sweep_executions()
@@ -978,27 +966,21 @@ class Engine:
 
     def _sweep_executions(self) -> None:
         """Book every execution of ours since the sweep mark that the journal lacks."""
-        cursor = ""
         since = max(self._sweep_from_ms, now_ms() - SWEEP_WINDOW_MS)
-        while True:
-            kwargs: dict[str, Any] = {
-                "category": self.config.category,
-                "symbol": self.config.symbol,
-                "startTime": since,
-                "limit": 100,
-            }
-            if cursor:
-                kwargs["cursor"] = cursor
-            result = self.http.get_executions(**kwargs)["result"]
-            rows = result.get("list") or []
+        c = self.config
+        pages = paged(
+            self.http.get_executions,
+            category=c.category,
+            symbol=c.symbol,
+            startTime=since,
+            limit=100,
+        )
+        for rows in pages:
             for row in reversed(rows):  # oldest first, as the ledger expects
                 if self.owns(row.get("orderLinkId") or "") and not self.journal.has_fill(
                     row["execId"]
                 ):
                     self._on_execution(row)
-            cursor = result.get("nextPageCursor") or ""
-            if not cursor or not rows:
-                return
 
     # -- shutdown -------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from bybitctl.mm.feeds import DOWN, UP
@@ -305,19 +305,22 @@ def _exit_quietly(ws: Any) -> None:
 # -- REST safety net --------------------------------------------------------------------
 
 
-def open_orders(http: Any, category: str, symbol: str) -> list[dict[str, Any]]:
-    """Every open order on the symbol (all pages)."""
-    rows: list[dict[str, Any]] = []
+def paged(call: Callable[..., dict[str, Any]], **kwargs: Any) -> Iterator[list[dict[str, Any]]]:
+    """Each page's rows of a cursor-paginated pybit call, until the cursor or the rows run out."""
     cursor = ""
     while True:
-        kwargs: dict[str, Any] = {"category": category, "symbol": symbol, "limit": 50}
-        if cursor:
-            kwargs["cursor"] = cursor
-        result = http.get_open_orders(**kwargs)["result"]
-        rows.extend(result.get("list") or [])
+        result = call(**kwargs, **({"cursor": cursor} if cursor else {}))["result"]
+        rows = result.get("list") or []
+        yield rows
         cursor = result.get("nextPageCursor") or ""
-        if not cursor or not result.get("list"):
-            return rows
+        if not cursor or not rows:
+            return
+
+
+def open_orders(http: Any, category: str, symbol: str) -> list[dict[str, Any]]:
+    """Every open order on the symbol (all pages)."""
+    pages = paged(http.get_open_orders, category=category, symbol=symbol, limit=50)
+    return [row for rows in pages for row in rows]
 
 
 def cancel_own(

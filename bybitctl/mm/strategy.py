@@ -536,9 +536,10 @@ class VolEstimator:
         return math.sqrt(self._sum) if self._sum > 0 else 0.0
 
 
-def book_view(book: Any, ts_ms: int, **flags: Any) -> BookView:
+def book_view(book: Any, ts_ms: int, *, resyncing: bool = False, **flags: Any) -> BookView:
     """A BookView of a `bybitctl.book.OrderBook` (read only); `flags` set the other fields
-    (last, mark, vol_bps, private_ok, halt). An empty side reads as 0."""
+    (last, mark, vol_bps, private_ok, halt). An empty side reads as 0; `resyncing` adds the
+    caller's own resync state to the book's."""
     bb = book.best_bid()
     ba = book.best_ask()
     return BookView(
@@ -547,6 +548,6 @@ def book_view(book: Any, ts_ms: int, **flags: Any) -> BookView:
         bid_qty=float(bb[1]) if bb else 0.0,
         ask_qty=float(ba[1]) if ba else 0.0,
         ts_ms=ts_ms,
-        resyncing=bool(book.needs_resync),
+        resyncing=resyncing or bool(book.needs_resync),
         **flags,
     )
