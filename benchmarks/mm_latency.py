@@ -10,31 +10,32 @@ tolerance, no minimum interval), so nearly every book message produces an amend.
 
 Three variants run in alternating rounds in this one process, so all see the same load:
 
-- baseline: the bare hop the design adds (pybit's callback thread -> a `SimpleQueue` -> a
-  waiting consumer thread that does nothing else). On a busy machine its tail is the
-  operating system's wake-up latency; compare the engine with it as a ratio.
+- floor: what any pybit bot pays at the least. pybit's public callback, on a book message,
+  sends a prebuilt amend frame (for an order that does not exist: the exchange refuses it)
+  on a pybit trade socket, timed the same way. Compare the engine with it as a ratio.
 - engine, exchange in a subprocess (the headline figure): `bybitctl sim serve` in its own
-  interpreter, as Bybit is on its own machine. It runs at a lower priority (`--exchange-nice`)
-  so that, where cores are fewer than runnable threads, the wake-up our own request causes
-  does not preempt the engine in the middle of the measured step.
+  interpreter, as Bybit is on its own machine, at a lower priority (`--exchange-nice`).
 - engine, exchange in-process (as `mm start --paper` runs it): the exchange's market
-  generator, matching and replies are Python on a thread of this interpreter, so they take
-  the GIL from the engine at every switch interval. Printed for completeness: its tail
-  measures the simulator sharing our interpreter rather than the engine, which is why the
-  subprocess variant is the headline.
+  generator, matching and replies are Python on threads of this interpreter and take the
+  GIL from the engine. Printed for completeness; its tail measures the simulator sharing our
+  interpreter rather than the engine, which is why the subprocess variant is the headline.
 
-Per variant: sample count and p50/p90/p99/max in µs. For the engine also the decision
-thread's CPU share, and (Linux) how long it was ready to run without a CPU and how often it
-was preempted: the part of the tail the machine, not the engine, adds.
+CPU placement (`--pin`, the default with two or more CPUs): this process on CPU 0 and the
+exchange subprocess on the last CPU, as a latency-minded deployment runs a bot with `taskset`
+(docs/mm.md "Latency"): the engine's threads then share warm caches, and the exchange's
+work, woken by every request we send, does not preempt the engine mid-step.
 
-    .venv/bin/python benchmarks/mm_latency.py [--rounds R] [--seconds S] [--exchange-nice N]
+Per variant: sample count and p50/p90/p99/max in µs; for the engine also the process's CPU
+share and involuntary context switches, the part of the tail the machine, not the engine,
+adds.
+
+    .venv/bin/python benchmarks/mm_latency.py [--rounds R] [--seconds S] [--no-pin]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import queue
 import resource
 import statistics
 import subprocess
@@ -42,11 +43,14 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from bybitctl.config import Settings
 from bybitctl.mm.config import from_mapping
@@ -66,29 +70,29 @@ CONFIG = {
     "inventory_skew": False,
     "rate_limit": 1000.0,
 }
-BASELINE = "baseline hop (callback -> queue -> thread)"
+BASELINE = "floor (pybit callback -> send)"
 SUBPROCESS = "tick-to-quote, exchange in subprocess"
 IN_PROCESS = "tick-to-quote, exchange in-process"
 
 
 @dataclass
 class Series:
-    """Samples (µs) of one variant over all rounds, plus the decision thread's counters."""
+    """Samples (µs) of one variant over all rounds, plus the process's counters."""
 
     samples: list[float] = field(default_factory=list)
     ticks: int = 0
     wall_ns: int = 0
     cpu_ns: int = 0
     involuntary: int = 0
-    run_wait_ns: int = 0
     ws_actions: int = 0
     http_actions: int = 0
     timeouts: int = 0
 
 
 @contextmanager
-def exchange_process(tmp: Path, nice: int) -> Iterator[Settings]:
-    """`bybitctl sim serve` on a free port with our own key, at `nice`; yields settings."""
+def exchange_process(tmp: Path, nice: int, cpu: int | None) -> Iterator[Settings]:
+    """`bybitctl sim serve` on a free port with our own key, at `nice` (and on `cpu`);
+    yields settings."""
     key, secret = generate_key_pair()
     env = {**os.environ, "XDG_DATA_HOME": str(tmp), "XDG_CONFIG_HOME": str(tmp), "HOME": str(tmp)}
     binary = str(Path(sys.executable).parent / "bybitctl")
@@ -100,7 +104,7 @@ def exchange_process(tmp: Path, nice: int) -> Iterator[Settings]:
         stderr=subprocess.DEVNULL,
         text=True,
         env=env,
-        preexec_fn=(lambda: os.nice(nice)) if nice else None,
+        preexec_fn=lambda: _place(nice, cpu),
     )
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(secret + "\n")
@@ -113,64 +117,67 @@ def exchange_process(tmp: Path, nice: int) -> Iterator[Settings]:
         proc.wait(timeout=30)
 
 
+def _place(nice: int, cpu: int | None) -> None:
+    os.nice(nice)
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+
+
 def baseline(settings: Settings, seconds: float, into: Series) -> None:
-    """µs from pybit's callback to a consumer thread waiting as the engine's loop waits."""
-    from bybitctl.client import make_ws
+    """µs from pybit's public callback to a prebuilt amend frame sent on pybit's trade socket."""
+    from bybitctl.client import make_ws, make_ws_trading
 
-    hop: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
-    done = threading.Event()
-
-    def consume() -> None:
-        while not done.is_set():
-            try:
-                t0, _ = hop.get(timeout=0.05)
-            except queue.Empty:
-                continue
-            into.samples.append((time.perf_counter_ns() - t0) / 1000)
+    trade = make_ws_trading(settings, restart_on_error=False)
+    deadline = time.monotonic() + 5
+    while not trade.auth and time.monotonic() < deadline:
+        time.sleep(0.005)
+    amend = {"category": "linear", "symbol": "BTCUSDT", "orderLinkId": "none", "price": "1"}
+    frames = iter(
+        orjson.dumps(
+            {
+                "reqId": str(uuid.uuid4()),
+                "header": {"X-BAPI-TIMESTAMP": int(time.time() * 1000)},
+                "op": "order.amend",
+                "args": [amend],
+            }
+        )
+        for _ in range(int(seconds * 200))
+    )
+    send = trade.ws.send
+    clock = time.perf_counter_ns
 
     def on_frame(message: dict[str, Any]) -> None:
+        t0 = clock()
         if message.get("topic", "").startswith("orderbook."):
-            hop.put((time.perf_counter_ns(), message))
+            send(next(frames))
+            into.samples.append((clock() - t0) / 1000)
 
     switch = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_S)  # as the engine runs
-    consumer = threading.Thread(target=consume, daemon=True)
-    consumer.start()
     ws = make_ws(settings, "linear", callback_function=on_frame, restart_on_error=False)
     try:
         ws.orderbook_stream(depth=50, symbol="BTCUSDT", callback=on_frame)
         time.sleep(seconds)
     finally:
-        done.set()
         ws.exit()
-        consumer.join()
+        trade.exit()
         sys.setswitchinterval(switch)
 
 
-def run_queue_wait_ns() -> int:
-    """Nanoseconds this thread has spent ready to run without a CPU (0 where unknown)."""
-    try:
-        with open("/proc/thread-self/schedstat") as f:
-            return int(f.read().split()[1])
-    except OSError:
-        return 0
-
-
 def engine_run(settings: Settings, seconds: float, tmp: Path, into: Series) -> None:
-    """One engine run of `seconds` on this thread (the decision thread); adds to `into`."""
+    """One engine run of `seconds` (its timer on this thread); adds to `into`."""
     journal = Journal(tmp / f"bench-{time.monotonic_ns()}.sqlite")
     engine = Engine(from_mapping(CONFIG), settings, journal, target="bench")
     try:
         engine.prepare()
         timer = threading.Timer(seconds, engine.request_stop, args=("bench",))
         timer.start()
-        wall, cpu, wait = time.monotonic_ns(), time.thread_time_ns(), run_queue_wait_ns()
-        switches = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
+        wall, cpu = time.monotonic_ns(), time.process_time_ns()
+        switches = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
         engine.run()
         into.wall_ns += time.monotonic_ns() - wall
-        into.cpu_ns += time.thread_time_ns() - cpu
-        into.run_wait_ns += run_queue_wait_ns() - wait
-        into.involuntary += resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw - switches
+        into.cpu_ns += time.process_time_ns() - cpu
+        into.involuntary += resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw - switches
     finally:
         journal.close()
     stats = engine.stats
@@ -202,14 +209,22 @@ def main() -> None:
     parser.add_argument("--baseline-seconds", type=float, default=6.0)
     parser.add_argument("--exchange-nice", type=int, default=10, help="exchange niceness")
     parser.add_argument("--no-in-process", action="store_true", help="skip that variant")
+    parser.add_argument(
+        "--no-pin", dest="pin", action="store_false", help="leave CPU placement to the OS"
+    )
     args = parser.parse_args()
+    cpus = sorted(os.sched_getaffinity(0))
+    exchange_cpu = None
+    if args.pin and len(cpus) >= 2:
+        os.sched_setaffinity(0, {cpus[0]})  # before any thread starts: all inherit it
+        exchange_cpu = cpus[-1]
     from bybitctl.sim import running_exchange
 
     series = {BASELINE: Series(), SUBPROCESS: Series(), IN_PROCESS: Series()}
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         for _ in range(args.rounds):
-            with exchange_process(tmp, args.exchange_nice) as settings:
+            with exchange_process(tmp, args.exchange_nice, exchange_cpu) as settings:
                 baseline(settings, args.baseline_seconds, series[BASELINE])
                 engine_run(settings, args.seconds, tmp, series[SUBPROCESS])
             if not args.no_in_process:
@@ -224,7 +239,8 @@ def main() -> None:
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load "
         f"{os.getloadavg()[0]:.2f}; {args.rounds} rounds x {args.seconds:.0f} s; "
-        f"switch interval {SWITCH_INTERVAL_S * 1e6:.0f} µs; exchange nice {args.exchange_nice}"
+        f"switch interval {SWITCH_INTERVAL_S * 1e6:.0f} µs; exchange nice {args.exchange_nice}; "
+        + (f"pinned: us cpu {cpus[0]}, exchange cpu {exchange_cpu}" if exchange_cpu else "unpinned")
     )
     print("µs from book message decoded to order request handed to the socket (target p99 <= 500)")
     base = series[BASELINE]
@@ -238,12 +254,11 @@ def main() -> None:
         ratio99 = quantile(s.samples, 0.99) / max(quantile(base.samples, 0.99), 1e-9)
         wall = max(s.wall_ns, 1)
         print(
-            f"{'':<40} vs baseline p50 x{ratio50:.1f}, p99 x{ratio99:.2f}; decisions {s.ticks}, "
+            f"{'':<40} vs floor p50 x{ratio50:.1f}, p99 x{ratio99:.2f}; decisions {s.ticks}, "
             f"ws/http actions {s.ws_actions}/{s.http_actions}, timeouts {s.timeouts}"
         )
         print(
-            f"{'':<40} decision thread: cpu {100 * s.cpu_ns / wall:.0f}% of the run, "
-            f"waited for a cpu {1000 * s.run_wait_ns / wall:.1f} ms/s, "
+            f"{'':<40} process: cpu {100 * s.cpu_ns / wall:.0f}% of one core, "
             f"{1e9 * s.involuntary / wall:.1f} involuntary switches/s"
         )
 

@@ -125,16 +125,28 @@ def mask(key: str, value: Any) -> Any:
     return value
 
 
-def config_path(env: Mapping[str, str] | None = None) -> Path:
-    """The config file; a relative XDG_CONFIG_HOME is ignored, as the XDG spec requires."""
+def _xdg_dir(variable: str, fallback: str, env: Mapping[str, str] | None) -> Path:
+    """Our directory under `$variable`, else under `~/fallback`; a relative value is
+    ignored, as the XDG spec requires."""
     env = os.environ if env is None else env
-    base = env.get("XDG_CONFIG_HOME", "")
+    base = env.get(variable, "")
     root = (
         Path(base)
         if base and os.path.isabs(base)
-        else Path(env.get("HOME") or Path.home()) / ".config"
+        else Path(env.get("HOME") or Path.home()) / fallback
     )
-    return root / "bybitctl" / "config.toml"
+    return root / "bybitctl"
+
+
+def config_path(env: Mapping[str, str] | None = None) -> Path:
+    """The config file, `$XDG_CONFIG_HOME/bybitctl/config.toml`."""
+    return _xdg_dir("XDG_CONFIG_HOME", ".config", env) / "config.toml"
+
+
+def data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where bybitctl keeps its data (the mm journal, the local exchange's keys):
+    `$XDG_DATA_HOME/bybitctl`, default `~/.local/share/bybitctl`."""
+    return _xdg_dir("XDG_DATA_HOME", ".local/share", env)
 
 
 def convert(key: str, value: Any, origin: str = "flag") -> Any:
@@ -311,18 +323,25 @@ def save_profile(
     profile changes only with `make_current`, so registering one never redirects other commands.
     """
     path = config_path(env)
-    doc = load_config(path)
+    write_config(path, with_profile(load_config(path), name, values, make_current=make_current))
+    return path
+
+
+def with_profile(
+    doc: Mapping[str, Any], name: str, values: Mapping[str, Any], *, make_current: bool = False
+) -> dict[str, Any]:
+    """A copy of the file's `doc` with `values` merged into profile `name` (a None or empty
+    value removes the key), made current if asked."""
     profile = dict(doc.get("profiles", {}).get(check_profile_name(name), {}))
     for key, value in values.items():
         if value is None or value == "":
             profile.pop(key, None)
         else:
             profile[key] = convert(key, value)
-    doc.setdefault("profiles", {})[name] = profile
+    merged = {**doc, "profiles": {**doc.get("profiles", {}), name: profile}}
     if make_current:
-        doc["current"] = name
-    write_config(path, doc)
-    return path
+        merged["current"] = name
+    return merged
 
 
 def profiles(env: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:

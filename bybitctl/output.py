@@ -27,8 +27,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
-import orjson
-
 from bybitctl.errors import UsageError
 
 if TYPE_CHECKING:
@@ -36,6 +34,9 @@ if TYPE_CHECKING:
 
 
 def _dumps(value: Any, *, indent: bool = False) -> str:
+    # Imported here: this module loads on every command, but not every command prints JSON.
+    import orjson
+
     option = orjson.OPT_NON_STR_KEYS | (orjson.OPT_INDENT_2 if indent else 0)
     return orjson.dumps(value, option=option, default=str).decode()
 

@@ -178,19 +178,33 @@ def send(http: HTTP, request: Request) -> dict[str, Any]:
 
 def pages(http: HTTP, request: Request, max_pages: int | None) -> Iterator[dict[str, Any]]:
     """Envelopes page by page, following the cursor until it is empty or repeats."""
-    assert request.pagination is not None
-    cursor_param = request.pagination.cursor_param
+    pagination = request.pagination
+    assert pagination is not None
+
+    def fetch(cursor: str) -> dict[str, Any]:
+        page_request = request.with_param(pagination.cursor_param, cursor) if cursor else request
+        return send(http, page_request)
+
+    return follow_cursor(fetch, pagination.cursor_field, max_pages)
+
+
+def follow_cursor(
+    fetch: Callable[[str], dict[str, Any]], cursor_field: str, max_pages: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """Envelopes from `fetch(cursor)` ("" for the first page), following the result's
+    `cursor_field` until it is empty or repeats: an exchange that hands back a cursor it
+    gave before would otherwise be paged forever. The one cursor loop (`pages`, mm's `paged`)."""
     seen: set[str] = set()
+    cursor = ""
     number = 0
     while True:
-        envelope = send(http, request)
+        envelope = fetch(cursor)
         number += 1
         yield envelope
-        cursor = (envelope.get("result") or {}).get(request.pagination.cursor_field)
+        cursor = (envelope.get("result") or {}).get(cursor_field) or ""
         if not cursor or cursor in seen or (max_pages is not None and number >= max_pages):
             return
         seen.add(cursor)
-        request = request.with_param(cursor_param, cursor)
 
 
 def describe(

@@ -161,6 +161,17 @@ def test_relative_xdg_is_ignored():
     assert path == Path("/home/u/.config/bybitctl/config.toml")
 
 
+def test_data_dir_follows_xdg_data_home_and_holds_the_mm_journal():
+    from bybitctl.mm import journal
+
+    assert config.data_dir({"XDG_DATA_HOME": "/xdg/data", "HOME": "/home/u"}) == Path(
+        "/xdg/data/bybitctl"
+    )
+    home = {"XDG_DATA_HOME": "relative/dir", "HOME": "/home/u"}
+    assert config.data_dir(home) == Path("/home/u/.local/share/bybitctl")
+    assert journal.default_path(home) == Path("/home/u/.local/share/bybitctl/mm.sqlite")
+
+
 # --- the file -------------------------------------------------------------------------
 
 
@@ -366,3 +377,21 @@ def test_use_unknown_profile_fails(env):
 def test_show_accepts_fields_and_query_after_the_subcommand(env):
     result = invoke(env, ["show", "-o", "csv", "--fields", "key,source", "--query", "[1:3]"])
     assert result.stdout == "key,source\nprofile,profile\napi_key,default\n"
+
+
+def test_init_without_profile_updates_the_selected_one_reading_the_file_once(env, monkeypatch):
+    assert invoke(env, ["init", "--profile", "a", "--testnet"]).exit_code == 0  # first: current
+    assert invoke(env, ["init", "--profile", "b", "--demo"]).exit_code == 0
+    assert config.current_profile(env) == "a"
+    reads = []
+    load = config.load_config
+    monkeypatch.setattr(config, "load_config", lambda path: reads.append(path) or load(path))
+    result = invoke(env, ["init", "--tld", "nl"])
+    assert result.exit_code == 0, result.output
+    assert "saved profile 'a'" in result.output
+    assert reads == [cfg_file(env)]
+    assert invoke({**env, config.PROFILE_ENV: "b"}, ["init", "--tld", "nl"]).exit_code == 0
+    assert config.profiles(env) == {
+        "a": {"testnet": True, "tld": "nl"},
+        "b": {"demo": True, "tld": "nl"},
+    }

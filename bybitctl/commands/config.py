@@ -59,17 +59,24 @@ def _print(
 class InitOptions:
     """Everything `config init` writes; None leaves a stored value as it is."""
 
-    profile: str
+    profile: str | None  # None: the selected one (global --profile, BYBIT_PROFILE, current)
     values: Mapping[str, Any]
     make_current: bool
+    overrides: Mapping[str, Any]
     env: Mapping[str, str]
 
 
-def run_init(opts: InitOptions) -> Path:
-    """Create or update the profile and return the file written."""
-    return config.save_profile(
-        opts.profile, opts.values, env=opts.env, make_current=opts.make_current
+def run_init(opts: InitOptions) -> tuple[str, Path]:
+    """Create or update the profile (current if it is the first one), reading the file once
+    just before writing it; the profile's name and the file written."""
+    path = config.config_path(opts.env)
+    doc = config.load_config(path)
+    name = opts.profile or config.selected_profile(opts.overrides, opts.env, doc)
+    make_current = opts.make_current or not doc.get("profiles")
+    config.write_config(
+        path, config.with_profile(doc, name, opts.values, make_current=make_current)
     )
+    return name, path
 
 
 @app.command()
@@ -104,7 +111,7 @@ def init(
     Example: printf %s "$SECRET" | bybitctl config init --profile test --testnet
     --api-key KEY --api-secret-stdin
     """
-    name = _target(ctx, profile)
+    name = config.check_profile_name(profile) if profile else None
     api_secret = read_secret("API secret") if api_secret_stdin else None
     if sys.stdin.isatty() and api_key is None and not api_secret_stdin:
         api_key = typer.prompt("API key (empty for none)", default="", show_default=False) or None
@@ -121,15 +128,16 @@ def init(
         "base_url": base_url,
         "tld": tld,
     }
-    env = common.app_context(ctx).env
+    app_ctx = common.app_context(ctx)
     opts = InitOptions(
         profile=name,
         values={k: v for k, v in values.items() if v is not None},
-        make_current=make_current or not config.profiles(env),
-        env=env,
+        make_current=make_current,
+        overrides=app_ctx.overrides,
+        env=app_ctx.env,
     )
-    path = run_init(opts)
-    typer.echo(f"saved profile '{name}' in {path}", err=True)
+    saved, path = run_init(opts)
+    typer.echo(f"saved profile '{saved}' in {path}", err=True)
 
 
 @app.command("set")

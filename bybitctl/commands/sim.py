@@ -12,12 +12,13 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from bybitctl.config import data_dir
 from bybitctl.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -35,18 +36,6 @@ PAPER_PROFILE = "paper"
 @app.callback()
 def sim() -> None:
     """Run and control the local Bybit v5 exchange (see docs/sim.md)."""
-
-
-def data_dir(env: Mapping[str, str] | None = None) -> Path:
-    """Where generated exchange keys live: $XDG_DATA_HOME/bybitctl (absolute only, per XDG)."""
-    env = os.environ if env is None else env
-    base = env.get("XDG_DATA_HOME", "")
-    root = (
-        Path(base)
-        if base and os.path.isabs(base)
-        else Path(env.get("HOME") or Path.home()) / ".local" / "share"
-    )
-    return root / "bybitctl"
 
 
 def _write_private(path: Path, text: str) -> None:

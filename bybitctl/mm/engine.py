@@ -1,19 +1,22 @@
-"""The live market maker: one decision thread fed by one event queue.
+"""The live market maker: one event queue, handled one batch at a time.
 
 Inputs (public book, trades and ticker; private orders, executions, positions and wallet;
-trade-socket answers; timers; stop requests) all arrive on `Engine.queue` (see
-`bybitctl.mm.feeds`). Each wake-up drains the queue, updates the local state, and makes one
-decision with the pure `strategy.decide`; the rate budget admits the actions and the
-`Executor` sends them. The engine is the only owner of order state: in-flight and resting
-orders (and terminal orders whose fills have not arrived yet) are all handed to the
-strategy, which counts them at a full fill against the limits.
+trade-socket answers; timers; stop requests) all arrive on `Engine.inbox` (see
+`bybitctl.mm.inbox` and `bybitctl.mm.feeds`). Whichever thread brings an event while no
+other is handling drains the queue, updates the local state, and makes one decision with
+the pure `strategy.decide`, so a book frame is quoted on the reader thread that decoded it;
+the rate budget admits the actions and the `Executor` sends them. The main thread runs the
+timer (guards, reconnects, status) under the same lock. The engine is the only owner of order
+state: in-flight and resting orders (and terminal orders whose fills have not arrived yet)
+are all handed to the strategy, which counts them at a full fill against the limits.
 
 Safety (issue 5 §3): `prepare` cancels leftovers of earlier runs (confirmed over REST),
 reads the position and arms Bybit's DCP; quotes are pulled whenever a guard says so (stale,
 resyncing or crossed book, private stream down, MMP, kill switch); `run` always ends in
 `_shutdown`, which cancels every order we own and confirms over REST that none remains,
 on a normal end, a signal (also one during `prepare`, under `signals`), `mm stop`, the kill
-switch, the reject breaker or an uncaught error.
+switch, the reject breaker or an uncaught error (also one raised while handling an event
+on another thread: it is handed to the main thread).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from bybitctl.mm.accounting import Fill, Ledger
 from bybitctl.mm.config import MarketRules, MMConfig, validate
 from bybitctl.mm.executor import REPLY, Executor, cancel_own, open_orders, paged
 from bybitctl.mm.feeds import DOWN, FRAME, UP, Feed, private_feed, public_feed
+from bybitctl.mm.inbox import Inbox
 from bybitctl.mm.journal import Journal, now_ms
 from bybitctl.mm.risk import ARMED, STOPPED, Risk, StaleBookGuard
 from bybitctl.mm.strategy import (
@@ -125,7 +129,7 @@ class Engine:
     """One market-making run on one symbol against one target (Bybit or the local exchange).
 
     `emit` receives plain-dict events (start, guard, fill, connection, status, stop) for the
-    JSONL stream or the dashboard; it runs on the decision thread and must be quick.
+    JSONL stream or the dashboard; it runs on the handling thread and must be quick.
     """
 
     def __init__(
@@ -149,7 +153,7 @@ class Engine:
         self.emit = emit or (lambda event: None)
         self.debug = debug
         self.http = http if http is not None else make_http(settings, auth=True, debug=debug)
-        self.queue: queue.SimpleQueue[tuple[str, str, int, int, Any]] = queue.SimpleQueue()
+        self.inbox = Inbox()
         self.run_id = f"{config.link_prefix}{run_token()}"
         self.owns = owner(config.link_prefix)
         self.state = StrategyState(self.run_id)
@@ -181,9 +185,10 @@ class Engine:
             config.category,
             config.symbol,
             self.http,
-            self.queue,
+            self.inbox,
             debug=debug,
             use_ws=use_ws_trading,
+            req_prefix=self.run_id,
         )
         self.started_ms = 0
         self.quoted_ms = 0
@@ -198,6 +203,7 @@ class Engine:
         self._signals_on = False
         self._rejects: list[int] = []  # times of the current same-code place-reject streak
         self._reject_code = 0
+        self._failure: BaseException | None = None
 
     # -- start ----------------------------------------------------------------------------
 
@@ -377,12 +383,12 @@ class Engine:
         (during `prepare`) it also cuts start-up short."""
         if self._stop_asked is None:
             self._stop_asked = reason
-        self.queue.put((STOP, "", 0, 0, reason))
+        self.inbox.put((STOP, "", 0, 0, reason))
 
     def request_resume(self) -> None:
         """Ask the loop to re-arm a paused (or cooling) kill switch (any thread; `mm resume`
         sends SIGUSR1, whose handler calls this)."""
-        self.queue.put((RESUME, "", 0, 0, None))
+        self.inbox.put((RESUME, "", 0, 0, None))
 
     def _install_signals(self) -> dict[int, Any]:
         handlers = {}
@@ -398,54 +404,62 @@ class Engine:
     def _start_feeds(self) -> None:
         c = self.config
         self.public = public_feed(
-            self.settings, c.category, c.symbol, BOOK_DEPTH, self.queue, debug=self.debug
+            self.settings, c.category, c.symbol, BOOK_DEPTH, self.inbox, debug=self.debug
         )
         dcp_product = "spot" if self.config.category == "spot" else "future"
         self.private = private_feed(
-            self.settings, self.queue, dcp_product=dcp_product, debug=self.debug
+            self.settings, self.inbox, dcp_product=dcp_product, debug=self.debug
         )
         self.executor.connect(wait=True)  # its answer is first on the queue
         self.public.start()
         self.private.start()
 
     def _loop(self, duration_s: float | None) -> None:
-        """Drain the queue, decide, repeat; the timer runs every TIMER_S. Consecutive book
-        messages are coalesced into one decision, but once a book message is waiting for
-        its decision nothing else (private updates and their journal writes) goes first."""
-        q = self.queue
+        """Hand events to whichever thread brings them, and run the timer every TIMER_S
+        here until something sets `stop_reason`."""
         deadline = time.monotonic() + duration_s if duration_s else None
-        next_timer = time.monotonic()
-        held: tuple[str, str, int, int, Any] | None = None
-        while self.stop_reason is None:
-            item, held = held, None
-            if item is None:
-                wait = next_timer - time.monotonic()
-                try:
-                    item = q.get(timeout=wait) if wait > 0 else q.get_nowait()
-                except queue.Empty:
-                    item = None
-            if item is not None:
+        self.inbox.handler = self._on_events
+        try:
+            while self.stop_reason is None:
+                with self.inbox.held() as q:
+                    self._on_events(None, q)
+                    self._timer()
+                    mono = time.monotonic()
+                    if deadline is not None and mono >= deadline and self.stop_reason is None:
+                        self.stop_reason = "duration"
+                time.sleep(TIMER_S)
+        finally:
+            self.inbox.handler = None
+        if self._failure is not None:
+            raise self._failure
+
+    def _on_events(
+        self,
+        event: tuple[str, str, int, int, Any] | None,
+        q: queue.SimpleQueue[tuple[str, str, int, int, Any]],
+    ) -> None:
+        """The inbox handler: `event`, then the queue, then one decision. Consecutive book
+        messages are coalesced into one decision, but once a book message is waiting for
+        its decision nothing else (private updates and their journal writes) goes first.
+        An error ends the run: it is kept for the main thread and handling stops."""
+        try:
+            if event is not None:
+                self._handle(event)
+            while not q.empty():  # only the lock's holder takes from the queue
+                item = q.get_nowait()
+                if self._tick_ns and (item[0] != FRAME or item[1] != "public"):
+                    self._decide_if_due()
                 self._handle(item)
-                for _ in range(1000):
-                    try:
-                        item = q.get_nowait()
-                    except queue.Empty:
-                        break
-                    if self._tick_ns and (item[0] != FRAME or item[1] != "public"):
-                        held = item
-                        break
-                    self._handle(item)
-                if self._dirty and self.stop_reason is None:
-                    self._decide()
-            mono = time.monotonic()
-            if mono >= next_timer:
-                next_timer = mono + TIMER_S
-                self._timer()
-                if deadline is not None and mono >= deadline and self.stop_reason is None:
-                    self.stop_reason = "duration"
+            self._decide_if_due()
             _collect_garbage()  # the tick just handled is quoted; the next is likely far
-        if held is not None:
-            self._handle(held)  # e.g. a fill: shutdown must not lose it
+        except BaseException as exc:
+            self._failure = self._failure or exc
+            self.stop_reason = self.stop_reason or f"error: {type(exc).__name__}: {exc}"
+            self.inbox.handler = None
+
+    def _decide_if_due(self) -> None:
+        if self._dirty and self.stop_reason is None and self.params is not None:
+            self._decide()
 
     # -- events ---------------------------------------------------------------------------
 
@@ -985,7 +999,12 @@ class Engine:
     # -- shutdown -------------------------------------------------------------------------
 
     def _shutdown(self) -> None:
-        """Pull everything, confirm over REST, flatten if asked, book the last fills."""
+        """Pull everything, confirm over REST, flatten if asked, book the last fills; with
+        the inbox held, so this thread alone reads the events from here on."""
+        with self.inbox.held():
+            self._pull_and_confirm()
+
+    def _pull_and_confirm(self) -> None:
         reason = self.stop_reason or "stopped"
         self.emit({"event": "stopping", "reason": reason})
         with contextlib.suppress(Exception):
@@ -1033,7 +1052,7 @@ class Engine:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             try:
-                item = self.queue.get(timeout=0.05)
+                item = self.inbox.get(timeout=0.05)
             except queue.Empty:
                 if not any(o.status in (PENDING_NEW, PENDING_CANCEL) for o in self.orders.values()):
                     return

@@ -2,11 +2,12 @@
 `WebSocketTrading`, batched per kind), with HTTP as the fallback while that socket is down.
 
 `submit` returns as soon as every request is handed to the socket (the end of the
-tick-to-quote measurement); answers come back later as `reply` events on the engine queue,
-normalised to one `(action, retCode, retMsg)` per action whichever path carried it. A WS
-request unanswered for `timeout_s` is answered with code -1 so the engine re-reads the
-truth over REST instead of waiting forever. The REST helpers at the bottom are the safety
-net: list and cancel our own orders and confirm none remain.
+tick-to-quote measurement). WS requests use pybit's connection, auth and reply dispatch,
+but the frame is sent here (see `_send_ws`). Answers come back later as `reply` events in
+the engine's inbox, normalised to one `(action, retCode, retMsg)` per action whichever path
+carried it. A WS request unanswered for `timeout_s` is answered with code -1 so the engine
+re-reads the truth over REST instead of waiting forever. The REST helpers at the bottom are
+the safety net: list and cancel our own orders and confirm none remain.
 """
 
 from __future__ import annotations
@@ -17,15 +18,23 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import orjson
+
 from bybitctl.mm.feeds import DOWN, UP
+from bybitctl.mm.inbox import Inbox
 from bybitctl.mm.strategy import Action, Amend, Cancel, Place
+from bybitctl.request import follow_cursor
 
 REPLY = "reply"
 BATCH = 10
 """Actions per batch request (Bybit allows 10 on spot and 20 on linear)."""
 
+_OPS = {Place: "order.create", Amend: "order.amend", Cancel: "order.cancel"}
+_BATCH_OPS = {Place: "order.create-batch", Amend: "order.amend-batch", Cancel: "order.cancel-batch"}
+"""Trade-socket operations per action kind (pybit `WebSocketTrading`'s method names)."""
+
 Result = tuple[Action, int, str]
-Sink = queue.SimpleQueue[tuple[str, str, int, int, Any]]
+Sink = Inbox
 
 
 class Executor:
@@ -42,8 +51,11 @@ class Executor:
         debug: bool = False,
         timeout_s: float = 5.0,
         use_ws: bool = True,
+        req_prefix: str = "mm",
     ) -> None:
         self.settings = settings
+        self.req_prefix = f"{req_prefix}-r"
+        """Trade-socket reqIds: the run id and a counter (unique per run, unlike a clock)."""
         self.category = category
         self.symbol = symbol
         self.http = http
@@ -185,26 +197,27 @@ class Executor:
                     return  # already timed out
             sink.put((REPLY, "ws", 0, time.perf_counter_ns(), _results(actions, message, "data")))
 
-        kind = type(actions[0])
+        req_id = f"{self.req_prefix}{token}"
+        if len(actions) == 1:
+            op = _OPS[type(actions[0])]
+            args = {"category": self.category, **self._request(actions[0])}
+        else:
+            op = _BATCH_OPS[type(actions[0])]
+            args = {"category": self.category, "request": [self._request(a) for a in actions]}
+        header: dict[str, Any] = {"X-BAPI-TIMESTAMP": int(time.time() * 1000)}
+        if ws.recv_window:
+            header["X-BAPI-RECV-WINDOW"] = ws.recv_window
+        if ws.referral_id:
+            header["Referer"] = ws.referral_id
+        message = {"reqId": req_id, "header": header, "op": op, "args": [args]}
+        # pybit's own `_send_order_operation` registers the callback after sending, so a
+        # quick reply finds no callback and is dropped (the request then times out); it
+        # also spends ~40 µs of the tick on uuid4 and json.dumps. Same frame, other order.
+        ws._set_callback(req_id, answer, answer)
         try:
-            if len(actions) == 1:
-                method = {Place: ws.place_order, Amend: ws.amend_order, Cancel: ws.cancel_order}[
-                    kind
-                ]
-                method(answer, answer, category=self.category, **self._request(actions[0]))
-            else:
-                method = {
-                    Place: ws.place_batch_order,
-                    Amend: ws.amend_batch_order,
-                    Cancel: ws.cancel_batch_order,
-                }[kind]
-                method(
-                    answer,
-                    answer,
-                    category=self.category,
-                    request=[self._request(a) for a in actions],
-                )
+            ws.ws.send(orjson.dumps(message))
         except Exception:
+            ws._pop_callback(req_id)
             with lock:
                 pending.pop(token, None)  # never sent: the caller resends it over HTTP
             raise
@@ -229,7 +242,7 @@ class Executor:
         self._http_jobs.put((method, kwargs, actions))
 
     def _http_worker(self) -> None:
-        """HTTP requests one at a time, off the decision thread (they block for a round trip)."""
+        """HTTP requests one at a time, off the handling thread (they block for a round trip)."""
         while True:
             job = self._http_jobs.get()
             if job is None:
@@ -306,14 +319,15 @@ def _exit_quietly(ws: Any) -> None:
 
 
 def paged(call: Callable[..., dict[str, Any]], **kwargs: Any) -> Iterator[list[dict[str, Any]]]:
-    """Each page's rows of a cursor-paginated pybit call, until the cursor or the rows run out."""
-    cursor = ""
-    while True:
-        result = call(**kwargs, **({"cursor": cursor} if cursor else {}))["result"]
-        rows = result.get("list") or []
+    """Each page's rows of a cursor-paginated pybit call, until the rows run out or the cursor
+    runs out or repeats (the CLI's cursor loop, so both stop on the same answers)."""
+    envelopes = follow_cursor(
+        lambda cursor: call(**kwargs, **({"cursor": cursor} if cursor else {})), "nextPageCursor"
+    )
+    for envelope in envelopes:
+        rows = envelope["result"].get("list") or []
         yield rows
-        cursor = result.get("nextPageCursor") or ""
-        if not cursor or not rows:
+        if not rows:
             return
 
 

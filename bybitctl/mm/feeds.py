@@ -1,13 +1,13 @@
-"""The engine's inputs: supervised pybit WebSockets whose frames all land on one queue.
+"""The engine's inputs: supervised pybit WebSockets whose frames all land in one inbox.
 
 Every source (public book/trades/ticker, private order/execution/position/wallet, trade-socket
-replies, timers, signals) puts `(kind, source, gen, t_ns, payload)` tuples on the engine's
-single `queue.SimpleQueue`, so one decision thread sees every event in arrival order and
-nothing needs a lock. `t_ns` is `time.perf_counter_ns()` taken the moment pybit hands over
-the decoded frame: the start of the tick-to-quote measurement.
+replies, timers, signals) puts `(kind, source, gen, t_ns, payload)` tuples in the engine's
+`Inbox`, which handles them one batch at a time in arrival order. `t_ns` is
+`time.perf_counter_ns()` taken the moment pybit hands over the decoded frame: the start of
+the tick-to-quote measurement.
 
 pybit is built with `restart_on_error=False` (it reconnects only after some errors, without
-backoff, and never after a clean close): `Feed.check`, called from the decision thread's
+backoff, and never after a clean close): `Feed.check`, called from the engine's
 timer, notices a dead socket, reports it (`down`, so the engine pulls its quotes) and
 reconnects with a capped backoff on a helper thread. A generation number drops frames still
 queued from a socket that no longer exists.
@@ -16,13 +16,13 @@ queued from a socket that no longer exists.
 from __future__ import annotations
 
 import json
-import queue
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 from uuid import uuid4
 
+from bybitctl.mm.inbox import Inbox
 from bybitctl.stream.feed import Backoff
 
 FRAME = "frame"
@@ -44,7 +44,7 @@ class Feed:
         source: str,
         connect: Connect,
         subscribe: Subscribe,
-        sink: queue.SimpleQueue[tuple[str, str, int, int, Any]],
+        sink: Inbox,
         backoff: Backoff = RECONNECT,
         connect_timeout_s: float = 15.0,
     ) -> None:
@@ -167,7 +167,7 @@ def public_feed(
     category: str,
     symbol: str,
     depth: int,
-    sink: queue.SimpleQueue[tuple[str, str, int, int, Any]],
+    sink: Inbox,
     *,
     debug: bool = False,
 ) -> Feed:
@@ -194,7 +194,7 @@ def public_feed(
 
 def private_feed(
     settings: Any,
-    sink: queue.SimpleQueue[tuple[str, str, int, int, Any]],
+    sink: Inbox,
     *,
     dcp_product: str,
     debug: bool = False,

@@ -15,12 +15,13 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bybitctl.config import data_dir
 from bybitctl.mm.accounting import Fill, Ledger
 
 SCHEMA = """
@@ -67,16 +68,9 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def default_path(env: dict[str, str] | os._Environ[str] | None = None) -> Path:
-    """`$XDG_DATA_HOME/bybitctl/mm.sqlite` (default `~/.local/share/bybitctl/mm.sqlite`)."""
-    env = os.environ if env is None else env
-    base = env.get("XDG_DATA_HOME", "")
-    root = (
-        Path(base)
-        if base and os.path.isabs(base)
-        else Path(env.get("HOME") or Path.home()) / ".local" / "share"
-    )
-    return root / "bybitctl" / "mm.sqlite"
+def default_path(env: Mapping[str, str] | None = None) -> Path:
+    """`mm.sqlite` in the user data directory (`~/.local/share/bybitctl` by default)."""
+    return data_dir(env) / "mm.sqlite"
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from typing import Any
 from bybitctl.errors import UsageError
 from bybitctl.mm.backtest import REPORT_KEYS, report_figures
 from bybitctl.mm.journal import Journal
+from bybitctl.output import render
 
 
 def build_report(
@@ -75,23 +76,27 @@ def write_report_json(path: Path, report: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def render_table(report: dict[str, Any]) -> str:
-    """A two-column text table of every figure (what a terminal shows)."""
-    rows: list[tuple[str, str]] = []
+def as_text(report: dict[str, Any]) -> dict[str, str]:
+    """Every figure as a person reads it: floats in plain notation to 8 decimals, a nested
+    figure (the latency percentiles) on one line."""
+    text: dict[str, str] = {}
     for key, value in report.items():
         if isinstance(value, dict):
             value = "  ".join(f"{k} {v}" for k, v in value.items())
         elif isinstance(value, float):
             value = f"{value:.8f}".rstrip("0").rstrip(".") if value else "0"
-        rows.append((key, str(value)))
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+        text[key] = str(value)
+    return text
 
 
 def print_report(report: dict[str, Any], fmt: str) -> None:
-    """The report on stdout: one JSON line for `json`, else the table; flushed."""
-    sys.stdout.write((json.dumps(report) if fmt == "json" else render_table(report)) + "\n")
-    sys.stdout.flush()
+    """The report on stdout: one JSON line for `json`, else the key/value table every other
+    command prints an object as; flushed."""
+    if fmt == "json":
+        sys.stdout.write(json.dumps(report) + "\n")
+        sys.stdout.flush()
+        return
+    render({"result": as_text(report)}, "table")
 
 
 def plot(journal: Journal, run_ids: list[str], path: Path) -> None:

@@ -4,7 +4,8 @@ Events are plain dicts, written as JSONL on a pipe and drawn by the live views:
 
 - ``{"event": "book", "topic", "symbol", "type", "u", "seq", "ts", "cts", "bids", "asks"}``
   after every message that changed a book; bids/asks are the top `levels` as the exchange's
-  strings, best first. Never emitted while the topic resyncs, so no wrong book is ever output.
+  strings, best first (left out under the live view, which draws from the books themselves).
+  Never emitted while the topic resyncs, so no wrong book is ever output.
 - ``{"event": "resync", "topic", "symbol", "reason", "u"}`` when a book is thrown away
   (a gap, a crossed book, a malformed message, or a lost connection); the book's next event
   comes from a fresh snapshot.
@@ -50,6 +51,8 @@ class Pipeline:
     machine WAITING -> LIVE -> RESYNCING -> LIVE), everything else through unchanged."""
 
     levels: int = 25
+    book_levels: bool = True
+    """Whether book events carry the top `levels`; off for a consumer that reads `books`."""
     books: dict[str, BookState] = field(default_factory=dict)
     tickers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -102,20 +105,20 @@ class Pipeline:
             state.status = LIVE
         if not changed:
             return []
-        return [
-            {
-                "event": "book",
-                "topic": topic,
-                "symbol": book.symbol,
-                "type": frame["type"],
-                "u": book.update_id,
-                "seq": book.seq,
-                "ts": book.ts,
-                "cts": book.cts,
-                "bids": book.bids(self.levels),
-                "asks": book.asks(self.levels),
-            }
-        ]
+        event: Event = {
+            "event": "book",
+            "topic": topic,
+            "symbol": book.symbol,
+            "type": frame["type"],
+            "u": book.update_id,
+            "seq": book.seq,
+            "ts": book.ts,
+            "cts": book.cts,
+        }
+        if self.book_levels:
+            event["bids"] = book.bids(self.levels)
+            event["asks"] = book.asks(self.levels)
+        return [event]
 
     def _resync(
         self, state: BookState, reason: str, now_ns: int, *, force: bool = False

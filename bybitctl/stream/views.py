@@ -86,6 +86,7 @@ class Dashboard:
         self.kind = kind
         self.title = title
         self.pipeline = pipeline
+        pipeline.book_levels = False  # the ladder reads the books, never the events' levels
         self.levels = levels
         self.connection = "connecting"
         self.connection_detail = ""

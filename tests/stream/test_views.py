@@ -34,6 +34,17 @@ def test_ladder_shows_cumulative_sizes_spread_mid_and_state() -> None:
     assert "7.5" in row.split()  # 1.5 + 2.5 + 3.5 on the ask side
 
 
+def test_live_view_draws_from_the_book_so_its_events_carry_no_levels() -> None:
+    jsonl, live = Pipeline(levels=2), Pipeline(levels=2)
+    view = Dashboard("book", "t", live, levels=3)
+    (printed,) = jsonl.feed(snapshot(10))
+    (drawn,) = live.feed(snapshot(10))
+    assert printed["bids"] == [("100.0", "1"), ("99.5", "2")]
+    assert drawn == {k: v for k, v in printed.items() if k not in ("bids", "asks")}
+    row = next(line for line in _text(view).splitlines() if "99.0" in line)
+    assert "7.5" in row.split()  # all three levels, from the book itself
+
+
 def test_ladder_says_resyncing_and_shows_no_levels() -> None:
     pipe = Pipeline()
     pipe.feed(snapshot(10))

@@ -222,6 +222,13 @@ def test_mm_stop_and_status_find_the_running_instance(exchange, tmp_path) -> Non
     )
     _check_report({k: report[k] for k in REPORT_KEYS})
     assert report["exit_reason"] == "signal:SIGTERM"
+    table = _cli(exchange, tmp_path, "mm", "report", "--journal", journal, "-o", "table")
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["key", "value"]
+    rows = dict([*line.split(None, 1), ""][:2] for line in lines[2:])
+    assert list(rows) == list(report)
+    assert rows["exit_reason"] == "signal:SIGTERM"
+    assert rows["orders_placed"] == str(report["orders_placed"])
 
 
 def test_restart_after_kill_9_cancels_the_leftovers(exchange, tmp_path) -> None:

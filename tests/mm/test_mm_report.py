@@ -1,0 +1,45 @@
+"""The printed report: the shared key/value table for people, one JSON line for machines."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bybitctl.mm.report import print_report
+
+REPORT = {
+    "orders_placed": 12,
+    "fees_quote": -0.024,
+    "realized_pnl": 0.0123456789,
+    "unrealized_pnl": 0.0,
+    "final_position": 1e-05,
+    "tick_to_quote_us": {"p50": 85.3, "p99": 410.0},
+    "exit_reason": "",
+    "symbol": "BTCUSDT",
+}
+
+
+def test_table_is_the_shared_key_value_table_in_plain_numbers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    print_report(REPORT, "table")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["key", "value"]
+    rows = dict([*line.split(None, 1), ""][:2] for line in lines[2:])
+    assert rows == {
+        "orders_placed": "12",
+        "fees_quote": "-0.024",
+        "realized_pnl": "0.01234568",
+        "unrealized_pnl": "0",
+        "final_position": "0.00001",  # not 1e-05
+        "tick_to_quote_us": "p50 85.3  p99 410.0",
+        "exit_reason": "",
+        "symbol": "BTCUSDT",
+    }
+
+
+def test_json_is_one_line_of_json_numbers(capsys: pytest.CaptureFixture[str]) -> None:
+    print_report(REPORT, "json")
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line) == REPORT
