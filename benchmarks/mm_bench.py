@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 import bybitctl.mm.backtest as backtest
+from bybitctl.mm.backtest import percentile
 from bybitctl.mm.config import from_mapping, validate
 from bybitctl.mm.strategy import Decision, decide
 from bybitctl.mm.synthetic import LINEAR_INSTRUMENT, synthetic_recording
@@ -108,11 +109,6 @@ def baseline_us() -> float:
     return statistics.median(runs)
 
 
-def quantile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=3_000)
@@ -137,7 +133,7 @@ def main() -> None:
             (name, time_calls(calls, args.repeat)),
             (f"{name}, cold", time_cold(calls, args.cold)),
         ):
-            p50, p90, p99 = (quantile(samples, q) for q in (0.5, 0.9, 0.99))
+            p50, p90, p99 = (percentile(samples, q) for q in (0.5, 0.9, 0.99))
             print(
                 f"{label:<30}{len(calls):>10}{acting:>10.1f}{len(samples):>9}{p50:>9.1f}"
                 f"{p90:>9.1f}{p99:>9.1f}{max(samples):>9.1f}{p50 / base:>14.3f}"

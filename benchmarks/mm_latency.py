@@ -53,6 +53,7 @@ from typing import Any
 import orjson
 
 from bybitctl.config import Settings
+from bybitctl.mm.backtest import percentile
 from bybitctl.mm.config import from_mapping
 from bybitctl.mm.engine import SWITCH_INTERVAL_S, Engine
 from bybitctl.mm.journal import Journal
@@ -188,17 +189,12 @@ def engine_run(settings: Settings, seconds: float, tmp: Path, into: Series) -> N
     into.timeouts += stats.timeouts
 
 
-def quantile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
-
-
 def line(name: str, s: Series) -> str:
     x = s.samples
     mean = statistics.fmean(x) if x else 0.0
     return (
-        f"{name:<40} n={len(x):>6} p50={quantile(x, 0.5):>6.0f} p90={quantile(x, 0.9):>6.0f} "
-        f"p99={quantile(x, 0.99):>6.0f} max={max(x, default=0):>7.0f} mean={mean:>6.0f}"
+        f"{name:<40} n={len(x):>6} p50={percentile(x, 0.5):>6.0f} p90={percentile(x, 0.9):>6.0f} "
+        f"p99={percentile(x, 0.99):>6.0f} max={max(x, default=0):>7.0f} mean={mean:>6.0f}"
     )
 
 
@@ -250,8 +246,8 @@ def main() -> None:
         if not s.samples:
             continue
         print(line(name, s))
-        ratio50 = quantile(s.samples, 0.5) / max(quantile(base.samples, 0.5), 1e-9)
-        ratio99 = quantile(s.samples, 0.99) / max(quantile(base.samples, 0.99), 1e-9)
+        ratio50 = percentile(s.samples, 0.5) / max(percentile(base.samples, 0.5), 1e-9)
+        ratio99 = percentile(s.samples, 0.99) / max(percentile(base.samples, 0.99), 1e-9)
         wall = max(s.wall_ns, 1)
         print(
             f"{'':<40} vs floor p50 x{ratio50:.1f}, p99 x{ratio99:.2f}; decisions {s.ticks}, "
