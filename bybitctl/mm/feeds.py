@@ -15,34 +15,36 @@ queued from a socket that no longer exists.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
-from uuid import uuid4
 
 from bybitctl.mm.inbox import Inbox
-from bybitctl.stream.feed import Backoff
+from bybitctl.stream.feed import Backoff, Connector, close_quietly, connector, resubscribe
 
 FRAME = "frame"
 UP = "up"
 DOWN = "down"
 
 Callback = Callable[[dict[str, Any]], None]
-Connect = Callable[[Callback], Any]
 Subscribe = Callable[[Any, Callback], None]
 RECONNECT = Backoff(0.2, 5.0)
 """Reconnect delays: quick first retries (quotes are pulled meanwhile), capped at 5 s."""
 
 
 class Feed:
-    """One pybit WebSocket (public or private) feeding the engine queue as `source`."""
+    """One pybit WebSocket (public or private) feeding the engine's inbox as `source`.
+
+    `stream.feed.LiveFeed` supervises the same way for `bybitctl stream`, but on its
+    caller's thread through `poll`; here supervision runs from the engine's timer and
+    connection changes are inbox events, so both can live in the engine's one-at-a-time
+    handling."""
 
     def __init__(
         self,
         source: str,
-        connect: Connect,
+        connect: Connector,
         subscribe: Subscribe,
         sink: Inbox,
         backoff: Backoff = RECONNECT,
@@ -91,7 +93,7 @@ class Feed:
         (the caller then ignores it)."""
         if gen != self.gen:
             if kind == UP:
-                _close_quietly(payload)
+                close_quietly(payload)
             return False
         if kind == UP:
             self._manager = payload
@@ -127,23 +129,15 @@ class Feed:
         self.up = False
         manager, self._manager = self._manager, None
         if manager is not None:
-            threading.Thread(target=_close_quietly, args=(manager,), daemon=True).start()
+            threading.Thread(target=close_quietly, args=(manager,), daemon=True).start()
         self.gen += 1  # frames still queued from the dead socket are dropped
         self._connecting_since = None
         self._retry_at = time.monotonic() + self._backoff.delay(self._attempt)
         self._attempt += 1
 
     def resubscribe(self, topic: str) -> None:
-        """Unsubscribe and subscribe `topic` again so the exchange sends a fresh snapshot
-        (sent directly: pybit's `unsubscribe` matches topics by substring)."""
-        manager = self._manager
-        if manager is None:
-            return  # the reconnect subscribes afresh
-        try:
-            for op in ("unsubscribe", "subscribe"):
-                manager.ws.send(json.dumps({"op": op, "req_id": str(uuid4()), "args": [topic]}))
-        except Exception:  # the socket died meanwhile: `check` reconnects
-            return
+        """Ask for `topic` again, so the exchange sends a fresh snapshot."""
+        resubscribe(self._manager, topic)
 
     def close(self) -> None:
         """Close the socket; later events from it are ignored."""
@@ -152,14 +146,7 @@ class Feed:
         self._retry_at = None
         manager, self._manager = self._manager, None
         if manager is not None:
-            _close_quietly(manager)
-
-
-def _close_quietly(manager: Any) -> None:
-    try:
-        manager.exit()
-    except Exception:  # closing a half-dead socket must not mask why we are closing
-        return
+            close_quietly(manager)
 
 
 def public_feed(
@@ -172,24 +159,13 @@ def public_feed(
     debug: bool = False,
 ) -> Feed:
     """Book (`orderbook.{depth}`), public trades and ticker of one symbol."""
-    from bybitctl.client import make_ws
-
-    def connect(callback: Callback) -> Any:
-        return make_ws(
-            settings,
-            category,
-            debug=debug,
-            callback_function=callback,
-            restart_on_error=False,
-            retries=2,
-        )
 
     def subscribe(manager: Any, callback: Callback) -> None:
         manager.orderbook_stream(depth=depth, symbol=symbol, callback=callback)
         manager.trade_stream(symbol=symbol, callback=callback)
         manager.ticker_stream(symbol=symbol, callback=callback)
 
-    return Feed("public", connect, subscribe, sink)
+    return Feed("public", connector(settings, category, debug=debug), subscribe, sink)
 
 
 def private_feed(
@@ -201,17 +177,6 @@ def private_feed(
 ) -> Feed:
     """Our orders, executions, positions and wallet, and the `dcp.{dcp_product}` topic:
     Bybit counts only connections holding it when deciding that DCP should fire."""
-    from bybitctl.client import make_ws
-
-    def connect(callback: Callback) -> Any:
-        return make_ws(
-            settings,
-            "private",
-            debug=debug,
-            callback_function=callback,
-            restart_on_error=False,
-            retries=2,
-        )
 
     def subscribe(manager: Any, callback: Callback) -> None:
         manager.order_stream(callback=callback)
@@ -220,4 +185,4 @@ def private_feed(
         manager.wallet_stream(callback=callback)
         manager.subscribe(topic="dcp.{symbol}", callback=callback, symbol=dcp_product)
 
-    return Feed("private", connect, subscribe, sink)
+    return Feed("private", connector(settings, "private", debug=debug), subscribe, sink)

@@ -142,7 +142,7 @@ class LiveFeed:
         kind, gen, recv_ns, payload = item
         if gen != self._gen:
             if kind == "up":
-                _close_quietly(payload)
+                close_quietly(payload)
             return
         if kind == "frame":
             frames.append((recv_ns, payload))
@@ -164,7 +164,7 @@ class LiveFeed:
             if now - self._up_since >= self._stable_after:
                 self._attempt = 0
             self._manager = None
-            _close_quietly(manager)
+            close_quietly(manager)
             self._gen += 1  # frames still queued from the dead socket are dropped
             self._lost("connection closed")
         elif self._retry_at is not None and now >= self._retry_at:
@@ -184,27 +184,15 @@ class LiveFeed:
         self._on_state(state, detail)
 
     def resubscribe(self, topic: str) -> None:
-        """Unsubscribe and subscribe `topic` again, so the exchange sends a fresh snapshot.
-
-        Sent as our own requests rather than through pybit's `unsubscribe`, which finds the
-        topic by substring (`orderbook.50.BTCUSDT` also matches `...BTCUSDT-26DEC25`) and
-        drops its callback when the answer arrives, racing the subscribe that follows.
-        """
-        manager = self._manager
-        if manager is None:
-            return  # the reconnect subscribes everything afresh
-        try:
-            for op in ("unsubscribe", "subscribe"):
-                manager.ws.send(json.dumps({"op": op, "req_id": str(uuid4()), "args": [topic]}))
-        except Exception:  # the socket died meanwhile: `_supervise` reconnects
-            return
+        """Ask for `topic` again, so the exchange sends a fresh snapshot (see `resubscribe`)."""
+        resubscribe(self._manager, topic)
 
     def close(self) -> None:
         """Close the socket; pybit's threads are daemons and end with it."""
         self._gen += 1
         manager, self._manager = self._manager, None
         if manager is not None:
-            _close_quietly(manager)
+            close_quietly(manager)
 
 
 def _first_sentence(exc: BaseException) -> str:
@@ -213,10 +201,29 @@ def _first_sentence(exc: BaseException) -> str:
     return text.split(". ")[0].rstrip(".")
 
 
-def _close_quietly(manager: Any) -> None:
+def close_quietly(manager: Any) -> None:
+    """Close a pybit client whatever state its socket is in."""
     try:
         manager.exit()
     except Exception:  # closing a half-dead socket must not mask why we are closing
+        return
+
+
+def resubscribe(manager: Any, topic: str) -> None:
+    """Unsubscribe and subscribe `topic` again on `manager` (None: nothing to do, the next
+    connection subscribes afresh), so the exchange sends a fresh snapshot.
+
+    Sent as our own requests rather than through pybit's `unsubscribe`, which finds the
+    topic by substring (`orderbook.50.BTCUSDT` also matches `...BTCUSDT-26DEC25`) and
+    drops its callback when the answer arrives, racing the subscribe that follows. A socket
+    that dies meanwhile is left to the caller's supervision to notice.
+    """
+    if manager is None:
+        return
+    try:
+        for op in ("unsubscribe", "subscribe"):
+            manager.ws.send(json.dumps({"op": op, "req_id": str(uuid4()), "args": [topic]}))
+    except Exception:  # the socket died meanwhile
         return
 
 
