@@ -10,6 +10,7 @@ change.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -323,59 +324,59 @@ class Account:
         self.book_change(inst.quote, quote_change, now, {**common, "fee": "0" if buy else fmt(fee)})
         return Fill(fee, rate, fee_coin, ZERO, 0, ZERO, ZERO)
 
-    def locked(self, coin: str) -> Decimal:
-        """What open spot orders may still spend of `coin`, so it cannot be spent twice
-        (an untriggered conditional order holds nothing until it triggers)."""
-        total = ZERO
-        for o in self.open_orders.values():
-            inst = o.inst
-            if inst.category != "spot" or o.price is None or o.status == "Untriggered":
-                continue
-            if o.side == "Buy" and inst.quote == coin:
-                total += inst.price_dec(o.price) * inst.qty_dec(o.leaves)
-            elif o.side == "Sell" and inst.base == coin:
-                total += inst.qty_dec(o.leaves)
-        return total
+    def coin_views(
+        self, marks: dict[str, Decimal], coins: Iterable[str]
+    ) -> dict[str, dict[str, Decimal]]:
+        """Wallet, equity, margins and availability of each of `coins` (the figures `wallet`
+        shows), in the order given, from one pass over the positions and one over the open
+        orders however many coins are asked for.
 
-    def order_im(self, coin: str) -> Decimal:
-        """Initial margin held by open non-reduce-only derivative orders settling in `coin`."""
-        total = ZERO
+        Open non-reduce-only derivative orders hold initial margin in their settle coin; open
+        spot orders lock what they may still spend, so it cannot be spent twice. An
+        untriggered conditional order holds nothing until it triggers.
+        """
+        upl = {c: ZERO for c in coins}
+        pos_im, pos_mm, order_im, locked = dict(upl), dict(upl), dict(upl), dict(upl)
+        for pos in self.positions.values():
+            coin = pos.inst.settle
+            if pos.size and coin in upl:
+                upl[coin] += pos.unrealised(marks[pos.inst.symbol])
+                pos_im[coin] += pos.im()
+                pos_mm[coin] += money(pos.entry_value * MM_RATE)
         for o in self.open_orders.values():
             inst = o.inst
-            if (
-                inst.derivative
-                and inst.settle == coin
-                and not o.reduce_only
-                and o.price
-                and o.status != "Untriggered"
-            ):
+            if o.status == "Untriggered":
+                continue
+            if inst.category == "spot":
+                if o.price is None:
+                    continue
+                if o.side == "Buy" and inst.quote in locked:
+                    locked[inst.quote] += inst.price_dec(o.price) * inst.qty_dec(o.leaves)
+                elif o.side == "Sell" and inst.base in locked:
+                    locked[inst.base] += inst.qty_dec(o.leaves)
+            elif inst.derivative and inst.settle in order_im and not o.reduce_only and o.price:
                 lev = self.leverage.get(inst.symbol, DEFAULT_LEVERAGE)
-                total += inst.value(o.price, o.leaves) / lev
-        return money(total)
+                order_im[inst.settle] += inst.value(o.price, o.leaves) / lev
+        views: dict[str, dict[str, Decimal]] = {}
+        for coin in upl:
+            wallet = self.wallet.get(coin, ZERO)
+            im = money(order_im[coin])
+            equity = wallet + upl[coin]
+            views[coin] = {
+                "wallet": wallet,
+                "upl": upl[coin],
+                "equity": equity,
+                "pos_im": pos_im[coin],
+                "pos_mm": pos_mm[coin],
+                "order_im": im,
+                "locked": locked[coin],
+                "available": equity - pos_im[coin] - im - locked[coin],
+            }
+        return views
 
     def coin_view(self, coin: str, marks: dict[str, Decimal]) -> dict[str, Decimal]:
-        """Wallet, equity, margins and availability of one coin (the figures `wallet` shows)."""
-        wallet = self.wallet.get(coin, ZERO)
-        upl = pos_im = pos_mm = ZERO
-        for pos in self.positions.values():
-            if pos.size and pos.inst.settle == coin:
-                upl += pos.unrealised(marks[pos.inst.symbol])
-                pos_im += pos.im()
-                pos_mm += money(pos.entry_value * MM_RATE)
-        order_im = self.order_im(coin)
-        locked = self.locked(coin)
-        equity = wallet + upl
-        avail = equity - pos_im - order_im - locked
-        return {
-            "wallet": wallet,
-            "upl": upl,
-            "equity": equity,
-            "pos_im": pos_im,
-            "pos_mm": pos_mm,
-            "order_im": order_im,
-            "locked": locked,
-            "available": avail,
-        }
+        """The figures of one coin (see `coin_views`)."""
+        return self.coin_views(marks, (coin,))[coin]
 
     def available(self, coin: str, marks: dict[str, Decimal]) -> Decimal:
         return self.coin_view(coin, marks)["available"]
@@ -389,8 +390,7 @@ class Account:
         """
         rows = []
         tot_eq = tot_wallet = tot_im = tot_mm = tot_upl = ZERO
-        for coin in sorted(self.wallet):
-            v = self.coin_view(coin, marks)
+        for coin, v in self.coin_views(marks, sorted(self.wallet)).items():
             price = usd.get(coin, Decimal(1))
             tot_eq += v["equity"] * price
             tot_wallet += v["wallet"] * price

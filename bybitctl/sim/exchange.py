@@ -14,7 +14,7 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from bybitctl.sim import routes_account, routes_market, routes_trade
 from bybitctl.sim.accounts import INITIAL_BALANCES, Account
@@ -74,6 +74,24 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+_Priced = tuple[PricePath | OptionPath, dict[str, Decimal], str, Decimal]
+"""Where a market step writes a price: (price path, prices dict, key, tick)."""
+
+
+class _Outlet(NamedTuple):
+    """One book's public outputs, with the subscription keys `_publish` checks on every step
+    (built once: the books never change)."""
+
+    key: tuple[str, str]
+    feed: BookFeed
+    ticker: TickerFeed
+    trades: tuple[str, str]
+    """(category, publicTrade topic): per symbol, or per base coin for options."""
+    tickers: tuple[str, str]
+    price_limit: tuple[str, str]
+    ticker_ms: int
+
+
 class _NullListener:
     def on_public(self, category: str, topic: str, message: dict[str, Any]) -> None:
         return None
@@ -131,17 +149,32 @@ class Exchange:
         """Coins whose fair price a replayed book sets (their random walk stops)."""
         saved = self.store.load() if self.store else None
         self._build_engines(saved.prices if saved else {}, noise_rate, now)
+        self._priced = self._priced_books()
         self._update_marks()
         self.trading = Trading(self.catalogue, self.engines, self.accounts, self.marks, Ids(seed))
         if saved:
             saved.restore(self)  # user orders rest first; the crowd's liquidity fills around them
         for eng in self.engines.values():
             eng.market.seed_book(now)
+        self._outlets: list[_Outlet] = []
         for key, eng in self.engines.items():
             eng.book.bids.dirty.clear()
             eng.book.asks.dirty.clear()
-            self.feeds[key] = BookFeed(eng)
-            self.tickers[key] = TickerFeed(eng, self)
+            feed = self.feeds[key] = BookFeed(eng)
+            ticker = self.tickers[key] = TickerFeed(eng, self)
+            cat, sym = key
+            trades = f"publicTrade.{eng.inst.base if cat == 'option' else sym}"
+            self._outlets.append(
+                _Outlet(
+                    key,
+                    feed,
+                    ticker,
+                    (cat, trades),
+                    (cat, f"tickers.{sym}"),
+                    (cat, f"priceLimit.{sym}"),
+                    TICKER_PUSH_MS[cat],
+                )
+            )
         self.routes = ROUTES
 
     def _build_engines(self, prices: dict[str, float], noise_rate: float, now: int) -> None:
@@ -391,14 +424,22 @@ class Exchange:
                 self.paths[eng.inst.base].price = float(eng.inst.price_dec(mid)) / 2
                 self.pinned.add(eng.inst.base)
 
-    def _update_marks(self) -> None:
+    def _priced_books(self) -> list[_Priced]:
+        """Each price a market step moves: the mark of every perpetual, and the USD price of
+        every coin with a USDT spot book. Option and spread books set neither, so
+        `_update_marks` need not price them (an option's price is a Black-Scholes run)."""
+        out: list[_Priced] = []
         for (cat, sym), eng in self.engines.items():
             inst = eng.inst
-            price = Decimal(repr(eng.market.path.price))
             if inst.derivative:
-                self.marks[sym] = price.quantize(inst.tick)
-            if cat == "spot" and inst.quote == "USDT":
-                self.usd[inst.base] = price.quantize(inst.tick)
+                out.append((eng.market.path, self.marks, sym, inst.tick))
+            elif cat == "spot" and inst.quote == "USDT":
+                out.append((eng.market.path, self.usd, inst.base, inst.tick))
+        return out
+
+    def _update_marks(self) -> None:
+        for path, prices, key, tick in self._priced:
+            prices[key] = Decimal(repr(path.price)).quantize(tick)
 
     def _check_dcp(self, now: int) -> None:
         """DCP, as on Bybit: once every private connection subscribed to a product's DCP
@@ -412,36 +453,36 @@ class Exchange:
                     del acct.dcp_gone[product]
 
     def _publish(self, now: int) -> None:
-        for (cat, sym), feed in self.feeds.items():
+        subs = self.subs
+        for key, feed, tfeed, trades, tickers, price_limit, ticker_ms in self._outlets:
+            cat = key[0]
             self.emit_public(cat, feed.flush(now))
             eng = feed.eng
             if eng.pending:
-                topic = f"publicTrade.{eng.inst.base if cat == 'option' else sym}"
-                if (cat, topic) in self.subs:
-                    data = eng.pending
+                if trades in subs:
+                    topic, data = trades[1], eng.pending
                     if cat == "spread":
                         data = [{k: t[k] for k in SPREAD_TRADE_KEYS} for t in data]
                     self.listener.on_public(
                         cat, topic, {"topic": topic, "type": "snapshot", "ts": now, "data": data}
                     )
                 eng.pending = []
-            ttopic = f"tickers.{sym}"
-            tfeed = self.tickers[(cat, sym)]
-            if (cat, ttopic) in self.subs and now - tfeed.sent >= TICKER_PUSH_MS[cat]:
+            if tickers in subs and now - tfeed.sent >= ticker_ms:
                 msg = tfeed.update(now)
                 if msg is not None:
-                    self.listener.on_public(cat, ttopic, msg)
+                    self.listener.on_public(cat, tickers[1], msg)
             liqs = eng.market.liquidations
             if liqs:
                 self._publish_liquidations(cat, eng, now)
                 liqs.clear()
-            ptopic = f"priceLimit.{sym}"
-            sent = self.price_limit_sent.get((cat, sym), 0)
-            if (cat, ptopic) in self.subs and now - sent >= PRICE_LIMIT_PUSH_MS:
-                self.price_limit_sent[(cat, sym)] = now
-                row = routes_market.price_limit_row(eng)
-                msg = {"topic": ptopic, "data": row, "ts": now}
-                self.listener.on_public(cat, ptopic, msg)
+            if (
+                price_limit in subs
+                and now - self.price_limit_sent.get(key, 0) >= PRICE_LIMIT_PUSH_MS
+            ):
+                self.price_limit_sent[key] = now
+                topic = price_limit[1]
+                msg = {"topic": topic, "data": routes_market.price_limit_row(eng), "ts": now}
+                self.listener.on_public(cat, topic, msg)
         if self.insurance_due and now - self.insurance_sent >= INSURANCE_PUSH_MS:
             self._publish_insurance(now)
         for key, (eng, interval) in self.kline_subs.items():

@@ -32,9 +32,12 @@ class Replay:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        read_header(self.path)
         self._lines: Iterator[dict[str, Any]] = iter_recording(self.path)
+        # reading the first frame opens the file and checks its header; only a recording
+        # without frames is read again, to tell an empty file (an error) from a bare header
         self._next: dict[str, Any] | None = next(self._lines, None)
+        if self._next is None:
+            read_header(self.path)
         self._origin: tuple[int, int] | None = None
         """(recv_ns of the first frame, exchange ms it was replayed at)."""
 

@@ -112,6 +112,16 @@ def multipart_fields(body: bytes) -> dict[str, str]:
     }
 
 
+def _decode_json(body: bytes) -> Any:
+    """A JSON body's value: {} for no body, None when it is not JSON."""
+    if not body:
+        return {}
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
 def _envelope(code: int, message: str, now_ms: int) -> dict[str, Any]:
     return {"retCode": code, "retMsg": message, "result": {}, "retExtInfo": {}, "time": now_ms}
 
@@ -205,8 +215,12 @@ class SimServer:
             return web.Response(status=503)
         body = await request.read() if request.method == "POST" else b""
         raw_query = request.rel_url.raw_query_string
+        # the recording path parses query and body for the log; the checks below reuse that
+        query: dict[str, str] | None = None
+        decoded: Any = None
         if self.record is not None:
-            self._log(request, raw_query, body)
+            query, decoded = parse_query(raw_query), _decode_json(body)
+            self._log(request, query, decoded if body and isinstance(decoded, dict) else None)
         route = self.routes.get((request.method, request.path))
         if route is None:
             return web.Response(status=404, text="404 page not found")
@@ -221,14 +235,11 @@ class SimServer:
             return self._reply(_envelope(RATE_LIMITED, RATE_LIMIT_MESSAGE, now), now, reset)
         params: Any
         if request.method == "GET":
-            params = parse_query(raw_query)
+            params = parse_query(raw_query) if query is None else query
         elif request.content_type == "multipart/form-data":
             params = multipart_fields(body)
         else:
-            try:
-                params = orjson.loads(body) if body else {}
-            except orjson.JSONDecodeError:
-                params = None
+            params = _decode_json(body) if self.record is None else decoded
         account: str | None = None
         limit_headers: dict[str, str] | None = None
         if route.auth:
@@ -293,20 +304,19 @@ class SimServer:
             "time": now,
         }
 
-    def _log(self, request: web.Request, raw_query: str, body: bytes) -> None:
+    def _log(
+        self, request: web.Request, query: dict[str, str], body: dict[str, Any] | None
+    ) -> None:
+        """Record a request as received; `query` and `body` are the very objects the request
+        is then answered from (the core reads its parameters, never changes them)."""
         headers = {k: ("***" if k.upper() in _REDACTED else v) for k, v in request.headers.items()}
-        parsed: dict[str, Any] | None = None
-        if body:
-            with contextlib.suppress(orjson.JSONDecodeError):
-                value = orjson.loads(body)
-                parsed = value if isinstance(value, dict) else None
         assert self.record is not None
         self.record.append(
             {
                 "method": request.method,
                 "path": request.path,
-                "query": parse_query(raw_query),
-                "body": parsed,
+                "query": query,
+                "body": body,
                 "headers": headers,
             }
         )

@@ -314,6 +314,17 @@ def test_all_liquidation_stream(ex: Exchange, clock: Clock, rec: Recorder) -> No
     assert {d["S"] for d in liq} <= {"Buy", "Sell"}
 
 
+def test_option_trades_stream_per_base_coin(ex: Exchange, clock: Clock, rec: Recorder) -> None:
+    assert ex.subscribe_public("option", "publicTrade.BTC") == []
+    with pytest.raises(KeyError):
+        ex.subscribe_public("option", "publicTrade.SOL")
+    run(ex, clock, 200, every=100)
+    pushes = [(c, t, m) for c, t, m in rec.public if t.startswith("publicTrade.")]
+    assert pushes and {(c, t) for c, t, _ in pushes} == {("option", "publicTrade.BTC")}
+    symbols = {d["s"] for _, _, m in pushes for d in m["data"]}
+    assert all(s.startswith("BTC-") for s in symbols) and len(symbols) > 1
+
+
 def test_book_streams_stay_exact_with_user_orders_and_reads_between_steps(
     ex: Exchange, clock: Clock, rec: Recorder
 ) -> None:

@@ -229,6 +229,22 @@ def test_a_file_that_is_not_a_recording_is_refused(tmp_path):
         Exchange(replay=str(bad))
 
 
+def test_an_empty_file_is_refused_and_a_bare_header_replays_nothing(
+    tmp_path: Path, clock: Clock
+) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(UsageError, match="is empty"):
+        Exchange(replay=str(empty))
+    ex = Exchange(clock=clock, seed=7, replay=str(write_recording(tmp_path / "h.jsonl", [])))
+    try:
+        assert ex.replay is not None and ex.replay.finished
+        ex.step(clock.advance(100))
+        assert ex.replayed == {}
+    finally:
+        ex.close()
+
+
 def test_a_gzip_recording_from_the_writer_replays(tmp_path, clock):
     """What `stream --record` writes (RecordingWriter, .gz) is what --replay reads."""
     from bybitctl.recording import RecordingWriter
