@@ -41,6 +41,7 @@ from bybitctl.mm.strategy import (
     VolEstimator,
     book_view,
     decide,
+    legs_after_fill,
 )
 from bybitctl.recording import iter_recording
 
@@ -292,6 +293,7 @@ class Backtest:
                     Decimal(0),
                     now,
                     PENDING_NEW,
+                    action.position_idx,
                 )
             elif isinstance(action, Amend):
                 self.counts["orders_amended"] += 1
@@ -358,16 +360,21 @@ class Backtest:
         self.ledger.apply(fill)
         self.risk.mmp.on_fill(fill.qty, now, fill.is_maker)
         order = self.orders.get(fill.link_id)
+        legs = self.inventory.long, self.inventory.short
         if order is not None:
             filled = order.filled + fill.qty
             if filled >= order.qty:
                 del self.orders[fill.link_id]
             else:
                 self.orders[fill.link_id] = replace(order, filled=filled)
+            if self.config.hedge_mode:
+                legs = legs_after_fill(*legs, fill.side, fill.qty, order.position_idx)
         self.inventory = replace(
             self.inventory,
             position=self.ledger.position,
             avg_price=self.ledger.avg_price,
+            long=legs[0],
+            short=legs[1],
             **({"last_buy_fill_ms": now} if fill.side == "Buy" else {"last_sell_fill_ms": now}),
         )
         self._decide(now)

@@ -23,6 +23,7 @@ from bybitctl.errors import UsageError
 CATEGORIES = ("linear", "spot")
 REFERENCES = ("mid", "microprice", "last", "mark")
 KILL_ACTIONS = ("pause", "cooldown", "stop")
+LEFTOVERS = ("cancel", "adopt")
 _PREFIX = re.compile(r"^[A-Za-z0-9]{1,12}$")
 
 
@@ -199,7 +200,9 @@ class MMConfig:
         default=False,
         metadata=_doc(
             "",
-            "Linear only: bids on positionIdx 1 (long), asks on positionIdx 2 (short).",
+            "Linear only: quotes close the open leg (asks on positionIdx 1 while long, bids "
+            "on 2 while short), else open their own (bids 1, asks 2); max_position caps "
+            "each leg and long + short.",
             section="market",
         ),
     )
@@ -309,6 +312,15 @@ class MMConfig:
             section="exit",
         ),
     )
+    leftovers: str = field(
+        default="cancel",
+        metadata=_doc(
+            "",
+            "Open orders of earlier runs (same link_prefix) at start: cancel them, or adopt "
+            "them as this run's own quotes (kept, amended or cancelled like new ones).",
+            section="exit",
+        ),
+    )
 
     def __post_init__(self) -> None:
         _check_intrinsic(self)
@@ -413,6 +425,8 @@ def _check_intrinsic(c: MMConfig) -> None:
         raise _bad("reject_window_s", f"must be positive, got {c.reject_window_s}")
     if not _PREFIX.match(c.link_prefix):
         raise _bad("link_prefix", f"1-12 letters or digits, got {c.link_prefix!r}")
+    if c.leftovers not in LEFTOVERS:
+        raise _bad("leftovers", f"expected one of {', '.join(LEFTOVERS)}, got {c.leftovers!r}")
 
 
 # -- loading ------------------------------------------------------------------------------

@@ -42,7 +42,8 @@ class JsonlSink:
 
 class Dashboard:
     """A rich `Live` view, redrawn off the decision thread: book top, our quotes with the
-    book size at their price, inventory and PnL, fills, latency, guard and connections."""
+    book size at their price and the estimated qty ahead of them in the queue, inventory and
+    PnL, fills, latency, guard and connections."""
 
     def __init__(self) -> None:
         from rich.console import Console
@@ -109,17 +110,17 @@ class Dashboard:
             )
         )
         book = Table(title="book and our quotes", expand=True)
-        for col in ("side", "price", "qty", "status", "book qty at price"):
+        for col in ("side", "price", "qty", "status", "book qty at price", "queue ahead"):
             book.add_column(col)
         quotes = sorted(s["quotes"], key=lambda q: -float(q["price"]))
         for q in (q for q in quotes if q["side"] == "Sell"):
-            book.add_row("our ask", q["price"], q["qty"], q["status"], q["level_qty"] or "-")
+            book.add_row("our ask", *_quote_cells(q))
         if s.get("ask"):
-            book.add_row("best ask", s["ask"][0], s["ask"][1], "", "")
+            book.add_row("best ask", s["ask"][0], s["ask"][1], "", "", "")
         if s.get("bid"):
-            book.add_row("best bid", s["bid"][0], s["bid"][1], "", "")
+            book.add_row("best bid", s["bid"][0], s["bid"][1], "", "", "")
         for q in (q for q in quotes if q["side"] == "Buy"):
-            book.add_row("our bid", q["price"], q["qty"], q["status"], q["level_qty"] or "-")
+            book.add_row("our bid", *_quote_cells(q))
         pnl = Table.grid(padding=(0, 2))
         pnl.add_column()
         pnl.add_column()
@@ -145,3 +146,14 @@ class Dashboard:
             Panel(pnl, title="inventory and PnL"),
             Panel("\n".join(self.log) or "-", title="events"),
         )
+
+
+def _quote_cells(q: dict[str, Any]) -> tuple[str, ...]:
+    """price, qty, status, book size at the price, queue ahead ("-": unknown or in flight)."""
+    return (
+        q["price"],
+        q["qty"],
+        q["status"],
+        q["level_qty"] or "-",
+        q.get("queue_ahead") or "-",
+    )

@@ -10,13 +10,14 @@ timer (guards, reconnects, status) under the same lock. The engine is the only o
 state: in-flight and resting orders (and terminal orders whose fills have not arrived yet)
 are all handed to the strategy, which counts them at a full fill against the limits.
 
-Safety (issue 5 §3): `prepare` cancels leftovers of earlier runs (confirmed over REST),
-reads the position and arms Bybit's DCP; quotes are pulled whenever a guard says so (stale,
-resyncing or crossed book, private stream down, MMP, kill switch); `run` always ends in
-`_shutdown`, which cancels every order we own and confirms over REST that none remains,
-on a normal end, a signal (also one during `prepare`, under `signals`), `mm stop`, the kill
-switch, the reject breaker or an uncaught error (also one raised while handling an event
-on another thread: it is handed to the main thread).
+Safety (issue 5 §3): `prepare` cancels leftovers of earlier runs (confirmed over REST) or,
+with `leftovers = adopt`, takes them over as its own orders, reads the position and arms
+Bybit's DCP; quotes are pulled whenever a guard says so (stale, resyncing or crossed book,
+private stream down, MMP, kill switch); `run` always ends in `_shutdown`, which cancels
+every order we own and confirms over REST that none remains, on a normal end, a signal
+(also one during `prepare`, under `signals`), `mm stop`, the kill switch, the reject
+breaker or an uncaught error (also one raised while handling an event on another thread:
+it is handed to the main thread).
 """
 
 from __future__ import annotations
@@ -37,11 +38,13 @@ from typing import Any
 from bybitctl.book import BookError, OrderBook
 from bybitctl.errors import EXCHANGE_REJECTED, BybitctlError, ConfigError, UsageError
 from bybitctl.mm.accounting import Fill, Ledger
+from bybitctl.mm.backtest import percentile
 from bybitctl.mm.config import MarketRules, MMConfig, validate
 from bybitctl.mm.executor import REPLY, Executor, cancel_own, open_orders, paged
 from bybitctl.mm.feeds import DOWN, FRAME, UP, Feed, private_feed, public_feed
 from bybitctl.mm.inbox import Inbox
 from bybitctl.mm.journal import Journal, now_ms
+from bybitctl.mm.queue_position import QueueTracker
 from bybitctl.mm.risk import ARMED, STOPPED, Risk, StaleBookGuard
 from bybitctl.mm.strategy import (
     BUY,
@@ -61,6 +64,7 @@ from bybitctl.mm.strategy import (
     VolEstimator,
     book_view,
     decide,
+    legs_after_fill,
 )
 
 STOP = "stop"
@@ -69,6 +73,10 @@ TIMER_S = 0.05
 """Timer period: guards (stale book, dead sockets, kill switch) are re-checked this often."""
 STATUS_EVERY_MS = 500
 SWITCH_INTERVAL_S = 0.0005
+UNCONFIRMED_MS = 3_000
+"""An action the exchange answered but the order stream never confirmed within this long
+(a private message lost) sends the engine to REST for the truth; an order left pending
+would otherwise wait for its update forever and its side would never be quoted again."""
 SWEEP_WINDOW_MS = 7 * 86_400_000 - 60_000
 """Bybit answers execution queries for at most 7 days back."""
 BOOK_DEPTH = 50
@@ -76,6 +84,8 @@ _LIVE = ("New", "PartiallyFilled", "Untriggered")
 _GONE_CODES = (110001, 110008, 110010, 170213)
 """Cancel/amend answers meaning the order no longer exists (filled or cancelled already)."""
 _TRANSIENT_CODES = frozenset({10000, 10006, 10016, 10018, 10429, 170007, 170146})
+_RATE_CODES = frozenset({10006, 10018, 10429})
+"""Refusals for a rate limit (per UID, per IP, system-wide): the rate budget backs off."""
 """Rate limits and server-side timeouts/errors: they clear by themselves, so the reject
 breaker neither counts them nor restarts its count on them."""
 
@@ -106,6 +116,8 @@ class _Meta:
     target: tuple[Decimal, Decimal] | None = None  # price, qty a pending amend asks for
     gone: bool = False  # terminal at the exchange, fills still to arrive
     exchange_cum: Decimal = Decimal(0)
+    adopted_cum: Decimal = Decimal(0)  # cumExecQty when adopted: already in `filled`
+    sent_ms: int = 0  # when our last action on it was sent (0: none awaits the stream)
 
 
 @dataclass(slots=True)
@@ -159,6 +171,7 @@ class Engine:
         self.state = StrategyState(self.run_id)
         self.orders: dict[str, OpenOrder] = {}
         self.meta: dict[str, _Meta] = {}
+        self.queues = QueueTracker()  # queue ahead of our resting orders (status only)
         self.book = OrderBook(config.symbol, depth=BOOK_DEPTH)
         self.guard = StaleBookGuard(config.stale_book_ms)
         self.vol = VolEstimator(config.vol_window_ms)
@@ -169,6 +182,10 @@ class Engine:
         self.inventory = Inventory()
         self.exchange_position: Decimal | None = None
         self._legs: dict[int, Decimal] = {}  # positionIdx -> signed size (hedge: 1 and 2)
+        # hedge mode: (long, short) as read at start and moved by each of our fills since,
+        # so a leg and the filled qty of the order that moved it change in the same event
+        self.hedge_legs = (Decimal(0), Decimal(0))
+        self._adopted_hold_ms = 0  # see `_seeing`
         self.equity: str | None = None
         self.last: float | None = None
         self.mark: float | None = None
@@ -248,20 +265,36 @@ class Engine:
             self._sweep_from_ms = self.started_ms
         if self._stop_asked is not None:
             return  # a signal during start-up: `run` goes straight to the REST-confirmed exit
+        adopt = self._adoptable() if c.leftovers == "adopt" else {}
         leftovers = cancel_own(
-            self.http, c.category, c.symbol, self.owns, on_cancel=self._leftover_cancelled
+            self.http,
+            c.category,
+            c.symbol,
+            lambda link: self.owns(link) and link not in adopt,
+            on_cancel=self._leftover_cancelled,
         )
         if leftovers:
             raise BybitctlError(
                 f"{len(leftovers)} order(s) of an earlier run could not be cancelled; "
                 "not quoting on top of them"
             )
-        if c.hedge_mode:
-            self._switch_to_hedge_mode()
-        self._sweep_executions()
-        self.exchange_position = self._read_position()
+        if adopt:
+            self._adopt(adopt)
+        try:
+            if c.hedge_mode:
+                self._switch_to_hedge_mode()
+            self._book_and_read_position()
+        except BaseException:
+            if adopt:  # no run will watch them: leave nothing behind, as any failed start
+                cancel_own(self.http, c.category, c.symbol, self.owns)
+            raise
         if self.exchange_position is not None:
             self.position_offset = self.exchange_position - self.ledger.position
+        if c.hedge_mode:
+            self.hedge_legs = (
+                max(self._legs.get(1, Decimal(0)), Decimal(0)),
+                max(-self._legs.get(2, Decimal(0)), Decimal(0)),
+            )
         self._update_inventory()
         self._arm_dcp()
         if c.leverage is not None and c.category == "linear":
@@ -284,6 +317,59 @@ class Engine:
                 "maker_fee_bps": c.maker_fee_bps,
             }
         )
+
+    def _adoptable(self) -> dict[str, dict[str, Any]]:
+        """`leftovers = adopt`: the open orders of earlier runs this run takes over, by
+        orderLinkId. One on a position index this run's mode cannot trade (one-way 0,
+        hedge 1/2) is left out, so it is cancelled like any other leftover."""
+        hedge = self.config.hedge_mode
+        return {
+            row["orderLinkId"]: row
+            for row in open_orders(self.http, self.config.category, self.config.symbol)
+            if self.owns(row.get("orderLinkId") or "")
+            and row.get("orderStatus") in _LIVE
+            and (int(row.get("positionIdx") or 0) in (1, 2)) == hedge
+        }
+
+    def _adopt(self, rows: dict[str, dict[str, Any]]) -> None:
+        """Make leftovers this run's own, as the exchange listed them: open, at their price,
+        qty and filled qty, so the first decision counts them against the limits and then
+        keeps, amends or cancels them like its own quotes. Fills up to that filled qty are
+        part of the position read next; `_on_execution` adds only later ones."""
+        for link, row in rows.items():
+            price = Decimal(row.get("price") or "0")
+            qty = Decimal(row.get("qty") or "0")
+            cum = Decimal(row.get("cumExecQty") or "0")
+            self.orders[link] = OpenOrder(
+                link,
+                row.get("side", BUY),
+                price,
+                qty,
+                cum,
+                int(row.get("createdTime") or 0) or now_ms(),
+                OPEN,
+                int(row.get("positionIdx") or 0),
+            )
+            self.meta[link] = _Meta(exchange_cum=cum, adopted_cum=cum)
+            self.journal.order_event(
+                link, "adopt", row.get("side"), price, qty, row.get("orderStatus")
+            )
+            self.emit({"event": "reconcile", "adopted": link})
+        if rows:
+            self._adopted_hold_ms = now_ms() + self.config.stale_book_ms
+
+    def _book_and_read_position(self) -> None:
+        """Book our executions the journal lacks, then read the position, until a sweep
+        right after the read books nothing new. Orders may fill meanwhile (adopted ones
+        rest through start-up), and a fill booked on the wrong side of the read would be
+        counted twice or never (the position offset is fixed from this read)."""
+        self._sweep_executions()
+        for _ in range(5):
+            booked = self.ledger.fills
+            self.exchange_position = self._read_position()
+            self._sweep_executions()
+            if self.ledger.fills == booked:
+                return
 
     def _leftover_cancelled(self, row: dict[str, Any]) -> None:
         self.journal.order_event(
@@ -458,8 +544,27 @@ class Engine:
             self.inbox.handler = None
 
     def _decide_if_due(self) -> None:
-        if self._dirty and self.stop_reason is None and self.params is not None:
+        if (
+            self._dirty
+            and self.stop_reason is None
+            and self.params is not None
+            and (not self._adopted_hold_ms or self._seeing())
+        ):
             self._decide()
+
+    def _seeing(self) -> bool:
+        """Whether decisions may run. With adopted leftovers resting, the first one waits
+        until the private stream is up and a book has arrived (else its guards would pull
+        the orders just taken over only because nothing is seen yet; they rested unwatched
+        since the earlier run ended), at most `stale_book_ms` from their adoption."""
+        until = self._adopted_hold_ms
+        if not until:
+            return True
+        private_up = self.private is not None and self.private.up
+        if (private_up and self.guard.ts_ms) or now_ms() >= until:
+            self._adopted_hold_ms = 0
+            return True
+        return False
 
     # -- events ---------------------------------------------------------------------------
 
@@ -552,6 +657,7 @@ class Engine:
             data = frame.get("data") or []
             if data:
                 self.last = float(data[-1]["p"])
+                self.queues.on_trade_frame(data)
         elif topic.startswith("tickers."):
             mark = (frame.get("data") or {}).get("markPrice")
             if mark:
@@ -594,11 +700,19 @@ class Engine:
         self.journal.order_event(
             link, "update", row.get("side"), price, qty, status, row.get("rejectReason") or None
         )
+        self.queues.on_order(row, self.book)
         if order is None:
             if status in _LIVE and link.startswith(self.run_id + "-"):
                 # placed by a request whose answer timed out: adopt it
                 self.orders[link] = OpenOrder(
-                    link, row.get("side", BUY), price, qty, Decimal(0), now_ms(), OPEN
+                    link,
+                    row.get("side", BUY),
+                    price,
+                    qty,
+                    Decimal(0),
+                    now_ms(),
+                    OPEN,
+                    int(row.get("positionIdx") or 0),
                 )
                 self.meta[link] = _Meta(exchange_cum=cum)
                 self._dirty = True
@@ -623,6 +737,7 @@ class Engine:
     def _retire(self, link: str, cum: Decimal) -> None:
         """The order is terminal at the exchange; it keeps counting for the qty whose fills
         have not reached us yet, then goes."""
+        self.queues.forget(link)
         order = self.orders.get(link)
         if order is None:
             return
@@ -655,14 +770,17 @@ class Engine:
         now = now_ms()
         self.risk.mmp.on_fill(fill.qty, now, fill.is_maker)
         order = self.orders.get(link)
-        if order is not None:
+        meta = self.meta.get(link)
+        if order is not None and not _before_adoption(meta, row):
             filled = order.filled + fill.qty
-            meta = self.meta.get(link)
             if meta is not None and meta.gone and filled >= order.qty:
                 del self.orders[link]
                 del self.meta[link]
             else:
                 self.orders[link] = replace(order, filled=filled)
+        if self.config.hedge_mode:
+            idx = _fill_position_idx(row, order)
+            self.hedge_legs = legs_after_fill(*self.hedge_legs, fill.side, fill.qty, idx)
         self._update_inventory(fill.side, now)
         self._dirty = True
         event = {
@@ -685,11 +803,15 @@ class Engine:
             avg_price=self.ledger.avg_price,
             last_buy_fill_ms=at_ms if side == "Buy" else inv.last_buy_fill_ms,
             last_sell_fill_ms=at_ms if side == "Sell" else inv.last_sell_fill_ms,
+            long=self.hedge_legs[0],
+            short=self.hedge_legs[1],
         )
 
     def _on_results(self, results: list[tuple[Action, int, str]], path: str) -> None:
         """Answers to our requests; success needs nothing (the order stream confirms),
         a refusal undoes the optimistic state."""
+        if any(code in _RATE_CODES for _, code, _ in results):
+            self.risk.budget.throttle(now_ms())
         for action, code, message in results:
             link = action.link_id
             if isinstance(action, Place) and code != -1 and code not in _TRANSIENT_CODES:
@@ -821,9 +943,9 @@ class Engine:
             if isinstance(a, Place):
                 self.stats.orders_placed += 1
                 self.orders[a.link_id] = OpenOrder(
-                    a.link_id, a.side, a.price, a.qty, Decimal(0), now, PENDING_NEW
+                    a.link_id, a.side, a.price, a.qty, Decimal(0), now, PENDING_NEW, a.position_idx
                 )
-                self.meta[a.link_id] = _Meta(level=a.level)
+                self.meta[a.link_id] = _Meta(level=a.level, sent_ms=now)
                 journal.order_event(a.link_id, "place", a.side, a.price, a.qty)
             elif isinstance(a, Amend):
                 self.stats.orders_amended += 1
@@ -831,6 +953,7 @@ class Engine:
                 meta = self.meta.setdefault(a.link_id, _Meta())
                 meta.prev = (old.price, old.qty)
                 meta.target = (a.price, a.qty)
+                meta.sent_ms = now
                 self.orders[a.link_id] = replace(
                     old, price=a.price, qty=max(old.qty, a.qty), status=PENDING_AMEND
                 )
@@ -839,6 +962,7 @@ class Engine:
                 self.stats.orders_cancelled += 1
                 old = self.orders[a.link_id]
                 self.orders[a.link_id] = replace(old, status=PENDING_CANCEL)
+                self.meta.setdefault(a.link_id, _Meta()).sent_ms = now
                 journal.order_event(a.link_id, "cancel", old.side, detail=a.reason)
 
     # -- timer ----------------------------------------------------------------------------
@@ -859,6 +983,9 @@ class Engine:
                     )
                     self._feed_changed(feed.source, False)
         self.executor.check()
+        if not self._resync_due and self._unconfirmed(now):
+            self._resync_due = True
+            self.emit({"event": "warning", "message": "order update overdue: resync over REST"})
         if self._resync_due and self.private is not None and self.private.up:
             self._resync_due = False
             self._resync_orders()
@@ -881,11 +1008,22 @@ class Engine:
         if kill == STOPPED and self.stop_reason is None:
             self.stop_reason = f"kill:{self.risk.kill.reason}"
             return
-        if self.params is not None:
+        if self.params is not None and self._seeing():
             self._decide()
         if now - self._last_status_ms >= STATUS_EVERY_MS:
             self._last_status_ms = now
             self._status(now)
+
+    def _unconfirmed(self, now: int) -> bool:
+        """Whether an order still waits for the stream's word on an action sent more than
+        UNCONFIRMED_MS ago."""
+        horizon = now - UNCONFIRMED_MS
+        meta = self.meta
+        return any(
+            o.status != OPEN and 0 < meta[link].sent_ms < horizon
+            for link, o in self.orders.items()
+            if link in meta
+        )
 
     def _two_sided(self) -> bool:
         sides = {o.side for o in self.orders.values() if o.status in (OPEN, PENDING_AMEND)}
@@ -905,14 +1043,16 @@ class Engine:
         now = now if now is not None else now_ms()
         bid, ask = self.book.best_bid(), self.book.best_ask()
         mark = self._mark_decimal()
-        lat = sorted(self.stats.latencies[-2000:])
+        lat = self.stats.latencies[-2000:]
         quotes = []
         levels = {
             BUY: {lvl[0]: lvl[1] for lvl in self.book.bids()},
             "Sell": {lvl[0]: lvl[1] for lvl in self.book.asks()},
         }
+        self.queues.refresh(self.book, self.orders)  # the level-shrink part, here not per tick
         for o in sorted(self.orders.values(), key=lambda o: (o.side, -o.price)):
             book_qty = levels[o.side].get(str(o.price))  # our order is part of this size
+            ahead = self.queues.ahead(o.link_id, o.price)
             quotes.append(
                 {
                     "side": o.side,
@@ -920,6 +1060,7 @@ class Engine:
                     "qty": str(o.remaining),
                     "status": o.status,
                     "level_qty": book_qty,
+                    "queue_ahead": None if ahead is None else str(ahead),
                     "level": self.meta.get(o.link_id, _Meta()).level,
                 }
             )
@@ -951,7 +1092,11 @@ class Engine:
             "orders_amended": self.stats.orders_amended,
             "orders_cancelled": self.stats.orders_cancelled,
             "rejects": self.stats.rejects,
-            "latency_us": {"p50": _pct(lat, 0.5), "p99": _pct(lat, 0.99), "n": len(lat)},
+            "latency_us": {
+                "p50": round(percentile(lat, 0.5), 1),
+                "p99": round(percentile(lat, 0.99), 1),
+                "n": len(lat),
+            },
             "quote_uptime_pct": round(100.0 * self.quoted_ms / elapsed, 1),
             "recent_fills": self._fills_recent,
         }
@@ -969,11 +1114,19 @@ class Engine:
             self.emit({"event": "warning", "message": f"order resync failed: {exc}"})
             return
         live = {r["orderLinkId"]: r for r in rows if self.owns(r.get("orderLinkId") or "")}
+        horizon = now_ms() - UNCONFIRMED_MS
         for link, order in list(self.orders.items()):
+            meta = self.meta.setdefault(link, _Meta())
+            overdue = 0 < meta.sent_ms < horizon  # answered long ago: REST settles it
+            if overdue:
+                meta.sent_ms = 0
             if link in live:
+                if overdue and order.status in (PENDING_AMEND, PENDING_CANCEL):
+                    meta.prev = meta.target = None
+                    self.orders[link] = replace(order, status=OPEN)
                 self._on_order(live.pop(link))
-            elif order.status != PENDING_NEW:
-                self._retire(link, max(self.meta.get(link, _Meta()).exchange_cum, order.filled))
+            elif order.status != PENDING_NEW or overdue:
+                self._retire(link, max(meta.exchange_cum, order.filled))
         for row in live.values():
             self._on_order(row)
         self._dirty = True
@@ -1142,10 +1295,29 @@ def _collect_garbage() -> None:
             return
 
 
-def _pct(ordered: list[float], q: float) -> float:
-    if not ordered:
-        return 0.0
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+def _before_adoption(meta: _Meta | None, row: dict[str, Any]) -> bool:
+    """Whether an execution is part of the filled qty its order had when adopted (counted
+    already): the order's cumulative fill after it, orderQty - leavesQty, is within it."""
+    if meta is None or not meta.adopted_cum:
+        return False
+    try:
+        return Decimal(row["orderQty"]) - Decimal(row["leavesQty"]) <= meta.adopted_cum
+    except (KeyError, ArithmeticError):  # fields missing: count it, as for any fill
+        return False
+
+
+def _fill_position_idx(row: dict[str, Any], order: OpenOrder | None) -> int:
+    """The leg a fill traded in hedge mode: its order's; for an order we do not hold (the
+    exit's market orders), a fill that closed a position (`closedSize`) is on the leg its
+    side closes, any other on the leg its side opens."""
+    if order is not None:
+        return order.position_idx
+    buy = row.get("side") == BUY
+    try:
+        closes = Decimal(row.get("closedSize") or "0") > 0
+    except ArithmeticError:
+        closes = False
+    return (2 if buy else 1) if closes else (1 if buy else 2)
 
 
 def _config_dict(config: MMConfig) -> dict[str, Any]:

@@ -7,15 +7,18 @@ size there when it arrives); a trade at our price eats the queue ahead first, th
 trade or a book through our price fills us completely (someone traded past us); the queue
 ahead shrinks to the visible size when the level shrinks (cancellations ahead of us);
 an amend that changes the price or raises the qty goes to the back, one that only lowers the
-qty keeps its place. All sizes are exact Decimals; prices compare as the exchange's numbers.
+qty keeps its place. These queue rules are `bybitctl.mm.queue_position`'s, which also gives
+the live engine's queue-ahead estimate. All sizes are exact Decimals; prices compare as the
+exchange's numbers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+from bybitctl.mm.queue_position import consumed, keeps_place, level_size, shrunk
 
 _ZERO = Decimal(0)
 
@@ -48,17 +51,6 @@ class SimFill:
     price: Decimal
     qty: Decimal
     is_maker: bool
-
-
-def level_size(levels: Iterable[tuple[str, ...]], price: Decimal, bids: bool) -> Decimal:
-    """Visible size at `price` on one side (levels best first, as the book returns them)."""
-    for level in levels:
-        p = Decimal(level[0])
-        if p == price:
-            return Decimal(level[1])
-        if (p < price) if bids else (p > price):
-            break
-    return _ZERO
 
 
 class QueueFillModel:
@@ -106,7 +98,7 @@ class QueueFillModel:
         order = self.orders.get(link_id)
         if order is None or qty <= order.filled:
             return None
-        if price != order.price or qty > order.qty:
+        if not keeps_place(order.price, order.qty, price, qty):
             buy = order.side == "Buy"
             order.queue_ahead = level_size(book.bids(None) if buy else book.asks(None), price, buy)
             self._arrivals += 1
@@ -136,8 +128,7 @@ class QueueFillModel:
                 fills.append(self._fill(order, order.remaining))
                 continue
             visible = level_size(bids if buy else asks, order.price, buy)
-            if visible < order.queue_ahead:
-                order.queue_ahead = visible
+            order.queue_ahead = shrunk(order.queue_ahead, visible, _ZERO)
         return fills
 
     def on_trade(self, taker_side: str, price: Decimal, qty: Decimal) -> list[SimFill]:
@@ -154,10 +145,8 @@ class QueueFillModel:
             if through:
                 fills.append(self._fill(order, order.remaining))
             elif order.price == price and left > 0:
-                eaten = min(left, order.queue_ahead)
-                order.queue_ahead -= eaten
-                take = min(left - eaten, order.remaining)
-                left -= eaten
+                order.queue_ahead, left = consumed(order.queue_ahead, left)
+                take = min(left, order.remaining)
                 if take > 0:
                     left -= take
                     fills.append(self._fill(order, take))

@@ -148,14 +148,19 @@ class RateBudget:
     """Token bucket of order actions per second (burst = one second's worth).
 
     Actions beyond the budget are deferred, cancels first in line: when the budget is short,
-    taking risk off the book matters more than putting new quotes on it.
+    taking risk off the book matters more than putting new quotes on it. When the exchange
+    refuses an action for its own rate limit anyway (`throttle`), the bucket empties and the
+    refill rate halves (down to 1 action/s), then climbs back by a tenth of the configured
+    rate per second: retrying at the configured rate would only collect more refusals.
     """
 
     def __init__(self, per_second: float) -> None:
-        self.rate = per_second / 1000.0
+        self.configured = per_second / 1000.0
+        self.rate = self.configured
         self.capacity = max(1.0, per_second)
         self.tokens = self.capacity
         self.deferred = 0
+        self.throttles = 0
         self._last: int | None = None
 
     def admit(
@@ -163,15 +168,29 @@ class RateBudget:
     ) -> tuple[tuple[Action, ...], tuple[Action, ...]]:
         """Split `actions` into (send now, deferred); sent ones are in priority order
         (cancels, amends, places; stable within each)."""
-        if self._last is not None and now_ms > self._last:
-            self.tokens = min(self.capacity, self.tokens + (now_ms - self._last) * self.rate)
-        if self._last is None or now_ms > self._last:
-            self._last = now_ms
+        self._refill(now_ms)
         ordered = sorted(actions, key=lambda a: _PRIORITY.get(type(a), 2))
         n = min(len(ordered), int(self.tokens + 1e-9))
         self.tokens -= n
         self.deferred += len(ordered) - n
         return tuple(ordered[:n]), tuple(ordered[n:])
+
+    def throttle(self, now_ms: int) -> None:
+        """The exchange refused an action for its rate limit: slow down (see the class)."""
+        self._refill(now_ms)
+        self.tokens = 0.0
+        self.rate = max(self.rate / 2, min(self.configured, 0.001))
+        self.throttles += 1
+
+    def _refill(self, now_ms: int) -> None:
+        last = self._last
+        if last is not None and now_ms > last:
+            elapsed = now_ms - last
+            self.tokens = min(self.capacity, self.tokens + elapsed * self.rate)
+            if self.rate < self.configured:
+                self.rate = min(self.configured, self.rate + elapsed * self.configured / 10_000)
+        if last is None or now_ms > last:
+            self._last = now_ms
 
 
 class StaleBookGuard:

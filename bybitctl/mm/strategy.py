@@ -13,6 +13,17 @@ full remaining qty: in-flight places, resting orders, orders with a cancel in fl
 amends in flight (the engine reports a pending amend with the larger of its old and new
 qty). A decision only adds exposure that fits, so a full fill of every open and in-flight
 order on a side can never take |position| past the limit.
+
+Hedge mode (`hedge_mode`, positionIdx 1 = long leg, 2 = short leg; see `_Hedge`): a side
+closes the opposite leg while that leg holds at least a minimum order (asks on idx 1 while
+long, bids on idx 2 while short) and opens its own leg otherwise (bids on 1, asks on 2).
+With `long`, `short` the legs and `opening` the remaining qty of every open and in-flight
+order that opens a leg (both sides), a decision keeps
+
+    long + short + opening <= limit        and, per side,  closing orders <= the leg they close
+
+so a full fill of every open order (any subset of them, both sides at once) can never take
+either leg, nor the gross long + short, past the limit; closing fills only shrink a leg.
 """
 
 from __future__ import annotations
@@ -62,21 +73,25 @@ class BookView(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Inventory:
-    """Net position (signed base qty; hedge mode nets long - short) and the last fill times
-    that drive `fill_cooldown_ms`."""
+    """Net position (signed base qty; hedge mode nets long - short), the last fill times
+    that drive `fill_cooldown_ms` and, in hedge mode, the two legs' sizes (both >= 0:
+    positionIdx 1 long, positionIdx 2 short), which the exposure rule counts separately."""
 
     position: Decimal = Decimal(0)
     avg_price: Decimal = Decimal(0)
     last_buy_fill_ms: int | None = None
     last_sell_fill_ms: int | None = None
+    long: Decimal = Decimal(0)
+    short: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
 class OpenOrder:
     """One of our orders as the engine knows it. `qty` is the total order qty (Bybit
     semantics) and `filled` its cumulative fill; for a pending amend `qty`/`price` are the
-    worst case (the larger qty) until the exchange answers. Float copies of price and
-    remaining qty are taken once here, not on every decision."""
+    worst case (the larger qty) until the exchange answers. `position_idx` is the leg it
+    trades in hedge mode (0 in one-way mode). Float copies of price and remaining qty are
+    taken once here, not on every decision."""
 
     link_id: str
     side: str
@@ -85,6 +100,7 @@ class OpenOrder:
     filled: Decimal = Decimal(0)
     created_ms: int = 0
     status: str = OPEN
+    position_idx: int = 0
     price_f: float = field(init=False, repr=False, compare=False)
     remaining_f: float = field(init=False, repr=False, compare=False)
 
@@ -124,7 +140,8 @@ class Amend:
 
 @dataclass(frozen=True, slots=True)
 class Cancel:
-    """Cancel one order; `reason` says why (guard:<name>, requote, age, limit, surplus)."""
+    """Cancel one order; `reason` says why (guard:<name>, requote, age, limit, dropped,
+    surplus, leg: hedge mode, the order is on the other leg than its side now trades)."""
 
     link_id: str
     reason: str
@@ -356,6 +373,8 @@ def decide(
     quotes: list[Quote] = []
     seq = state.seq
     requoted = False
+    min_notional = p.min_notional * (1 - _EPS)
+    hedge = _Hedge(p, inventory, by_side, cap_lots) if p.hedge_mode else None
     for side in (BUY, SELL):
         buy = side is BUY
         if buy:
@@ -382,6 +401,9 @@ def decide(
         slots.sort(key=_slot_ticks, reverse=buy)
         allow = cap_lots - pos_side - in_flight  # lots that may rest once actions settle
         room = cap_lots - pos_side - committed  # lots the worst case may still grow by
+        idx, min_value = 0, min_notional
+        if hedge is not None:  # the side's pool: closing the opposite leg or opening its own
+            slots, allow, room, idx, min_value = hedge.pool(side, slots, actions, min_value)
 
         wanted: list[tuple[int, int]] = []  # (ticks, lots) per level, best first
         for level in range(p.levels):
@@ -413,16 +435,17 @@ def decide(
                 quotes.append(Quote(side, level, p.price(ticks), p.qty(lots)))
                 continue  # in flight: wait for the exchange's answer
             want = lots if lots <= allow else max(allow, 0)
-            if want < p.min_lots or want * step * px < p.min_notional * (1 - _EPS):
+            if want < p.min_lots or want * step * px < min_value:
                 want = 0
             quotes.append(Quote(side, level, p.price(ticks), p.qty(want)))
             if slot is None:
                 if want and may_add:
                     if want > room:
                         want = room
-                    if want >= p.min_lots and want * step * px >= p.min_notional * (1 - _EPS):
+                    if want >= p.min_lots and want * step * px >= min_value:
                         seq += 1
-                        actions.append(_place(p, f"{state.prefix}-{seq}", side, ticks, want, level))
+                        link = f"{state.prefix}-{seq}"
+                        actions.append(_place(p, link, side, ticks, want, level, idx))
                         room -= want
                         allow -= want
                         requoted = True
@@ -438,15 +461,16 @@ def decide(
                 if too_old or not p.use_amend:
                     actions.append(Cancel(o.link_id, "age" if too_old else "requote"))
                     new = want if want <= room else room
-                    if new >= p.min_lots and new * step * px >= p.min_notional * (1 - _EPS):
+                    if new >= p.min_lots and new * step * px >= min_value:
                         seq += 1
-                        actions.append(_place(p, f"{state.prefix}-{seq}", side, ticks, new, level))
+                        link = f"{state.prefix}-{seq}"
+                        actions.append(_place(p, link, side, ticks, new, level, idx))
                         room -= new
                         allow -= new
                     continue
                 if want > rem and want - rem > room:  # grow only into the room left
                     want = max(rem, rem + room)
-                if want * step * px < p.min_notional * (1 - _EPS):
+                if want * step * px < min_value:
                     actions.append(Cancel(o.link_id, "limit"))
                     continue
                 actions.append(Amend(o.link_id, p.price(ticks), o.filled + p.qty(want), level))
@@ -456,7 +480,7 @@ def decide(
                 continue
             if rem > allow:  # the limit shrank under this order: cut it, far levels first
                 keep = max(allow, 0)
-                if keep >= p.min_lots and keep * step * o_ticks * p.tick >= p.min_notional:
+                if keep >= p.min_lots and keep * step * o_ticks * p.tick >= min_value:
                     actions.append(Amend(o.link_id, o.price, o.filled + p.qty(keep), level))
                     allow -= keep
                 else:
@@ -466,16 +490,19 @@ def decide(
         for _, _, o in surplus:
             if o.status == OPEN:
                 actions.append(Cancel(o.link_id, "surplus"))
+        if hedge is not None:
+            hedge.settle(side, allow, room)
 
     if requoted:
         state = StrategyState(state.prefix, seq, now_ms)
     return Decision(tuple(actions), tuple(quotes), "", state)
 
 
-def _place(p: QuoteParams, link_id: str, side: str, ticks: int, lots: int, level: int) -> Place:
-    """A new order of `lots` at `ticks`; hedge mode names the side's position index."""
-    position_idx = (1 if side is BUY else 2) if p.hedge_mode else 0
-    return Place(link_id, side, p.price(ticks), p.qty(lots), p.post_only, position_idx, level)
+def _place(
+    p: QuoteParams, link_id: str, side: str, ticks: int, lots: int, level: int, idx: int
+) -> Place:
+    """A new order of `lots` at `ticks` on position index `idx` (0 in one-way mode)."""
+    return Place(link_id, side, p.price(ticks), p.qty(lots), p.post_only, idx, level)
 
 
 def _match(
@@ -502,6 +529,100 @@ def _match(
 
 def _slot_ticks(slot: tuple[int, int, Any]) -> int:
     return slot[0]
+
+
+class _Hedge:
+    """Hedge mode's exposure pools for one decision (module docstring, "Hedge mode").
+
+    Each side quotes from one pool: closing, while the leg it closes holds at least a
+    minimum order (capacity: that leg; bids close the short leg on positionIdx 2, asks the
+    long leg on 1), else opening (capacity shared by both sides: limit - long - short).
+    Orders of the side's other kind are cancelled (reason `leg`) unless in flight; opening
+    ones keep counting until they are gone. Within a pool the usual `allow`/`room` rules
+    of `decide` apply; bids are settled first, so the asks' opening pool is what the bids'
+    orders leave once their actions land. Per side, index 0 is bids and 1 asks.
+    """
+
+    __slots__ = ("base", "bids_open", "busy", "ceiling", "closing", "every", "legs", "room")
+
+    def __init__(
+        self,
+        p: QuoteParams,
+        inventory: Inventory,
+        by_side: dict[str, list[OpenOrder]],
+        cap_lots: int,
+    ) -> None:
+        step = p.step
+        long = max(round(float(inventory.long) / step), 0)
+        short = max(round(float(inventory.short) / step), 0)
+        self.legs = (short, long)  # the leg each side would close
+        self.closing = (short >= p.min_lots, long >= p.min_lots)
+        # remaining lots of bids closing, bids opening, asks closing, asks opening: of every
+        # order (each may fill) and of the busy ones (in flight: the strategy cannot touch)
+        every = [0, 0, 0, 0]
+        busy = [0, 0, 0, 0]
+        for k, side, close_idx in ((0, BUY, 2), (2, SELL, 1)):
+            for o in by_side[side]:
+                j = k if o.position_idx == close_idx else k + 1
+                rem = round(o.remaining_f / step)
+                every[j] += rem
+                if o.status != OPEN:
+                    busy[j] += rem
+        self.every = every
+        self.busy = busy
+        self.base = cap_lots - long - short  # what opening orders of both sides may add
+        self.room = self.base - every[1] - every[3]
+        self.ceiling = 0
+        self.bids_open: int | None = None  # opening lots of the bids once their actions land
+
+    def pool(
+        self,
+        side: str,
+        slots: list[tuple[int, int, OpenOrder]],
+        actions: list[Action],
+        min_value: float,
+    ) -> tuple[list[tuple[int, int, OpenOrder]], int, int, int, float]:
+        """The side's slots of its pool, its `allow` and `room`, the position index of new
+        orders and the minimum order value (`min_value` for opening orders; closing ones
+        are reduce-only, which Bybit and the local exchange exempt from it); cancels the
+        side's orders of the other kind."""
+        s = 0 if side is BUY else 1
+        close_idx = 2 - s
+        closing = self.closing[s]
+        kept = []
+        for slot in slots:
+            o = slot[2]
+            if (o.position_idx == close_idx) == closing:
+                kept.append(slot)
+            elif o.status == OPEN:
+                actions.append(Cancel(o.link_id, "leg"))
+        if closing:
+            leg = self.legs[s]
+            return kept, leg - self.busy[2 * s], leg - self.every[2 * s], close_idx, 0.0
+        self.ceiling = self.base - (self.every[3] if self.bids_open is None else self.bids_open)
+        return kept, self.ceiling - self.busy[2 * s + 1], self.room, 1 + s, min_value
+
+    def settle(self, side: str, allow: int, room: int) -> None:
+        """After a side's actions: what the bids' opening orders hold once they land, and
+        the shared room their places and amends left."""
+        if side is not BUY:
+            return
+        if self.closing[0]:
+            self.bids_open = self.busy[1]  # the rest are being cancelled
+        else:
+            self.bids_open = self.ceiling - allow
+            self.room = room
+
+
+def legs_after_fill(
+    long: Decimal, short: Decimal, side: str, qty: Decimal, position_idx: int
+) -> tuple[Decimal, Decimal]:
+    """Hedge legs (long, short) after one fill of an order on `position_idx`: a buy on 1
+    grows the long leg and a sell on 1 shrinks it; a sell on 2 grows the short leg and a
+    buy on 2 shrinks it."""
+    if position_idx == 2:
+        return long, short - qty if side == BUY else short + qty
+    return (long + qty if side == BUY else long - qty), short
 
 
 class VolEstimator:

@@ -8,10 +8,10 @@ A SPEC is a comma-separated list of faults (grammar and table in docs/sim.md):
     DURATION := ["+"|"-"] INT ("ms"|"s"|"m")
 
 `@DELAY` holds a fault back until DELAY after the spec was set. The server asks this module
-what to do at three points: before answering a REST request (`rest`), for each orderbook delta
-it is about to fan out (`book`), on every tick (`poll`, for timed events), and for the
-system status (`maintenance`: announced windows, shown by `system.status` and
-`GET /v5/system/status`).
+what to do before answering a REST request (`rest`), for each orderbook delta it is about to
+fan out (`book`), for each private order message (`lose_order`), on every tick (`poll`, for
+timed events), and for the system status (`maintenance`: announced windows, shown by
+`system.status` and `GET /v5/system/status`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ _ACCEPTS: dict[str, frozenset[str]] = {
     "reorder": frozenset({"none", "count"}),
     "snapshot": frozenset({"none"}),
     "restart_u": frozenset({"none"}),
+    "lose_order": frozenset({"none", "count"}),
     "ratelimit": frozenset({"none", "count", "probability", "duration"}),
     "http5xx": frozenset({"none", "count", "probability", "duration"}),
     "skew": frozenset({"duration"}),
@@ -41,6 +42,8 @@ _ACCEPTS: dict[str, frozenset[str]] = {
 NAMES = tuple(_ACCEPTS)
 _EVENTS = frozenset({"drop_ws", "snapshot", "restart_u", "refuse"})
 _BOOK = {"skip_u": "skip", "dup_delta": "dup", "reorder": "reorder"}
+_ONCE = {*_BOOK, "lose_order"}
+"""Faults counted per message: without a count they apply to one."""
 _FAULT_RE = re.compile(r"^(?P<name>[a-z0-9_]+)(?::(?P<arg>[^@]+))?(?:@(?P<delay>[^@]+))?$")
 _DURATION_RE = re.compile(r"^(?P<sign>[+-]?)(?P<n>\d+)(?P<unit>ms|s|m)$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000}
@@ -131,7 +134,7 @@ class Faults:
         """Replace every fault with `spec` (ValueError leaves the old ones in place)."""
         faults = parse_spec(spec)
         self._active = [
-            _Active(f, now_ms + f.delay_ms, 1 if f.count is None and f.name in _BOOK else f.count)
+            _Active(f, now_ms + f.delay_ms, 1 if f.count is None and f.name in _ONCE else f.count)
             for f in faults
         ]
         self.spec = ",".join(f.text for f in faults)
@@ -242,6 +245,10 @@ class Faults:
                 }
             )
         return out
+
+    def lose_order(self, now_ms: int) -> bool:
+        """For one private `order` message about to go out: whether it is lost."""
+        return bool(self._active) and self._take("lose_order", now_ms)
 
     def book(self, now_ms: int) -> str | None:
         """For one orderbook delta about to go out: "skip", "dup", "reorder" or None."""

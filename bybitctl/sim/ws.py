@@ -214,7 +214,7 @@ class WsHub:
         """Send a private message to the account's connections subscribed to it (or to a
         categorised form of it, with the data filtered to that category)."""
         conns = self.private.get(account)
-        if not conns:
+        if not conns or (topic == "order" and self.server.faults.lose_order(wall_ms())):
             return
         frames: dict[str, bytes | None] = {}
         for conn in conns:

@@ -189,6 +189,7 @@ def test_docs_explain_every_field_and_report_key() -> None:
         ({"leverage": 0}, "leverage: must be at least 1, got 0"),
         ({"order_qty": "abc"}, "order_qty: expected a decimal number, got 'abc'"),
         ({"levels": "two"}, "levels: expected an integer, got 'two'"),
+        ({"leftovers": "keep"}, "leftovers: expected one of cancel, adopt, got 'keep'"),
     ],
 )
 def test_bad_field_message_says_what_is_wrong(override: dict, says: str) -> None:

@@ -108,6 +108,22 @@ def test_rate_budget_defers_beyond_budget_cancels_first() -> None:
     assert len(sent) == 4  # refills to the burst (one second's worth) only
 
 
+def test_rate_budget_backs_off_after_the_exchange_refuses_and_recovers() -> None:
+    budget = RateBudget(per_second=20)
+    assert len(budget.admit([_place(n) for n in range(20)], 0)[0]) == 20
+    budget.throttle(0)  # a 10006: empty, and refill at 10/s instead of 20/s
+    budget.throttle(0)  # another: 5/s
+    assert budget.admit([_place(1)], 0) == ((), (_place(1),))
+    assert len(budget.admit([_place(n) for n in range(5)], 150)[0]) == 0  # < 1 token
+    assert len(budget.admit([_place(n) for n in range(5)], 250)[0]) == 1
+    for n in range(3):
+        budget.throttle(300 + n)
+    assert budget.rate == 0.001  # never below one action per second
+    sent, _ = budget.admit([_place(n) for n in range(40)], 30_000)
+    assert len(sent) == 20 and budget.rate == budget.configured  # recovered in ~10 s
+    assert budget.throttles == 5
+
+
 def test_stale_book_guard_states_and_episodes() -> None:
     guard = StaleBookGuard(stale_ms=1_000)
     guard.on_snapshot(0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -25,6 +26,7 @@ from bybitctl.mm.strategy import (
     StrategyState,
     VolEstimator,
     decide,
+    legs_after_fill,
 )
 
 from .helpers import order, params, view
@@ -360,13 +362,11 @@ def _after(orders: tuple[OpenOrder, ...], d: Decision, settle: bool) -> list[Ope
     by_id = {o.link_id: o for o in orders}
     for a in d.actions:
         if isinstance(a, Place):
-            by_id[a.link_id] = OpenOrder(a.link_id, a.side, a.price, a.qty, D(0), 0, PENDING_NEW)
+            by_id[a.link_id] = _placed(a)
         elif isinstance(a, Amend):
             old = by_id[a.link_id]
             qty = a.qty if settle else max(a.qty, old.qty)
-            by_id[a.link_id] = OpenOrder(
-                old.link_id, old.side, a.price, qty, old.filled, 0, PENDING_AMEND
-            )
+            by_id[a.link_id] = replace(old, price=a.price, qty=qty, status=PENDING_AMEND)
         elif settle:
             del by_id[a.link_id]
     return list(by_id.values())
@@ -429,3 +429,157 @@ def test_rising_price_shrinks_notional_cap_and_cuts_resting_orders() -> None:
         Cancel("c", "limit"),
     )
     assert [a.qty for a in places(higher, SELL)] == [D("0.100"), D("0.100")]
+
+
+# -- hedge mode: closing and opening legs ---------------------------------------------------
+
+
+def hedged(
+    link_id: str,
+    side: str,
+    price: str,
+    qty: str,
+    idx: int,
+    status: str = OPEN,
+    filled: str = "0",
+) -> OpenOrder:
+    return OpenOrder(link_id, side, D(price), D(qty), D(filled), 1_000, status, idx)
+
+
+def legs(long: str = "0", short: str = "0") -> Inventory:
+    return Inventory(D(long) - D(short), long=D(long), short=D(short))
+
+
+def test_hedge_asks_close_the_long_leg_on_its_index_up_to_the_leg() -> None:
+    p = params(hedge_mode=True, levels=2, level_spacing_bps=5.0, max_position="0.5")
+    d = decide(p, view(), legs(long="0.15"), (), 1_000, STATE)
+    # the asks close the 0.15 long leg on index 1 (0.1 + 0.05, never more); the bids open
+    # more long on index 1 within 0.5 - 0.15
+    assert [(a.qty, a.position_idx) for a in places(d, SELL)] == [
+        (D("0.100"), 1),
+        (D("0.050"), 1),
+    ]
+    assert [(a.qty, a.position_idx) for a in places(d, BUY)] == [(D("0.100"), 1)] * 2
+    short = decide(p, view(), legs(short="0.3"), (), 1_000, STATE)
+    assert {a.position_idx for a in places(short, BUY)} == {2}
+    assert {a.position_idx for a in places(short, SELL)} == {2}
+
+
+def test_hedge_opening_orders_share_one_room_bids_first() -> None:
+    p = params(hedge_mode=True, levels=3, level_spacing_bps=5.0, max_position="0.25")
+    d = decide(p, view(), legs(), (), 1_000, STATE)
+    # flat: both sides open, 0.25 in all: the bids take 0.1 + 0.1 + 0.05, the asks nothing
+    assert [a.qty for a in places(d, BUY)] == [D("0.100"), D("0.100"), D("0.050")]
+    assert places(d, SELL) == []
+    resting = (hedged("a", BUY, "99.90", "0.1", 1), hedged("b", BUY, "99.85", "0.1", 1))
+    d = decide(p, view(), legs(long="0.05"), resting, 1_000, STATE)
+    # long 0.05 + bids 0.2 fill the cap; the asks only close the long leg
+    assert [(a.side, a.qty, a.position_idx) for a in places(d)] == [(SELL, D("0.050"), 1)]
+
+
+def test_hedge_order_on_the_wrong_leg_is_cancelled_and_replaced() -> None:
+    p = params(hedge_mode=True)
+    resting = (
+        hedged("ask", SELL, "100.10", "0.1", 2),  # opens short while long: replace it
+        hedged("ask2", SELL, "100.20", "0.1", 2, status=PENDING_NEW),  # in flight: wait
+        hedged("bid", BUY, "99.90", "0.1", 1, status=PENDING_NEW),
+    )
+    d = decide(p, view(), legs(long="0.2"), resting, 1_000, STATE)
+    assert d.actions == (
+        Cancel("ask", "leg"),
+        Place("mmT-1", SELL, D("100.10"), D("0.100"), True, 1, 0),
+    )
+    # the long leg is gone: a closing ask left on index 1 can do nothing useful
+    gone = decide(p, view(), legs(), (hedged("c", SELL, "100.10", "0.1", 1),), 1_000, STATE)
+    assert Cancel("c", "leg") in gone.actions
+    assert [(a.side, a.position_idx) for a in places(gone)] == [(BUY, 1), (SELL, 2)]
+
+
+def test_hedge_closing_orders_are_exempt_from_the_minimum_value_only() -> None:
+    # 0.001 x 99.90 = 0.0999 is below the 0.1 minimum value, but a bid on index 2 only
+    # closes the short leg (reduce-only): it goes out
+    d = decide(params(hedge_mode=True), view(), legs(short="0.001"), (), 1_000, STATE)
+    assert [(a.qty, a.position_idx) for a in places(d, BUY)] == [(D("0.001"), 2)]
+
+
+def test_hedge_both_legs_open_both_sides_close() -> None:
+    p = params(hedge_mode=True, max_position="0.3")
+    d = decide(p, view(), legs(long="0.2", short="0.1"), (), 1_000, STATE)
+    assert [(a.side, a.qty, a.position_idx) for a in places(d)] == [
+        (BUY, D("0.100"), 2),
+        (SELL, D("0.100"), 1),
+    ]
+
+
+def test_legs_after_fill() -> None:
+    assert legs_after_fill(D(1), D(2), BUY, D("0.5"), 1) == (D("1.5"), D(2))
+    assert legs_after_fill(D(1), D(2), SELL, D("0.5"), 1) == (D("0.5"), D(2))
+    assert legs_after_fill(D(1), D(2), SELL, D("0.5"), 2) == (D(1), D("2.5"))
+    assert legs_after_fill(D(1), D(2), BUY, D("0.5"), 2) == (D(1), D("1.5"))
+
+
+@st.composite
+def hedge_scenario(draw: st.DrawFn) -> tuple:
+    p, cap, _, _, v = draw(scenario())
+    cap_lots = int(cap / STEP)
+    long = draw(st.integers(0, cap_lots * 3 // 2)) * STEP
+    short = draw(st.integers(0, cap_lots * 3 // 2)) * STEP
+    orders = []
+    for i in range(draw(st.integers(0, 8))):
+        qty = draw(st.integers(1, 300))
+        orders.append(
+            OpenOrder(
+                f"o{i}",
+                draw(st.sampled_from([BUY, SELL])),
+                draw(st.integers(9_950, 10_050)) * D("0.01"),
+                qty * STEP,
+                draw(st.integers(0, qty - 1)) * STEP,
+                draw(st.integers(0, 1_000)),
+                draw(st.sampled_from(STATUSES)),
+                draw(st.sampled_from([1, 2])),
+            )
+        )
+    return replace(p, hedge_mode=True), cap, long, short, tuple(orders), v
+
+
+def _opening(o: OpenOrder) -> bool:
+    return (o.side == BUY) == (o.position_idx == 1)
+
+
+def _gross(orders: list[OpenOrder], long: Decimal, short: Decimal) -> Decimal:
+    """long + short after a full fill of every opening order (closing fills only shrink)."""
+    return long + short + sum((o.qty - o.filled for o in orders if _opening(o)), D(0))
+
+
+def _closing(orders: list[OpenOrder], side: str) -> Decimal:
+    return sum((o.qty - o.filled for o in orders if o.side == side and not _opening(o)), D(0))
+
+
+@settings(max_examples=400, deadline=None)
+@given(hedge_scenario())
+def test_hedge_full_fill_of_every_order_never_breaches_either_leg_or_the_gross(
+    case: tuple,
+) -> None:
+    p, cap, long, short, orders, v = case
+    d = decide(p, v, legs(str(long), str(short)), orders, 1_000, STATE)
+    in_flight = _after(orders, d, settle=False)
+    settled = _after(orders, d, settle=True)
+    untouchable = [o for o in orders if o.status != OPEN]
+    before = _gross(list(orders), long, short)
+    # the gross bounds each leg too: long + opening bids, short + opening asks
+    assert _gross(in_flight, long, short) <= max(cap, before)
+    if any(isinstance(a, Place) and _opening(_placed(a)) for a in d.actions):
+        assert _gross(in_flight, long, short) <= cap
+    assert _gross(settled, long, short) <= max(cap, _gross(untouchable, long, short))
+    for side, leg in ((SELL, long), (BUY, short)):  # closing orders never exceed their leg
+        assert _closing(in_flight, side) <= max(leg, _closing(list(orders), side))
+        if any(
+            isinstance(a, Place) and a.side == side and not _opening(_placed(a)) for a in d.actions
+        ):
+            assert _closing(in_flight, side) <= leg
+        assert _closing(settled, side) <= max(leg, _closing(untouchable, side))
+    assert all(a.position_idx in (1, 2) for a in places(d))
+
+
+def _placed(a: Place) -> OpenOrder:
+    return OpenOrder(a.link_id, a.side, a.price, a.qty, D(0), 0, PENDING_NEW, a.position_idx)

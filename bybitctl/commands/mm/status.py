@@ -77,7 +77,9 @@ def run_status(opts: StatusOptions) -> int:
         if key in doc:
             lines.append(f"  {key}: {doc[key]}")
     for q in doc.get("quotes") or []:
-        lines.append(f"  quote {q['side']} {q['qty']} @ {q['price']} ({q['status']})")
+        ahead = q.get("queue_ahead")
+        queue = f", {ahead} ahead in queue" if ahead is not None else ""
+        lines.append(f"  quote {q['side']} {q['qty']} @ {q['price']} ({q['status']}{queue})")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 

@@ -76,6 +76,7 @@ def test_flags_override_the_config_file(tmp_path: Path, clean_env: dict[str, str
         (["--levels", "two"], "levels"),
         (["--duration", "-1"], "--duration"),
         (["-o", "csv"], "-o csv"),
+        (["--leftovers", "keep"], "leftovers"),
     ],
 )
 def test_bad_input_exits_2_naming_it(args: list[str], message: str, clean_env: Any) -> None:
@@ -83,6 +84,13 @@ def test_bad_input_exits_2_naming_it(args: list[str], message: str, clean_env: A
     result = _invoke(app, "start", *REQUIRED, *args)
     assert isinstance(result.exception, UsageError)
     assert message in result.exception.message and not captured
+
+
+def test_leftovers_defaults_to_cancel_and_adopt_is_a_flag(clean_env: Any) -> None:
+    app, captured = _app("start", make_start)
+    assert _invoke(app, "start", *REQUIRED).exit_code == 0
+    assert _invoke(app, "start", *REQUIRED, "--leftovers", "adopt").exit_code == 0
+    assert [o.config.leftovers for o in captured] == ["cancel", "adopt"]
 
 
 def test_missing_required_field_is_named(clean_env: Any) -> None:

@@ -34,6 +34,10 @@ BASE: dict[str, Any] = {
 }
 """A config the sim's BTCUSDT accepts (tick 0.1, step 0.001, min value 5 USDT), under the
 exchange's 10 requests/s order limits."""
+TAKER_PACE_S = 0.11
+"""Between a taker's market orders: the exchange allows an account 10 orders/s, and pybit's
+retry after a 10006 sleeps until the window's reset time, which can already be past by
+then (a negative sleep raises in pybit)."""
 
 
 def binary() -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from .support import SYMBOL, own_open, rest, taker, wait_for
+from .support import SYMBOL, TAKER_PACE_S, own_open, rest, taker, wait_for
 
 
 def _pulled_within(bot, reasons: set[str], since_ms: int, within_ms: int) -> None:
@@ -56,6 +56,32 @@ def test_a_book_gap_pulls_quotes_until_a_fresh_snapshot(exchange, run_engine) ->
     _pulled_within(bot, {"guard:resyncing"}, since, 1000)
     wait_for(lambda: len(own_open(http)) == 2, timeout=10)  # resubscribed, quoting again
     assert bot.stop() == 0
+
+
+def test_a_lost_order_update_is_settled_over_rest(exchange, run_engine) -> None:
+    # the exchange loses the order stream's word on one of our amends: the order rests at
+    # its new price while the engine still waits for the confirmation, and would never
+    # move it again
+    bot = run_engine(exchange, refresh_tolerance_bps=0.0, min_requote_interval_ms=0)
+    http = rest(exchange)
+    wait_for(lambda: len(own_open(http)) == 2)
+    exchange.set_faults("lose_order")
+    faults = exchange._server.faults
+    wait_for(lambda: exchange.call(faults.describe)["faults"][0]["fired"])
+    # an update of that order either comes later anyway (a fill, say) or never: then the
+    # engine asks REST after UNCONFIRMED_MS; either way both sides move again
+    since = int(time.time() * 1000)
+
+    def amended_sides() -> set[str]:
+        rows = bot.journal.db.execute(
+            "SELECT DISTINCT side FROM orders WHERE event = 'amend' AND ts_ms > ?", (since,)
+        )
+        return {side for (side,) in rows}
+
+    wait_for(lambda: amended_sides() == {"Buy", "Sell"}, timeout=10)
+    assert not bot.of("reject")
+    assert bot.stop() == 0
+    assert own_open(http) == []
 
 
 def test_a_silent_book_is_stale_and_pulls_quotes(exchange, run_engine) -> None:
@@ -177,7 +203,7 @@ def test_client_side_mmp_pulls_quotes_for_the_freeze_then_quotes_again(
         flow.place_order(
             category="linear", symbol=SYMBOL, side="Sell", orderType="Market", qty="0.05"
         )
-        time.sleep(0.05)
+        time.sleep(TAKER_PACE_S)
     fired = time.monotonic()
     wait_for(lambda: own_open(http) == [], timeout=2)
     assert bot.engine.risk.mmp.trips >= 1

@@ -9,7 +9,7 @@ from typing import Any
 from bybitctl.mm.accounting import Fill, Ledger
 from bybitctl.mm.report import build_report
 
-from .support import SYMBOL, executions, own_open, rest, taker, wait_for
+from .support import SYMBOL, TAKER_PACE_S, executions, own_open, rest, taker, wait_for
 
 
 def _mid(http: Any) -> Decimal:
@@ -103,7 +103,7 @@ def test_one_sided_taker_flow_never_pushes_position_past_max(exchange, run_engin
         size = Decimal(row["size"]) * (-1 if row["side"] == "Sell" else 1)
         worst = max(worst, abs(size))
         at_limit += size >= Decimal("0.006")
-        time.sleep(0.05)
+        time.sleep(TAKER_PACE_S)
     assert at_limit, "the flow never pressed against the limit"
     assert bot.stop() == 0
     fills = executions(http)
@@ -138,7 +138,7 @@ def test_report_fees_and_realised_pnl_equal_the_exchange_executions(exchange, ru
             orderType="Market",
             qty="0.003",
         )
-        time.sleep(0.05)
+        time.sleep(TAKER_PACE_S)
     assert bot.stop() == 0
     fills = executions(http)
     assert len(fills) >= 4
@@ -187,7 +187,7 @@ def test_flatten_on_exit_closes_the_position_with_one_market_order(exchange, run
         flow.place_order(
             category="linear", symbol=SYMBOL, side="Sell", orderType="Market", qty="0.05"
         )
-        time.sleep(0.05)
+        time.sleep(TAKER_PACE_S)
     assert bot.stop() == 0
     position = http.get_positions(category="linear", symbol=SYMBOL)["result"]["list"][0]
     assert Decimal(position["size"]) == 0
@@ -202,7 +202,9 @@ def test_flatten_on_exit_closes_the_position_with_one_market_order(exchange, run
 
 def test_hedge_mode_switches_quotes_on_both_legs_and_flattens_each(exchange, run_engine) -> None:
     # the account starts in one-way mode: the engine switches the symbol, sets the leverage,
-    # puts bids on positionIdx 1 and asks on 2, and closes each leg on exit
+    # quotes on positionIdx 1/2 (flat: bids open the long leg on 1, asks the short leg on 2;
+    # once a leg is open the other side closes it, see tests/mm/e2e/test_hedge.py) and
+    # closes each leg on exit
     bot = run_engine(
         exchange,
         spread_bps=0.05,
@@ -213,20 +215,24 @@ def test_hedge_mode_switches_quotes_on_both_legs_and_flattens_each(exchange, run
         flatten_on_exit=True,
     )
     http, flow = rest(exchange), taker(exchange)
-    orders = wait_for(lambda: len(own_open(http)) == 2 and own_open(http), timeout=10)
-    assert {o["side"]: o["positionIdx"] for o in orders} == {"Buy": 1, "Sell": 2}
+    wait_for(lambda: len(own_open(http)) == 2, timeout=10)
+    first = [  # the first quotes, placed flat (filled by now or not)
+        http.get_open_orders(category="linear", symbol=SYMBOL, orderLinkId=link)["result"]["list"]
+        for link in (bot.engine.run_id + "-1", bot.engine.run_id + "-2")
+    ]
+    assert {o[0]["side"]: o[0]["positionIdx"] for o in first} == {"Buy": 1, "Sell": 2}
     legs = http.get_positions(category="linear", symbol=SYMBOL)["result"]["list"]
     assert {int(p["positionIdx"]) for p in legs} == {1, 2}
     assert {p["leverage"] for p in legs} == {"7"}
     deadline = time.monotonic() + 15
-    for side in ("Sell", "Buy"):  # fill our bid (long leg), then our ask (short leg)
+    for side in ("Sell", "Buy"):  # fill our bid, then our ask
         want = "Buy" if side == "Sell" else "Sell"
         while not any(f["side"] == want for f in executions(http)):
             assert time.monotonic() < deadline, f"no {want} fill"
             flow.place_order(
                 category="linear", symbol=SYMBOL, side=side, orderType="Market", qty="0.05"
             )
-            time.sleep(0.05)
+            time.sleep(TAKER_PACE_S)
     assert not bot.of("reject") or all(r["code"] != 10001 for r in bot.of("reject"))
 
     def net() -> Decimal:
