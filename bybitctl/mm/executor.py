@@ -159,9 +159,12 @@ class Executor:
     def submit(self, actions: Sequence[Action]) -> bool:
         """Hand `actions` to the exchange (cancels, amends, places: one request per kind,
         batched). Returns True when they went over the WebSocket, False for HTTP."""
-        cancels = [a for a in actions if isinstance(a, Cancel)]
-        amends = [a for a in actions if isinstance(a, Amend)]
-        places = [a for a in actions if isinstance(a, Place)]
+        cancels: list[Action] = []
+        amends: list[Action] = []
+        places: list[Action] = []
+        group_of = {Cancel: cancels, Amend: amends, Place: places}
+        for a in actions:
+            group_of[type(a)].append(a)
         ws = self.ws if self.use_ws else None
         if ws is not None:
             try:

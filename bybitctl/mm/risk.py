@@ -144,6 +144,10 @@ class MarketMakerProtection:
 _PRIORITY = {Cancel: 0, Amend: 1}
 
 
+def _priority(action: Action) -> int:
+    return _PRIORITY.get(type(action), 2)
+
+
 class RateBudget:
     """Token bucket of order actions per second (burst = one second's worth).
 
@@ -169,7 +173,7 @@ class RateBudget:
         """Split `actions` into (send now, deferred); sent ones are in priority order
         (cancels, amends, places; stable within each)."""
         self._refill(now_ms)
-        ordered = sorted(actions, key=lambda a: _PRIORITY.get(type(a), 2))
+        ordered = sorted(actions, key=_priority)
         n = min(len(ordered), int(self.tokens + 1e-9))
         self.tokens -= n
         self.deferred += len(ordered) - n

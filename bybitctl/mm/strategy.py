@@ -657,18 +657,32 @@ class VolEstimator:
         return math.sqrt(self._sum) if self._sum > 0 else 0.0
 
 
-def book_view(book: Any, ts_ms: int, *, resyncing: bool = False, **flags: Any) -> BookView:
-    """A BookView of a `bybitctl.book.OrderBook` (read only); `flags` set the other fields
-    (last, mark, vol_bps, private_ok, halt). An empty side reads as 0; `resyncing` adds the
-    caller's own resync state to the book's."""
+def book_view(
+    book: Any,
+    ts_ms: int,
+    *,
+    resyncing: bool = False,
+    last: float | None = None,
+    mark: float | None = None,
+    vol_bps: float = 0.0,
+    private_ok: bool = True,
+    halt: str = "",
+) -> BookView:
+    """A BookView of a `bybitctl.book.OrderBook` (read only) plus the other fields. An
+    empty side reads as 0; `resyncing` adds the caller's own resync state to the book's.
+    Built positionally: it runs on every book message, ahead of the decision."""
     bb = book.best_bid()
     ba = book.best_ask()
     return BookView(
-        bid=float(bb[0]) if bb else 0.0,
-        ask=float(ba[0]) if ba else 0.0,
-        bid_qty=float(bb[1]) if bb else 0.0,
-        ask_qty=float(ba[1]) if ba else 0.0,
-        ts_ms=ts_ms,
-        resyncing=resyncing or bool(book.needs_resync),
-        **flags,
+        float(bb[0]) if bb else 0.0,
+        float(ba[0]) if ba else 0.0,
+        float(bb[1]) if bb else 0.0,
+        float(ba[1]) if ba else 0.0,
+        last,
+        mark,
+        vol_bps,
+        ts_ms,
+        resyncing or bool(book.needs_resync),
+        private_ok,
+        halt,
     )
