@@ -51,9 +51,17 @@ def order(
     status: str = OPEN,
     filled: str = "0",
     created_ms: int = 1_000,
+    position_idx: int = 0,
 ) -> OpenOrder:
     return OpenOrder(
-        link_id, side, Decimal(price), Decimal(qty), Decimal(filled), created_ms, status
+        link_id,
+        side,
+        Decimal(price),
+        Decimal(qty),
+        Decimal(filled),
+        created_ms,
+        status,
+        position_idx,
     )
 
 

@@ -434,18 +434,6 @@ def test_rising_price_shrinks_notional_cap_and_cuts_resting_orders() -> None:
 # -- hedge mode: closing and opening legs ---------------------------------------------------
 
 
-def hedged(
-    link_id: str,
-    side: str,
-    price: str,
-    qty: str,
-    idx: int,
-    status: str = OPEN,
-    filled: str = "0",
-) -> OpenOrder:
-    return OpenOrder(link_id, side, D(price), D(qty), D(filled), 1_000, status, idx)
-
-
 def legs(long: str = "0", short: str = "0") -> Inventory:
     return Inventory(D(long) - D(short), long=D(long), short=D(short))
 
@@ -471,7 +459,10 @@ def test_hedge_opening_orders_share_one_room_bids_first() -> None:
     # flat: both sides open, 0.25 in all: the bids take 0.1 + 0.1 + 0.05, the asks nothing
     assert [a.qty for a in places(d, BUY)] == [D("0.100"), D("0.100"), D("0.050")]
     assert places(d, SELL) == []
-    resting = (hedged("a", BUY, "99.90", "0.1", 1), hedged("b", BUY, "99.85", "0.1", 1))
+    resting = (
+        order("a", BUY, "99.90", "0.1", position_idx=1),
+        order("b", BUY, "99.85", "0.1", position_idx=1),
+    )
     d = decide(p, view(), legs(long="0.05"), resting, 1_000, STATE)
     # long 0.05 + bids 0.2 fill the cap; the asks only close the long leg
     assert [(a.side, a.qty, a.position_idx) for a in places(d)] == [(SELL, D("0.050"), 1)]
@@ -480,9 +471,9 @@ def test_hedge_opening_orders_share_one_room_bids_first() -> None:
 def test_hedge_order_on_the_wrong_leg_is_cancelled_and_replaced() -> None:
     p = params(hedge_mode=True)
     resting = (
-        hedged("ask", SELL, "100.10", "0.1", 2),  # opens short while long: replace it
-        hedged("ask2", SELL, "100.20", "0.1", 2, status=PENDING_NEW),  # in flight: wait
-        hedged("bid", BUY, "99.90", "0.1", 1, status=PENDING_NEW),
+        order("ask", SELL, "100.10", "0.1", position_idx=2),  # opens short while long: replace it
+        order("ask2", SELL, "100.20", "0.1", status=PENDING_NEW, position_idx=2),  # in flight: wait
+        order("bid", BUY, "99.90", "0.1", status=PENDING_NEW, position_idx=1),
     )
     d = decide(p, view(), legs(long="0.2"), resting, 1_000, STATE)
     assert d.actions == (
@@ -490,7 +481,9 @@ def test_hedge_order_on_the_wrong_leg_is_cancelled_and_replaced() -> None:
         Place("mmT-1", SELL, D("100.10"), D("0.100"), True, 1, 0),
     )
     # the long leg is gone: a closing ask left on index 1 can do nothing useful
-    gone = decide(p, view(), legs(), (hedged("c", SELL, "100.10", "0.1", 1),), 1_000, STATE)
+    gone = decide(
+        p, view(), legs(), (order("c", SELL, "100.10", "0.1", position_idx=1),), 1_000, STATE
+    )
     assert Cancel("c", "leg") in gone.actions
     assert [(a.side, a.position_idx) for a in places(gone)] == [(BUY, 1), (SELL, 2)]
 
