@@ -41,7 +41,7 @@ class JsonlSink:
 
 
 class Dashboard:
-    """A rich `Live` view, redrawn off the decision thread: book top, our quotes with the
+    """A rich `Live` view, redrawn off the event-handling threads: book top, our quotes with the
     book size at their price and the estimated qty ahead of them in the queue, inventory and
     PnL, fills, latency, guard and connections."""
 
