@@ -34,7 +34,6 @@ _BATCH_OPS = {Place: "order.create-batch", Amend: "order.amend-batch", Cancel: "
 """Trade-socket operations per action kind (pybit `WebSocketTrading`'s method names)."""
 
 Result = tuple[Action, int, str]
-Sink = Inbox
 
 
 class Executor:
@@ -46,7 +45,7 @@ class Executor:
         category: str,
         symbol: str,
         http: Any,
-        sink: Sink,
+        sink: Inbox,
         *,
         debug: bool = False,
         timeout_s: float = 5.0,

@@ -4,10 +4,10 @@ Every source (pybit's public and private reader threads, the trade socket's repl
 worker, the timer, signal handlers) `put`s `(kind, source, gen, t_ns, payload)` tuples here.
 Events are handled one batch at a time, in arrival order, by whichever thread brings one while
 no other thread is handling: a book frame is decided on the reader thread that decoded it.
-A separate decision thread would add a wake-up between the two (`benchmarks/mm_latency.py`'s
-baseline: 60-130 µs at the median, milliseconds at p99 on a busy machine), and it would take
-the GIL from the reader decoding the rest of the same burst. Handling stays serial, so the
-engine's state needs no lock of its own.
+A separate decision thread would add a wake-up between the two (measured in
+`benchmarks/results_mm.txt`: 60-130 µs at the median, milliseconds at p99 on a busy machine),
+and it would take the GIL from the reader decoding the rest of the same burst. Handling
+stays serial, so the engine's state needs no lock of its own.
 
 A thread that finds the handler busy leaves its event queued; the handler drains the queue
 before it lets go, and every release re-checks the queue, so no event waits for the next one.
