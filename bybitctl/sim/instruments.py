@@ -62,17 +62,13 @@ class Instrument:
         """
         s = self._px.get(ticks)
         if s is None:
-            if len(self._px) > 200_000:
-                self._px.clear()
-            s = self._px[ticks] = units_str(ticks * self.price_unit, self.price_dp)
+            s = _remember(self._px, ticks, units_str(ticks * self.price_unit, self.price_dp))
         return s
 
     def qty_str(self, lots: int) -> str:
         s = self._qty.get(lots)
         if s is None:
-            if len(self._qty) > 200_000:
-                self._qty.clear()
-            s = self._qty[lots] = units_str(lots * self.qty_unit, self.qty_dp)
+            s = _remember(self._qty, lots, units_str(lots * self.qty_unit, self.qty_dp))
         return s
 
     def price_dec(self, ticks: int) -> Decimal:
@@ -107,6 +103,18 @@ class Instrument:
     def to_lots(self, qty: Decimal) -> int | None:
         q, r = divmod(qty, self.step)
         return int(q) if r == 0 else None
+
+
+_MEMO_LIMIT = 200_000
+"""Entries a formatting memo keeps before it starts afresh (a walk far off the usual range)."""
+
+
+def _remember(memo: dict[int, str], key: int, text: str) -> str:
+    """Store `text` under `key` in a bounded memo and return it."""
+    if len(memo) > _MEMO_LIMIT:
+        memo.clear()
+    memo[key] = text
+    return text
 
 
 def units_str(units: int, dp: int) -> str:
