@@ -74,6 +74,7 @@ CONFIG = {
 }
 BASELINE = "floor (pybit callback -> send)"
 SUBPROCESS = "tick-to-quote, exchange in subprocess"
+UNWARMED = "the same, warm_interval_ms = 0"
 IN_PROCESS = "tick-to-quote, exchange in-process"
 
 
@@ -166,10 +167,13 @@ def baseline(settings: Settings, seconds: float, into: Series) -> None:
         sys.setswitchinterval(switch)
 
 
-def engine_run(settings: Settings, seconds: float, tmp: Path, into: Series) -> None:
-    """One engine run of `seconds` (its timer on this thread); adds to `into`."""
+def engine_run(
+    settings: Settings, seconds: float, tmp: Path, into: Series, **overrides: Any
+) -> None:
+    """One engine run of `seconds` (its timer on this thread) with CONFIG and `overrides`;
+    adds to `into`."""
     journal = Journal(tmp / f"bench-{time.monotonic_ns()}.sqlite")
-    engine = Engine(from_mapping(CONFIG), settings, journal, target="bench")
+    engine = Engine(from_mapping({**CONFIG, **overrides}), settings, journal, target="bench")
     try:
         engine.prepare()
         timer = threading.Timer(seconds, engine.request_stop, args=("bench",))
@@ -207,6 +211,9 @@ def main() -> None:
     parser.add_argument("--exchange-nice", type=int, default=10, help="exchange niceness")
     parser.add_argument("--no-in-process", action="store_true", help="skip that variant")
     parser.add_argument(
+        "--warm-interval-ms", type=int, default=None, help="for the headline variant"
+    )
+    parser.add_argument(
         "--no-pin", dest="pin", action="store_false", help="leave CPU placement to the OS"
     )
     args = parser.parse_args()
@@ -217,13 +224,19 @@ def main() -> None:
         exchange_cpu = cpus[-1]
     from bybitctl.sim import running_exchange
 
-    series = {BASELINE: Series(), SUBPROCESS: Series(), IN_PROCESS: Series()}
+    series = {BASELINE: Series(), SUBPROCESS: Series(), UNWARMED: Series(), IN_PROCESS: Series()}
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         for _ in range(args.rounds):
             with exchange_process(tmp, args.exchange_nice, exchange_cpu) as settings:
                 baseline(settings, args.baseline_seconds, series[BASELINE])
-                engine_run(settings, args.seconds, tmp, series[SUBPROCESS])
+                warm = (
+                    {}
+                    if args.warm_interval_ms is None
+                    else {"warm_interval_ms": args.warm_interval_ms}
+                )
+                engine_run(settings, args.seconds, tmp, series[SUBPROCESS], **warm)
+                engine_run(settings, args.seconds, tmp, series[UNWARMED], warm_interval_ms=0)
             if not args.no_in_process:
                 with running_exchange(symbols=("BTCUSDT",), rate_limits=False) as ex:
                     settings = Settings(
@@ -243,7 +256,7 @@ def main() -> None:
     print("µs from book message decoded to order request handed to the socket (target p99 <= 500)")
     base = series[BASELINE]
     print(line(BASELINE, base))
-    for name in (SUBPROCESS, IN_PROCESS):
+    for name in (SUBPROCESS, UNWARMED, IN_PROCESS):
         s = series[name]
         if not s.samples:
             continue

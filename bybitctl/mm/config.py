@@ -296,6 +296,15 @@ class MMConfig:
             section="guards",
         ),
     )
+    warm_interval_ms: int = field(
+        default=5,
+        metadata=_doc(
+            "ms",
+            "While no book message comes, rehearse a tick this often (no order is sent) so "
+            "caches stay warm for the next one; 0 = off.",
+            section="latency",
+        ),
+    )
     flatten_on_exit: bool = field(
         default=False,
         metadata=_doc(
@@ -419,6 +428,8 @@ def _check_intrinsic(c: MMConfig) -> None:
         raise _bad("mmp_freeze_s", f"must be >= 0, got {c.mmp_freeze_s}")
     if not 0 < c.rate_limit <= 1000:
         raise _bad("rate_limit", f"must be in (0, 1000], got {c.rate_limit}")
+    if not 0 <= c.warm_interval_ms <= 50:
+        raise _bad("warm_interval_ms", f"must be in [0, 50], got {c.warm_interval_ms}")
     if c.reject_limit < 0:
         raise _bad("reject_limit", f"must be >= 0, got {c.reject_limit}")
     if c.reject_window_s <= 0:
@@ -633,6 +644,7 @@ _SECTIONS = {
     "volatility": "Volatility-scaled spread",
     "kill": "Kill switch (PnL in quote currency, fees included)",
     "guards": "Guards that pull or slow quotes",
+    "latency": "Latency",
     "exit": "Orders and exit",
 }
 

@@ -6,7 +6,9 @@ trade-socket answers; timers; stop requests) all arrive on `Engine.inbox` (see
 other is handling drains the queue, updates the local state, and makes one decision with
 the pure `strategy.decide`, so a book frame is quoted on the reader thread that decoded it;
 the rate budget admits the actions and the `Executor` sends them. The main thread runs the
-timer (guards, reconnects, status) under the same lock. The engine is the only owner of order
+timer (guards, reconnects, status) under the same lock. While the book is quiet, a thread of
+`bybitctl.mm.warmup` rehearses ticks on the last decision's inputs (sending nothing) so the
+next real one finds warm caches. The engine is the only owner of order
 state: in-flight and resting orders (and terminal orders whose fills have not arrived yet)
 are all handed to the strategy, which counts them at a full fill against the limits.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import math
 import queue
 import re
 import signal
@@ -56,6 +59,7 @@ from bybitctl.mm.strategy import (
     Amend,
     BookView,
     Cancel,
+    Decision,
     Inventory,
     OpenOrder,
     Place,
@@ -66,6 +70,7 @@ from bybitctl.mm.strategy import (
     decide,
     legs_after_fill,
 )
+from bybitctl.mm.warmup import Warmup
 
 STOP = "stop"
 RESUME = "resume"
@@ -134,6 +139,7 @@ class Stats:
     http_actions: int = 0
     timeouts: int = 0
     resyncs: int = 0
+    warm_rounds: int = 0
     latencies: list[float] = field(default_factory=list)
 
 
@@ -221,6 +227,9 @@ class Engine:
         self._rejects: list[int] = []  # times of the current same-code place-reject streak
         self._reject_code = 0
         self._failure: BaseException | None = None
+        self._warm_sign = 1
+        self._basis: tuple[BookView, Inventory, tuple[OpenOrder, ...], StrategyState] | None = None
+        self._warmup_error = ""
 
     # -- start ----------------------------------------------------------------------------
 
@@ -504,8 +513,18 @@ class Engine:
         """Hand events to whichever thread brings them, and run the timer every TIMER_S
         here until something sets `stop_reason`."""
         deadline = time.monotonic() + duration_s if duration_s else None
+        warmup = None
+        if self.config.warm_interval_ms:
+            warmup = Warmup(
+                self.config.warm_interval_ms,
+                self._rehearsal,
+                self.executor.rehearse,
+                self._warmup_failed,
+            )
         self.inbox.handler = self._on_events
         try:
+            if warmup is not None:
+                warmup.start()
             while self.stop_reason is None:
                 with self.inbox.held() as q:
                     self._on_events(None, q)
@@ -515,6 +534,9 @@ class Engine:
                         self.stop_reason = "duration"
                 time.sleep(TIMER_S)
         finally:
+            if warmup is not None:
+                warmup.stop()
+                self.stats.warm_rounds = warmup.rounds
             self.inbox.handler = None
         if self._failure is not None:
             raise self._failure
@@ -935,6 +957,32 @@ class Engine:
             )
         if deferred:
             self._dirty = True
+        self._basis = (view, self.inventory, tuple(self.orders.values()), self.state)
+
+    def _rehearsal(self) -> tuple[Callable[..., Decision], tuple[Any, ...]] | None:
+        """The inputs of one rehearsed decision, for the warm-up thread (`bybitctl.mm.warmup`):
+        the last decision's inputs with the book moved past the refresh tolerance, alternately
+        up and down, so the strategy acts. None within `warm_interval_ms` of the last book
+        message and while nothing is quoted. Reads only what `_decide` published (one
+        attribute), so it takes no lock and never handles an event on the warm-up thread."""
+        basis, params = self._basis, self.params
+        if basis is None or params is None or self.stop_reason is not None:
+            return None
+        now = now_ms()
+        if now - self.guard.ts_ms < self.config.warm_interval_ms:
+            return None
+        view, inventory, orders, state = basis
+        if view.bid <= 0 or view.ask <= 0:
+            return None
+        ticks = 1 + math.ceil(params.tol_bps * view.ask * 1e-4 / params.tick)
+        self._warm_sign = -self._warm_sign
+        move = self._warm_sign * ticks * params.tick
+        view = view._replace(bid=view.bid + move, ask=view.ask + move)
+        return decide, (params, view, inventory, orders, now, state)
+
+    def _warmup_failed(self, exc: BaseException) -> None:
+        """The warm-up thread stopped on an error; the timer reports it (on its thread)."""
+        self._warmup_error = f"warm-up stopped: {type(exc).__name__}: {exc}"
 
     def _applied(self, actions: tuple[Action, ...], now: int) -> None:
         """Optimistic state for actions just sent (undone by a refusal)."""
@@ -969,6 +1017,9 @@ class Engine:
 
     def _timer(self) -> None:
         now = now_ms()
+        if self._warmup_error:
+            self.emit({"event": "warning", "message": self._warmup_error})
+            self._warmup_error = ""
         for feed in (self.public, self.private):
             if feed is not None:
                 why = feed.check()

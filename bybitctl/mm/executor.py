@@ -3,7 +3,7 @@
 
 `submit` returns as soon as every request is handed to the socket (the end of the
 tick-to-quote measurement). WS requests use pybit's connection, auth and reply dispatch,
-but the frame is sent here (see `_send_ws`). Answers come back later as `reply` events in
+but the frame is built and sent here (see `_send_ws` and `bybitctl.mm.wsframe`). Answers come back later as `reply` events in
 the engine's inbox, normalised to one `(action, retCode, retMsg)` per action whichever path
 carried it. A WS request unanswered for `timeout_s` is answered with code -1 so the engine
 re-reads the truth over REST instead of waiting forever. The REST helpers at the bottom are
@@ -23,6 +23,7 @@ import orjson
 from bybitctl.mm.feeds import DOWN, UP
 from bybitctl.mm.inbox import Inbox
 from bybitctl.mm.strategy import Action, Amend, Cancel, Place
+from bybitctl.mm.wsframe import FrameWriter, send_frame
 from bybitctl.request import follow_cursor
 
 REPLY = "reply"
@@ -71,6 +72,8 @@ class Executor:
         self._lock = threading.Lock()
         self._retry_at: float | None = None
         self._connecting = False
+        self._frames = FrameWriter()
+        self._rehearsal_frames = FrameWriter()  # the warm-up thread's own key pool
         self._http_jobs: queue.SimpleQueue[
             tuple[Callable[..., Any], dict[str, Any], tuple[Action, ...]] | None
         ] = queue.SimpleQueue()
@@ -200,6 +203,22 @@ class Executor:
             sink.put((REPLY, "ws", 0, time.perf_counter_ns(), _results(actions, message, "data")))
 
         req_id = f"{self.req_prefix}{token}"
+        frame = self._frames.frame(self._payload(ws, actions, req_id))
+        # pybit's own `_send_order_operation` registers the callback after sending, so a
+        # quick reply finds no callback and is dropped (the request then times out); it
+        # also spends ~40 µs of the tick on uuid4 and json.dumps. Same request, other order.
+        ws._set_callback(req_id, answer, answer)
+        try:
+            send_frame(ws.ws, frame)
+        except Exception:
+            ws._pop_callback(req_id)
+            with lock:
+                pending.pop(token, None)  # never sent: the caller resends it over HTTP
+            raise
+        self.ws_sends += 1
+
+    def _payload(self, ws: Any, actions: tuple[Action, ...], req_id: str) -> bytes:
+        """The trade-socket request (pybit `WebSocketTrading`'s message shape) as JSON."""
         if len(actions) == 1:
             op = _OPS[type(actions[0])]
             args = {"category": self.category, **self._request(actions[0])}
@@ -211,19 +230,16 @@ class Executor:
             header["X-BAPI-RECV-WINDOW"] = ws.recv_window
         if ws.referral_id:
             header["Referer"] = ws.referral_id
-        message = {"reqId": req_id, "header": header, "op": op, "args": [args]}
-        # pybit's own `_send_order_operation` registers the callback after sending, so a
-        # quick reply finds no callback and is dropped (the request then times out); it
-        # also spends ~40 µs of the tick on uuid4 and json.dumps. Same frame, other order.
-        ws._set_callback(req_id, answer, answer)
-        try:
-            ws.ws.send(orjson.dumps(message))
-        except Exception:
-            ws._pop_callback(req_id)
-            with lock:
-                pending.pop(token, None)  # never sent: the caller resends it over HTTP
-            raise
-        self.ws_sends += 1
+        return orjson.dumps({"reqId": req_id, "header": header, "op": op, "args": [args]})
+
+    def rehearse(self, actions: Sequence[Action]) -> int:
+        """Build a frame like those `submit` sends for `actions`, and send nothing (the
+        warm-up thread, `bybitctl.mm.warmup`); returns its size."""
+        ws = self.ws
+        if ws is None or not actions:
+            return 0
+        payload = self._payload(ws, tuple(actions), f"{self.req_prefix}0")
+        return len(self._rehearsal_frames.frame(payload))
 
     def _send_http(self, actions: tuple[Action, ...]) -> None:
         http = self.http
