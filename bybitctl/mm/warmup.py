@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -82,8 +83,9 @@ class Warmup:
         self._rx.close()
 
     def _run(self) -> None:
-        with contextlib.suppress(OSError):  # Linux: per-thread niceness; elsewhere best effort
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        if sys.platform.startswith("linux"):  # where a thread id names one thread's niceness
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         try:
             while not self._stop.wait(self.interval_s):
                 self.round()

@@ -3,6 +3,8 @@ loopback probe, and stops cleanly (also on an error of its own)."""
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -49,6 +51,9 @@ def test_the_thread_rehearses_until_stopped_and_an_error_ends_only_the_warmup() 
     warm = Warmup(1, _inputs, lambda actions: rounds.set() or 0, print)
     warm.start()
     assert rounds.wait(5), "no round within 5 s"
+    if sys.platform.startswith("linux"):  # the lowest priority, for that thread only
+        assert os.getpriority(os.PRIO_PROCESS, warm._thread.native_id) == 19
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) != 19
     warm.stop()
     assert not warm._thread.is_alive()
 
