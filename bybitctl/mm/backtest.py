@@ -316,7 +316,13 @@ class Backtest:
         link_id = action.link_id
         if isinstance(action, Place):
             ok, fills = self.model.place(
-                link_id, action.side, action.price, action.qty, action.post_only, self.book
+                link_id,
+                action.side,
+                action.price,
+                action.qty,
+                action.post_only,
+                self.book,
+                action.position_idx,
             )
             self._later(back, _Reply(self, link_id, _snap(self.model.orders.get(link_id)), ok))
             self._record_fills(fills, now)
@@ -344,15 +350,20 @@ class Backtest:
         self.orders[link_id] = replace(order, price=price, qty=qty, status=status)
 
     def _record_fills(self, fills: list[SimFill], now: int) -> None:
-        if not fills:
-            return
-        mid = self._mid()
-        for f in fills:
-            rate = self.settings.maker_fee if f.is_maker else self.settings.taker_fee
-            fill = Fill(
-                f.side, f.price, f.qty, f.price * f.qty * rate, mid, f.is_maker, now, f.link_id
-            )
-            self._later(now + self.settings.latency_ms, _FillReport(self, fill))
+        """Send the client the fills of one model call, then the closing orders it cut to
+        their leg (the exchange's order updates: after the fills that caused them)."""
+        back = now + self.settings.latency_ms
+        if fills:
+            mid = self._mid()
+            for f in fills:
+                rate = self.settings.maker_fee if f.is_maker else self.settings.taker_fee
+                fill = Fill(
+                    f.side, f.price, f.qty, f.price * f.qty * rate, mid, f.is_maker, now, f.link_id
+                )
+                self._later(back, _FillReport(self, fill))
+        for link_id, order in self.model.trimmed:
+            self._later(back, _Reply(self, link_id, _snap(order), False))
+        self.model.trimmed.clear()
 
     def _on_fill(self, fill: Fill, now: int) -> None:
         """The client receives a fill: ledger, open order, inventory, MMP."""

@@ -47,7 +47,7 @@ from bybitctl.mm.executor import REPLY, Executor, cancel_own, open_orders, paged
 from bybitctl.mm.feeds import DOWN, FRAME, UP, Feed, private_feed, public_feed
 from bybitctl.mm.inbox import Inbox
 from bybitctl.mm.journal import Journal, now_ms
-from bybitctl.mm.queue_position import QueueTracker
+from bybitctl.mm.queue_position import QueueTracker, level_size
 from bybitctl.mm.risk import ARMED, STOPPED, Risk, StaleBookGuard
 from bybitctl.mm.strategy import (
     BUY,
@@ -1096,13 +1096,12 @@ class Engine:
         mark = self._mark_decimal()
         lat = self.stats.latencies[-2000:]
         quotes = []
-        levels = {
-            BUY: {lvl[0]: lvl[1] for lvl in self.book.bids()},
-            "Sell": {lvl[0]: lvl[1] for lvl in self.book.asks()},
-        }
+        levels = {BUY: self.book.bids(), "Sell": self.book.asks()}
         self.queues.refresh(self.book, self.orders)  # the level-shrink part, here not per tick
         for o in sorted(self.orders.values(), key=lambda o: (o.side, -o.price)):
-            book_qty = levels[o.side].get(str(o.price))  # our order is part of this size
+            # our order is part of this size; prices compare as numbers ("100.10" is 100.1)
+            size = level_size(levels[o.side], o.price, bids=o.side == BUY)
+            book_qty = str(size) if size else None
             ahead = self.queues.ahead(o.link_id, o.price)
             quotes.append(
                 {

@@ -3,11 +3,12 @@
 
 `submit` returns as soon as every request is handed to the socket (the end of the
 tick-to-quote measurement). WS requests use pybit's connection, auth and reply dispatch,
-but the frame is built and sent here (see `_send_ws` and `bybitctl.mm.wsframe`). Answers come back later as `reply` events in
-the engine's inbox, normalised to one `(action, retCode, retMsg)` per action whichever path
-carried it. A WS request unanswered for `timeout_s` is answered with code -1 so the engine
-re-reads the truth over REST instead of waiting forever. The REST helpers at the bottom are
-the safety net: list and cancel our own orders and confirm none remain.
+but the frame is built and sent here (see `_send_ws` and `bybitctl.mm.wsframe`). Answers
+come back later as `reply` events in the engine's inbox, normalised to one
+`(action, retCode, retMsg)` per action whichever path carried it. A WS request unanswered
+for `timeout_s` is answered with code -1 so the engine re-reads the truth over REST instead
+of waiting forever. The REST helpers at the bottom are the safety net: list and cancel our
+own orders and confirm none remain.
 """
 
 from __future__ import annotations

@@ -10,6 +10,12 @@ an amend that changes the price or raises the qty goes to the back, one that onl
 qty keeps its place. These queue rules are `bybitctl.mm.queue_position`'s, which also gives
 the live engine's queue-ahead estimate. All sizes are exact Decimals; prices compare as the
 exchange's numbers.
+
+Hedge mode: an order that closes a leg (a sell on positionIdx 1, a buy on 2) is reduce-only,
+as on Bybit and the local exchange: a place is capped at the leg (refused when the leg is
+empty), no fill takes the leg below zero, and after every sweep a resting closing order
+larger than its leg is cut to it, or cancelled when the leg is gone (`trimmed` lists those
+for the client).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from bybitctl.mm.queue_position import consumed, keeps_place, level_size, shrunk
+from bybitctl.mm.strategy import legs_after_fill
 
 _ZERO = Decimal(0)
 
@@ -35,6 +42,7 @@ class SimOrder:
     filled: Decimal
     queue_ahead: Decimal
     arrival: int  # time priority among our own orders at one price
+    position_idx: int = 0
 
     @property
     def remaining(self) -> Decimal:
@@ -62,14 +70,29 @@ class QueueFillModel:
 
     def __init__(self) -> None:
         self.orders: dict[str, SimOrder] = {}
+        self.legs = (_ZERO, _ZERO)
+        """Hedge mode's (long, short) legs as our fills left them."""
+        self.trimmed: list[tuple[str, SimOrder | None]] = []
+        """Closing orders cut to their leg (None: cancelled) since the caller last emptied it."""
         self._arrivals = 0
 
     def place(
-        self, link_id: str, side: str, price: Decimal, qty: Decimal, post_only: bool, book: Any
+        self,
+        link_id: str,
+        side: str,
+        price: Decimal,
+        qty: Decimal,
+        post_only: bool,
+        book: Any,
+        position_idx: int = 0,
     ) -> tuple[bool, list[SimFill]]:
         """An order arrives. Returns (accepted, immediate fills). A post-only order that
         would take is rejected, as Bybit does; a plain limit takes the opposite levels up to
-        its price (taker) and rests the rest."""
+        its price (taker) and rests the rest. A closing order is capped at its leg."""
+        if closes(side, position_idx):
+            qty = min(qty, self._leg(position_idx))
+            if qty <= 0:
+                return False, []
         buy = side == "Buy"
         opposite = book.asks(None) if buy else book.bids(None)
         fills: list[SimFill] = []
@@ -82,14 +105,24 @@ class QueueFillModel:
                 return False, []
             take = min(left, Decimal(level[1]))
             fills.append(SimFill(link_id, side, p, take, False))
+            self._move(side, position_idx, take)
             left -= take
             if not left:
+                self._trim()
                 return True, fills
         same = book.bids(None) if buy else book.asks(None)
         self._arrivals += 1
         self.orders[link_id] = SimOrder(
-            link_id, side, price, qty, qty - left, level_size(same, price, buy), self._arrivals
+            link_id,
+            side,
+            price,
+            qty,
+            qty - left,
+            level_size(same, price, buy),
+            self._arrivals,
+            position_idx,
         )
+        self._trim()
         return True, fills
 
     def amend(self, link_id: str, price: Decimal, qty: Decimal, book: Any) -> SimOrder | None:
@@ -125,10 +158,11 @@ class QueueFillModel:
             if (buy and best_ask is not None and best_ask <= order.price) or (
                 not buy and best_bid is not None and best_bid >= order.price
             ):
-                fills.append(self._fill(order, order.remaining))
+                self._fill(order, order.remaining, fills)
                 continue
             visible = level_size(bids if buy else asks, order.price, buy)
             order.queue_ahead = shrunk(order.queue_ahead, visible, _ZERO)
+        self._trim()
         return fills
 
     def on_trade(self, taker_side: str, price: Decimal, qty: Decimal) -> list[SimFill]:
@@ -143,24 +177,60 @@ class QueueFillModel:
                 continue
             through = order.price > price if hit == "Buy" else order.price < price
             if through:
-                fills.append(self._fill(order, order.remaining))
+                self._fill(order, order.remaining, fills)
             elif order.price == price and left > 0:
                 order.queue_ahead, left = consumed(order.queue_ahead, left)
                 take = min(left, order.remaining)
                 if take > 0:
-                    left -= take
-                    fills.append(self._fill(order, take))
+                    left -= self._fill(order, take, fills)
+        self._trim()
         return fills
 
     def resting(self, side: str) -> int:
         """How many of our orders rest on `side`."""
         return sum(1 for o in self.orders.values() if o.side == side)
 
-    def _fill(self, order: SimOrder, qty: Decimal) -> SimFill:
+    def _fill(self, order: SimOrder, qty: Decimal, into: list[SimFill]) -> Decimal:
+        """Fill `order` by `qty` (a closing order: at most its leg) as maker, appending the
+        fill to `into`; returns the qty filled."""
+        if closes(order.side, order.position_idx):
+            qty = min(qty, self._leg(order.position_idx))
+            if qty <= 0:
+                return _ZERO
         order.filled += qty
         if order.filled >= order.qty:
             del self.orders[order.link_id]
-        return SimFill(order.link_id, order.side, order.price, qty, True)
+        self._move(order.side, order.position_idx, qty)
+        into.append(SimFill(order.link_id, order.side, order.price, qty, True))
+        return qty
+
+    def _leg(self, position_idx: int) -> Decimal:
+        return self.legs[0] if position_idx == 1 else self.legs[1]
+
+    def _move(self, side: str, position_idx: int, qty: Decimal) -> None:
+        if position_idx:
+            self.legs = legs_after_fill(*self.legs, side, qty, position_idx)
+
+    def _trim(self) -> None:
+        """Cut resting closing orders to what their leg still holds (cancel at zero)."""
+        for order in list(self.orders.values()):
+            if not closes(order.side, order.position_idx):
+                continue
+            room = self._leg(order.position_idx)
+            if order.remaining <= room:
+                continue
+            if room <= 0:
+                del self.orders[order.link_id]
+                self.trimmed.append((order.link_id, None))
+            else:
+                order.qty -= order.remaining - room
+                self.trimmed.append((order.link_id, order))
+
+
+def closes(side: str, position_idx: int) -> bool:
+    """Whether an order of `side` on hedge-mode `position_idx` closes that leg (a sell on 1,
+    a buy on 2); Bybit treats such an order as reduce-only."""
+    return position_idx in (1, 2) and (side == "Sell") == (position_idx == 1)
 
 
 def _arrival(order: SimOrder) -> int:

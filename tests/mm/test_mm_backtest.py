@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bybitctl.mm.backtest import REPORT_KEYS, BacktestSettings, run_backtest
+from bybitctl.mm.backtest import REPORT_KEYS, Backtest, BacktestSettings, run_backtest
 from bybitctl.mm.synthetic import synthetic_recording
 from bybitctl.recording import RecordingWriter
 
@@ -224,3 +224,26 @@ def test_rate_budget_caps_order_actions_per_second() -> None:
     exit_cancels = 2 * 2  # two levels a side, cancelled by the exit outside the budget
     assert sent - exit_cancels <= 5 * seconds + 5  # rate x time + one burst
     assert free["orders_amended"] > 2 * report["orders_amended"]
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 500), latency=st.integers(0, 30), levels=st.integers(1, 3))
+def test_hedge_mode_legs_agree_with_the_exchange_model_and_stay_bounded(
+    seed: int, latency: int, levels: int
+) -> None:
+    cfg = mm_config(
+        hedge_mode=True,
+        spread_bps=0.5,
+        levels=levels,
+        order_qty="0.1",
+        max_position="0.3",
+        min_requote_interval_ms=0,
+    )
+    bt = Backtest(cfg, rules(), BacktestSettings(latency), fake_timer())
+    result = bt.run(synthetic_recording(seed=seed, messages=400))
+    assert result.report["fills"] > 0
+    long, short = bt.model.legs
+    assert D(0) <= long and D(0) <= short and long + short <= D("0.3")
+    # the client's legs are the exchange model's once every report has arrived
+    assert (bt.inventory.long, bt.inventory.short) == (long, short)
+    assert bt.inventory.position == long - short == result.ledger.position

@@ -123,3 +123,46 @@ def test_post_only_that_would_take_is_rejected_plain_limit_takes() -> None:
         SimFill("b", "Buy", D("100.03"), D(1), False),
     ]
     assert model.orders["b"].filled == D(5) and model.orders["b"].queue_ahead == 0
+
+
+def test_hedge_closing_orders_are_reduce_only_at_the_leg() -> None:
+    book = make_book()
+    model = QueueFillModel()
+    # no long leg yet: a sell on positionIdx 1 has nothing to close
+    assert model.place("c0", "Sell", D("100.03"), D(1), True, book, position_idx=1) == (False, [])
+    # a buy on 1 opens the long leg: 1.5 after a trade through it
+    model.place("o", "Buy", D("100.00"), D("1.5"), True, book, position_idx=1)
+    assert model.on_trade("Sell", D("99.99"), D("0.001")) == [
+        SimFill("o", "Buy", D("100.00"), D("1.5"), True)
+    ]
+    assert model.legs == (D("1.5"), D(0))
+    # closing asks: one capped at the leg when placed, two more resting at 1 each
+    model.place("c1", "Sell", D("100.03"), D(2), True, book, position_idx=1)
+    assert model.orders["c1"].qty == D("1.5")
+    model.place("c2", "Sell", D("100.04"), D(1), True, book, position_idx=1)
+    model.place("c3", "Sell", D("100.05"), D(1), True, book, position_idx=1)
+    # a buy sweeps through all three: together they close the leg, never more
+    fills = model.on_trade("Buy", D("100.06"), D("0.001"))
+    assert sum(f.qty for f in fills) == D("1.5") and fills[0].link_id == "c1"
+    assert model.legs == (D(0), D(0))
+    # what the sweep could not fill is cancelled, as Bybit cancels reduce-only orders
+    assert model.orders == {}
+    assert sorted(model.trimmed) == [("c2", None), ("c3", None)]
+
+
+def test_a_closing_order_is_cut_when_its_leg_shrinks_under_it() -> None:
+    book = make_book()
+    model = QueueFillModel()
+    model.place("o", "Sell", D("99.99"), D(2), False, book, position_idx=2)  # takes: short 2
+    assert model.legs == (D(0), D(2))
+    model.place("c1", "Buy", D("99.98"), D(2), True, book, position_idx=2)
+    model.place("c2", "Buy", D("99.97"), D("1.5"), True, book, position_idx=2)
+    # a sell taker fills c1 by 1: the short leg is 1, so c1 (1 left) fits and c2 is cut to 1
+    assert model.on_trade("Sell", D("99.98"), D(1)) == [
+        SimFill("c1", "Buy", D("99.98"), D(1), True)
+    ]
+    assert model.legs == (D(0), D(1))
+    assert model.orders["c2"].remaining == D(1) and model.trimmed == [("c2", model.orders["c2"])]
+    # one-way orders (positionIdx 0) never touch the legs
+    model.place("w", "Buy", D("99.96"), D(9), True, book)
+    assert model.legs == (D(0), D(1)) and model.orders["w"].qty == D(9)
