@@ -8,22 +8,25 @@ only ticks whose decision sent something over the trade WebSocket count. The eng
 exactly as `mm start` runs it, with a config that requotes on every book change (zero
 tolerance, no minimum interval), so nearly every book message produces an amend.
 
-Three variants run in alternating rounds in this one process, so all see the same load:
+Four variants run in alternating rounds in this one process, so all see the same load:
 
 - floor: what any pybit bot pays at the least. pybit's public callback, on a book message,
   sends a prebuilt amend frame (for an order that does not exist: the exchange refuses it)
   on a pybit trade socket, timed the same way. Compare the engine with it as a ratio.
 - engine, exchange in a subprocess (the headline figure): `bybitctl sim serve` in its own
-  interpreter, as Bybit is on its own machine, at a lower priority (`--exchange-nice`).
-- engine, exchange in-process (as `mm start --paper` runs it): the exchange's market
-  generator, matching and replies are Python on threads of this interpreter and take the
-  GIL from the engine. Printed for completeness; its tail measures the simulator sharing our
-  interpreter rather than the engine, which is why the subprocess variant is the headline.
+  interpreter, as Bybit is on its own machine, at a lower priority (`--exchange-nice`);
+  the config's `warm_interval_ms` (or `--warm-interval-ms`).
+- the same with `warm_interval_ms = 0`: what the warm-up thread (`bybitctl.mm.warmup`) buys.
+- engine, exchange in-process (as `mm start --paper` runs it, on every CPU): the exchange's
+  market generator, matching and replies are Python on threads of this interpreter and take
+  the GIL from the engine. Printed for completeness; its tail measures the simulator sharing
+  our interpreter rather than the engine, which is why the subprocess variant is the headline.
 
-CPU placement (`--pin`, the default with two or more CPUs): this process on CPU 0 and the
-exchange subprocess on the last CPU, as a latency-minded deployment runs a bot with `taskset`
-(docs/mm.md "Latency"): the engine's threads then share warm caches, and the exchange's
-work, woken by every request we send, does not preempt the engine mid-step.
+CPU placement (`--pin`, the default with two or more CPUs): for the subprocess variants,
+this process on CPU 0 and the exchange subprocess on the last CPU, as a latency-minded
+deployment runs a bot with `taskset` (docs/mm.md "Latency"): the engine's threads then
+share warm caches, and the exchange's work, woken by every request we send, does not
+preempt the engine mid-step.
 
 Per variant: sample count and p50/p90/p99/max in µs; for the engine also the process's CPU
 share and involuntary context switches, the part of the tail the machine, not the engine,
@@ -124,6 +127,18 @@ def _place(nice: int, cpu: int | None) -> None:
     os.nice(nice)
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
+
+
+@contextmanager
+def every_cpu(cpus: list[int]) -> Iterator[None]:
+    """Let this thread and the threads it starts meanwhile run on every CPU in `cpus`, then
+    put this thread back where it was."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, set(cpus))
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def baseline(settings: Settings, seconds: float, into: Series) -> None:
@@ -238,7 +253,10 @@ def main() -> None:
                 engine_run(settings, args.seconds, tmp, series[SUBPROCESS], **warm)
                 engine_run(settings, args.seconds, tmp, series[UNWARMED], warm_interval_ms=0)
             if not args.no_in_process:
-                with running_exchange(symbols=("BTCUSDT",), rate_limits=False) as ex:
+                with (
+                    every_cpu(cpus),
+                    running_exchange(symbols=("BTCUSDT",), rate_limits=False) as ex,
+                ):
                     settings = Settings(
                         profile="bench",
                         api_key=ex.api_key,
