@@ -8,9 +8,9 @@ the pure `strategy.decide`, so a book frame is quoted on the reader thread that 
 the rate budget admits the actions and the `Executor` sends them. The main thread runs the
 timer (guards, reconnects, status) under the same lock. While the book is quiet, a thread of
 `bybitctl.mm.warmup` rehearses ticks on the last decision's inputs (sending nothing) so the
-next real one finds warm caches. The engine is the only owner of order
-state: in-flight and resting orders (and terminal orders whose fills have not arrived yet)
-are all handed to the strategy, which counts them at a full fill against the limits.
+next real one finds warm caches. The engine is the only owner of order state: in-flight and
+resting orders (and terminal orders whose fills have not arrived yet) are all handed to the
+strategy, which counts them at a full fill against the limits.
 
 Safety (issue 5 §3): `prepare` cancels leftovers of earlier runs (confirmed over REST) or,
 with `leftovers = adopt`, takes them over as its own orders, reads the position and arms

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -187,11 +188,13 @@ def test_docs_explain_every_field_and_report_key() -> None:
         ({"levels": 2, "level_spacing_bps": 0}, "must be > 0 with several levels"),
         ({"category": "spot", "leverage": 2}, "leverage: linear only: spot has no leverage"),
         ({"leverage": 0}, "leverage: must be at least 1, got 0"),
+        ({"warm_interval_ms": 51}, "warm_interval_ms: must be in [0, 50], got 51"),
+        ({"warm_interval_ms": -1}, "warm_interval_ms: must be in [0, 50], got -1"),
         ({"order_qty": "abc"}, "order_qty: expected a decimal number, got 'abc'"),
         ({"levels": "two"}, "levels: expected an integer, got 'two'"),
         ({"leftovers": "keep"}, "leftovers: expected one of cancel, adopt, got 'keep'"),
     ],
 )
 def test_bad_field_message_says_what_is_wrong(override: dict, says: str) -> None:
-    with pytest.raises(UsageError, match=says.replace("(", r"\(")):
+    with pytest.raises(UsageError, match=re.escape(says)):
         from_mapping({**BASE, **override})
