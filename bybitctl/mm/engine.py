@@ -967,10 +967,11 @@ class Engine:
 
     def _rehearsal(self) -> tuple[Callable[..., Decision], tuple[Any, ...]] | None:
         """The inputs of one rehearsed decision, for the warm-up thread (`bybitctl.mm.warmup`):
-        the last decision's inputs with the book moved past the refresh tolerance, alternately
-        up and down, so the strategy acts. None within `warm_interval_ms` of the last book
-        message and while nothing is quoted. Reads only what `_decide` published (one
-        attribute), so it takes no lock and never handles an event on the warm-up thread."""
+        the last decision's inputs with the book (and the last and mark prices) moved past
+        the refresh tolerance, alternately up and down, so the strategy acts whatever its
+        reference. None within `warm_interval_ms` of the last book message and while nothing
+        is quoted. Reads only what `_decide` published (one attribute), so it takes no lock
+        and never handles an event on the warm-up thread."""
         basis, params = self._basis, self.params
         if basis is None or params is None or self.stop_reason is not None:
             return None
@@ -983,7 +984,12 @@ class Engine:
         ticks = 1 + math.ceil(params.tol_bps * view.ask * 1e-4 / params.tick)
         self._warm_sign = -self._warm_sign
         move = self._warm_sign * ticks * params.tick
-        view = view._replace(bid=view.bid + move, ask=view.ask + move)
+        view = view._replace(
+            bid=view.bid + move,
+            ask=view.ask + move,
+            last=view.last + move if view.last else view.last,
+            mark=view.mark + move if view.mark else view.mark,
+        )
         return decide, (params, view, inventory, orders, now, state)
 
     def _warmup_failed(self, exc: BaseException) -> None:

@@ -7,12 +7,18 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from bybitctl.config import Settings
+from bybitctl.mm.engine import Engine
+from bybitctl.mm.journal import Journal, now_ms
 from bybitctl.mm.strategy import Amend, Inventory, StrategyState, decide
 from bybitctl.mm.warmup import Warmup
 
-from .helpers import order, params, view
+from .helpers import config, order, params, view
 
 
 def _inputs() -> tuple[Any, tuple[Any, ...]]:
@@ -68,3 +74,33 @@ def test_the_thread_rehearses_until_stopped_and_an_error_ends_only_the_warmup() 
     assert not warm._thread.is_alive()
     assert [str(e) for e in failed] == ["bad inputs"]
     warm.stop()
+
+
+@pytest.mark.parametrize("reference", ["mid", "microprice", "last", "mark"])
+def test_the_engines_rehearsal_makes_the_strategy_act_whatever_its_reference(
+    tmp_path: Path, reference: str
+) -> None:
+    over = {"reference": reference, "refresh_tolerance_bps": 1.0}
+    settings = Settings(profile="t", api_key="k", api_secret="s", base_url="http://127.0.0.1:9")
+    journal = Journal(tmp_path / "j.sqlite")
+    engine = Engine(config(**over), settings, journal, target="test")
+    try:
+        engine.params = params(**over)
+        # resting exactly where the strategy quotes (10 bps from 100): nothing to do as is
+        live = view(99.99, 100.01, last=100.0, mark=100.0, ts_ms=now_ms())
+        orders = (order("a-1", "Buy", "99.90", "0.1"), order("a-2", "Sell", "100.10", "0.1"))
+        engine._basis = (live, Inventory(), orders, StrategyState("a"))
+        assert not decide(
+            engine.params, live, Inventory(), orders, now_ms(), StrategyState("a")
+        ).actions
+        for _ in range(2):  # moved down, then up
+            rehearsal = engine._rehearsal()
+            assert rehearsal is not None
+            step, args = rehearsal
+            actions = step(*args).actions
+            assert sorted(type(a).__name__ for a in actions) == ["Amend", "Amend"], actions
+        engine.guard.on_message(now_ms())  # a book message just came: no rehearsal
+        assert engine._rehearsal() is None
+    finally:
+        engine.executor.close()
+        journal.close()
