@@ -526,7 +526,6 @@ class Engine:
                 self._rehearsal,
                 self.executor.rehearse,
                 self._warmup_failed,
-                self._quiet,
             )
         self.inbox.handler = self._on_events
         try:
@@ -970,13 +969,15 @@ class Engine:
         """The inputs of one rehearsed decision, for the warm-up thread (`bybitctl.mm.warmup`):
         the last decision's inputs with the book (and the last and mark prices) moved past
         the refresh tolerance, alternately up and down, so the strategy acts whatever its
-        reference. None unless `_quiet`, and while nothing is quoted. Reads only what
-        `_decide` published (one attribute), so it takes no lock and never handles an event
-        on the warm-up thread."""
+        reference. None within `warm_interval_ms` of the last book message and while nothing
+        is quoted. Reads only what `_decide` published (one attribute), so it takes no lock
+        and never handles an event on the warm-up thread."""
         basis, params = self._basis, self.params
-        if basis is None or params is None or self.stop_reason is not None or not self._quiet():
+        if basis is None or params is None or self.stop_reason is not None:
             return None
         now = now_ms()
+        if now - self.guard.ts_ms < self.config.warm_interval_ms:
+            return None
         view, inventory, orders, state = basis
         if view.bid <= 0 or view.ask <= 0:
             return None
@@ -990,11 +991,6 @@ class Engine:
             mark=view.mark + move if view.mark else view.mark,
         )
         return decide, (params, view, inventory, orders, now, state)
-
-    def _quiet(self) -> bool:
-        """No event is being handled and no book message came within `warm_interval_ms`:
-        when the warm-up may rehearse (any thread, no lock)."""
-        return not self.inbox.busy and now_ms() - self.guard.ts_ms >= self.config.warm_interval_ms
 
     def _warmup_failed(self, exc: BaseException) -> None:
         """The warm-up thread stopped on an error; the timer reports it (on its thread)."""

@@ -69,11 +69,6 @@ class Inbox:
             yield self._queue
         self.pump()
 
-    @property
-    def busy(self) -> bool:
-        """Whether some thread is handling events (or holds the lock) right now."""
-        return self._lock.locked()
-
     def get(self, timeout: float) -> Event:
         """Take the next event, waiting up to `timeout` s (raises `queue.Empty`); for the
         owner of `held`, when the handler is off."""

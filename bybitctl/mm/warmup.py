@@ -7,18 +7,17 @@ cold as well: one `send(2)` on loopback takes ~80 µs after 30 ms of silence and
 within a millisecond of another send. So while no book message comes, a thread of its own
 rehearses a tick every `warm_interval_ms`:
 
-- one small send over a private loopback connection, whose other end is this object;
 - a delta applied to a scratch order book (the real one only follows the exchange);
 - a decision on the engine's latest inputs with the book moved past the refresh tolerance,
   so the strategy takes its acting branches (the engine supplies them, `Engine._rehearsal`,
   without a lock); the result is dropped;
-- the executor building the frames of those actions (`Executor.rehearse`), sending nothing.
+- the executor building the frames of those actions (`Executor.rehearse`), sending nothing;
+- one small send over a private loopback connection, whose other end is this object.
 
 This is what low-latency trading stacks do with dummy sends on their own network path
 (e.g. Onload's `ONLOAD_MSG_WARM`). The thread runs at the lowest priority, so its wake-ups
-do not preempt a reader thread quoting a tick, and between steps it gives up the GIL and
-abandons the round once a tick is being handled, so a tick arriving meanwhile shares the
-interpreter with one step at most (tens of µs). It never takes the
+do not preempt a reader thread quoting a tick, and it gives up the GIL between steps, so a
+tick arriving meanwhile waits for one step at most (tens of µs). It never takes the
 engine's lock nor handles an event, so starving it (it is the first thread a busy CPU
 starves) delays nothing but the warm-up. It costs a few percent of a core;
 `warm_interval_ms = 0` turns it off. A failure here ends the warm-up, never the run.
@@ -55,12 +54,10 @@ class Warmup:
         inputs: Inputs,
         rehearse: Callable[[Sequence[Any]], int],
         on_error: Callable[[BaseException], None],
-        quiet: Callable[[], bool] = lambda: True,
     ) -> None:
         self.interval_s = interval_ms / 1000
         self.rounds = 0
         self._inputs = inputs
-        self._quiet = quiet
         self._rehearse = rehearse
         self._on_error = on_error
         self._stop = threading.Event()
@@ -96,26 +93,18 @@ class Warmup:
             self._on_error(exc)
 
     def round(self) -> None:
-        """One rehearsed tick. Between its steps it gives up the GIL and gives up the round
-        as soon as the engine is no longer quiet (a tick arrived: it warms the path now)."""
+        """One rehearsed tick, giving up the GIL between its steps."""
         inputs = self._inputs()
         if inputs is None:
             return
         self.rounds += 1
-        self._send()
-        if not self._go_on():
-            return
         self._apply_delta()
-        if not self._go_on():
-            return
+        time.sleep(0)
         decide, args = inputs
         actions = decide(*args).actions
-        if self._go_on():
-            self._rehearse(actions)
-
-    def _go_on(self) -> bool:
         time.sleep(0)
-        return self._quiet()
+        self._rehearse(actions)
+        self._send()
 
     def _apply_delta(self) -> None:
         """Move a few sizes on each side of the scratch book."""

@@ -104,20 +104,3 @@ def test_the_engines_rehearsal_makes_the_strategy_act_whatever_its_reference(
     finally:
         engine.executor.close()
         journal.close()
-
-
-def test_a_round_is_abandoned_once_a_tick_is_being_handled() -> None:
-    rehearsed: list[Sequence[Any]] = []
-    decided: list[int] = []
-
-    def inputs() -> tuple[Any, tuple[Any, ...]]:
-        step, args = _inputs()
-        return (lambda *a: decided.append(1) or step(*a)), args
-
-    answers = iter([True, False])  # quiet after the probe send, then a tick arrives
-    warm = Warmup(1, inputs, lambda acts: rehearsed.append(acts) or 0, print, lambda: next(answers))
-    try:
-        warm.round()
-    finally:
-        warm.stop()
-    assert warm.rounds == 1 and decided == [] and rehearsed == []
