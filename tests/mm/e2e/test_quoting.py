@@ -71,11 +71,11 @@ def test_requotes_only_beyond_the_tolerance(exchange, run_engine) -> None:
         assert abs(new - old) / old * 10000 > Decimal("0.3") - Decimal("0.02"), (old, new)
 
     # the warm-up rehearses a book moved past this tolerance (and decides amends) every
-    # millisecond or so of quiet; none of it may reach the exchange
+    # few milliseconds of quiet; none of it may reach the exchange
     wide = run_engine(exchange, refresh_tolerance_bps=200.0, min_requote_interval_ms=0)
     time.sleep(3)
     assert wide.stop() == 0
-    assert wide.engine.stats.warm_rounds > 100
+    assert wide.engine.stats.warm_rounds >= 10  # ~480 on an idle machine; it runs at nice 19
     assert _moves(wide) == []
     report = build_report(wide.journal, wide.journal.chain())
     assert report["orders_placed"] == 2 and report["orders_amended"] == 0
