@@ -75,7 +75,7 @@ def test_requotes_only_beyond_the_tolerance(exchange, run_engine) -> None:
     wide = run_engine(exchange, refresh_tolerance_bps=200.0, min_requote_interval_ms=0)
     time.sleep(3)
     assert wide.stop() == 0
-    assert wide.engine.stats.warm_rounds >= 10  # ~480 on an idle machine; it runs at nice 19
+    assert wide.engine.stats.warm_rounds >= 10  # it runs at nice 19: starved on a busy machine
     assert _moves(wide) == []
     report = build_report(wide.journal, wide.journal.chain())
     assert report["orders_placed"] == 2 and report["orders_amended"] == 0
