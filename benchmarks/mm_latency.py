@@ -185,10 +185,11 @@ def baseline(settings: Settings, seconds: float, into: Series) -> None:
 def engine_run(
     settings: Settings, seconds: float, tmp: Path, into: Series, **overrides: Any
 ) -> None:
-    """One engine run of `seconds` (its timer on this thread) with CONFIG and `overrides`;
-    adds to `into`."""
+    """One engine run of `seconds` (its timer on this thread) with CONFIG and `overrides`
+    (None: the config's default); adds to `into`."""
     journal = Journal(tmp / f"bench-{time.monotonic_ns()}.sqlite")
-    engine = Engine(from_mapping({**CONFIG, **overrides}), settings, journal, target="bench")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    engine = Engine(from_mapping({**CONFIG, **given}), settings, journal, target="bench")
     try:
         engine.prepare()
         timer = threading.Timer(seconds, engine.request_stop, args=("bench",))
@@ -245,12 +246,13 @@ def main() -> None:
         for _ in range(args.rounds):
             with exchange_process(tmp, args.exchange_nice, exchange_cpu) as settings:
                 baseline(settings, args.baseline_seconds, series[BASELINE])
-                warm = (
-                    {}
-                    if args.warm_interval_ms is None
-                    else {"warm_interval_ms": args.warm_interval_ms}
+                engine_run(
+                    settings,
+                    args.seconds,
+                    tmp,
+                    series[SUBPROCESS],
+                    warm_interval_ms=args.warm_interval_ms,
                 )
-                engine_run(settings, args.seconds, tmp, series[SUBPROCESS], **warm)
                 engine_run(settings, args.seconds, tmp, series[UNWARMED], warm_interval_ms=0)
             if not args.no_in_process:
                 with (

@@ -101,8 +101,9 @@ def main() -> None:
         tempfile.TemporaryDirectory() as name,
         exchange_process(Path(name), 10, exchange_cpu) as settings,
     ):
-        warm = {} if args.warm_interval_ms is None else {"warm_interval_ms": args.warm_interval_ms}
-        engine_run(settings, args.seconds, Path(name), Series(), **warm)
+        engine_run(
+            settings, args.seconds, Path(name), Series(), warm_interval_ms=args.warm_interval_ms
+        )
     print(f"{len(ticks)} ticks that sent; load {os.getloadavg()[0]:.2f}; µs")
     print(f"{'stage':<48}{'p50':>8}{'p90':>8}{'p99':>8}")
     for start, end, label in STAGES:

@@ -68,6 +68,7 @@ from bybitctl.mm.strategy import (
     VolEstimator,
     book_view,
     decide,
+    leg_index,
     legs_after_fill,
 )
 from bybitctl.mm.warmup import Warmup
@@ -94,10 +95,10 @@ _LIVE = ("New", "PartiallyFilled", "Untriggered")
 _GONE_CODES = (110001, 110008, 110010, 170213)
 """Cancel/amend answers meaning the order no longer exists (filled or cancelled already)."""
 _TRANSIENT_CODES = frozenset({10000, 10006, 10016, 10018, 10429, 170007, 170146})
-_RATE_CODES = frozenset({10006, 10018, 10429})
-"""Refusals for a rate limit (per UID, per IP, system-wide): the rate budget backs off."""
 """Rate limits and server-side timeouts/errors: they clear by themselves, so the reject
 breaker neither counts them nor restarts its count on them."""
+_RATE_CODES = frozenset({10006, 10018, 10429})
+"""Refusals for a rate limit (per UID, per IP, system-wide): the rate budget backs off."""
 
 
 def run_token() -> str:
@@ -1374,12 +1375,11 @@ def _fill_position_idx(row: dict[str, Any], order: OpenOrder | None) -> int:
     side closes, any other on the leg its side opens."""
     if order is not None:
         return order.position_idx
-    buy = row.get("side") == BUY
     try:
         closes = Decimal(row.get("closedSize") or "0") > 0
     except ArithmeticError:
         closes = False
-    return (2 if buy else 1) if closes else (1 if buy else 2)
+    return leg_index(row.get("side", ""), closing=closes)
 
 
 def _config_dict(config: MMConfig) -> dict[str, Any]:

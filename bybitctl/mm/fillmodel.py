@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from bybitctl.mm.queue_position import consumed, keeps_place, level_size, shrunk
-from bybitctl.mm.strategy import legs_after_fill
+from bybitctl.mm.strategy import leg_index, legs_after_fill
 
 _ZERO = Decimal(0)
 
@@ -230,7 +230,7 @@ class QueueFillModel:
 def closes(side: str, position_idx: int) -> bool:
     """Whether an order of `side` on hedge-mode `position_idx` closes that leg (a sell on 1,
     a buy on 2); Bybit treats such an order as reduce-only."""
-    return position_idx in (1, 2) and (side == "Sell") == (position_idx == 1)
+    return position_idx == leg_index(side, closing=True)
 
 
 def _arrival(order: SimOrder) -> int:

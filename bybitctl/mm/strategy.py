@@ -614,6 +614,16 @@ class _Hedge:
             self.room = room
 
 
+def leg_index(side: str, *, closing: bool) -> int:
+    """The hedge-mode positionIdx an order of `side` trades in: a buy opens the long leg (1)
+    and closes the short one (2); a sell opens the short leg (2) and closes the long one (1).
+
+    >>> leg_index("Buy", closing=False), leg_index("Sell", closing=True)
+    (1, 1)
+    """
+    return 2 if (side == BUY) == closing else 1
+
+
 def legs_after_fill(
     long: Decimal, short: Decimal, side: str, qty: Decimal, position_idx: int
 ) -> tuple[Decimal, Decimal]:
