@@ -1,0 +1,328 @@
+"""The one grammar for values users type: numbers, booleans, text and JSON.
+
+Every place a value enters bybitctl (endpoint options, `--param`, `call`/`api` pairs, the
+config file, `mm` flags and `mm.toml`, global options) converts it here, so a value either
+means exactly what was typed or is refused with the rule it broke. The rules:
+
+- a number is ASCII digits with an optional `.` fraction (`12`, `0.5`); a leading `-` only
+  where the field may be negative; no `+`, `_`, blanks, Unicode digits, NaN or Infinity, and
+  an exponent only where the field says so; it must lie in the field's range;
+- a decimal goes on the wire as the exact text typed; an integer as its value;
+- text holds no control characters;
+- JSON is standard JSON (no NaN/Infinity), nested at most `MAX_JSON_DEPTH` deep, and its
+  numbers are plain numbers that survive the round trip to the wire unchanged.
+
+Each function raises `InvalidValue` whose message states the rule; callers prefix the name of
+the option or field, so the user reads "invalid value for --qty: ...". Nothing heavy is
+imported: this module is on the start-up path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of arrays and objects in a JSON value (Bybit's deepest request is 3)."""
+
+INT64_MAX = 2**63 - 1
+"""Bybit's integers are 64-bit; anything larger cannot mean what was typed."""
+
+DECIMAL_MAX_DIGITS = 18
+"""Digits allowed on each side of a decimal's point: enough for every Bybit price, quantity
+and amount (up to 18 decimals, below 10^18), short of the absurd."""
+
+_PLAIN = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_EXPONENT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_INTEGER = re.compile(r"-?[0-9]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+class InvalidValue(ValueError):
+    """A typed value broke the grammar; the message is the rule, worded for users."""
+
+
+@dataclass(frozen=True, slots=True)
+class NumberRule:
+    """What one field accepts: sign, exponent and range.
+
+    `minimum`/`maximum` bound the value (inclusive); `positive` excludes zero as well.
+    """
+
+    signed: bool = False
+    exponent: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    positive: bool = False
+
+    def describe(self) -> str:
+        """The rule in words, e.g. "a number >= 0 (digits and an optional . fraction)"."""
+        if self.minimum is not None and self.maximum is not None:
+            bounds = f" in [{_fmt(self.minimum)}, {_fmt(self.maximum)}]"
+        elif self.positive:
+            bounds = " > 0"
+        elif self.minimum is not None:
+            bounds = f" >= {_fmt(self.minimum)}"
+        elif not self.signed:
+            bounds = " >= 0"
+        else:
+            bounds = ""
+        return bounds
+
+
+UNSIGNED = NumberRule()
+SIGNED = NumberRule(signed=True)
+POSITIVE = NumberRule(positive=True)
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+def _shape(raw: str, rule: NumberRule, pattern: re.Pattern[str], what: str) -> None:
+    """Refuse anything but the plain ASCII shape, naming what was wrong."""
+    if not isinstance(raw, str):
+        raise InvalidValue(f"expected {what}, got {raw!r}")
+    if pattern.fullmatch(raw):
+        if raw.startswith("-") and not rule.signed:
+            raise InvalidValue(f"expected {what} >= 0 (no sign), got {raw!r}")
+        return
+    if not raw:
+        raise InvalidValue(f"expected {what}, got an empty value")
+    if raw.strip() != raw or any(c.isspace() for c in raw):
+        reason = "blanks are not allowed"
+    elif any(c.isdigit() and not c.isascii() for c in raw):
+        reason = "only ASCII digits 0-9 are allowed"
+    elif "_" in raw:
+        reason = "'_' separators are not allowed"
+    elif raw.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+        reason = "NaN and Infinity are not numbers here"
+    elif "e" in raw.lower() and _EXPONENT.fullmatch(raw):
+        reason = "write it without an exponent"
+    elif raw.startswith("+"):
+        reason = "no '+' sign"
+    else:
+        reason = "digits with an optional '.' fraction"
+    raise InvalidValue(f"expected {what}, got {raw!r}: {reason}")
+
+
+def _check_range(value: Any, raw: str, rule: NumberRule, what: str) -> None:
+    low, high = rule.minimum, rule.maximum
+    if (
+        (rule.positive and value <= 0)
+        or (low is not None and value < low)
+        or (high is not None and value > high)
+        or (not rule.signed and value < 0)
+    ):
+        raise InvalidValue(f"expected {what}{rule.describe()}, got {raw!r}")
+
+
+def decimal_text(raw: str, rule: NumberRule = UNSIGNED) -> str:
+    """A decimal number, returned as the exact text typed (Bybit's prices and quantities).
+
+    >>> decimal_text("0.010")
+    '0.010'
+    >>> decimal_text("-10", SIGNED)
+    '-10'
+    >>> decimal_text("٣")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bybitctl.parsing.InvalidValue: ... got '٣': only ASCII digits 0-9 are allowed
+    """
+    what = "a decimal number"
+    _shape(raw, rule, _EXPONENT if rule.exponent else _PLAIN, what)
+    whole, _, rest = raw.lstrip("-").partition(".")
+    fraction = re.split("[eE]", rest)[0] if rest else ""
+    if len(whole.lstrip("0")) > DECIMAL_MAX_DIGITS or len(fraction) > DECIMAL_MAX_DIGITS:
+        raise InvalidValue(
+            f"expected {what} with at most {DECIMAL_MAX_DIGITS} digits on each side of the "
+            f"point, got {_short(raw)}"
+        )
+    if rule.exponent or rule.minimum is not None or rule.maximum is not None or rule.positive:
+        from decimal import Decimal  # only for a bounded decimal: start-up stays light
+
+        _check_range(Decimal(raw), raw, rule, what)
+    return raw
+
+
+def integer(raw: str, rule: NumberRule = UNSIGNED) -> int:
+    """A whole number within 64 bits and the rule's range.
+
+    >>> integer("42")
+    42
+    >>> integer("1_000")
+    Traceback (most recent call last):
+    ...
+    bybitctl.parsing.InvalidValue: expected an integer, got '1_000': '_' separators are not allowed
+    """
+    what = "an integer"
+    _shape(raw, rule, _INTEGER, what)
+    if len(raw.lstrip("-").lstrip("0")) > 19 or abs(int(raw)) > INT64_MAX:
+        raise InvalidValue(f"expected {what} within 64 bits, got {_short(raw)}")
+    value = int(raw)
+    _check_range(value, raw, rule, what)
+    return value
+
+
+def number(raw: str, rule: NumberRule = UNSIGNED) -> int | float:
+    """A finite number: an int when written without a fraction, else a float.
+
+    >>> number("2.5")
+    2.5
+    >>> number("nan")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bybitctl.parsing.InvalidValue: ... got 'nan': NaN and Infinity are not numbers here
+    """
+    what = "a number"
+    _shape(raw, rule, _EXPONENT if rule.exponent else _PLAIN, what)
+    whole = raw.lstrip("-").partition(".")[0]
+    if len(whole.lstrip("0")) > DECIMAL_MAX_DIGITS:
+        raise InvalidValue(f"expected {what} below 10^{DECIMAL_MAX_DIGITS}, got {_short(raw)}")
+    value: int | float = int(raw) if _INTEGER.fullmatch(raw) else float(raw)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise InvalidValue(f"expected a finite number, got {_short(raw)}")
+    _check_range(value, raw, rule, what)
+    return value
+
+
+def finite(value: Any, rule: NumberRule = UNSIGNED, *, integral: bool = False) -> int | float:
+    """A number that arrived already typed (TOML, JSON): finite, in range, not a bool.
+
+    >>> finite(1.5)
+    1.5
+    >>> finite(float("inf"))
+    Traceback (most recent call last):
+    ...
+    bybitctl.parsing.InvalidValue: expected a finite number, got inf
+    """
+    if isinstance(value, str):
+        return integer(value, rule) if integral else number(value, rule)
+    what = "an integer" if integral else "a number"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidValue(f"expected {what}, got {value!r}")
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        raise InvalidValue(f"expected a finite number, got {value!r}")
+    if integral and not float(value).is_integer():
+        raise InvalidValue(f"expected {what}, got {value!r}")
+    if abs(value) > INT64_MAX:
+        raise InvalidValue(f"expected {what} within 64 bits, got {_short(repr(value))}")
+    _check_range(value, repr(value), rule, what)
+    return int(value) if integral else value
+
+
+def boolean(raw: str) -> bool:
+    """true/false (also 1/0, yes/no, on/off), any case, no blanks.
+
+    >>> boolean("True")
+    True
+    """
+    if isinstance(raw, bool):
+        return raw
+    word = raw.lower() if isinstance(raw, str) else None
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise InvalidValue(f"expected true or false, got {raw!r}")
+
+
+def text(raw: str, *, required: bool = False) -> str:
+    """A string sent as typed: no control characters, and not empty where it is required.
+
+    >>> text("BTCUSDT")
+    'BTCUSDT'
+    """
+    if not isinstance(raw, str):
+        raise InvalidValue(f"expected a string, got {raw!r}")
+    if required and not raw:
+        raise InvalidValue("expected a value, got an empty one")
+    if _CONTROL.search(raw):
+        raise InvalidValue(f"control characters are not allowed, got {_short(raw)}")
+    return raw
+
+
+def json_value(raw: str) -> Any:
+    """Standard JSON, at most `MAX_JSON_DEPTH` deep, whose numbers reach the wire unchanged.
+
+    pybit re-serialises the value with `json.dumps`, so a number is accepted only when that
+    gives back the same number: integers within 64 bits, and fractions that are exact as a
+    float (`0.1`, not `1.00000000000000000001`); no exponents. Bybit takes numbers as strings
+    anyway, and a quoted value always goes through as typed.
+
+    >>> json_value('[{"symbol": "BTCUSDT", "qty": "0.01"}]')
+    [{'symbol': 'BTCUSDT', 'qty': '0.01'}]
+    >>> json_value('{"qty": NaN}')
+    Traceback (most recent call last):
+    ...
+    bybitctl.parsing.InvalidValue: not standard JSON: NaN is not a JSON number
+    """
+    import json
+
+    if not isinstance(raw, str):
+        raise InvalidValue(f"expected JSON, got {raw!r}")
+    depth = _json_depth(raw)
+    if depth > MAX_JSON_DEPTH:
+        raise InvalidValue(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(
+            raw, parse_constant=_no_constant, parse_int=_json_int, parse_float=_json_float
+        )
+    except InvalidValue:
+        raise
+    except ValueError as exc:
+        raise InvalidValue(f"not valid JSON: {exc}") from None
+
+
+def _json_depth(raw: str) -> int:
+    """The deepest bracket nesting outside strings, found without recursion."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def _no_constant(name: str) -> Any:
+    raise InvalidValue(f"not standard JSON: {name} is not a JSON number")
+
+
+def _json_int(raw: str) -> int:
+    try:
+        return integer(raw, SIGNED)
+    except InvalidValue as exc:
+        raise InvalidValue(f"JSON number {_short(raw)}: {exc}") from None
+
+
+def _json_float(raw: str) -> float:
+    if not _PLAIN.fullmatch(raw):
+        raise InvalidValue(f"JSON number {_short(raw)}: write it without an exponent, or quote it")
+    value = float(raw)
+    from decimal import Decimal
+
+    if Decimal(repr(value)) != Decimal(raw):
+        raise InvalidValue(
+            f"JSON number {_short(raw)} cannot be sent exactly; quote it as a string"
+        )
+    return value
+
+
+def _short(raw: str, limit: int = 40) -> str:
+    """`raw` quoted, cut to `limit` characters so a 10,000-digit value stays one line."""
+    return repr(raw) if len(raw) <= limit else repr(raw[:limit]) + f"... ({len(raw)} characters)"
