@@ -98,9 +98,10 @@ async def _serve(server: SimServer, host: str, port: int, on_ready: Callable[[st
         loop.add_signal_handler(sig, stop.set)
     try:
         await server.start(host, port)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a host name IDNA cannot encode
         server.core.close()
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise UsageError(f"cannot listen on {host[:64]}:{port}: {reason}") from None
     try:
         on_ready(server.base_url)
         await stop.wait()

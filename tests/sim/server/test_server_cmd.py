@@ -219,6 +219,8 @@ def bad_files(tmp_path: Path) -> dict[str, str]:
         ["--client-timeout", "nan"],
         ["--client-timeout", "7200"],
         ["--api-key", "k\u00e9y", "--api-secret", "s"],
+        ["--allow-remote", "--host", "a" * 300],
+        ["--allow-remote", "--host", "no such host"],
     ],
 )
 def test_bad_serve_arguments_exit_2_with_one_line(clean_env, tmp_path, monkeypatch, capsys,
