@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import re
 import secrets
 import time
@@ -62,6 +63,20 @@ DCP_PRODUCTS = {"dcp.future": "DERIVATIVES", "dcp.spot": "SPOT", "dcp.option": "
 """DCP topics and the product whose orders they protect: only connections subscribed to one
 count for DCP, as on Bybit."""
 _conn_seq = itertools.count(1)
+
+
+class _ClientSubprotocols(logging.Filter):
+    """aiohttp warns when a client asks for WebSocket subprotocols the server does not speak.
+    Bybit speaks none and goes on without one, as aiohttp does; a client's header is no
+    warning of the exchange's, so the record is passed on at debug level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and "server-known" in str(record.msg):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+logging.getLogger("aiohttp.websocket").addFilter(_ClientSubprotocols())
 
 
 def wall_ms() -> int:

@@ -721,6 +721,28 @@ def test_websocket_messages_that_are_not_requests(ex):
         public.close()
 
 
+def test_an_unknown_websocket_subprotocol_is_ignored(ex):
+    """A client asking for a subprotocol gets its connection without one, as from Bybit, and
+    no warning is logged for it."""
+    host, port = ex.base_url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        handshake = [
+            b"GET /v5/public/linear HTTP/1.1",
+            b"Host: sim",
+            b"Upgrade: websocket",
+            b"Connection: Upgrade",
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            b"Sec-WebSocket-Version: 13",
+            b"Sec-WebSocket-Protocol: mqtt",
+        ]
+        raw.sendall(b"\r\n".join(handshake) + b"\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += raw.recv(1024)
+    assert head.startswith(b"HTTP/1.1 101 ")
+    assert b"sec-websocket-protocol" not in head.lower()
+
+
 def test_trade_ops_are_bound_like_rest(ex, no_open_orders):
     trade = Raw(f"{ex.ws_base}/v5/trade")
     try:
