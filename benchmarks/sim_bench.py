@@ -10,7 +10,7 @@ Prints, each next to a baseline measured in the same run on the same core:
 - WebSocket book messages/s delivered across N subscribers of one orderbook topic: the
   exchange around a core that publishes deltas as fast as the server lets it (so the figure is
   the network layer's fan-out capacity, not the synthetic market's pace).
-Targets (issue 3 §8): >= 2,000 signed requests/s and >= 20,000 book messages/s.
+Targets: >= 2,000 signed requests/s and >= 20,000 book messages/s.
 """
 
 from __future__ import annotations

@@ -14,10 +14,11 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from bybitctl import parsing
 from bybitctl.config import data_dir
 from bybitctl.errors import ConfigError, UsageError
 
@@ -31,6 +32,10 @@ app = typer.Typer(
 )
 
 PAPER_PROFILE = "paper"
+PORT_RULE = parsing.NumberRule(minimum=0, maximum=65535)
+TIMEOUT_RULE = parsing.NumberRule(positive=True, maximum=3600)
+"""--client-timeout in seconds: above zero, at most an hour."""
+T = TypeVar("T")
 
 
 @app.callback()
@@ -50,12 +55,19 @@ def _write_private(path: Path, text: str) -> None:
 def load_or_create_keys(path: Path) -> dict[str, str]:
     """The exchange's generated keys: reused from `path`, or created and saved there (0600).
 
-    Reusing them keeps the `paper` profile valid across restarts on the same `--state`.
+    Reusing them keeps the `paper` profile valid across restarts on the same `--state`; a file
+    that does not hold them is replaced, one that cannot be read or written is a ConfigError.
     """
     from bybitctl.sim.auth import generate_key_pair
 
-    with contextlib.suppress(FileNotFoundError, ValueError):
-        keys = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, UnicodeDecodeError):
+        text = ""
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with contextlib.suppress(ValueError):
+        keys = json.loads(text)
         if path.stat().st_mode & 0o077:
             raise ConfigError(f"{path} holds secrets but others can read it; fix: chmod 600 {path}")
         if isinstance(keys, dict) and all(
@@ -71,7 +83,10 @@ def load_or_create_keys(path: Path) -> dict[str, str]:
         "readonly_key": readonly_key,
         "readonly_secret": readonly_secret,
     }
-    _write_private(path, json.dumps(keys, indent=2) + "\n")
+    try:
+        _write_private(path, json.dumps(keys, indent=2) + "\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
     return keys
 
 
@@ -83,9 +98,10 @@ async def _serve(server: SimServer, host: str, port: int, on_ready: Callable[[st
         loop.add_signal_handler(sig, stop.set)
     try:
         await server.start(host, port)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a host name IDNA cannot encode
         server.core.close()
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise UsageError(f"cannot listen on {host[:64]}:{port}: {reason}") from None
     try:
         on_ready(server.base_url)
         await stop.wait()
@@ -93,10 +109,45 @@ async def _serve(server: SimServer, host: str, port: int, on_ready: Callable[[st
         await server.stop()
 
 
+def _parsed(option: str, raw: str, parse: Callable[[str], T]) -> T:
+    """`parse(raw)` in the project's grammar for typed values; a refusal names the option."""
+    try:
+        return parse(raw)
+    except parsing.InvalidValue as exc:
+        raise UsageError(f"invalid value for {option}: {exc}") from None
+
+
+def _symbols(raw: str) -> tuple[str, ...]:
+    """The listed symbols, each a Bybit symbol as written (BTCUSDT, not btcusdt), in order."""
+    from bybitctl.sim.instruments import MAX_SYMBOLS, split_symbol
+
+    names = tuple(dict.fromkeys(s.strip() for s in raw.split(",") if s.strip()))
+    if not names:
+        raise UsageError("--symbols: give at least one symbol, e.g. BTCUSDT,ETHUSDT")
+    if len(names) > MAX_SYMBOLS:
+        raise UsageError(f"--symbols: at most {MAX_SYMBOLS} symbols, got {len(names)}")
+    for name in names:
+        try:
+            split_symbol(name)
+        except ValueError as exc:
+            raise UsageError(f"--symbols: {exc}") from None
+    return names
+
+
+def _key_text(option: str, raw: str) -> str:
+    """An API key or secret: printable ASCII without blanks, as Bybit issues them."""
+    if not raw or not raw.isascii() or not raw.isprintable() or any(c.isspace() for c in raw):
+        raise UsageError(f"invalid value for {option}: printable ASCII without blanks expected")
+    return raw
+
+
 @app.command()
 def serve(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 0,
+    port: Annotated[
+        str, typer.Option(metavar="PORT", help="TCP port, 0-65535 (0 = any free port).")
+    ] = "0",
     symbols: Annotated[
         str | None,
         typer.Option(
@@ -104,7 +155,9 @@ def serve(
             "[default: BTCUSDT,ETHUSDT, or those a --replay recording names]."
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the synthetic market.")] = 1,
+    seed: Annotated[
+        str, typer.Option(metavar="INTEGER", help="Seed of the synthetic market.")
+    ] = "1",
     api_key: Annotated[
         str | None, typer.Option("--api-key", help="Trading key to accept (else generated).")
     ] = None,
@@ -125,6 +178,15 @@ def serve(
     replay: Annotated[
         Path | None, typer.Option(help="Drive books and trades from a `stream --record` file.")
     ] = None,
+    client_timeout: Annotated[
+        str,
+        typer.Option(
+            "--client-timeout",
+            metavar="SECONDS",
+            help="Drop a connection that sends no whole request within this time "
+            "(slow clients; also the keep-alive idle limit).",
+        ),
+    ] = "60",
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Allow binding a non-loopback interface.")
     ] = False,
@@ -144,9 +206,15 @@ def serve(
     from bybitctl.sim.auth import ApiKey, Keyring
     from bybitctl.sim.faults import parse_spec
     from bybitctl.sim.server import SimServer
+    from bybitctl.sim.state import StateFileError
 
     if not allow_remote and not is_loopback(host):
         raise UsageError(f"refusing to bind {host!r}: not a loopback address (use --allow-remote)")
+    port_number = _parsed("--port", port, lambda raw: parsing.integer(raw, PORT_RULE))
+    seed_number = _parsed("--seed", seed, lambda raw: parsing.integer(raw, parsing.SIGNED))
+    timeout_s = _parsed(
+        "--client-timeout", client_timeout, lambda raw: parsing.number(raw, TIMEOUT_RULE)
+    )
     if faults:
         try:
             parse_spec(faults)
@@ -156,25 +224,32 @@ def serve(
         api_secret = sys.stdin.readline().strip()
     if (api_key is None) != (api_secret is None):
         raise UsageError("--api-key and --api-secret (or --api-secret-stdin) go together")
+    if api_key is not None and api_secret is not None:
+        api_key = _key_text("--api-key", api_key)
+        api_secret = _key_text("--api-secret", api_secret)
     if symbols is None:
         from bybitctl.sim.replay import recorded_symbols
 
         symbols = ",".join(recorded_symbols(replay) if replay else ()) or "BTCUSDT,ETHUSDT"
-    names = tuple(s.strip().upper() for s in symbols.split(",") if s.strip())
-    if not names:
-        raise UsageError("--symbols: give at least one symbol")
+    names = _symbols(symbols)
     keys = load_or_create_keys(data_dir() / "sim-keys.json")
     if api_key is not None and api_secret is not None:
         keys = {**keys, "api_key": api_key, "api_secret": api_secret}
     keyring = Keyring()
     keyring.add(ApiKey(keys["api_key"], keys["api_secret"], DEFAULT_ACCOUNT))
     keyring.add(ApiKey(keys["readonly_key"], keys["readonly_secret"], DEFAULT_ACCOUNT, True))
+    try:
+        core = make_core(names, seed_number, state, replay)
+    except StateFileError as exc:
+        raise UsageError(f"--state: {exc}") from None
     server = SimServer(
-        make_core(names, seed, state, replay),
+        core,
         keyring,
         faults=faults,
-        seed=seed,
+        seed=seed_number,
         rate_limits=rate_limits,
+        client_timeout=float(timeout_s),
+        debug=bool(getattr(ctx.obj, "debug", False)),
     )
 
     def ready(base_url: str) -> None:
@@ -197,4 +272,4 @@ def serve(
         source = f" replaying {replay}" if replay is not None else ""
         print(f"serving {','.join(names)}{source}{note}; Ctrl-C stops", file=sys.stderr, flush=True)
 
-    asyncio.run(_serve(server, host, port, ready))
+    asyncio.run(_serve(server, host, port_number, ready))

@@ -21,7 +21,14 @@ if TYPE_CHECKING:
     from bybitctl.sim.protocol import ExchangeCore
     from bybitctl.sim.server import SimServer
 
-__all__ = ["DEFAULT_ACCOUNT", "TRADE_LATENCY_MS", "SimHandle", "make_core", "running_exchange"]
+__all__ = [
+    "CLIENT_TIMEOUT_S",
+    "DEFAULT_ACCOUNT",
+    "TRADE_LATENCY_MS",
+    "SimHandle",
+    "make_core",
+    "running_exchange",
+]
 
 DEFAULT_ACCOUNT = "100001"
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT")
@@ -29,6 +36,10 @@ TRADE_LATENCY_MS = 5
 """Delay before an order op's reply goes out on the trade WebSocket. Bybit's acknowledgements
 take milliseconds; one on loopback can beat pybit's `WebSocketTrading`, which registers its
 reply callback only after sending, and the reply is then dropped."""
+CLIENT_TIMEOUT_S = 60.0
+"""A connection must deliver a whole request (headers, then body) within this many seconds,
+and an idle keep-alive connection is closed after it, so slow clients (slowloris) cannot hold
+sockets open; nginx's header and body timeouts default to the same minute."""
 
 
 def make_core(
@@ -129,6 +140,8 @@ def running_exchange(
     rate_limits: bool = True,
     ws_idle_ms: int | None = None,
     trade_latency_ms: int = TRADE_LATENCY_MS,
+    client_timeout: float = CLIENT_TIMEOUT_S,
+    debug: bool = False,
 ) -> Iterator[SimHandle]:
     """Start an exchange on 127.0.0.1 (a free port) in a background thread; yield its handle.
 
@@ -136,7 +149,9 @@ def running_exchange(
     `core` replaces the real market/matching core (a test double implementing
     `bybitctl.sim.protocol.ExchangeCore`); `ws_idle_ms` shortens Bybit's 10-minute idle
     disconnect for tests; `trade_latency_ms` is how long an order op's reply waits on
-    the trade WebSocket (0 for none).
+    the trade WebSocket (0 for none); `client_timeout` is how long a connection may take to
+    send a whole request (and stay idle) before it is dropped; `debug` logs the traceback of
+    an unexpected failure, not just its line.
     """
     from bybitctl.sim.server import SimServer
 
@@ -159,6 +174,8 @@ def running_exchange(
             record=received,
             ws_idle_ms=ws_idle_ms,
             trade_latency_ms=trade_latency_ms,
+            client_timeout=client_timeout,
+            debug=debug,
         )
         await server.start("127.0.0.1", 0)
         ready.set_result(server)

@@ -1,13 +1,15 @@
 """API keys and signature checks of the local exchange, byte-for-byte as Bybit v5 verifies them.
 
 REST: the signature covers `timestamp + api_key + recv_window + payload`, where the payload is
-the raw POST body, or the query string either exactly as it arrived or percent-decoded. pybit
-signs its own unencoded `k=v&k=v` string and `requests` then percent-encodes what a URL cannot
-carry (`vipLevel=No VIP` arrives as `vipLevel=No%20VIP`); Bybit's docs do not say which form it
-verifies, so both are accepted (docs/sim.md, "Authentication").
+the raw POST body or the query string exactly as it arrived on the wire, as Bybit verifies it:
+a client must sign the string it sends (`vipLevel=No%20VIP`, not `vipLevel=No VIP`).
 WebSockets: the `auth` op signs `GET/realtime{expires}`. HMAC keys answer lowercase hex
 (compared case-insensitively); RSA keys answer base64 PKCS#1 v1.5 over SHA-256, verified with
 the registered public key.
+
+Headers are client input like any other: a timestamp or window that is not plain ASCII digits
+within 64 bits is 10002, a signature that is not ASCII (or of an unknown sign type) is 10004,
+never a server error.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import string
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
 INVALID_TIMESTAMP = 10002
 INVALID_KEY = 10003
@@ -33,6 +35,10 @@ MESSAGES = {
 }
 DEFAULT_RECV_WINDOW = 5000
 FUTURE_TOLERANCE_MS = 1000
+SIGN_TYPE_HMAC = "2"
+"""The only `X-BAPI-SIGN-TYPE` value (pybit sends it for HMAC and RSA keys alike)."""
+_MS = re.compile(r"[0-9]{1,19}")
+_INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -96,19 +102,18 @@ class Keyring:
         """Every account that owns a key."""
         return {k.account for k in self._keys.values()}
 
-    def _signature_ok(self, api_key: ApiKey, message: bytes, signature: str) -> bool:
+    def _signature_ok(self, api_key: ApiKey, message: bytes, signature: Any) -> bool:
+        """Whether `signature` signs `message`; anything but a non-empty ASCII string fails."""
+        if not isinstance(signature, str) or not signature or not signature.isascii():
+            return False
         if api_key.rsa:
             return _verify_rsa(api_key.secret, message, signature)
         expected = hmac.new(api_key.secret.encode(), message, hashlib.sha256).hexdigest()
         return hmac.compare_digest(expected, signature.lower())
 
-    def verify_rest(
-        self, headers: Any, payload: bytes, now_ms: int, *, query: bool = False
-    ) -> ApiKey:
-        """Check a signed REST request's headers against `payload`; raise AuthError like Bybit.
-
-        `query=True`: `payload` is a raw query string, and a signature over its percent-decoded
-        form is accepted too.
+    def verify_rest(self, headers: Any, payload: bytes, now_ms: int) -> ApiKey:
+        """Check a signed REST request's headers against `payload` (the raw body, or the query
+        string as received); raise AuthError like Bybit.
 
         Order of checks follows Bybit: the key must exist (10003), the timestamp must fall in
         `[now - recv_window, now + 1000)` (10002), then the signature must match (10004).
@@ -118,55 +123,55 @@ class Keyring:
         if api_key is None:
             raise AuthError(INVALID_KEY, MESSAGES[INVALID_KEY])
         timestamp = headers.get("X-BAPI-TIMESTAMP", "")
-        recv_window = headers.get("X-BAPI-RECV-WINDOW") or str(DEFAULT_RECV_WINDOW)
-        check_window(timestamp, recv_window, now_ms)
-        signature = headers.get("X-BAPI-SIGN", "")
-        message = f"{timestamp}{key_name}{headers.get('X-BAPI-RECV-WINDOW', '')}".encode()
-        if not signature or not (
-            self._signature_ok(api_key, message + payload, signature)
-            or (
-                query
-                and b"%" in payload
-                and self._signature_ok(api_key, message + _decoded(payload), signature)
-            )
-        ):
+        recv_window = headers.get("X-BAPI-RECV-WINDOW", "")
+        check_window(timestamp, recv_window or DEFAULT_RECV_WINDOW, now_ms)
+        if headers.get("X-BAPI-SIGN-TYPE", SIGN_TYPE_HMAC) != SIGN_TYPE_HMAC:
+            raise AuthError(INVALID_SIGN, MESSAGES[INVALID_SIGN])
+        # timestamp and window are ASCII digits by now, and the key is a registered one
+        message = f"{timestamp}{key_name}{recv_window}".encode() + payload
+        if not self._signature_ok(api_key, message, headers.get("X-BAPI-SIGN")):
             raise AuthError(INVALID_SIGN, MESSAGES[INVALID_SIGN])
         return api_key
 
     def verify_ws(self, args: Any, now_ms: int) -> ApiKey:
-        """Check a WebSocket `auth` op's args `[api_key, expires_ms, signature]`."""
+        """Check a WebSocket `auth` op's args `[api_key, expires_ms, signature]`: an unknown
+        key is 10003, an `expires` that is not an integer or already past 10002, a signature
+        that does not match 10004."""
         if not isinstance(args, list) or len(args) != 3:
             raise AuthError(10001, "Params Error")
         key_name, expires, signature = args
-        api_key = self._keys.get(str(key_name))
+        api_key = self._keys.get(key_name) if isinstance(key_name, str) else None
         if api_key is None:
             raise AuthError(INVALID_KEY, "error:apikey invalid")
-        try:
-            expires_ms = int(expires)
-        except (TypeError, ValueError):
-            raise AuthError(10001, "Params Error") from None
+        expires_ms = milliseconds(expires)
+        if expires_ms is None:
+            raise AuthError(INVALID_TIMESTAMP, "error:expires must be an integer of milliseconds")
         if expires_ms <= now_ms:
             raise AuthError(INVALID_TIMESTAMP, "error:request expired")
-        message = f"GET/realtime{expires}".encode()
-        if not isinstance(signature, str) or not self._signature_ok(api_key, message, signature):
+        if not self._signature_ok(api_key, f"GET/realtime{expires}".encode(), signature):
             raise AuthError(INVALID_SIGN, "error:signature verification failed")
         return api_key
 
 
-def _decoded(query: bytes) -> bytes:
-    """The query string with percent-escapes decoded (`+` stays literal, as pybit sends it)."""
-    return unquote(query.decode("latin-1"), encoding="utf-8", errors="replace").encode()
+def milliseconds(value: Any) -> int | None:
+    """A non-negative count of milliseconds: a JSON integer, or ASCII digits within 64 bits
+    (no sign, blanks, `_` or other scripts' digits, which Python's `int()` would accept)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value <= _INT64_MAX else None
+    if isinstance(value, str) and _MS.fullmatch(value) and int(value) <= _INT64_MAX:
+        return int(value)
+    return None
 
 
 def check_window(timestamp: Any, recv_window: Any, now_ms: int) -> None:
     """Bybit's rule `now - recv_window <= timestamp < now + 1000`, else 10002 with the figures."""
-    try:
-        ts = int(timestamp)
-        window = int(recv_window)
-    except (TypeError, ValueError):
+    ts, window = milliseconds(timestamp), milliseconds(recv_window)
+    if ts is None or window is None:
         raise AuthError(
             INVALID_TIMESTAMP, "invalid request, please check your timestamp and recv_window param"
-        ) from None
+        )
     if not now_ms - window <= ts < now_ms + FUTURE_TOLERANCE_MS:
         raise AuthError(
             INVALID_TIMESTAMP,

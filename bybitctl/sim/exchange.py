@@ -243,11 +243,6 @@ class Exchange:
             res = route(self, params, acct)
         except ApiError as e:
             env = {"retCode": e.code, "retMsg": e.msg, "result": {}, "retExtInfo": {}}
-        except (TypeError, AttributeError) as e:
-            # a JSON body may hold any type where a string is expected (a list as symbol);
-            # validation reads before it writes, so nothing was changed
-            msg = f"params error: {e}"
-            env = {"retCode": 10001, "retMsg": msg, "result": {}, "retExtInfo": {}}
         else:
             ext: dict[str, Any] = {}
             if isinstance(res, tuple):

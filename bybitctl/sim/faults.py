@@ -44,9 +44,16 @@ _EVENTS = frozenset({"drop_ws", "snapshot", "restart_u", "refuse"})
 _BOOK = {"skip_u": "skip", "dup_delta": "dup", "reorder": "reorder"}
 _ONCE = {*_BOOK, "lose_order"}
 """Faults counted per message: without a count they apply to one."""
-_FAULT_RE = re.compile(r"^(?P<name>[a-z0-9_]+)(?::(?P<arg>[^@]+))?(?:@(?P<delay>[^@]+))?$")
-_DURATION_RE = re.compile(r"^(?P<sign>[+-]?)(?P<n>\d+)(?P<unit>ms|s|m)$")
+_FAULT_RE = re.compile(r"(?P<name>[a-z0-9_]+)(?::(?P<arg>[^@]+))?(?:@(?P<delay>[^@]+))?")
+_DURATION_RE = re.compile(r"(?P<sign>[+-]?)(?P<n>[0-9]{1,12})(?P<unit>ms|s|m)")
+_COUNT_RE = re.compile(r"[0-9]{1,9}")
+_PROBABILITY_RE = re.compile(r"[0-9]{1,3}\.[0-9]{1,9}")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000}
+MAX_FAULTS = 64
+"""Faults in one SPEC: every REST request and book delta looks through them."""
+MAX_DURATION_MS = 7 * 86_400_000
+"""Longest duration or delay a fault takes (a week): past that a drill means nothing, and a
+huge `slow` or `skew` would only wedge the exchange."""
 
 
 @dataclass
@@ -62,16 +69,19 @@ class Fault:
 
 
 def parse_duration(text: str) -> int:
-    """`500ms`, `2s`, `-3s`, `1m` -> milliseconds; ValueError otherwise."""
-    match = _DURATION_RE.match(text.strip())
+    """`500ms`, `2s`, `-3s`, `1m` -> milliseconds (ASCII digits, at most a week); ValueError
+    otherwise."""
+    match = _DURATION_RE.fullmatch(text.strip())
     if not match:
         raise ValueError(f"not a duration: {text!r} (use e.g. 500ms, 2s, 1m)")
     ms = int(match["n"]) * _UNIT_MS[match["unit"]]
+    if ms > MAX_DURATION_MS:
+        raise ValueError(f"duration {text!r} is longer than a week")
     return -ms if match["sign"] == "-" else ms
 
 
 def _parse_one(text: str) -> Fault:
-    match = _FAULT_RE.match(text)
+    match = _FAULT_RE.fullmatch(text)
     if not match:
         raise ValueError(f"bad fault {text!r}: expected NAME[:ARG][@DELAY]")
     name, arg, delay = match["name"], match["arg"], match["delay"]
@@ -86,18 +96,17 @@ def _parse_one(text: str) -> Fault:
         kind = "none"
     elif arg == "once":
         kind, fault.count = "count", 1
-    elif arg.isdigit():
+    elif _COUNT_RE.fullmatch(arg):
         kind, fault.count = "count", int(arg)
-    elif _DURATION_RE.match(arg):
+    elif _DURATION_RE.fullmatch(arg):
         kind, fault.duration_ms = "duration", parse_duration(arg)
-    else:
-        try:
-            fault.probability = float(arg)
-        except ValueError:
-            raise ValueError(f"bad argument {arg!r} in fault {text!r}") from None
-        if "." not in arg or not 0.0 <= fault.probability <= 1.0:
+    elif _PROBABILITY_RE.fullmatch(arg):
+        fault.probability = float(arg)
+        if not 0.0 <= fault.probability <= 1.0:
             raise ValueError(f"bad probability {arg!r} in {text!r}: use a decimal in [0, 1]")
         kind = "probability"
+    else:
+        raise ValueError(f"bad argument {arg!r} in fault {text!r}")
     if kind not in _ACCEPTS[name]:
         allowed = ", ".join(sorted(_ACCEPTS[name] - {"none"})) or "no argument"
         raise ValueError(f"fault {name!r} takes {allowed}, not {arg!r}")
@@ -108,7 +117,10 @@ def _parse_one(text: str) -> Fault:
 
 def parse_spec(spec: str) -> list[Fault]:
     """Parse a whole SPEC; an empty string means no faults."""
-    return [_parse_one(part.strip()) for part in spec.split(",") if part.strip()]
+    parts = [part.strip() for part in spec.split(",") if part.strip()]
+    if len(parts) > MAX_FAULTS:
+        raise ValueError(f"{len(parts)} faults in one SPEC; at most {MAX_FAULTS}")
+    return [_parse_one(part) for part in parts]
 
 
 @dataclass

@@ -7,6 +7,7 @@ Matching works in integer ticks and lots so the hot path never touches Decimal; 
 from __future__ import annotations
 
 import calendar
+import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,6 +15,11 @@ from typing import Any
 
 LAUNCH_TIME = "1585526400000"
 QUOTES = ("USDT", "USDC")
+MAX_SYMBOL_LEN = 20
+MAX_SYMBOLS = 20
+"""Symbols one exchange lists: each brings linear, spot, inverse, option and spread books that
+every market step moves."""
+_SYMBOL = re.compile(rf"[A-Z0-9]{{1,{MAX_SYMBOL_LEN}}}")
 
 
 @dataclass(frozen=True)
@@ -148,11 +154,17 @@ _DEFAULT_PROFILE = ("10", "0.001", "0.1", "1000000", "50", "0.001", "0.01", "0.0
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:
-    """("BTC", "USDT") for "BTCUSDT"; raises ValueError for a symbol without a known quote."""
+    """("BTC", "USDT") for "BTCUSDT"; ValueError for anything else than a Bybit-shaped symbol:
+    upper-case ASCII letters and digits, a base coin, then a known quote."""
+    if not _SYMBOL.fullmatch(symbol):
+        raise ValueError(
+            f"symbol {symbol[:40]!r} is not a Bybit symbol "
+            f"(upper-case letters and digits, at most {MAX_SYMBOL_LEN}, e.g. BTCUSDT)"
+        )
     for q in QUOTES:
         if symbol.endswith(q) and len(symbol) > len(q):
             return symbol[: -len(q)], q
-    raise ValueError(f"symbol {symbol!r} must end in one of {QUOTES}")
+    raise ValueError(f"symbol {symbol!r} is not a base coin followed by {' or '.join(QUOTES)}")
 
 
 def _make(
@@ -410,6 +422,8 @@ class Catalogue:
 def build_catalogue(symbols: tuple[str, ...], now_ms: int) -> Catalogue:
     """Linear perps for `symbols`, spot pairs of the same name, inverse perps of their bases,
     and an option chain per base expiring at the quarterly after `now_ms`."""
+    if not symbols or len(symbols) > MAX_SYMBOLS:
+        raise ValueError(f"list 1 to {MAX_SYMBOLS} symbols, not {len(symbols)}")
     books: dict[tuple[str, str], Instrument] = {}
     spreads: list[dict[str, Any]] = []
     expiry = option_expiry(now_ms)

@@ -150,6 +150,8 @@ class Outbox:
 
 
 def _dec(p: dict[str, Any], name: str) -> Decimal | None:
+    """A price, quantity or trigger: absent or "" is None; a negative one is 10001 naming it
+    (zero is left to the rule of the field, e.g. spot's 170136)."""
     v = p.get(name)
     if v is None or v == "":
         return None
@@ -157,7 +159,7 @@ def _dec(p: dict[str, Any], name: str) -> Decimal | None:
         d = Decimal(str(v))
     except InvalidOperation:
         raise params_error(f"{name} invalid") from None
-    if not d.is_finite():
+    if not d.is_finite() or d < 0:
         raise params_error(f"{name} invalid")
     return d
 
@@ -263,6 +265,21 @@ class Trading:
             )
         return lots
 
+    def sized(self, inst: Instrument, p: dict[str, Any]) -> tuple[int, int | None]:
+        """(lots, ticks) of the order `p` describes, checked as `create` checks them, without
+        placing it; ticks is None for a market order or one without a price."""
+        qty = _dec(p, "qty")
+        if qty is None:
+            raise params_error("qty is required")
+        market = p.get("orderType") == "Market"
+        lots = self._lots(inst, qty, market)
+        price = _dec(p, "price")
+        if market or price is None:
+            return lots, None
+        ticks = self._price_ticks(inst, price)
+        self._band(inst, p.get("side"), ticks)
+        return lots, ticks
+
     def _fair_ticks(self, inst: Instrument) -> int:
         return max(1, round(self.engines[(inst.category, inst.symbol)].market.fair_ticks()))
 
@@ -323,6 +340,7 @@ class Trading:
         if qty is None:
             raise params_error("qty is required")
         price = _dec(p, "price")
+        take_profit, stop_loss = _dec(p, "takeProfit") or ZERO, _dec(p, "stopLoss") or ZERO
         trigger = self._trigger(inst, p)
         idx = self._resolve_idx(acct, inst, p)
         reduce_only = _bool(p.get("reduceOnly")) and not spot
@@ -389,8 +407,8 @@ class Trading:
             quote_qty=quote_qty,
             leaves=lots,
             updated=now,
-            take_profit=fmt(_dec(p, "takeProfit") or ZERO) if not spot else "",
-            stop_loss=fmt(_dec(p, "stopLoss") or ZERO) if not spot else "",
+            take_profit=fmt(take_profit) if not spot else "",
+            stop_loss=fmt(stop_loss) if not spot else "",
             last_price_on_created=inst.price_str(eng.last_price),
         )
         if spot and market:

@@ -38,7 +38,8 @@ class ExchangeCore(Protocol):
         Returns an envelope {"retCode", "retMsg", "result", "retExtInfo"} (the server adds
         "time"), or None when the route is not modelled (the server then answers with the
         documented example). `account` is None for public routes. `params` is the very
-        object the server logged the request with: read it, never change it.
+        object the server logged the request with, every catalogued parameter already of its
+        catalogue type (`bybitctl.sim.params`): read it, never change it.
         """
 
     def trade_op(self, op: str, args: list[dict[str, Any]], account: str) -> dict[str, Any]:

@@ -12,11 +12,13 @@ replayed books stay as the recording left them and keep matching user orders.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from bybitctl.errors import UsageError
 from bybitctl.recording import iter_recording, read_header
 from bybitctl.sim.book import Book
 from bybitctl.sim.instruments import Instrument, split_symbol
@@ -25,6 +27,36 @@ if TYPE_CHECKING:
     from bybitctl.sim.matching import Engine, Trading
 
 PUBLIC_PREFIX = "public/"
+T = TypeVar("T")
+
+
+def _frames(path: Path) -> Iterator[dict[str, Any]]:
+    """A recording's frame lines, as `iter_recording` reads them, that are JSON objects; a
+    file that cannot be read further (a damaged gzip stream) ends there, as a cut-short
+    recording does."""
+    lines = iter_recording(path)
+    while True:
+        try:
+            line = next(lines, None)
+        except (OSError, EOFError, zlib.error):
+            return
+        if line is None:
+            return
+        if isinstance(line, dict):
+            yield line
+
+
+def _checked(path: Path, read: Callable[[], T]) -> T:
+    """`read()` of the recording at `path`, a file that is not a recording refused as
+    `UsageError` (the shared reader expects a JSON object on the header line, and raises
+    OSError for a directory)."""
+    try:
+        return read()
+    except AttributeError:
+        raise UsageError(f"{path} is not a bybitctl recording") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise UsageError(f"cannot read the recording {path}: {reason}") from None
 
 
 class Replay:
@@ -32,12 +64,12 @@ class Replay:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._lines: Iterator[dict[str, Any]] = iter_recording(self.path)
+        self._lines: Iterator[dict[str, Any]] = _frames(self.path)
         # reading the first frame opens the file and checks its header; only a recording
         # without frames is read again, to tell an empty file (an error) from a bare header
-        self._next: dict[str, Any] | None = next(self._lines, None)
+        self._next: dict[str, Any] | None = _checked(self.path, lambda: next(self._lines, None))
         if self._next is None:
-            read_header(self.path)
+            _checked(self.path, lambda: read_header(self.path))
         self._origin: tuple[int, int] | None = None
         """(recv_ns of the first frame, exchange ms it was replayed at)."""
 
@@ -80,7 +112,8 @@ def recorded_symbols(path: str | Path) -> tuple[str, ...]:
     `publicTrade.ETHUSDT`, ...) that the exchange can list, in order; a spread
     (`BTCUSDT_BTC/USDT`) names the symbol of its legs, whose listing brings it."""
     out: list[str] = []
-    for topic in read_header(path).get("topics") or ():
+    topics = _checked(Path(path), lambda: read_header(path)).get("topics")
+    for topic in topics if isinstance(topics, list) else ():
         symbol = str(topic).rsplit(".", 1)[-1].split("_", 1)[0]
         try:
             split_symbol(symbol)

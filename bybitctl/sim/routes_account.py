@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from bybitctl.sim.accounts import FEE_RATES, Account
 from bybitctl.sim.errors import ApiError, params_error
 from bybitctl.sim.orders import ZERO, fmt
-from bybitctl.sim.routes_market import category, int_param, opt_int
+from bybitctl.sim.routes_market import category, int_param, opt_int, opt_time
 from bybitctl.sim.routes_trade import _acct, page
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def transaction_log(ex: Exchange, p: dict[str, Any], acct: Account | None) -> di
     a = _acct(acct)
     cat, ccy, typ = p.get("category"), p.get("currency"), p.get("type")
     base = p.get("baseCoin")
-    start, end = opt_int(p, "startTime"), opt_int(p, "endTime")
+    start, end = opt_time(p, "startTime"), opt_time(p, "endTime")
 
     def rows() -> Iterable[tuple[int, dict[str, Any]]]:
         for i in range(len(a.tx_log) - 1, -1, -1):

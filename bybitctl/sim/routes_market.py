@@ -11,6 +11,7 @@ from bybitctl.sim.errors import params_error
 from bybitctl.sim.history import candles, check_interval, rows
 from bybitctl.sim.matching import PRICE_BAND, Engine
 from bybitctl.sim.orders import fmt
+from bybitctl.sim.params import INT64_MAX
 from bybitctl.sim.tickers import FUNDING_MS, ticker
 
 if TYPE_CHECKING:
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from bybitctl.sim.exchange import Exchange
 
 CATEGORIES = ("spot", "linear", "inverse", "option")
+MAX_TIME_MS = 253_402_300_799_999
+"""9999-12-31T23:59:59.999Z."""
 
 
 def int_param(p: dict[str, Any], name: str, default: int, lo: int, hi: int) -> int:
@@ -44,6 +47,15 @@ def opt_int(p: dict[str, Any], name: str) -> int | None:
         return int(v)
     except (TypeError, ValueError):
         raise params_error(f"{name} invalid") from None
+
+
+def opt_time(p: dict[str, Any], name: str) -> int | None:
+    """A timestamp in milliseconds, or None; 10001 naming it when it lies before 1970 or
+    after the last millisecond a calendar date (and so a monthly kline) can name."""
+    t = opt_int(p, name)
+    if t is not None and not 0 <= t <= MAX_TIME_MS:
+        raise params_error(f"{name} out of range [0, {MAX_TIME_MS}]")
+    return t
 
 
 def category(p: dict[str, Any], allowed: tuple[str, ...] = CATEGORIES) -> str:
@@ -79,7 +91,7 @@ def instruments(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[s
     if p.get("status"):
         out = [r for r in out if r["status"] == p["status"]]
     limit = int_param(p, "limit", 500, 1, 1000)
-    start = opt_int(p, "cursor") or 0
+    start = int_param(p, "cursor", 0, 0, INT64_MAX)
     page = out[start : start + limit]
     nxt = str(start + limit) if start + limit < len(out) else ""
     return {"category": cat, "list": page, "nextPageCursor": nxt}
@@ -121,7 +133,7 @@ def _kline(kind: str) -> Callable[[Exchange, dict[str, Any], Account | None], di
         limit = int_param(p, "limit", 200, 1, 1000)
         now = ex.clock()
         data = candles(
-            eng, ex.histories[eng.inst.base], interval, opt_int(p, "start"), opt_int(p, "end"),
+            eng, ex.histories[eng.inst.base], interval, opt_time(p, "start"), opt_time(p, "end"),
             limit, now,
         )  # fmt: skip
         return {"symbol": eng.inst.symbol, "category": cat, "list": rows(eng, data, kind)}
@@ -166,8 +178,8 @@ def funding_history(ex: Exchange, p: dict[str, Any], acct: Account | None) -> di
     cat = category(p, ("linear", "inverse"))
     eng = engine(ex, cat, p.get("symbol"))
     limit = int_param(p, "limit", 200, 1, 200)
-    end = opt_int(p, "endTime") or ex.clock()
-    start = opt_int(p, "startTime")
+    end = opt_time(p, "endTime") or ex.clock()
+    start = opt_time(p, "startTime")
     t = end - end % FUNDING_MS
     out = []
     while len(out) < limit and (start is None or t >= start):
@@ -190,8 +202,8 @@ def _series(
 ) -> tuple[list[dict[str, Any]], str]:
     """A time series newest first, paged by a cursor holding the next timestamp."""
     limit = int_param(p, "limit", 50, 1, limit_max)
-    end = opt_int(p, "cursor") or opt_int(p, "endTime") or ex.clock()
-    start = opt_int(p, "startTime")
+    end = opt_time(p, "cursor") or opt_time(p, "endTime") or ex.clock()
+    start = opt_time(p, "startTime")
     t = end - end % step
     out = []
     while len(out) < limit and (start is None or t >= start):

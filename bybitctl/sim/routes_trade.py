@@ -6,11 +6,13 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from bybitctl.sim import params
 from bybitctl.sim.accounts import DEFAULT_LEVERAGE, Account, money
 from bybitctl.sim.errors import ApiError, params_error
 from bybitctl.sim.matching import BATCH_MAX, TRADE_CATEGORIES
 from bybitctl.sim.orders import ZERO, Order, fmt
-from bybitctl.sim.routes_market import category, int_param, opt_int
+from bybitctl.sim.params import shown
+from bybitctl.sim.routes_market import category, int_param, opt_int, opt_time
 
 if TYPE_CHECKING:
     from bybitctl.sim.exchange import Exchange
@@ -73,36 +75,55 @@ def cancel_all(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[st
     return {"list": [_ack(o) for o in done], "success": "1"}
 
 
+BATCH_ITEMS = {
+    "create": "/v5/order/create",
+    "amend": "/v5/order/amend",
+    "cancel": "/v5/order/cancel",
+}
+"""What one item of each batch is: a request to this single-order route, with the batch's
+category (so it is bound by that route's catalogue types and required parameters)."""
+
+
+def _text(value: Any) -> str:
+    """A batch row echoes an item's symbol and orderLinkId only when they are strings."""
+    return value if isinstance(value, str) else ""
+
+
 def _batch(kind: str) -> Any:
     def route(
         ex: Exchange, p: dict[str, Any], acct: Account | None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Every item answers for itself in `retExtInfo.list` (in `result.list`, its ids): a
+        bad item fails alone and never hides the orders its neighbours placed."""
         a = _acct(acct)
         cat = category(p, TRADE_CATEGORIES)
         reqs = p.get("request")
         if not isinstance(reqs, list) or not reqs:
-            raise params_error("request is required")
+            raise params_error("request must be a non-empty array of orders")
         if len(reqs) > BATCH_MAX[cat]:
             raise params_error(f"request has more than {BATCH_MAX[cat]} orders")
         now = ex.clock()
         fn = {"create": ex.trading.create, "amend": ex.trading.amend, "cancel": ex.trading.cancel}[
             kind
         ]
+        bound = params.binding("POST", BATCH_ITEMS[kind])
         rows, codes = [], []
         for r in reqs:
-            item = {**r, "category": cat} if isinstance(r, dict) else {"category": cat}
+            given = r if isinstance(r, dict) else {}
             row = {
                 "category": cat,
-                "symbol": item.get("symbol", ""),
+                "symbol": _text(given.get("symbol", "")),
                 "orderId": "",
-                "orderLinkId": item.get("orderLinkId", ""),
+                "orderLinkId": _text(given.get("orderLinkId", "")),
             }
             try:
+                if not isinstance(r, dict):
+                    raise params_error(f"each request item must be an object, got {shown(r)}")
+                item = {**r, "category": cat}
+                params.check(bound, item, query=False)
                 o = fn(a, item, now)
             except ApiError as e:
                 codes.append({"code": e.code, "msg": e.msg})
-            except (TypeError, AttributeError) as e:  # a malformed item fails alone
-                codes.append({"code": 10001, "msg": f"params error: {e}"})
             else:
                 row.update(_ack(o))
                 codes.append({"code": 0, "msg": "OK"})
@@ -120,7 +141,7 @@ def _order_filter(p: dict[str, Any], cat: str) -> Any:
     sym, base, settle = p.get("symbol"), p.get("baseCoin"), p.get("settleCoin")
     oid, link = p.get("orderId"), p.get("orderLinkId")
     status = p.get("orderStatus")
-    start, end = opt_int(p, "startTime"), opt_int(p, "endTime")
+    start, end = opt_time(p, "startTime"), opt_time(p, "endTime")
     kind = p.get("orderFilter")
     conditional = {"StopOrder": True, "Order": False}.get(kind) if isinstance(kind, str) else None
 
@@ -171,7 +192,7 @@ def executions(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[st
     cat = category(p)
     sym, oid, link = p.get("symbol"), p.get("orderId"), p.get("orderLinkId")
     base, etype = p.get("baseCoin"), p.get("execType")
-    start, end = opt_int(p, "startTime"), opt_int(p, "endTime")
+    start, end = opt_time(p, "startTime"), opt_time(p, "endTime")
 
     def rows() -> Iterable[tuple[int, dict[str, Any]]]:
         for e in reversed(a.executions):
@@ -195,18 +216,17 @@ def executions(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[st
 
 
 def pre_check(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
-    """Validate like create, and report margin rates before/after in basis points."""
+    """Validate like create (quantity step and limits, tick grid, price band), and report
+    margin rates before/after in basis points."""
     a = _acct(acct)
     t = ex.trading
     inst = t.instrument(p.get("category"), p.get("symbol"))
     view = a.coin_view(inst.settle, ex.marks)
     eq = view["equity"] or Decimal(1)
     pre_im = view["pos_im"] + view["order_im"]
-    try:
-        qty = Decimal(str(p.get("qty")))
-        price = Decimal(str(p.get("price") or ex.marks.get(inst.symbol, inst.start_price)))
-    except InvalidOperation:
-        raise params_error("qty invalid") from None
+    lots, ticks = t.sized(inst, p)
+    qty = inst.qty_dec(lots)
+    price = ex.marks.get(inst.symbol, inst.start_price) if ticks is None else inst.price_dec(ticks)
     lev = a.leverage.get(inst.symbol, DEFAULT_LEVERAGE)
     post_im = pre_im + money(qty * price / lev)
 
@@ -366,6 +386,8 @@ def trading_stop(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[
             vals[name] = Decimal(str(v))
         except InvalidOperation:
             raise params_error(f"{name} invalid") from None
+        if vals[name] < 0:
+            raise params_error(f"{name} invalid")
     if not vals:
         raise ApiError(34040, "Not modified. Indicates you already set this TP/SL value or you "
                               "didn't pass a required parameter")  # fmt: skip
@@ -409,7 +431,7 @@ def closed_pnl(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[st
     a = _acct(acct)
     cat = category(p, ("linear", "inverse", "option"))
     sym = p.get("symbol")
-    start, end = opt_int(p, "startTime"), opt_int(p, "endTime")
+    start, end = opt_time(p, "startTime"), opt_time(p, "endTime")
 
     def rows() -> Iterable[tuple[int, dict[str, Any]]]:
         for i in range(len(a.closed_pnl) - 1, -1, -1):

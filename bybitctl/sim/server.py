@@ -1,9 +1,12 @@
 """The local exchange's network layer: REST, WebSockets, auth, rate limits and faults on aiohttp.
 
 Every route of the endpoint catalogue answers. A request is checked the way Bybit checks it
-(signature, timestamp window, permission, rate limit, required parameters, in that order),
-then handed to the synchronous core; routes the core does not model answer with the
-documented example response. All core calls happen on this server's one event-loop thread.
+(signature, timestamp window, permission, rate limit, then its parameters against their
+catalogue types, `bybitctl.sim.params`), then handed to the synchronous core; routes the core
+does not model answer with the documented example response. All core calls happen on this
+server's one event-loop thread. Client input never reaches a traceback: what cannot be
+parsed is refused with Bybit's code (or the HTTP status a gateway gives), and an exception
+that still escapes answers 10016.
 """
 
 from __future__ import annotations
@@ -12,17 +15,21 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Callable, Coroutine
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from bybitctl import catalog
-from bybitctl.sim import TRADE_LATENCY_MS
+from bybitctl.sim import CLIENT_TIMEOUT_S, TRADE_LATENCY_MS, params
 from bybitctl.sim.auth import MESSAGES, PERMISSION_DENIED, AuthError, Keyring
+from bybitctl.sim.errors import ApiError, params_error
 from bybitctl.sim.faults import Faults
 from bybitctl.sim.protocol import ExchangeCore
 from bybitctl.sim.ratelimit import MESSAGE as RATE_LIMIT_MESSAGE
@@ -35,6 +42,11 @@ SYSTEM_STATUS = "/v5/system/status"
 log = logging.getLogger(__name__)
 
 STEP_INTERVAL_S = 0.025
+LINGER_S = 10.0
+"""aiohttp's default for draining a body left unread, capped by the client timeout."""
+MAX_BODY = 1 << 20
+"""Largest request body (1 MiB, 413 beyond): Bybit's biggest request, a batch of 20 orders,
+is a few kilobytes."""
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _JSON = "application/json"
 _REDACTED = ("X-BAPI-API-KEY", "X-BAPI-SIGN")
@@ -48,26 +60,21 @@ class Route:
     method: str
     path: str
     auth: bool
-    required: tuple[str, ...]
+    binding: params.Binding
     example: dict[str, Any] | None
 
 
 def build_routes() -> dict[tuple[str, str], Route]:
-    """Index the catalogue by (verb, path) so a request costs one dict lookup.
-
-    Where several pybit methods share a route, a parameter is required only if every one of
-    them requires it (the server cannot tell which method sent the request).
-    """
-    rows: dict[tuple[str, str], list[catalog.Endpoint]] = {}
+    """Index the catalogue by (verb, path) so a request costs one dict lookup."""
+    auth: dict[tuple[str, str], bool] = {}
     for endpoint in catalog.load():
-        rows.setdefault((endpoint.http_method, endpoint.path), []).append(endpoint)
+        key = (endpoint.http_method, endpoint.path)
+        auth[key] = auth.get(key, False) or endpoint.auth
     routes: dict[tuple[str, str], Route] = {}
-    for key, same in rows.items():
-        required = [n for n in same[0].required if all(n in e.required for e in same[1:])]
+    for key, bound in params.bindings().items():
         example = catalog.example(*key)
         response = _success_example(example.get("response") if example else None)
-        auth = any(e.auth for e in same)
-        routes[key] = Route(key[0], key[1], auth, tuple(required), response)
+        routes[key] = Route(key[0], key[1], auth[key], bound, response)
     return routes
 
 
@@ -92,12 +99,12 @@ def parse_query(raw: str) -> dict[str, str]:
     the string is percent- or plus-encoded, the usual case for pybit's requests."""
     if "%" in raw or "+" in raw:
         return dict(parse_qsl(raw, keep_blank_values=True))
-    params: dict[str, str] = {}
+    out: dict[str, str] = {}
     for part in raw.split("&"):
         if part:
             key, _, value = part.partition("=")
-            params[key] = value
-    return params
+            out[key] = value
+    return out
 
 
 _PART_NAME = re.compile(rb'Content-Disposition: form-data; name="([^"]+)"(?:; filename="([^"]*)")?')
@@ -112,18 +119,49 @@ def multipart_fields(body: bytes) -> dict[str, str]:
     }
 
 
-def _decode_json(body: bytes) -> Any:
-    """A JSON body's value: {} for no body, None when it is not JSON."""
-    if not body:
-        return {}
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-
-
 def _envelope(code: int, message: str, now_ms: int) -> dict[str, Any]:
     return {"retCode": code, "retMsg": message, "result": {}, "retExtInfo": {}, "time": now_ms}
+
+
+class _ClientErrorLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """The log aiohttp's HTTP protocol writes to.
+
+    aiohttp answers a request its parser refuses (a malformed request line, header, chunk or
+    content encoding) with 400 and logs it as an exception with a traceback. Those are the
+    client's errors, not the exchange's: one debug line each. Anything else it reports is
+    the exchange's own failure (`SimServer.report_failure`).
+    """
+
+    def __init__(self, server: SimServer) -> None:
+        super().__init__(logging.getLogger(f"{__name__}.http"), {})
+        self.server = server
+
+    def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info")
+        detail = f": {_one_line(exc)}" if isinstance(exc, BaseException) else ""
+        self.logger.debug("%s%s", _formatted(msg, args), detail)
+
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info")
+        if not isinstance(exc, BaseException):
+            exc = sys.exc_info()[1]
+        if isinstance(exc, HttpProcessingError | RequestPayloadError | ConnectionError):
+            self.debug(msg, *args, exc_info=exc)
+        elif exc is not None:
+            self.server.report_failure(_formatted(msg, args), exc)
+
+
+def _formatted(msg: object, args: tuple[object, ...]) -> str:
+    """A log call's message with its arguments, never failing on a stray `%`."""
+    try:
+        return str(msg) % args if args else str(msg)
+    except (TypeError, ValueError):
+        return f"{msg} {args}"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:200]
 
 
 class SimServer:
@@ -140,6 +178,8 @@ class SimServer:
         record: list[dict[str, Any]] | None = None,
         ws_idle_ms: int | None = None,
         trade_latency_ms: int = TRADE_LATENCY_MS,
+        client_timeout: float = CLIENT_TIMEOUT_S,
+        debug: bool = False,
     ) -> None:
         self.core = core
         self.keys = keys
@@ -148,6 +188,8 @@ class SimServer:
         self.routes = build_routes()
         self.record = record
         self.hub = WsHub(self, ws_idle_ms, trade_latency_ms)
+        self.client_timeout = client_timeout
+        self.debug = debug
         self.host = "127.0.0.1"
         self.port = 0
         self._runner: web.AppRunner | None = None
@@ -172,23 +214,31 @@ class SimServer:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def report_failure(self, what: str, exc: BaseException) -> None:
+        """Log an unexpected exception: one line, and its traceback under `debug` only (a
+        user of `sim serve` sees a sentence; `bybitctl --debug` shows where it came from)."""
+        if self.debug:
+            log.error("%s", what, exc_info=exc)
+        else:
+            log.error("%s: %s (bybitctl --debug shows the traceback)", what, _one_line(exc))
+
     def call_core(self, call: Callable[[], Any]) -> Any:
         """Run a core call; a bug in the core answers 10016 instead of killing the request."""
         try:
             return call()
-        except Exception:
-            log.exception("core call failed")
+        except Exception as exc:
+            self.report_failure("core call failed", exc)
             return dict(_SERVER_ERROR)
 
     def _make_app(self) -> web.Application:
-        app = web.Application(client_max_size=1 << 22)
+        app = web.Application(client_max_size=MAX_BODY)
         router = app.router
         for channel in (*PUBLIC_CHANNELS, STATUS_CHANNEL):
             router.add_get(f"/v5/public/{channel}", self._ws_handler(channel))
         router.add_get("/v5/private", self._ws_handler("private"))
         router.add_get("/v5/trade", self._ws_handler("trade"))
-        router.add_route("*", "/_sim/faults", self._admin_faults)
-        router.add_route("*", "/{tail:.*}", self._rest)
+        router.add_route("*", "/_sim/faults", self._guarded(self._admin_faults))
+        router.add_route("*", "/{tail:.*}", self._guarded(self._rest))
         return app
 
     def _ws_handler(self, channel: str) -> Callable[[web.Request], Any]:
@@ -196,6 +246,28 @@ class SimServer:
             return await self.hub.handle(request, channel)
 
         return handler
+
+    def _guarded(
+        self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """The last line of defence: an exception escaping a handler is the exchange's bug,
+        answered 10016 (`Server error.`) and reported, never a bare HTTP 500. Client input is
+        refused earlier, with its own code."""
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            try:
+                return await handler(request)
+            except web.HTTPException:
+                raise
+            except ConnectionError as exc:  # the client went away mid-request
+                log.debug("%s %s: %s", request.method, request.path, _one_line(exc))
+                return web.Response(status=400)
+            except Exception as exc:
+                self.report_failure(f"{request.method} {request.path} failed", exc)
+                now = self.now_ms()
+                return self._reply({**_SERVER_ERROR, "time": now}, now)
+
+        return guarded
 
     # --- REST ---------------------------------------------------------------------------------
 
@@ -207,20 +279,52 @@ class SimServer:
             out.update(headers)
         return web.Response(body=orjson.dumps(envelope), content_type=_JSON, headers=out)
 
+    async def _read_body(self, request: web.Request) -> bytes | web.Response:
+        """The raw body, or the HTTP answer a gateway gives one it cannot take: 413 past
+        `MAX_BODY` (raised by aiohttp), 400 for one it cannot decode (a broken chunk or
+        content encoding), 408 when it does not arrive within the client timeout."""
+        try:
+            async with asyncio.timeout(self.client_timeout):
+                return await request.read()
+        except TimeoutError:
+            response = web.Response(status=408, text="408 Request Timeout")
+        except RequestPayloadError as exc:
+            log.debug("%s %s: %s", request.method, request.path, _one_line(exc))
+            response = web.Response(status=400, text="400 Bad Request")
+        response.force_close()
+        return response
+
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         """Answer one REST request as Bybit would."""
         if self._refuse_until:
             if request.transport is not None:
                 request.transport.abort()
             return web.Response(status=503)
-        body = await request.read() if request.method == "POST" else b""
-        raw_query = request.rel_url.raw_query_string
-        # the recording path parses query and body for the log; the checks below reuse that
-        query: dict[str, str] | None = None
-        decoded: Any = None
+        body = b""
+        if request.method == "POST":
+            read = await self._read_body(request)
+            if isinstance(read, web.Response):
+                return read
+            body = read
+        # the query string exactly as it arrived: what a GET signature covers
+        raw_query = request.raw_path.partition("?")[2]
+        multipart = request.content_type == "multipart/form-data"
+        text_values = request.method == "GET" or multipart
+        query = parse_query(raw_query) if request.method == "GET" or self.record is not None else {}
+        unreadable: ApiError | None = None
+        values: Any
+        if request.method == "GET":
+            values = query
+        elif multipart:
+            values = multipart_fields(body)
+        else:
+            try:
+                values = params.decode_body(body)
+            except ApiError as exc:
+                values, unreadable = None, exc
         if self.record is not None:
-            query, decoded = parse_query(raw_query), _decode_json(body)
-            self._log(request, query, decoded if body and isinstance(decoded, dict) else None)
+            json_body = body and not multipart and isinstance(values, dict)
+            self._log(request, query, values if json_body else None)
         route = self.routes.get((request.method, request.path))
         if route is None:
             return web.Response(status=404, text="404 page not found")
@@ -233,50 +337,37 @@ class SimServer:
         if action == "ratelimit":
             reset = {"X-Bapi-Limit-Reset-Timestamp": str(now + 1000)}
             return self._reply(_envelope(RATE_LIMITED, RATE_LIMIT_MESSAGE, now), now, reset)
-        params: Any
-        if request.method == "GET":
-            params = parse_query(raw_query) if query is None else query
-        elif request.content_type == "multipart/form-data":
-            params = multipart_fields(body)
-        else:
-            params = _decode_json(body) if self.record is None else decoded
         account: str | None = None
         limit_headers: dict[str, str] | None = None
         if route.auth:
+            payload = raw_query.encode() if request.method == "GET" else body
             try:
-                is_get = request.method == "GET"
-                payload = raw_query.encode() if is_get else body
-                api_key = self.keys.verify_rest(request.headers, payload, now, query=is_get)
+                api_key = self.keys.verify_rest(request.headers, payload, now)
             except AuthError as exc:
                 return self._reply(_envelope(exc.code, exc.message, now), now)
             if api_key.readonly and route.method == "POST":
                 denied = _envelope(PERMISSION_DENIED, MESSAGES[PERMISSION_DENIED], now)
                 return self._reply(denied, now)
             account = api_key.account
-            category = params.get("category") if isinstance(params, dict) else None
+            category = values.get("category") if isinstance(values, dict) else None
             verdict = self.limiter.check(account, route.path, category, now)
             limit_headers = verdict.headers()
             if not verdict.allowed:
                 return self._reply(
                     _envelope(RATE_LIMITED, RATE_LIMIT_MESSAGE, now), now, limit_headers
                 )
-        if not isinstance(params, dict):
-            return self._reply(
-                _envelope(10001, "params error: the body must be a JSON object", now),
-                now,
-                limit_headers,
-            )
-        for name in route.required:
-            if params.get(name) is None:
-                return self._reply(
-                    _envelope(10001, f"params error: missing required parameter '{name}'", now),
-                    now,
-                    limit_headers,
-                )
+        try:
+            if unreadable is not None:
+                raise unreadable
+            if not isinstance(values, dict):
+                raise params_error("the body must be a JSON object")
+            params.check(route.binding, values, query=text_values)
+        except ApiError as exc:
+            return self._reply(_envelope(exc.code, exc.msg, now), now, limit_headers)
         if route.path == SYSTEM_STATUS:
-            return self._reply(self._system_status(params, now), now, limit_headers)
+            return self._reply(self._system_status(values, now), now, limit_headers)
         envelope = self.call_core(
-            lambda: self.core.handle(route.method, route.path, params, account)
+            lambda: self.core.handle(route.method, route.path, values, account)
         )
         if envelope is None:
             envelope = dict(route.example) if route.example else _envelope(0, "OK", now)
@@ -288,13 +379,13 @@ class SimServer:
             envelope["time"] = now
         return self._reply(envelope, now, limit_headers)
 
-    def _system_status(self, params: dict[str, Any], now: int) -> dict[str, Any]:
+    def _system_status(self, values: dict[str, Any], now: int) -> dict[str, Any]:
         """`GET /v5/system/status`: the maintenance windows the `maintenance` fault announced
         (the same records `system.status` pushes), filtered by `id` and `state`."""
         rows = [
             r
             for r in self.faults.maintenance(now)
-            if params.get("id") in (None, r["id"]) and params.get("state") in (None, r["state"])
+            if values.get("id") in (None, r["id"]) and values.get("state") in (None, r["state"])
         ]
         return {
             "retCode": 0,
@@ -323,19 +414,28 @@ class SimServer:
 
     # --- admin ----------------------------------------------------------------------------
 
-    async def _admin_faults(self, request: web.Request) -> web.Response:
+    async def _admin_faults(self, request: web.Request) -> web.StreamResponse:
         """GET: the active faults; POST/PUT: replace them with the body's SPEC; DELETE: clear.
 
-        Loopback clients only, even when the exchange listens on other interfaces.
+        Loopback clients only, even when the exchange listens on other interfaces. A SPEC that
+        does not parse (or is not UTF-8 text) answers 400 and changes nothing.
         """
         if request.remote not in LOOPBACK:
             return web.Response(status=403, text="the fault endpoint only answers loopback")
         if request.method in ("POST", "PUT", "DELETE"):
-            spec = "" if request.method == "DELETE" else (await request.text()).strip()
+            spec = ""
+            if request.method != "DELETE":
+                read = await self._read_body(request)
+                if isinstance(read, web.Response):
+                    return read
+                try:
+                    spec = read.decode().strip()
+                except UnicodeDecodeError:
+                    return _json_error("the SPEC is not UTF-8 text")
             try:
                 self.set_faults(spec)
             except ValueError as exc:
-                return web.json_response({"error": str(exc)}, status=400, dumps=_dumps)
+                return _json_error(str(exc))
         elif request.method != "GET":
             return web.Response(status=405)
         return web.json_response(self.faults.describe(), dumps=_dumps)
@@ -350,7 +450,16 @@ class SimServer:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Bind and start serving, and start the market ticker."""
         self._runner = web.AppRunner(
-            self.app, access_log=None, handle_signals=False, shutdown_timeout=2.0
+            self.app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=2.0,
+            # aiohttp drops a connection that completes no request within this time (the
+            # clock starts when it opens), which covers headers sent a byte at a time
+            keepalive_timeout=self.client_timeout,
+            # after answering early (408, 413), the unread rest of a body is drained this long
+            lingering_time=min(LINGER_S, self.client_timeout),
+            logger=_ClientErrorLog(self),
         )
         await self._runner.setup()
         await self._bind(host, port)
@@ -397,8 +506,8 @@ class SimServer:
                 if now - last_idle_check >= 1000:
                     last_idle_check = now
                     self.hub.close_idle(now)
-            except Exception:
-                log.exception("exchange tick failed")
+            except Exception as exc:
+                self.report_failure("exchange tick failed", exc)
             await asyncio.sleep(STEP_INTERVAL_S)
 
     def _apply_events(self, now_ms: int) -> None:
@@ -425,3 +534,7 @@ class SimServer:
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def _json_error(message: str) -> web.Response:
+    return web.json_response({"error": message}, status=400, dumps=_dumps)

@@ -9,6 +9,8 @@ stored, only each coin's fair price, so a restart resumes near where it left off
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -172,19 +174,46 @@ def _first_changed(rows: list[dict[str, Any]], changed: dict[str, Any], saved: i
     return start
 
 
+class StateFileError(ValueError):
+    """The state file cannot be used: not an SQLite file of this exchange, or not openable."""
+
+
+def _create_private(path: str) -> None:
+    """Create a missing state file 0600 (SQLite gives its -wal and -shm files the same mode):
+    it holds every account's balances, orders and trades."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 class Store:
     """One SQLite file; `save` writes what an outbox says changed, in one transaction."""
 
     def __init__(self, path: str) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        if os.path.isdir(path):
+            raise StateFileError(f"{path} is a directory")
+        try:
+            _create_private(path)
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+        except OSError as exc:
+            raise StateFileError(f"cannot create {path}: {exc.strerror or exc}") from None
+        except sqlite3.Error as exc:
+            raise StateFileError(f"{path} is not a state file ({exc})") from None
         self.tx_saved: dict[str, int] = {}
         self.closed_saved: dict[str, int] = {}
 
     def load(self) -> Saved | None:
-        """Everything the file holds, or None for a new file."""
+        """Everything the file holds, or None for a new file; StateFileError when it holds
+        something else (tables of another program, rows that are not this exchange's JSON)."""
+        try:
+            return self._load()
+        except (sqlite3.Error, orjson.JSONDecodeError, TypeError, ValueError) as exc:
+            self.db.close()
+            raise StateFileError(f"the state file cannot be read ({exc})") from None
+
+    def _load(self) -> Saved | None:
         db = self.db
         s = Saved()
         s.meta = dict(db.execute("SELECT key, value FROM meta"))

@@ -1,7 +1,7 @@
 """The local exchange's WebSocket endpoints, speaking each Bybit v5 channel's dialect.
 
 Bybit answers pings and subscriptions in a different shape per channel (spot, linear/inverse,
-option/spread, private, trade — see reference/ws_notes.md §3-4); clients such as pybit key
+option/spread, private, trade); clients such as pybit key
 off those shapes, so each is reproduced. Pushes from the core are serialised once with orjson
 and queued to every subscriber; one writer task per connection drains its queue, so a slow
 reader never stalls the core or the other subscribers.
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from bybitctl.sim import TRADE_LATENCY_MS
+from bybitctl.sim import TRADE_LATENCY_MS, params
 from bybitctl.sim.auth import (
     DEFAULT_RECV_WINDOW,
     MESSAGES,
@@ -31,14 +31,14 @@ from bybitctl.sim.auth import (
     AuthError,
     check_window,
 )
+from bybitctl.sim.errors import ApiError
+from bybitctl.sim.params import shown
 from bybitctl.sim.ratelimit import MESSAGE as RATE_LIMIT_MESSAGE
 from bybitctl.sim.ratelimit import RATE_LIMITED
 from bybitctl.sim.routes_trade import WS_OPS
 
 if TYPE_CHECKING:
     from bybitctl.sim.server import SimServer
-
-log = logging.getLogger(__name__)
 
 PUBLIC_CHANNELS = ("spot", "linear", "inverse", "option", "spread")
 STATUS_CHANNEL = "misc/status"
@@ -63,6 +63,20 @@ DCP_PRODUCTS = {"dcp.future": "DERIVATIVES", "dcp.spot": "SPOT", "dcp.option": "
 """DCP topics and the product whose orders they protect: only connections subscribed to one
 count for DCP, as on Bybit."""
 _conn_seq = itertools.count(1)
+
+
+class _ClientSubprotocols(logging.Filter):
+    """aiohttp warns when a client asks for WebSocket subprotocols the server does not speak.
+    Bybit speaks none and goes on without one, as aiohttp does; a client's header is no
+    warning of the exchange's, so the record is passed on at debug level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and "server-known" in str(record.msg):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+logging.getLogger("aiohttp.websocket").addFilter(_ClientSubprotocols())
 
 
 def wall_ms() -> int:
@@ -314,8 +328,8 @@ class WsHub:
                 conn.last_rx_ms = wall_ms()
                 try:
                     self._dispatch(conn, msg.data)
-                except Exception:
-                    log.exception("WebSocket request failed: %.200s", msg.data)
+                except Exception as exc:
+                    self.server.report_failure(f"WebSocket request failed: {msg.data:.200}", exc)
                     self._reply_error(conn, {}, "error:internal error")
         finally:
             self._forget(conn)
@@ -343,6 +357,15 @@ class WsHub:
         if not isinstance(request, dict):
             self._reply_error(conn, {}, "error:request not json")
             return
+        for name in ("req_id", "reqId"):
+            if isinstance(request.get(name), list | dict):
+                # echoed in every reply and kept to spot duplicates: a scalar only
+                error = f"{name} must be a string"
+                if conn.channel == "trade":
+                    conn.send(self._trade_reply(conn, {}, 10001, error))
+                else:
+                    self._reply_error(conn, {}, f"error:{error}")
+                return
         if conn.channel == "trade":
             self._trade(conn, request)
             return
@@ -361,7 +384,7 @@ class WsHub:
         elif op in ("subscribe", "unsubscribe"):
             self._subscription(conn, request, op)
         else:
-            self._reply_error(conn, request, f"error:unsupported op {op!r}")
+            self._reply_error(conn, request, f"error:unsupported op {shown(op)}")
 
     # --- shapes ----------------------------------------------------------------------------
 
@@ -572,11 +595,12 @@ class WsHub:
         if "reqId" in request:
             reply["reqId"] = request["reqId"]
         now = str(self.server.now_ms())
+        op = request.get("op")
         reply.update(
             {
                 "retCode": code,
                 "retMsg": message,
-                "op": request.get("op", ""),
+                "op": op if isinstance(op, str) else "",
                 "data": data if data is not None else {},
                 "retExtInfo": ext if ext is not None else {},
                 "header": {
@@ -625,7 +649,7 @@ class WsHub:
     def _trade_op(self, conn: Conn, request: dict[str, Any], op: Any) -> dict[str, Any]:
         path = WS_OPS.get(op) if isinstance(op, str) else None
         if path is None:
-            return self._trade_reply(conn, request, 10404, f"unsupported op: {op}")
+            return self._trade_reply(conn, request, 10404, f"unsupported op: {shown(op)}")
         if conn.api_key is None:
             return self._trade_reply(conn, request, 10007, "User authentication failed.")
         req_id = request.get("reqId")
@@ -649,6 +673,10 @@ class WsHub:
         args = request.get("args")
         if not isinstance(args, list) or not args or not all(isinstance(a, dict) for a in args):
             return self._trade_reply(conn, request, 10001, "args must be a list of objects")
+        try:
+            params.check(params.binding("POST", path), args[0], query=False)
+        except ApiError as exc:
+            return self._trade_reply(conn, request, exc.code, exc.msg)
         verdict = self.server.limiter.check(
             conn.api_key.account, path, args[0].get("category"), self.server.now_ms()
         )

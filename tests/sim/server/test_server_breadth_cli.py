@@ -1,4 +1,4 @@
-"""Issue 3 §5 through `bybitctl` itself: every catalogue route answers retCode 0 to valid
+"""Through `bybitctl` itself: every catalogue route answers retCode 0 to valid
 parameters and 10001 naming a required parameter left out, and none answers 404.
 
 The whole walk runs the real CLI in-process (`bybitctl.cli.run`, as `bybitctl api ...`, which

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -28,11 +29,12 @@ SERVE = "import sys; from bybitctl.commands.sim import app; app(['serve', *sys.a
 
 
 class Served:
-    """A `sim serve` subprocess; `.base_url` is its first stdout line."""
+    """A `sim serve` subprocess; `.base_url` is its first stdout line. `command` replaces the
+    in-process `serve` invocation (e.g. with the installed binary and global options)."""
 
-    def __init__(self, env: dict[str, str], *args: str) -> None:
+    def __init__(self, env: dict[str, str], *args: str, command: list[str] | None = None) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", SERVE, *args],
+            [*(command or [sys.executable, "-c", SERVE]), *args],
             env={**os.environ, **env},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -94,6 +96,9 @@ def test_state_survives_kill_9(clean_env, tmp_path):
         )  # fmt: skip
         assert placed["retCode"] == 0
         balance = session.get_wallet_balance(accountType="UNIFIED")["result"]
+        # every account's balances and orders: created readable by the owner only
+        for made in Path(state).parent.glob(Path(state).name + "*"):
+            assert stat.S_IMODE(made.stat().st_mode) == 0o600, made
     finally:
         first.stop(signal.SIGKILL)
     second = Served(env, "--state", state, "--no-profile")
@@ -160,3 +165,114 @@ def test_serve_reports_a_port_in_use(clean_env, tmp_path, monkeypatch):
         result = CliRunner().invoke(app, ["serve", "--port", str(port), "--no-profile"])
     assert isinstance(result.exception, UsageError)
     assert f"cannot listen on 127.0.0.1:{port}" in result.exception.message
+
+
+@pytest.fixture
+def bad_files(tmp_path: Path) -> dict[str, str]:
+    """Paths that are no state file and no recording: a directory, text, bytes, JSON lines."""
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n")
+    noise = tmp_path / "noise.bin"
+    noise.write_bytes(bytes(range(256)) * 4)
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text("[1, 2]\n5\n")
+    return {
+        "dir": str(tmp_path),
+        "text": str(text),
+        "noise": str(noise),
+        "lines": str(lines),
+        "missing": str(tmp_path / "missing" / "file"),
+    }
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--port", "99999"],
+        ["--port", "-1"],
+        ["--port", "http"],
+        ["--port", "\u0663"],
+        ["--port", "80.5"],
+        ["--seed", "abc"],
+        ["--seed", "\u0663"],
+        ["--seed", "1e3"],
+        ["--seed", "9" * 30],
+        ["--symbols", "NOPE"],
+        ["--symbols", ""],
+        ["--symbols", ","],
+        ["--symbols", "btcusdt"],
+        ["--symbols", "BTC-USDT"],
+        ["--symbols", "USDT"],
+        ["--symbols", ",".join(f"C{i}USDT" for i in range(21))],
+        ["--state", "{dir}"],
+        ["--state", "{text}"],
+        ["--state", "{noise}"],
+        ["--state", "{missing}"],
+        ["--replay", "{missing}"],
+        ["--replay", "{dir}"],
+        ["--replay", "{noise}"],
+        ["--replay", "{lines}"],
+        ["--faults", "bogus"],
+        ["--faults", "slow:\u0663s"],
+        ["--faults", "http5xx:1e-1"],
+        ["--client-timeout", "0"],
+        ["--client-timeout", "nan"],
+        ["--client-timeout", "7200"],
+        ["--api-key", "k\u00e9y", "--api-secret", "s"],
+        ["--allow-remote", "--host", "a" * 300],
+        ["--allow-remote", "--host", "no such host"],
+    ],
+)
+def test_bad_serve_arguments_exit_2_with_one_line(clean_env, tmp_path, monkeypatch, capsys,
+                                                  bad_files, args):  # fmt: skip
+    """Every bad argument or path of `sim serve` is refused before anything starts: exit 2
+    and one `error:` line, never a traceback."""
+    from bybitctl.cli import run
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    argv = ["sim", "serve", "--no-profile", *(a.format(**bad_files) for a in args)]
+    assert run(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: ") and "Traceback" not in err
+
+
+def test_a_debug_serve_logs_nothing_for_bad_clients(clean_env, tmp_path):
+    """`bybitctl --debug sim serve`, which would print any traceback: malformed requests, a bad
+    fault spec and a slow client leave its log clean, and it keeps serving."""
+    binary = shutil.which("bybitctl", path=str(Path(sys.executable).parent))
+    assert binary, "bybitctl is not installed in this venv"
+    env = {**clean_env, "XDG_DATA_HOME": str(tmp_path / "data")}
+    served = Served(env, "--client-timeout", "0.3", "--no-profile",
+                    command=[binary, "--debug", "sim", "serve"])  # fmt: skip
+    try:
+        url = served.base_url
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        key = json.loads((tmp_path / "data/bybitctl/sim-keys.json").read_text())["api_key"]
+        with socket.create_connection((host, int(port)), timeout=30) as raw:
+            raw.sendall(
+                b"GET /v5/account/wallet-balance?accountType=UNIFIED HTTP/1.1\r\n"
+                b"Host: sim\r\nConnection: close\r\nX-BAPI-API-KEY: "
+                + key.encode()
+                + b"\r\nX-BAPI-TIMESTAMP: \xd9\xa1\r\nX-BAPI-SIGN: \xc3\xa9\r\n\r\n"
+            )
+            answer = b""
+            while chunk := raw.recv(4096):
+                answer += chunk
+        assert b'"retCode":10002' in answer
+        create = f"{url}/v5/order/create"
+        assert requests.post(create, data="{", timeout=10).json()["retCode"] == 10003
+        assert requests.post(f"{url}/_sim/faults", data="slow", timeout=10).status_code == 400
+        query = f"{url}/v5/market/orderbook?category=linear&symbol=BTCUSDT&limit=%D9%A3"
+        assert requests.get(query, timeout=10).json()["retCode"] == 10001
+        with socket.create_connection((host, int(port)), timeout=30) as slow:
+            slow.sendall(b"GET /v5/market/time HTTP/1.1\r\nHost: sim\r\n")
+            assert slow.recv(1024) == b""
+        with socket.create_connection((host, int(port)), timeout=30) as junk:
+            junk.sendall(b"\x16\x03\x01 not HTTP\r\n\r\n")
+            assert junk.recv(1024).startswith(b"HTTP/1.0 400")
+        assert requests.get(f"{url}/v5/market/time", timeout=10).json()["retCode"] == 0
+    finally:
+        _, err = served.stop()
+    assert served.proc.returncode == 0
+    assert "Traceback" not in err and "error" not in err.lower(), err

@@ -1,4 +1,4 @@
-"""Issue 3 §9 through unmodified pybit over loopback: private pushes after each trading action
+"""Unmodified pybit over loopback: private pushes after each trading action
 (WebSocket + WebSocketTrading), the `orderbook.1000` book equal to the REST book at the same
 `u`, position and PnL maths by hand, fees on every execution, and hedge mode.
 

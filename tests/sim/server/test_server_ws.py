@@ -129,7 +129,8 @@ def test_private_auth_ok_and_bad_signature(stream_exchange, raw_ws):
 def test_trade_stream_ops(stream_exchange, raw_ws):
     ex = stream_exchange
     trade = raw_ws(f"{ex.ws_base}/v5/trade")
-    order = {"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market"}
+    order = {"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market",
+             "qty": "0.01"}  # fmt: skip
 
     def request(req_id, op="order.create", ts=None, args=None):
         ts = str(int(time.time() * 1000)) if ts is None else ts
