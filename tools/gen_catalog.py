@@ -334,6 +334,10 @@ def build_params(
         raw_type, required, extra = str(p["type"]), p["required"], ""
         if required == "conditional":
             required, extra = False, "required in some cases (see the doc)"
+        elif required is True and sample.get(p["name"]) == "":
+            # The CLI refuses an empty required value; the doc's own example sends this one
+            # empty (p2p `premium` with a fixed price), so it is required only in some cases.
+            required, extra = False, "required in some cases (the doc's example sends it empty)"
         elif not isinstance(required, bool):
             # Shifted doc table ("required" holds the type): fall back to pybit's docstring.
             raw_type, required = str(required), p["name"] in pybit_notes

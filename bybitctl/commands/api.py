@@ -50,7 +50,7 @@ def parse_request(words: list[str], *, auth: bool | None, paging: bool) -> Reque
     row = by_route(verb, path)
     params: dict[str, Any] = {}
     known = arguments_by_name(row.params, http_method=verb) if row else {}
-    add_pairs(params, pairs, known, what="api")
+    add_pairs(params, pairs, known, what="api", http_method=verb)
     return Request(
         http_method=verb,
         path=path,

@@ -120,7 +120,7 @@ def test_place_order_json_types_and_answer(bybitctl: Any, received: Any) -> None
 
 
 def test_exchange_rejection_exit_1_with_meaning(bybitctl: Any) -> None:
-    result = bybitctl(*limit_buy("-1"), "--price", "1000")
+    result = bybitctl(*limit_buy("0.0001"), "--price", "1000")  # under the qty step
     assert result.code == 1
     first, *rest = result.stderr.splitlines()
     assert first.startswith("error: ") and first.endswith("(retCode 10001)")
