@@ -100,7 +100,10 @@ def init(
     base_url: Annotated[
         str | None, typer.Option("--base-url", help="Any http(s) base URL, e.g. a local exchange.")
     ] = None,
-    tld: Annotated[str | None, typer.Option("--tld", help="Regional domain: com, nl, ...")] = None,
+    tld: Annotated[
+        str | None,
+        typer.Option("--tld", help=f"Regional domain: {', '.join(config.BYBIT_TLDS)}."),
+    ] = None,
     make_current: Annotated[
         bool,
         typer.Option("--use", help="Make it the current profile (automatic for the first one)."),
