@@ -90,7 +90,7 @@ def _shape(raw: str, rule: NumberRule, pattern: re.Pattern[str], what: str) -> N
         raise InvalidValue(f"expected {what}, got {raw!r}")
     if pattern.fullmatch(raw):
         if raw.startswith("-") and not rule.signed:
-            raise InvalidValue(f"expected {what} >= 0 (no sign), got {raw!r}")
+            raise InvalidValue(f"expected {what}{rule.describe()} (no sign), got {raw!r}")
         return
     if not raw:
         raise InvalidValue(f"expected {what}, got an empty value")

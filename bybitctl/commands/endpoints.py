@@ -24,7 +24,7 @@ from bybitctl.commands.root import (
     PlainCommand,
     PlainGroup,
     fail_unknown_command,
-    without_pydantic,
+    strict,
 )
 from bybitctl.errors import UsageError
 from bybitctl.naming import kebab
@@ -176,7 +176,7 @@ def build_command(row: Endpoint, runner: Runner = run_request) -> EndpointComman
         deprecated=row.deprecated,
         context_settings=common.common_context(),
     )(common.with_options(callback, options))
-    command = without_pydantic(typer.main.get_command(app))
+    command = strict(typer.main.get_command(app))
     assert isinstance(command, EndpointCommand)
     command.row = row
     return command
