@@ -121,14 +121,27 @@ class Settings:
 
 
 def mask(key: str, value: Any) -> Any:
-    """Hide a secret entirely, and an API key but for the last 4 characters of a long one."""
+    """Hide a secret entirely, an API key but for the last 4 characters of a long one, and
+    credentials a hand-edited file put in a base URL (bybitctl refuses to use them).
+
+    >>> mask("base_url", "http://user:pass@127.0.0.1:9")
+    'http://****@127.0.0.1:9'
+    """
     if value in (None, ""):
         return value
     if key in SECRET_KEYS or (key == "api_key" and len(str(value)) <= 8):
         return "****"
     if key == "api_key":
         return "*" * (len(value) - 4) + value[-4:]
+    if key == "base_url" and isinstance(value, str) and "@" in _authority(value):
+        scheme, _, rest = value.partition("://")
+        return f"{scheme}://****@{rest.partition('@')[2]}"
     return value
+
+
+def _authority(url: str) -> str:
+    """The `user:pass@host:port` part of a URL, however malformed the rest."""
+    return url.partition("://")[2].split("/", 1)[0]
 
 
 def _xdg_dir(variable: str, fallback: str, env: Mapping[str, str] | None) -> Path:
@@ -193,8 +206,7 @@ def _typed(kind: type, value: Any) -> Any:
 
 def _check_base_url(value: str, error: type[Exception], origin: str) -> str:
     """An http(s) URL with a host; credentials in it are refused without echoing them."""
-    authority = value.partition("://")[2].split("/", 1)[0]
-    if "@" in authority:
+    if "@" in _authority(value):
         raise error(
             f"bad base_url ({origin}): credentials in the URL (user:password@) are not "
             "allowed; Bybit keys go in --api-key and --api-secret-stdin"

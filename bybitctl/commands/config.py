@@ -228,7 +228,7 @@ def list_(
 def _describe(values: Mapping[str, Any]) -> str:
     """Where a profile points, in a word: its base URL, or testnet/demo/mainnet and the TLD."""
     if values.get("base_url"):
-        return str(values["base_url"])
+        return str(config.mask("base_url", values["base_url"]))
     kind = "-".join(k for k in ("demo", "testnet") if values.get(k)) or "mainnet"
     return f"{kind} ({values.get('tld', 'com')})"
 
