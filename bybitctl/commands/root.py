@@ -197,8 +197,8 @@ class _Verbatim:
     pydantic costs more than the rest of start-up together; its int and float conversions
     are Python's too, which read '٣' as 3 and '1_000' as 1000. Here an int or float option
     takes ASCII digits with an optional fraction, no sign, NaN or exponent; a path is never
-    empty; text holds no control characters and is not empty where the option is required.
-    Commands check their own ranges (`--max-pages` at least 1, ...).
+    empty; text is not empty where the option is required. Commands check the rest (ranges
+    such as `--max-pages` at least 1, catalogue values by `bybitctl.commands.arguments`).
     """
 
     def __init__(self, kind: Any) -> None:
@@ -223,7 +223,9 @@ class _Verbatim:
                 if not value:
                     raise parsing.InvalidValue("expected a path, got an empty value")
                 return Path(value)
-            return parsing.text(value, required=param.required)
+            if param.required and not value:
+                raise parsing.InvalidValue("expected a value, got an empty one")
+            return value  # text: the command's own rules apply (JSON may span lines)
         except parsing.InvalidValue as exc:
             raise typer.BadParameter(str(exc), ctx=ctx, param=param) from None
 
