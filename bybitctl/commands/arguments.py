@@ -198,11 +198,10 @@ def loose_value(raw: str, key: str = "", *, http_method: str = "POST") -> Any:
     """
     if http_method == "POST" and key in PYBIT_INT_CASTS:
         return parsing.integer(raw)
-    text = parsing.text(raw)
     if raw[:1] in ("[", "{") and not (http_method == "POST" and key in PYBIT_STR_CASTS):
-        value = parsing.json_value(raw)
+        value = parsing.json_value(raw)  # may span lines, as JSON files do
         return raw if http_method == "GET" else value
-    return text
+    return parsing.text(raw)
 
 
 def add_pairs(
