@@ -11,8 +11,11 @@ one-off `--testnet` or `BYBIT_API_KEY` never needs an edit of the file. The file
     api_secret = "..."
     testnet = true
 
-It is always written 0600 (atomically), and a file holding a secret that others can read is
-refused, the way ssh refuses a readable private key.
+It is always written 0600 (atomically; a symlinked file stays a symlink and its target is
+written). Like ssh, bybitctl refuses a config file or directory that another user owns or
+that group or others can write, and a file holding a secret that others can read. Values
+convert with the grammar of `bybitctl.parsing`, from flags, the environment and the file
+alike.
 
 tomllib, tempfile and ipaddress are imported where used: this module loads on every start.
 """
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bybitctl import parsing
 from bybitctl.errors import ConfigError, UsageError
 from bybitctl.output import FORMATS
 
@@ -55,9 +59,11 @@ ENV_VARS = {
     "output": "BYBITCTL_OUTPUT",
 }
 PROFILE_ENV = "BYBIT_PROFILE"
+BYBIT_TLDS = ("com", "nl", "com.hk", "kz", "eu", "tr", "id")
+"""Bybit's regional domains (`api.bybit.<tld>`): pybit's TLD_* constants (com, nl, com.hk,
+kz, eu) and the regional hosts of the v5 docs' connection page (tr, id)."""
 _PROFILE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 CREDENTIALS_HINT = (
     "pass --api-key with --api-secret-stdin, set BYBIT_API_KEY and BYBIT_API_SECRET, "
     "or run `bybitctl config init`"
@@ -115,14 +121,27 @@ class Settings:
 
 
 def mask(key: str, value: Any) -> Any:
-    """Hide a secret entirely, and an API key but for the last 4 characters of a long one."""
+    """Hide a secret entirely, an API key but for the last 4 characters of a long one, and
+    credentials a hand-edited file put in a base URL (bybitctl refuses to use them).
+
+    >>> mask("base_url", "http://user:pass@127.0.0.1:9")
+    'http://****@127.0.0.1:9'
+    """
     if value in (None, ""):
         return value
     if key in SECRET_KEYS or (key == "api_key" and len(str(value)) <= 8):
         return "****"
     if key == "api_key":
         return "*" * (len(value) - 4) + value[-4:]
+    if key == "base_url" and isinstance(value, str) and "@" in _authority(value):
+        scheme, _, rest = value.partition("://")
+        return f"{scheme}://****@{rest.partition('@')[2]}"
     return value
+
+
+def _authority(url: str) -> str:
+    """The `user:pass@host:port` part of a URL, however malformed the rest."""
+    return url.partition("://")[2].split("/", 1)[0]
 
 
 def _xdg_dir(variable: str, fallback: str, env: Mapping[str, str] | None) -> Path:
@@ -157,47 +176,41 @@ def convert(key: str, value: Any, origin: str = "flag") -> Any:
     error = UsageError if origin == "flag" else ConfigError
     if key not in PROFILE_KEYS:
         raise error(f"unknown setting '{key}' ({origin}); valid: {', '.join(PROFILE_KEYS)}")
-    kind = PROFILE_KEYS[key]
     try:
-        if kind is bool:
-            value = _to_bool(value)
-        elif kind is int:
-            if isinstance(value, bool) or int(value) <= 0:
-                raise ValueError
-            value = int(value)
-        elif kind is float:
-            if isinstance(value, bool) or float(value) <= 0:
-                raise ValueError
-            value = float(value)
-        elif not isinstance(value, str):
-            raise ValueError
-    except ValueError:
-        expected = {bool: "true or false", int: "a positive integer", float: "a positive number"}
-        shown = "****" if key in SECRET_KEYS else repr(value)  # never echo a secret back
-        raise error(
-            f"bad value for {key} ({origin}): {shown}; expected {expected.get(kind, 'a string')}"
-        ) from None
+        value = _typed(PROFILE_KEYS[key], value)
+    except parsing.InvalidValue as exc:
+        # The grammar's message quotes the value: never for a secret.
+        rule = "a string without control characters" if key in SECRET_KEYS else str(exc)
+        raise error(f"bad value for {key} ({origin}): {rule}") from None
     if key == "base_url":
         value = _check_base_url(value, error, origin)
     elif key == "output" and value not in FORMATS:
         raise error(f"bad value for output ({origin}): {value!r}; expected {'|'.join(FORMATS)}")
-    elif key == "tld" and not re.fullmatch(r"[a-z]+(\.[a-z]+)*", value):
-        raise error(f"bad value for tld ({origin}): {value!r}; expected e.g. com, nl, com.hk")
+    elif key == "tld" and value not in BYBIT_TLDS:
+        raise error(
+            f"bad value for tld ({origin}): {value!r}; Bybit's domains are " + ", ".join(BYBIT_TLDS)
+        )
     return value
 
 
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError(value)
+def _typed(kind: type, value: Any) -> Any:
+    """`value` (a string, or already typed from TOML) as `kind`, by the one grammar."""
+    if kind is bool:
+        return parsing.boolean(value)
+    if kind is int:
+        return parsing.finite(value, parsing.POSITIVE, integral=True)
+    if kind is float:
+        return float(parsing.finite(value, parsing.POSITIVE))
+    return parsing.text(value)
 
 
 def _check_base_url(value: str, error: type[Exception], origin: str) -> str:
+    """An http(s) URL with a host; credentials in it are refused without echoing them."""
+    if "@" in _authority(value):
+        raise error(
+            f"bad base_url ({origin}): credentials in the URL (user:password@) are not "
+            "allowed; Bybit keys go in --api-key and --api-secret-stdin"
+        )
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError for a port outside 0-65535
@@ -232,14 +245,33 @@ def _check_private(path: Path) -> None:
         )
 
 
+def _check_owned(path: Path) -> None:
+    """Refuse, as ssh does, a config file or directory another user owns or others can write:
+    whoever can change it can point bybitctl at another exchange or key."""
+    info = path.stat()
+    if info.st_uid != os.getuid():
+        raise ConfigError(
+            f"{path} belongs to uid {info.st_uid}, not to you (uid {os.getuid()}); "
+            f"fix: chown {os.getuid()} {path}"
+        )
+    if info.st_mode & 0o022:
+        raise ConfigError(
+            f"{path} can be changed by group or others (mode {stat.filemode(info.st_mode)}); "
+            f"fix: chmod go-w {path}"
+        )
+
+
 def load_config(path: Path) -> dict[str, Any]:
-    """The parsed file (`{}` when absent), refusing it if it holds a secret others can read."""
+    """The parsed file (`{}` when absent), refusing it if it or its directory is not safely
+    the user's, or if it holds a secret others can read."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from None
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    _check_owned(path.parent)
+    _check_owned(path)
     import tomllib  # only once a file exists: without one, nothing needs the parser
 
     try:
@@ -255,15 +287,25 @@ def load_config(path: Path) -> dict[str, Any]:
 
 
 def dumps_toml(doc: Mapping[str, Any]) -> str:
-    """TOML for our flat shape: top-level scalars, then one table per profile.
+    """TOML for our shape: top-level values, then one table per profile.
 
     Hand-written because tomllib only reads, and the shape is too small for a dependency.
+    Whatever a hand-edited file holds besides (quoted names, arrays, inline tables, dates)
+    is written back as it was read.
     """
-    lines = [f"{key} = {_toml_value(value)}" for key, value in doc.items() if key != "profiles"]
+    lines = [
+        f"{_toml_key(key)} = {_toml_value(value)}"
+        for key, value in doc.items()
+        if key != "profiles"
+    ]
     for name, values in doc.get("profiles", {}).items():
-        lines.extend(["", f"[profiles.{name}]"])
-        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+        lines.extend(["", f"[profiles.{_toml_key(name)}]"])
+        lines.extend(f"{_toml_key(key)} = {_toml_value(value)}" for key, value in values.items())
     return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else _toml_value(key)
 
 
 def _toml_value(value: Any) -> str:
@@ -278,17 +320,26 @@ def _toml_value(value: Any) -> str:
             for ch in value
         )
         return f'"{escaped}"'
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        items = (f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    return value.isoformat()  # the dates and times tomllib reads
 
 
 def write_config(path: Path, doc: Mapping[str, Any]) -> None:
-    """Write atomically (temp file + rename) with mode 0600 inside a 0700 directory."""
+    """Write atomically (temp file + rename) with mode 0600 inside a 0700 directory.
+
+    A symlinked config file (dotfiles) stays a symlink: its target is what gets replaced.
+    """
     import tempfile
 
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(path.parent, 0o700)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config.", suffix=".tmp")
+        target = Path(os.path.realpath(path))
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".config.", suffix=".tmp")
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
@@ -297,7 +348,10 @@ def write_config(path: Path, doc: Mapping[str, Any]) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -416,7 +470,11 @@ def read_rsa_key(path: str) -> str:
     """The PEM text of an RSA private key file, refused if others can read it."""
     key_path = Path(path).expanduser()
     try:
+        if key_path.exists() and not key_path.is_file():
+            raise ConfigError(f"RSA key file {key_path} is not a regular file")
         _check_private(key_path)
         return key_path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read RSA key file {key_path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"RSA key file {key_path} is not a PEM text file") from None

@@ -8,7 +8,8 @@ means exactly what was typed or is refused with the rule it broke. The rules:
   where the field may be negative; no `+`, `_`, blanks, Unicode digits, NaN or Infinity, and
   an exponent only where the field says so; it must lie in the field's range;
 - a decimal goes on the wire as the exact text typed; an integer as its value;
-- text holds no control characters;
+- text holds no control characters, and is Unicode (bytes the terminal could not decode
+  arrive as lone surrogates and are refused: they cannot be signed or sent);
 - JSON is standard JSON (no NaN/Infinity), nested at most `MAX_JSON_DEPTH` deep, and its
   numbers are plain numbers that survive the round trip to the wire unchanged.
 
@@ -37,6 +38,7 @@ _PLAIN = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _EXPONENT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _INTEGER = re.compile(r"-?[0-9]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 
@@ -88,7 +90,7 @@ def _shape(raw: str, rule: NumberRule, pattern: re.Pattern[str], what: str) -> N
         raise InvalidValue(f"expected {what}, got {raw!r}")
     if pattern.fullmatch(raw):
         if raw.startswith("-") and not rule.signed:
-            raise InvalidValue(f"expected {what} >= 0 (no sign), got {raw!r}")
+            raise InvalidValue(f"expected {what}{rule.describe()} (no sign), got {raw!r}")
         return
     if not raw:
         raise InvalidValue(f"expected {what}, got an empty value")
@@ -242,7 +244,16 @@ def text(raw: str, *, required: bool = False) -> str:
         raise InvalidValue("expected a value, got an empty one")
     if _CONTROL.search(raw):
         raise InvalidValue(f"control characters are not allowed, got {_short(raw)}")
+    _check_unicode(raw)
     return raw
+
+
+def _check_unicode(raw: str) -> None:
+    """Refuse lone surrogates: undecodable bytes in argv, or a JSON `\\ud800` escape."""
+    if _SURROGATE.search(raw):
+        raise InvalidValue(
+            f"not valid Unicode (undecodable bytes or a lone surrogate), got {_short(raw)}"
+        )
 
 
 def json_value(raw: str) -> Any:
@@ -264,17 +275,34 @@ def json_value(raw: str) -> Any:
 
     if not isinstance(raw, str):
         raise InvalidValue(f"expected JSON, got {raw!r}")
+    _check_unicode(raw)
     depth = _json_depth(raw)
     if depth > MAX_JSON_DEPTH:
         raise InvalidValue(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return json.loads(
+        value = json.loads(
             raw, parse_constant=_no_constant, parse_int=_json_int, parse_float=_json_float
         )
     except InvalidValue:
         raise
     except ValueError as exc:
         raise InvalidValue(f"not valid JSON: {exc}") from None
+    _check_json_strings(value)
+    return value
+
+
+def _check_json_strings(value: Any) -> None:
+    """Every key and string of a parsed JSON value is Unicode (no `\\ud800` escapes)."""
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            _check_unicode(item)
+        elif isinstance(item, dict):
+            todo.extend(item)
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
 
 
 def _json_depth(raw: str) -> int:

@@ -5,12 +5,18 @@ A recording is JSONL (gzip when the name ends in `.gz`). The first line is a hea
 `{"recording": "bybitctl", "version": 1, "created_ns", "channel", "topics"}`; every other line
 is one frame as received: `{"recv_ns", "channel", "frame"}`. Frames are stored undecoded in
 meaning (the exchange's strings stay strings) so a replay sees exactly what the feed saw.
+
+A recording is created readable by its owner only (0600): private streams carry orders,
+executions and balances. Reading anything that is not a recording (a directory, a binary
+file, a corrupt gzip, a line of the wrong shape) is a `UsageError` naming the file.
 """
 
 from __future__ import annotations
 
 import gzip
+import os
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -21,12 +27,24 @@ from bybitctl.errors import UsageError
 
 FORMAT = "bybitctl"
 VERSION = 1
+_UNREADABLE = (EOFError, gzip.BadGzipFile, zlib.error)
+"""What reading a gzip recording raises when it is cut short or is not gzip at all."""
 
 
-def _open(path: Path, mode: str) -> IO[bytes]:
+def _create(path: Path) -> IO[bytes]:
+    """A new (or emptied) file with mode 0600, gzip-compressed when its name ends in .gz."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_TRUNC
+    fh = os.fdopen(fd, "wb")
     if path.suffix == ".gz":
-        return gzip.open(path, mode + "b")  # type: ignore[return-value]
-    return open(path, mode + "b")
+        return gzip.GzipFile(filename=path.name, mode="wb", fileobj=fh)  # type: ignore[return-value]
+    return fh
+
+
+def _open(path: Path) -> IO[bytes]:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
 
 
 class RecordingWriter:
@@ -40,9 +58,9 @@ class RecordingWriter:
         self.path = Path(path)
         self.channel = channel
         try:
-            self._fh = _open(self.path, "w")
+            self._fh = _create(self.path)
         except OSError as exc:
-            raise UsageError(f"cannot write the recording {path}: {exc.strerror}") from exc
+            raise UsageError(f"cannot write the recording {path}: {exc.strerror}") from None
         header = {
             "recording": FORMAT,
             "version": VERSION,
@@ -60,8 +78,11 @@ class RecordingWriter:
         self._fh.flush()
 
     def close(self) -> None:
-        """Finish the file (writes the gzip trailer)."""
+        """Finish the file (writes the gzip trailer and closes the file under it)."""
+        inner = getattr(self._fh, "fileobj", None)
         self._fh.close()
+        if inner is not None:
+            inner.close()
 
     def __enter__(self) -> RecordingWriter:
         return self
@@ -72,42 +93,66 @@ class RecordingWriter:
 
 def read_header(path: str | Path) -> dict[str, Any]:
     """The header line of a recording; `UsageError` when the file is not one."""
-    for entry in _iter_lines(Path(path)):
-        if entry.get("recording") != FORMAT:
-            raise UsageError(f"{path} is not a bybitctl recording")
-        return entry
-    raise UsageError(f"{path} is empty")
+    path = Path(path)
+    header = next(_iter_lines(path), None)
+    if header is None:
+        raise UsageError(f"{path} is empty")
+    if not isinstance(header, dict) or header.get("recording") != FORMAT:
+        raise UsageError(f"{path} is not a bybitctl recording")
+    return header
 
 
 def iter_recording(path: str | Path) -> Iterator[dict[str, Any]]:
     """Yield the frame lines `{"recv_ns", "channel", "frame"}` of a recording, header skipped.
 
-    A line cut short by a killed writer ends the iteration instead of failing it.
+    A line cut short by a killed writer ends the iteration instead of failing it; a whole
+    line of another shape is an error.
     """
-    lines = _iter_lines(Path(path))
+    path = Path(path)
+    lines = _iter_lines(path)
     header = next(lines, None)
     if header is None:
         return
-    if header.get("recording") != FORMAT:
+    if not isinstance(header, dict) or header.get("recording") != FORMAT:
         raise UsageError(f"{path} is not a bybitctl recording")
     if header.get("version") != VERSION:
         raise UsageError(f"{path}: unsupported recording version {header.get('version')}")
-    yield from lines
+    for number, line in enumerate(lines, start=2):
+        if not (
+            isinstance(line, dict)
+            and type(line.get("recv_ns")) is int
+            and isinstance(line.get("channel"), str)
+            and isinstance(line.get("frame"), dict)
+        ):
+            raise UsageError(f"{path}: line {number} is not a recorded frame")
+        yield line
 
 
-def _iter_lines(path: Path) -> Iterator[dict[str, Any]]:
+def _iter_lines(path: Path) -> Iterator[Any]:
+    """Each decoded non-blank line; an undecodable line or a cut gzip stream ends it."""
     try:
-        fh = _open(path, "r")
-    except FileNotFoundError as exc:
-        raise UsageError(f"no such recording: {path}") from exc
+        fh = _open(path)
+    except FileNotFoundError:
+        raise UsageError(f"no such recording: {path}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read the recording {path}: {exc.strerror}") from None
     with fh:
+        first = True
         try:
             for raw in fh:
                 if not raw.strip():
                     continue
                 try:
-                    yield orjson.loads(raw)
+                    value = orjson.loads(raw)
                 except orjson.JSONDecodeError:
+                    if first:
+                        raise UsageError(f"{path} is not a bybitctl recording") from None
                     return
-        except (EOFError, gzip.BadGzipFile):
+                first = False
+                yield value
+        except _UNREADABLE:  # before OSError: BadGzipFile is one
+            if first:
+                raise UsageError(f"{path} is not a bybitctl recording") from None
             return
+        except OSError as exc:
+            raise UsageError(f"cannot read the recording {path}: {exc.strerror}") from None

@@ -1,11 +1,13 @@
 """Send, dry-run and page one request through pybit; shared by endpoint commands, `call`, `api`.
 
 Signing, retries and the exchange's error codes stay pybit's: a request either goes through
-the pybit method of its catalogue row or through pybit's own `_submit_request`.
+the pybit method of its catalogue row or through pybit's own `_submit_request`. What pybit
+signs is exactly what goes on the wire (`wire_params`), and `--dry-run` shows that string.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
@@ -13,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import quote
 
 from bybitctl.errors import UsageError
 
@@ -156,12 +159,37 @@ def confirm_if_dangerous(opts: RunOptions) -> None:
         raise UsageError("not confirmed; nothing was sent (pass --yes to skip this question)")
 
 
+def wire_params(request: Request) -> dict[str, Any]:
+    """The parameters as pybit should get them, so that it signs what is sent.
+
+    pybit signs a GET's `k=v&k=v` joined from the values as given, and requests then
+    percent-encodes what a URL cannot carry: `vipLevel=No VIP` would be signed with a blank
+    and sent as `No%20VIP`, and Bybit checks the signature over the query string it
+    receives. So every key and value of a GET is percent-encoded here (all but RFC 3986's
+    unreserved characters, `%` included); pybit signs that string and requests' requote
+    step leaves it unchanged, byte for byte. A body is JSON, signed as sent: unchanged.
+    """
+    if request.http_method != "GET":
+        return dict(request.params)
+    return {
+        quote(str(key), safe=""): quote(str(value), safe="")
+        for key, value in request.params.items()
+        if value is not None
+    }
+
+
 def send(http: HTTP, request: Request) -> dict[str, Any]:
-    """One request: the row's pybit method, or pybit's request machinery for the rest."""
-    params = dict(request.params)
-    if request.pybit_method:
+    """One request: the row's pybit method, or pybit's request machinery for the rest.
+
+    A pybit method that takes no keyword arguments (`get_system_status`,
+    `request_demo_trading_funds`) cannot carry the documented parameters, so a request with
+    parameters goes to `_submit_request` like a row pybit lacks.
+    """
+    params = wire_params(request)
+    method = getattr(http, request.pybit_method) if request.pybit_method else None
+    if method is not None and (not params or _takes_keywords(method)):
         try:
-            return getattr(http, request.pybit_method)(**params)
+            return method(**params)
         except AttributeError as exc:
             # pybit 5.17's legacy crypto-loan methods read `self.crypto_loan_legacy_message`,
             # which their class never sets (its __init__ sits inside a docstring). Nothing was
@@ -173,6 +201,14 @@ def send(http: HTTP, request: Request) -> dict[str, Any]:
         path=http.endpoint + request.path,
         query=params,
         auth=request.auth,
+    )
+
+
+def _takes_keywords(method: Callable[..., Any]) -> bool:
+    """True when `method` accepts `**kwargs` (almost every pybit method)."""
+    return any(
+        p.kind is inspect.Parameter.VAR_KEYWORD
+        for p in inspect.signature(method).parameters.values()
     )
 
 
@@ -216,7 +252,7 @@ def describe(
     """
     from requests.models import PreparedRequest  # loaded with pybit already
 
-    query = http._clean_query(dict(request.params))
+    query = http._clean_query(wire_params(request))
     url = http.endpoint + request.path
     headers = dict(http.client.headers)
     content_type = "application/json"
@@ -224,7 +260,7 @@ def describe(
     if request.http_method == "GET":
         payload = http.prepare_payload(request.http_method, query)
         if payload:
-            # As on the wire: requests percent-encodes what pybit signed unencoded.
+            # Through requests' own URL preparation, as on the wire (it changes nothing).
             prepared = PreparedRequest()
             prepared.prepare_url(f"{url}?{payload}", None)
             url = str(prepared.url)

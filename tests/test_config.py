@@ -395,3 +395,140 @@ def test_init_without_profile_updates_the_selected_one_reading_the_file_once(env
         "a": {"testnet": True, "tld": "nl"},
         "b": {"demo": True, "tld": "nl"},
     }
+
+
+# --- hardening ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tld", config.BYBIT_TLDS)
+def test_every_bybit_domain_is_accepted(env, tld):
+    assert config.resolve_settings({"tld": tld}, env).tld == tld
+
+
+@pytest.mark.parametrize("tld", ["org", "attacker.org", "com.evil", "COM", "", "nl ", "com/x"])
+def test_other_domains_are_refused(env, tld):
+    with pytest.raises(UsageError, match=re.escape("Bybit's domains are com, nl, com.hk")):
+        config.resolve_settings({"tld": tld}, env)
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [("٥٠٠٠", "recv_window"), ("5_000", "recv_window"), ("5e3", "recv_window"),
+     ("nan", "timeout"), ("inf", "timeout"), ("-1", "timeout"), (" 2", "timeout"),
+     ("0", "recv_window")],
+)  # fmt: skip
+def test_numbers_follow_the_grammar_from_flags_env_and_file(env, value, kind):
+    with pytest.raises(UsageError, match=f"bad value for {kind}"):
+        config.resolve_settings({kind: value}, env)
+    path = cfg_file(env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'[profiles.default]\n{kind} = "{value}"\n')
+    with pytest.raises(ConfigError, match=f"bad value for {kind}"):
+        config.resolve_settings({}, env)
+
+
+def test_toml_numbers_are_checked_too(env):
+    path = cfg_file(env)
+    path.parent.mkdir(parents=True)
+    path.write_text("[profiles.default]\ntimeout = inf\n")
+    with pytest.raises(ConfigError, match="finite"):
+        config.resolve_settings({}, env)
+    path.write_text("[profiles.default]\ntimeout = 2\nrecv_window = 20000\n")
+    assert config.resolve_settings({}, env).timeout == 2.0
+
+
+@pytest.mark.parametrize(
+    "url", ["http://user:hunter2@127.0.0.1:9", "https://:hunter2@api.bybit.com", "http://a@[::1"]
+)
+def test_credentials_in_a_base_url_are_refused_and_never_echoed(env, url):
+    with pytest.raises(UsageError) as info:
+        config.resolve_settings({"base_url": url}, env)
+    assert "credentials in the URL" in info.value.message
+    assert "hunter2" not in info.value.show() and url not in info.value.show()
+    env["BYBIT_BASE_URL"] = url
+    with pytest.raises(ConfigError) as info:
+        config.resolve_settings({}, env)
+    assert "hunter2" not in info.value.show()
+    with pytest.raises(UsageError) as info:
+        config.save_profile("default", {"base_url": url}, env=env)
+    assert "hunter2" not in info.value.show()
+
+
+def test_a_stored_base_url_with_credentials_is_masked_wherever_shown(env):
+    path = cfg_file(env)
+    path.parent.mkdir(parents=True)
+    path.write_text('[profiles.default]\nbase_url = "http://me:hunter2@127.0.0.1:9"\n')
+    for args in (["list", "-o", "json"], ["get", "base_url"]):
+        result = invoke(env, args)
+        assert "hunter2" not in result.output, args
+        assert "****@127.0.0.1:9" in result.output, args
+    result = invoke(env, ["show", "-o", "json"])
+    assert isinstance(result.exception, ConfigError)
+    assert "hunter2" not in result.exception.show()
+
+
+def test_a_config_file_or_directory_others_can_change_is_refused(env):
+    path = config.save_profile("default", {"base_url": "http://127.0.0.1:9"}, env=env)
+    path.chmod(0o620)
+    with pytest.raises(ConfigError, match=re.escape(f"fix: chmod go-w {path}")):
+        config.resolve_settings({}, env)
+    path.chmod(0o600)
+    path.parent.chmod(0o777)
+    with pytest.raises(ConfigError, match=re.escape(f"fix: chmod go-w {path.parent}")):
+        config.resolve_settings({}, env)
+    path.parent.chmod(0o755)
+    assert config.resolve_settings({}, env).base_url == "http://127.0.0.1:9"
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="giving a file to another user needs root")
+def test_a_config_file_another_user_owns_is_refused(env):
+    path = config.save_profile("default", {"tld": "nl"}, env=env)
+    os.chown(path, 4321, -1)
+    with pytest.raises(ConfigError, match="belongs to uid 4321, not to you"):
+        config.resolve_settings({}, env)
+    os.chown(path, os.getuid(), -1)
+    os.chown(path.parent, 4321, -1)
+    with pytest.raises(ConfigError, match="belongs to uid 4321"):
+        config.load_config(path)
+
+
+def test_config_set_keeps_a_symlinked_file_a_symlink(env, tmp_path):
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    target = dotfiles / "bybitctl.toml"
+    target.write_text('[profiles.default]\ntld = "nl"\n')
+    target.chmod(0o600)
+    link = cfg_file(env)
+    link.parent.mkdir(parents=True)
+    link.symlink_to(target)
+    assert invoke(env, ["set", "testnet", "true"]).exit_code == 0
+    assert link.is_symlink() and link.resolve() == target
+    assert tomllib.loads(target.read_text()) == {
+        "profiles": {"default": {"tld": "nl", "testnet": True}}
+    }
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert os.listdir(dotfiles) == ["bybitctl.toml"]
+
+
+def test_a_hand_edited_file_is_written_back_as_read(env):
+    text = (
+        'current = "a b"\nnote = 2026-01-02\n\n[profiles."a b"]\ntld = "nl"\n'
+        'extra = [1, "x", {k = true}]\n\n[profiles.c.nested]\nx = 1\n'
+    )
+    path = cfg_file(env)
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    assert invoke(env, ["set", "testnet", "true", "--profile", "d"]).exit_code == 0
+    doc = tomllib.loads(path.read_text())
+    assert doc == {**tomllib.loads(text), "profiles": {**tomllib.loads(text)["profiles"],
+                                                        "d": {"testnet": True}}}  # fmt: skip
+
+
+def test_an_rsa_key_path_that_is_a_directory_or_binary_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="is not a regular file"):
+        config.read_rsa_key(str(tmp_path))
+    binary = tmp_path / "key.der"
+    binary.write_bytes(b"\x30\x82\xff\xfe")
+    binary.chmod(0o600)
+    with pytest.raises(ConfigError, match="is not a PEM text file"):
+        config.read_rsa_key(str(binary))

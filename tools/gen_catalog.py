@@ -18,6 +18,7 @@ import re
 import sys
 import textwrap
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,17 @@ ENUM_DOMAINS = {
         "Order", "tpslOrder", "StopOrder", "OcoOrder", "BidirectionalTpslOrder", "OpenOrder"
     ],
 }  # fmt: skip
+# Numeric facts the reference's values cannot show, as the doc pages word them; keyed by
+# (path, parameter). Each must match a parameter (the generator fails on a stale entry).
+NUMBER_OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
+    # Spread combinations quote a price difference: "price ... can be negative".
+    ("/v5/spread/order/create", "price"): {"signed": True},
+    ("/v5/spread/order/amend", "price"): {"signed": True},
+    # "Disconnection timing window time. [3, 300], unit: second"
+    ("/v5/order/disconnected-cancel-all", "timeWindow"): {"range": [3, 300]},
+}
+NUMERIC_TYPES = ("decimal", "number", "integer")
+PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 ID_NAME = re.compile(r"(Id|Ids|ID|_id)$")
 ENUM_TOKEN = re.compile(r"^[A-Za-z0-9_]+$")
 CURSOR_FIELDS = ("nextPageCursor", "nextCursor", "cursor")
@@ -305,7 +317,7 @@ def build_params(
     if not top and sample:
         notes.append("the doc has no parameter table; params from its request example")
         params = [
-            _param(k, False, JSON_TYPES.get(type(v).__name__, "string"), None, "")
+            _param(k, False, JSON_TYPES.get(type(v).__name__, "string"), None, "", sample=v)
             for k, v in sample.items()
         ]
         return params, notes
@@ -322,6 +334,10 @@ def build_params(
         raw_type, required, extra = str(p["type"]), p["required"], ""
         if required == "conditional":
             required, extra = False, "required in some cases (see the doc)"
+        elif required is True and sample.get(p["name"]) == "":
+            # The CLI refuses an empty required value; the doc's own example sends this one
+            # empty (p2p `premium` with a fixed price), so it is required only in some cases.
+            required, extra = False, "required in some cases (the doc's example sends it empty)"
         elif not isinstance(required, bool):
             # Shifted doc table ("required" holds the type): fall back to pybit's docstring.
             raw_type, required = str(required), p["name"] in pybit_notes
@@ -337,7 +353,17 @@ def build_params(
         enum = enum_of(p, names - {p["name"]})
         if enum and sample.get(p["name"]) is not None and str(sample[p["name"]]) not in enum:
             enum = None  # the doc's own example uses a value outside the listed ones
-        params.append(_param(p["name"], required, typ, enum, "; ".join(d for d in desc if d)))
+        params.append(
+            _param(
+                p["name"],
+                required,
+                typ,
+                enum,
+                "; ".join(d for d in desc if d),
+                p.get("hints") or (),
+                sample.get(p["name"]),
+            )
+        )
     for name, raw, note in pybit_required:
         if name not in seen:
             typ, type_note = norm_type(raw)
@@ -349,11 +375,57 @@ def build_params(
 
 
 def _param(
-    name: str, required: bool, typ: str, enum: list[str] | None, desc: str
+    name: str,
+    required: bool,
+    typ: str,
+    enum: list[str] | None,
+    desc: str,
+    hints: Sequence[str] = (),
+    sample: Any = None,
 ) -> dict[str, Any]:
+    """One parameter; `hints` are the values its doc mentions, `sample` its example value."""
     if typ == "string" and name in DECIMAL_STRINGS:
         typ = "decimal"
-    return {"name": name, "required": required, "type": typ, "enum": enum, "description": desc}
+    signed, bounds = number_facts(name, typ, hints, sample)
+    return {
+        "name": name,
+        "required": required,
+        "type": typ,
+        "enum": enum,
+        "description": desc,
+        "signed": signed,
+        "range": bounds,
+    }
+
+
+def number_facts(
+    name: str, typ: str, hints: Sequence[str], sample: Any
+) -> tuple[bool, list[int] | None]:
+    """Whether a numeric parameter may be negative, and its documented range, by rule.
+
+    Signed: its doc names a negative value (`margin`: "To reduce, use -10") or its example
+    sends one. Range: a `limit` whose doc names 1 is `[1, N]`, N the largest value the doc
+    names ("[1, 50]. Default: 20"). Everything else is unsigned and unbounded here;
+    `NUMBER_OVERRIDES` adds what only the doc's prose says.
+    """
+    if typ not in NUMERIC_TYPES:
+        return False, None
+    named = [float(h) for h in hints if PLAIN_NUMBER.fullmatch(h)]
+    signed = any(n < 0 for n in named) or str(sample).startswith("-")
+    whole = sorted({int(n) for n in named if n.is_integer() and n > 0})
+    if name == "limit" and typ == "integer" and len(whole) > 1 and whole[0] == 1:
+        return signed, [1, whole[-1]]
+    return signed, None
+
+
+def apply_number_overrides(rows: list[dict[str, Any]]) -> None:
+    """Merge `NUMBER_OVERRIDES` into the rows; an entry that names no parameter is an error."""
+    for (path, name), facts in NUMBER_OVERRIDES.items():
+        hits = [p for r in rows if r["path"] == path for p in r["params"] if p["name"] == name]
+        if not hits or any(p["type"] not in NUMERIC_TYPES for p in hits):
+            raise ValueError(f"NUMBER_OVERRIDES: {path} has no numeric parameter {name}")
+        for param in hits:
+            param.update(facts)
 
 
 def pagination_of(
@@ -529,6 +601,7 @@ def generate(reference: Path) -> tuple[list[dict[str, Any]], dict[str, Any], dic
         entry = by_path[missing["path"]]
         if not entry["deprecated"] and entry["path"] not in pybit_paths:
             rows.append(doc_row(entry))
+    apply_number_overrides(rows)
     name_commands(rows)
     rows.sort(key=lambda r: (r["group"], r["command"]))
     examples = {}

@@ -13,6 +13,7 @@ from typer import _click as click
 from typer.main import get_command
 
 from bybitctl.catalog import Endpoint, groups
+from bybitctl.commands.arguments import number_note
 from bybitctl.commands.endpoints import build_command, example_command
 from bybitctl.commands.root import LazyGroup, app
 
@@ -68,7 +69,7 @@ def endpoint_section(row: Endpoint) -> list[str]:
     if row.params:
         lines += ["| option | type | required | allowed | description |", "|---|---|---|---|---|"]
         for i, param in enumerate(row.params):
-            allowed = ", ".join(param.enum) if param.enum else ""
+            allowed = ", ".join(param.enum) if param.enum else number_note(param)
             lines.append(
                 f"| {names[f'api_{i}']} | {param.type} | {'yes' if param.required else ''} "
                 f"| {_cell(allowed)} | {_cell(param.description)} |"

@@ -22,7 +22,9 @@ A row of `endpoints.json`, in JSON-Schema terms (every key is always present):
       "params": [{              top-level API parameters, in doc order
           "name": string, "required": boolean,
           "type": "string" | "decimal" | "integer" | "number" | "boolean" | "array" | "object",
-          "enum": [string] | null, "description": string}],
+          "enum": [string] | null, "description": string,
+          "signed": boolean,     a number that may be negative (decimal, number, integer)
+          "range": [min, max] | null}],  documented inclusive bounds of a number
       "pagination":   {"cursor_param": string, "cursor_field": string, "list_field": string}
                       | null,   cursor paging: send result[cursor_field] as cursor_param,
                                 rows are result[list_field]
@@ -64,13 +66,19 @@ _DIR = Path(__file__).parent
 
 @dataclass(frozen=True, slots=True)
 class Param:
-    """One top-level API parameter of an endpoint."""
+    """One top-level API parameter of an endpoint.
+
+    `signed` and `range` say which numbers a numeric parameter takes (docs/catalog.md); the
+    CLI's grammar (`bybitctl.parsing`) enforces them before anything is sent.
+    """
 
     name: str
     required: bool
     type: str
     enum: tuple[str, ...] | None
     description: str
+    signed: bool = False
+    range: tuple[int, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +87,8 @@ class Param:
             "type": self.type,
             "enum": list(self.enum) if self.enum is not None else None,
             "description": self.description,
+            "signed": self.signed,
+            "range": list(self.range) if self.range is not None else None,
         }
 
 
@@ -139,6 +149,8 @@ class Endpoint:
                     p["type"],
                     tuple(p["enum"]) if p["enum"] is not None else None,
                     p["description"],
+                    p["signed"],
+                    tuple(p["range"]) if p["range"] is not None else None,
                 )
                 for p in row["params"]
             ),

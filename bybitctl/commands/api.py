@@ -9,6 +9,7 @@ the route, its auth, parameter types, pagination and safety apply.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -23,6 +24,8 @@ from bybitctl.request import Request, RunOptions, run_request
 
 VERBS = ("GET", "POST")
 OTHER_VERBS = frozenset({"PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+_PATH = re.compile(r"(/[A-Za-z0-9_.-]+)+/?")
+"""A v5 path as Bybit spells them: no query, fragment, blanks or escapes to sign around."""
 DEFAULT_PAGINATION = Pagination(
     cursor_param="cursor", cursor_field="nextPageCursor", list_field="list"
 )
@@ -42,6 +45,11 @@ def parse_request(words: list[str], *, auth: bool | None, paging: bool) -> Reque
     path, pairs = words[0], words[1:]
     if not path.startswith("/"):
         raise UsageError(f"PATH must start with '/', e.g. /v5/market/time (got {path!r})")
+    if not _PATH.fullmatch(path):
+        raise UsageError(
+            f"PATH takes letters, digits and - _ . / only; parameters go as key=value "
+            f"(got {path!r})"
+        )
     if verb is None:
         known_verbs = [v for v in VERBS if by_route(v, path) is not None]
         verb = (
@@ -50,7 +58,7 @@ def parse_request(words: list[str], *, auth: bool | None, paging: bool) -> Reque
     row = by_route(verb, path)
     params: dict[str, Any] = {}
     known = arguments_by_name(row.params, http_method=verb) if row else {}
-    add_pairs(params, pairs, known, what="api")
+    add_pairs(params, pairs, known, what="api", http_method=verb)
     return Request(
         http_method=verb,
         path=path,

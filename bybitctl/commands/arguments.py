@@ -1,23 +1,32 @@
-"""Catalogue parameter types -> one argument class each (STYLE §1).
+"""Catalogue parameter types -> one argument class each, all through `bybitctl.parsing`.
 
-An argument class names the option, converts the string the user typed and writes the value
+An argument class names the option, converts the string the user typed with the one grammar
+(`bybitctl.parsing`, the parameter's sign and range from the catalogue) and writes the value
 into the request under the API name. A conversion error is a `UsageError` that names the
-option, so nothing is sent and the exit code is 2.
+option and the rule, so nothing is sent and the exit code is 2.
+
+In a GET query string every value is text, so numbers and JSON go there exactly as typed;
+in a POST body integers, numbers and booleans are JSON values and decimals stay strings.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
+from bybitctl import parsing
 from bybitctl.catalog import Param
 from bybitctl.errors import UsageError
 from bybitctl.naming import kebab
+from bybitctl.parsing import InvalidValue, NumberRule
 
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
+# pybit's `prepare_payload` casts these keys of every POST body: `str()` for the first set,
+# `int()` for the second (Python's `int()` reads '٣' as 3). A value for them that the
+# catalogue does not type is parsed as what pybit will make of it, so it cannot change on
+# the way.
+PYBIT_STR_CASTS = frozenset({"qty", "price", "triggerPrice", "takeProfit", "stopLoss"})
+PYBIT_INT_CASTS = frozenset({"positionIdx"})
 
 
 def option_names(api_name: str) -> list[str]:
@@ -34,20 +43,40 @@ def option_names(api_name: str) -> list[str]:
     return names
 
 
+def number_rule(param: Param) -> NumberRule:
+    """The grammar's rule for a numeric parameter: its sign and range from the catalogue."""
+    low, high = param.range or (None, None)
+    return NumberRule(signed=param.signed, minimum=low, maximum=high)
+
+
+def number_note(param: Param) -> str:
+    """What the catalogue says about a number's sign and range, for help and docs.
+
+    >>> from bybitctl.catalog import find
+    >>> number_note({p.name: p for p in find("trade", "set-dcp").params}["timeWindow"])
+    'from 3 to 300'
+    """
+    notes = ["may be negative"] if param.signed else []
+    if param.range:
+        notes.append(f"from {param.range[0]} to {param.range[1]}")
+    return ", ".join(notes)
+
+
 class Argument:
-    """A string parameter: the value is sent exactly as typed."""
+    """A string parameter: the value is sent exactly as typed (no control characters; not
+    empty when the parameter is required)."""
 
     metavar: ClassVar[str] = "TEXT"
-    expected: ClassVar[str] = "a string"
 
     def __init__(self, param: Param, *, query_string: bool = False) -> None:
         self.param = param
         self.query_string = query_string
         self.names = option_names(param.name)
+        self.rule = number_rule(param)
 
     def parse(self, raw: str) -> Any:
-        """The typed value, or `ValueError` when `raw` is not one."""
-        return raw
+        """The value to send, or `InvalidValue` naming the rule `raw` broke."""
+        return parsing.text(raw, required=self.param.required)
 
     def convert(self, raw: str, label: str | None = None) -> Any:
         """Parse `raw` and check it against the allowed values.
@@ -57,10 +86,8 @@ class Argument:
         label = label or self.names[0]
         try:
             value = self.parse(raw)
-        except ValueError:
-            raise UsageError(
-                f"invalid value for {label}: expected {self.expected}, got {raw!r}"
-            ) from None
+        except InvalidValue as exc:
+            raise UsageError(f"invalid value for {label}: {exc}") from None
         allowed = self.param.enum
         if allowed and _enum_key(value) not in {_enum_key(a) for a in allowed}:
             raise UsageError(
@@ -75,28 +102,28 @@ class Argument:
 
 
 class IntegerArgument(Argument):
-    """A JSON integer."""
+    """A JSON integer: sent as its value."""
 
     metavar = "INTEGER"
-    expected = "an integer"
 
     def parse(self, raw: str) -> Any:
-        return int(raw, 10)
+        return parsing.integer(raw, self.rule)
 
 
 class NumberArgument(Argument):
-    """A JSON number; integral values stay integers."""
+    """A JSON number: as typed in a query string; in a body only as JSON will spell it, so
+    the number on the wire is the text typed (`1.5`, not `1.50`)."""
 
     metavar = "NUMBER"
-    expected = "a number"
 
     def parse(self, raw: str) -> Any:
-        try:
-            return int(raw, 10)
-        except ValueError:
-            value = float(raw)
-        if not math.isfinite(value):
-            raise ValueError(raw)
+        if self.query_string:
+            return parsing.decimal_text(raw, self.rule)
+        value = parsing.number(raw, self.rule)
+        # pybit sends a whole float as an int (`_clean_query`), json.dumps the rest.
+        sent = json.dumps(int(value) if float(value).is_integer() else value)
+        if sent != raw:
+            raise InvalidValue(f"a JSON body carries {raw!r} as {sent}: write {sent}")
         return value
 
 
@@ -104,50 +131,40 @@ class DecimalArgument(Argument):
     """A decimal number sent as the exact string typed (Bybit's qty, price, ...)."""
 
     metavar = "DECIMAL"
-    expected = "a decimal number"
 
     def parse(self, raw: str) -> Any:
-        from decimal import Decimal, InvalidOperation  # only when a decimal is given: start-up
-
-        try:
-            if Decimal(raw).is_finite() and raw.strip() == raw:
-                return raw
-        except InvalidOperation:
-            pass
-        raise ValueError(raw)
+        return parsing.decimal_text(raw, self.rule)
 
 
 class BooleanArgument(Argument):
     """A JSON boolean; in a GET query string Bybit expects the lower-case word."""
 
     metavar = "BOOLEAN"
-    expected = "true or false"
 
     def parse(self, raw: str) -> Any:
-        word = raw.strip().lower()
-        if word not in _TRUE | _FALSE:
-            raise ValueError(raw)
-        value = word in _TRUE
+        value = parsing.boolean(raw)
         if self.query_string:
             return "true" if value else "false"
         return value
 
 
 class JSONArgument(Argument):
-    """A JSON array or object, e.g. a batch `request`.
+    """A JSON array or object, e.g. a batch `request`; in a query string, the text typed.
 
     Either container is accepted for both catalogue types: Bybit's own examples send an
     object where the parameter table says array (e.g. `collateralList`).
     """
 
     metavar = "JSON"
-    expected = "a JSON array or object"
 
     def parse(self, raw: str) -> Any:
-        value = json.loads(raw)
+        try:
+            value = parsing.json_value(raw)
+        except InvalidValue as exc:
+            raise InvalidValue(f"expected a JSON array or object: {exc}") from None
         if not isinstance(value, list | dict):
-            raise ValueError(raw)
-        return value
+            raise InvalidValue(f"expected a JSON array or object, got {raw!r}")
+        return raw if self.query_string else value
 
 
 ARGUMENT_TYPES: dict[str, type[Argument]] = {
@@ -167,24 +184,33 @@ def argument_for(param: Param, *, http_method: str) -> Argument:
     return cls(param, query_string=http_method == "GET")
 
 
-def loose_value(raw: str) -> Any:
-    """A `key=value` value with no catalogue type: JSON arrays/objects as such, else the string.
+def loose_value(raw: str, key: str = "", *, http_method: str = "POST") -> Any:
+    """A `key=value` value the catalogue does not type.
+
+    A value starting with `[` or `{` is JSON and must parse strictly (sent as JSON in a
+    body, as typed in a query string); anything else is text. In a POST body, a key pybit
+    casts is parsed as pybit will send it.
 
     >>> loose_value('[{"a": 1}]')
     [{'a': 1}]
     >>> loose_value("10")
     '10'
     """
-    if raw[:1] in ("[", "{"):
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return raw
-    return raw
+    if http_method == "POST" and key in PYBIT_INT_CASTS:
+        return parsing.integer(raw)
+    if raw[:1] in ("[", "{") and not (http_method == "POST" and key in PYBIT_STR_CASTS):
+        value = parsing.json_value(raw)  # may span lines, as JSON files do
+        return raw if http_method == "GET" else value
+    return parsing.text(raw)
 
 
 def add_pairs(
-    request: dict[str, Any], pairs: Iterable[str], known: dict[str, Argument], *, what: str
+    request: dict[str, Any],
+    pairs: Iterable[str],
+    known: dict[str, Argument],
+    *,
+    what: str,
+    http_method: str,
 ) -> None:
     """Add `key=value` pairs: typed when the catalogue knows the key, loosely otherwise.
 
@@ -196,9 +222,17 @@ def add_pairs(
             raise UsageError(f"{what} expects key=value, got {pair!r}")
         if key in request:
             raise UsageError(f"{what} {key}: parameter given twice")
-        request[key] = (
-            known[key].convert(raw, f"{what} {key}") if key in known else loose_value(raw)
-        )
+        try:
+            parsing.text(key)
+        except InvalidValue as exc:
+            raise UsageError(f"{what}: bad parameter name: {exc}") from None
+        if key in known:
+            request[key] = known[key].convert(raw, f"{what} {key}")
+            continue
+        try:
+            request[key] = loose_value(raw, key, http_method=http_method)
+        except InvalidValue as exc:
+            raise UsageError(f"invalid value for {what} {key}: {exc}") from None
 
 
 def arguments_by_name(params: Iterable[Param], *, http_method: str) -> dict[str, Argument]:

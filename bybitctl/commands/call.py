@@ -74,7 +74,7 @@ def build(runner: Callable[[CallOptions], None] = run_request) -> typer.Typer:
         row = find_method(method)
         params: dict[str, Any] = {}
         known = arguments_by_name(row.params, http_method=row.http_method)
-        add_pairs(params, pairs or (), known, what="call")
+        add_pairs(params, pairs or (), known, what="call", http_method=row.http_method)
         runner(
             common.run_options(
                 CallOptions,

@@ -100,7 +100,10 @@ def init(
     base_url: Annotated[
         str | None, typer.Option("--base-url", help="Any http(s) base URL, e.g. a local exchange.")
     ] = None,
-    tld: Annotated[str | None, typer.Option("--tld", help="Regional domain: com, nl, ...")] = None,
+    tld: Annotated[
+        str | None,
+        typer.Option("--tld", help=f"Regional domain: {', '.join(config.BYBIT_TLDS)}."),
+    ] = None,
     make_current: Annotated[
         bool,
         typer.Option("--use", help="Make it the current profile (automatic for the first one)."),
@@ -225,7 +228,7 @@ def list_(
 def _describe(values: Mapping[str, Any]) -> str:
     """Where a profile points, in a word: its base URL, or testnet/demo/mainnet and the TLD."""
     if values.get("base_url"):
-        return str(values["base_url"])
+        return str(config.mask("base_url", values["base_url"]))
     kind = "-".join(k for k in ("demo", "testnet") if values.get(k)) or "mainnet"
     return f"{kind} ({values.get('tld', 'com')})"
 

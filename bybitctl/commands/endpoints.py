@@ -19,12 +19,12 @@ from typer import _click as click
 
 from bybitctl.catalog import Endpoint, Param, group
 from bybitctl.commands import common
-from bybitctl.commands.arguments import Argument, add_pairs, argument_for
+from bybitctl.commands.arguments import Argument, add_pairs, argument_for, number_note
 from bybitctl.commands.root import (
     PlainCommand,
     PlainGroup,
     fail_unknown_command,
-    without_pydantic,
+    strict,
 )
 from bybitctl.errors import UsageError
 from bybitctl.naming import kebab
@@ -143,7 +143,7 @@ def build_command(row: Endpoint, runner: Runner = run_request) -> EndpointComman
         for dest, arg in arguments.items():
             if raw[dest] is not None:
                 arg.add_to(values, raw[dest])
-        add_pairs(values, pairs or (), by_name, what="--param")
+        add_pairs(values, pairs or (), by_name, what="--param", http_method=row.http_method)
         missing = [name for name in row.required if name not in values]
         if missing:
             names = ", ".join(by_name[m].names[0] if m in by_name else m for m in missing)
@@ -176,7 +176,7 @@ def build_command(row: Endpoint, runner: Runner = run_request) -> EndpointComman
         deprecated=row.deprecated,
         context_settings=common.common_context(),
     )(common.with_options(callback, options))
-    command = without_pydantic(typer.main.get_command(app))
+    command = strict(typer.main.get_command(app))
     assert isinstance(command, EndpointCommand)
     command.row = row
     return command
@@ -213,6 +213,8 @@ def _option_help(arg: Argument) -> str:
     text = (param.description or "").strip()
     if param.enum:
         text += f" [{'|'.join(str(v) for v in param.enum)}]"
+    if number_note(param):
+        text += f" ({number_note(param)})"
     if param.type in ("array", "object"):
         text += " (JSON)"
     return text.strip()

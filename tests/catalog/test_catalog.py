@@ -235,3 +235,27 @@ def test_generator_reproduces_the_committed_files(tmp_path):
 )
 def test_kebab(name, expected):
     assert kebab(name) == expected
+
+
+def test_number_facts_come_from_the_docs():
+    """Signed and ranged parameters: by rule from the docs' values, plus the override table."""
+    margin = {p.name: p for p in catalog.find("position", "add-or-reduce-margin").params}["margin"]
+    assert margin.signed and margin.range is None
+    spread_price = {p.name: p for p in catalog.find("spread", "spread-place-order").params}
+    assert spread_price["price"].signed and not spread_price["qty"].signed
+    window = {p.name: p for p in catalog.find("trade", "set-dcp").params}["timeWindow"]
+    assert window.range == (3, 300) and not window.signed
+    limit = {p.name: p for p in catalog.find("trade", "open-orders").params}["limit"]
+    assert limit.range == (1, 50)
+    signed = {(r.path, p.name) for r in catalog.load() for p in r.params if p.signed}
+    assert signed == {
+        ("/v5/position/add-margin", "margin"),
+        ("/v5/spread/order/create", "price"),
+        ("/v5/spread/order/amend", "price"),
+    }
+    for row in catalog.load():
+        for p in row.params:
+            if p.signed or p.range:
+                assert p.type in ("decimal", "number", "integer"), (row.path, p.name)
+            if p.range:
+                assert 0 <= p.range[0] < p.range[1], (row.path, p.name)

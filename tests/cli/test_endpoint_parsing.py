@@ -348,3 +348,23 @@ def test_contradictory_paging_flags(bybitctl: Any, extra: tuple[str, ...], messa
 def test_hidden_cursor_is_still_accepted(dry: Any) -> None:
     described = dry("trade", "order-history", "--category", "linear", "--cursor", "page2")
     assert query_of(described)["cursor"] == "page2"
+
+
+def test_json_may_span_lines_in_options_and_pairs(dry: Any) -> None:
+    """Pretty-printed JSON (from a file) holds newlines; text values may not."""
+    batch = [{"symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "1"}]
+    pretty = json.dumps(batch, indent=2)
+    args = ("trade", "place-batch-order", "--category", "option")
+    assert body_of(dry(*args, "--request", pretty))["request"] == batch
+    assert (
+        body_of(dry(*PLACE, "--order-type", "Market", "--qty", "1", "--param", f"x={pretty}"))["x"]
+        == batch
+    )
+
+
+def test_a_loose_value_pybit_casts_is_typed_as_pybit_sends_it(bybitctl: Any, dry: Any) -> None:
+    """pybit int()s positionIdx and str()s qty in every POST body, whatever the row."""
+    body = body_of(dry("api", "POST", "/v5/new/thing", "positionIdx=1", "qty=[1, 2]", "--yes"))
+    assert body == {"positionIdx": 1, "qty": "[1, 2]"}
+    result = bybitctl("--base-url", "http://127.0.0.1:9", "api", "POST", "/v5/x", "positionIdx=٣")
+    assert result.code == 2 and "only ASCII digits" in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import stat
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,45 @@ def test_not_a_recording(tmp_path: Path) -> None:
         read_header(tmp_path / "missing.jsonl")
     with pytest.raises(UsageError, match="cannot write the recording"):
         RecordingWriter(tmp_path / "no" / "such" / "dir.jsonl")
+
+
+@pytest.mark.parametrize("name", ["rec.jsonl", "rec.jsonl.gz"])
+def test_a_recording_is_readable_by_its_owner_only(tmp_path: Path, name: str) -> None:
+    """Private streams record orders and balances: 0600, an existing file tightened too."""
+    path = tmp_path / name
+    path.write_bytes(b"")
+    path.chmod(0o644)
+    with RecordingWriter(path, channel="private") as rec:
+        rec.write({"topic": "wallet", "data": []}, 1)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [line["recv_ns"] for line in iter_recording(path)] == [1]
+
+
+def _corrupt_gzip(path: Path) -> None:
+    data = gzip.compress(b'{"recording": "bybitctl", "version": 1}\n' * 50)
+    path.write_bytes(data[:20] + b"\xff" * 40 + data[60:])
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.mkdir(), "cannot read the recording"),
+        (lambda p: p.write_bytes(b"\x00\xffgarbage"), "is not a bybitctl recording"),
+        (lambda p: p.write_text("[1, 2]\n"), "is not a bybitctl recording"),
+        (_corrupt_gzip, "not a bybitctl recording"),
+        (
+            lambda p: p.write_text('{"recording": "bybitctl", "version": 1}\n{"recv_ns": "x"}\n'),
+            "line 2 is not a recorded frame",
+        ),
+        (
+            lambda p: p.write_text('{"recording": "bybitctl", "version": 1}\n[]\n'),
+            "line 2 is not a recorded frame",
+        ),
+    ],
+)
+def test_what_is_not_a_recording_is_a_usage_error(tmp_path: Path, make, message: str) -> None:
+    path = tmp_path / ("rec.jsonl.gz" if make is _corrupt_gzip else "rec.jsonl")
+    make(path)
+    with pytest.raises(UsageError, match=message):
+        read_header(path)
+        list(iter_recording(path))
