@@ -16,7 +16,7 @@ import typer
 from bybitctl.catalog import Endpoint, by_pybit_method, load
 from bybitctl.commands import common
 from bybitctl.commands.arguments import add_pairs, arguments_by_name
-from bybitctl.commands.root import PlainCommand
+from bybitctl.commands.base import PlainCommand
 from bybitctl.errors import UsageError
 from bybitctl.request import Request, RunOptions, run_request
 

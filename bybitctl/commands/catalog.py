@@ -14,7 +14,7 @@ import typer
 
 from bybitctl.catalog import groups, load
 from bybitctl.commands import common
-from bybitctl.commands.root import PlainCommand
+from bybitctl.commands.base import PlainCommand
 from bybitctl.errors import UsageError
 from bybitctl.request import Presentation
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from typer import _click as click
 
-from bybitctl.commands.root import CONTEXT_SETTINGS, check_format, split_fields
+from bybitctl.commands.base import CONTEXT_SETTINGS, check_format, split_fields
 from bybitctl.output import FORMATS
 from bybitctl.request import Presentation, Request, RunOptions, Target, check_paging
 

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from bybitctl.commands import common
-from bybitctl.commands.root import PlainCommand
+from bybitctl.commands.base import PlainCommand
 
 PROG = "bybitctl"
 COMPLETE_VAR = "_BYBITCTL_COMPLETE"

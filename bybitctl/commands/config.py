@@ -18,7 +18,7 @@ import typer
 
 from bybitctl import config
 from bybitctl.commands import common
-from bybitctl.commands.root import read_secret
+from bybitctl.commands.base import read_secret
 from bybitctl.errors import UsageError
 from bybitctl.output import render
 

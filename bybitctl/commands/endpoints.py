@@ -20,7 +20,7 @@ from typer import _click as click
 from bybitctl.catalog import Endpoint, Param, group
 from bybitctl.commands import common
 from bybitctl.commands.arguments import Argument, add_pairs, argument_for, number_note
-from bybitctl.commands.root import (
+from bybitctl.commands.base import (
     PlainCommand,
     PlainGroup,
     fail_unknown_command,

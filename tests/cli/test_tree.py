@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -169,6 +170,51 @@ def test_version_and_help_import_neither_pybit_nor_requests(argv: list[str]) -> 
     assert "LOADED=\n" in result.stderr
     if argv == ["--version"]:
         assert result.stdout.startswith("bybitctl ")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        [
+            "--timeout",
+            "2.5",
+            "--recv-window",
+            "5000",
+            "market",
+            "tickers",
+            "--category",
+            "linear",
+            "--dry-run",
+        ],
+        [
+            "trade",
+            "order-history",
+            "--category",
+            "linear",
+            "--limit",
+            "5",
+            "--max-pages",
+            "2",
+            "--dry-run",
+        ],
+        ["mm", "start", "--help"],
+        ["stream", "orderbook", "--help"],
+    ],
+)
+def test_commands_never_import_pydantic(argv: list[str], clean_env: dict[str, str]) -> None:
+    """Typer is pinned to a release whose pydantic coercion `base.strict` replaces: pydantic
+    alone costs more start-up than the rest of a command together."""
+    probe = (
+        "import sys, atexit\n"
+        "atexit.register(lambda: sys.stderr.write(f'PYDANTIC={\"pydantic\" in sys.modules}\\n'))\n"
+        "from bybitctl.cli import main\n"
+        f"main({argv!r})\n"
+    )
+    env = {**os.environ, **clean_env}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "PYDANTIC=False\n" in result.stderr
 
 
 def test_version_does_not_load_typer() -> None:
