@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from bybitctl.naming import kebab  # noqa: E402
 
 DEFAULT_OUT = ROOT / "bybitctl" / "catalog"
-DEFAULT_REFERENCE = ROOT.parent / "shared" / "reference"
+DEFAULT_REFERENCE = ROOT / "data" / "reference"
 DOCS_SITE = "https://bybit-exchange.github.io/docs/"
 
 GROUP_OF_CLASS = {

@@ -22,7 +22,7 @@ from bybitctl.naming import kebab
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG_DIR = ROOT / "bybitctl" / "catalog"
-REFERENCE = ROOT.parent / "shared" / "reference"
+REFERENCE = ROOT / "data" / "reference"
 DOC_ONLY_ROWS = 87  # non-deprecated documented endpoints pybit 5.17 lacks
 
 
