@@ -7,7 +7,7 @@ which answer with the documented example, and the rate-limit table it enforces.
 The list comes from the catalogue (every route the server answers), the core's own route
 table (`Exchange.routes`: what it models) and the one route the server models itself (the
 system status), so it cannot drift from the code; the rate limits come from
-`bybitctl.sim.ratelimit.table()`.
+`bybitctl.sim.net.ratelimit.table()`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 from bybitctl import catalog  # noqa: E402
 from bybitctl.sim import make_core  # noqa: E402
-from bybitctl.sim.ratelimit import table  # noqa: E402
-from bybitctl.sim.server import SYSTEM_STATUS  # noqa: E402
+from bybitctl.sim.net.ratelimit import table  # noqa: E402
+from bybitctl.sim.net.server import SYSTEM_STATUS  # noqa: E402
 
 DOC = ROOT / "docs" / "sim.md"
 BEGIN = "<!-- BEGIN GENERATED: tools/gen_sim_docs.py -->"

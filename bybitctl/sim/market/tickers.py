@@ -9,12 +9,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from bybitctl.sim.market import OPTION_VOL, OptionPath
-from bybitctl.sim.matching import Engine
-from bybitctl.sim.orders import fmt
+from bybitctl.sim.core.matching import Engine
+from bybitctl.sim.core.orders import fmt
+from bybitctl.sim.market.synthetic import OPTION_VOL, OptionPath
 
 if TYPE_CHECKING:
-    from bybitctl.sim.exchange import Exchange
+    from bybitctl.sim.core.exchange import Exchange
 
 FUNDING_MS = 8 * 3600 * 1000
 

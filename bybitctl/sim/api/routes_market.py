@@ -7,18 +7,18 @@ import zlib
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from bybitctl.sim.errors import params_error
-from bybitctl.sim.history import candles, check_interval, rows
-from bybitctl.sim.matching import PRICE_BAND, Engine
-from bybitctl.sim.orders import fmt
-from bybitctl.sim.params import INT64_MAX
-from bybitctl.sim.tickers import FUNDING_MS, ticker
+from bybitctl.sim.api.params import INT64_MAX
+from bybitctl.sim.core.errors import params_error
+from bybitctl.sim.core.matching import PRICE_BAND, Engine
+from bybitctl.sim.core.orders import fmt
+from bybitctl.sim.market.history import candles, check_interval, rows
+from bybitctl.sim.market.tickers import FUNDING_MS, ticker
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from bybitctl.sim.accounts import Account
-    from bybitctl.sim.exchange import Exchange
+    from bybitctl.sim.core.accounts import Account
+    from bybitctl.sim.core.exchange import Exchange
 
 CATEGORIES = ("spot", "linear", "inverse", "option")
 MAX_TIME_MS = 253_402_300_799_999

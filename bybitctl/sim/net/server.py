@@ -2,7 +2,7 @@
 
 Every route of the endpoint catalogue answers. A request is checked the way Bybit checks it
 (signature, timestamp window, permission, rate limit, then its parameters against their
-catalogue types, `bybitctl.sim.params`), then handed to the synchronous core; routes the core
+catalogue types, `bybitctl.sim.api.params`), then handed to the synchronous core; routes the core
 does not model answer with the documented example response. All core calls happen on this
 server's one event-loop thread. Client input never reaches a traceback: what cannot be
 parsed is refused with Bybit's code (or the HTTP status a gateway gives), and an exception
@@ -27,14 +27,15 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
 from bybitctl import catalog
-from bybitctl.sim import CLIENT_TIMEOUT_S, TRADE_LATENCY_MS, params
-from bybitctl.sim.auth import MESSAGES, PERMISSION_DENIED, AuthError, Keyring
-from bybitctl.sim.errors import ApiError, params_error
-from bybitctl.sim.faults import Faults
-from bybitctl.sim.protocol import ExchangeCore
-from bybitctl.sim.ratelimit import MESSAGE as RATE_LIMIT_MESSAGE
-from bybitctl.sim.ratelimit import RATE_LIMITED, RateLimiter
-from bybitctl.sim.ws import PUBLIC_CHANNELS, STATUS_CHANNEL, WsHub, wall_ms
+from bybitctl.sim.api import params
+from bybitctl.sim.core.errors import ApiError, params_error
+from bybitctl.sim.core.ports import ExchangeCore
+from bybitctl.sim.net import CLIENT_TIMEOUT_S, TRADE_LATENCY_MS
+from bybitctl.sim.net.auth import MESSAGES, PERMISSION_DENIED, AuthError, Keyring
+from bybitctl.sim.net.faults import Faults
+from bybitctl.sim.net.ratelimit import MESSAGE as RATE_LIMIT_MESSAGE
+from bybitctl.sim.net.ratelimit import RATE_LIMITED, RateLimiter
+from bybitctl.sim.net.ws import PUBLIC_CHANNELS, STATUS_CHANNEL, WsHub, wall_ms
 
 SYSTEM_STATUS = "/v5/system/status"
 """Answered from the fault state (maintenance windows), not by the core."""

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from bybitctl.sim.instruments import Instrument
-from bybitctl.sim.orders import ZERO, Order, fmt
+from bybitctl.sim.core.instruments import Instrument
+from bybitctl.sim.core.orders import ZERO, Order, fmt
 
 FEE_RATES: dict[str, tuple[Decimal, Decimal]] = {
     "linear": (Decimal("0.0002"), Decimal("0.00055")),

@@ -1,7 +1,7 @@
 """The seam between the local exchange's network layer and its synchronous core.
 
-The aiohttp server (`bybitctl.sim.server`) owns sockets, signatures, rate limits, faults and
-the WebSocket protocol; the core (`bybitctl.sim.exchange.Exchange`) owns instruments, the
+The aiohttp server (`bybitctl.sim.net.server`) owns sockets, signatures, rate limits, faults and
+the WebSocket protocol; the core (`bybitctl.sim.core.exchange.Exchange`) owns instruments, the
 synthetic market, matching, accounts and positions. The server calls the core from its one
 event-loop thread only, so the core needs no locks.
 """
@@ -39,7 +39,7 @@ class ExchangeCore(Protocol):
         "time"), or None when the route is not modelled (the server then answers with the
         documented example). `account` is None for public routes. `params` is the very
         object the server logged the request with, every catalogued parameter already of its
-        catalogue type (`bybitctl.sim.params`): read it, never change it.
+        catalogue type (`bybitctl.sim.api.params`): read it, never change it.
         """
 
     def trade_op(self, op: str, args: list[dict[str, Any]], account: str) -> dict[str, Any]:

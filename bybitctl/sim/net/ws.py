@@ -22,8 +22,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from bybitctl.sim import TRADE_LATENCY_MS, params
-from bybitctl.sim.auth import (
+from bybitctl.sim.api import params
+from bybitctl.sim.api.params import shown
+from bybitctl.sim.api.routes_trade import WS_OPS
+from bybitctl.sim.core.errors import ApiError
+from bybitctl.sim.net import TRADE_LATENCY_MS
+from bybitctl.sim.net.auth import (
     DEFAULT_RECV_WINDOW,
     MESSAGES,
     PERMISSION_DENIED,
@@ -31,14 +35,11 @@ from bybitctl.sim.auth import (
     AuthError,
     check_window,
 )
-from bybitctl.sim.errors import ApiError
-from bybitctl.sim.params import shown
-from bybitctl.sim.ratelimit import MESSAGE as RATE_LIMIT_MESSAGE
-from bybitctl.sim.ratelimit import RATE_LIMITED
-from bybitctl.sim.routes_trade import WS_OPS
+from bybitctl.sim.net.ratelimit import MESSAGE as RATE_LIMIT_MESSAGE
+from bybitctl.sim.net.ratelimit import RATE_LIMITED
 
 if TYPE_CHECKING:
-    from bybitctl.sim.server import SimServer
+    from bybitctl.sim.net.server import SimServer
 
 PUBLIC_CHANNELS = ("spot", "linear", "inverse", "option", "spread")
 STATUS_CHANNEL = "misc/status"

@@ -16,19 +16,19 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from bybitctl.sim import routes_account, routes_market, routes_trade
-from bybitctl.sim.accounts import INITIAL_BALANCES, Account
-from bybitctl.sim.book import Book
-from bybitctl.sim.errors import ApiError
-from bybitctl.sim.feeds import BookFeed
-from bybitctl.sim.history import INTERVALS, History, candles, interval_start, rows
-from bybitctl.sim.instruments import Catalogue, build_catalogue
-from bybitctl.sim.market import MAX_DT_S, OptionPath, PricePath, SyntheticMarket
-from bybitctl.sim.matching import Engine, Ids, Outbox, Trading
-from bybitctl.sim.protocol import Listener
-from bybitctl.sim.replay import Replay, apply_book, apply_trades, recorded_mid, stream_depth
-from bybitctl.sim.state import Store
-from bybitctl.sim.tickers import TickerFeed
+from bybitctl.sim.api import routes_account, routes_market, routes_trade
+from bybitctl.sim.core.accounts import INITIAL_BALANCES, Account
+from bybitctl.sim.core.book import Book
+from bybitctl.sim.core.errors import ApiError
+from bybitctl.sim.core.instruments import Catalogue, build_catalogue
+from bybitctl.sim.core.matching import Engine, Ids, Outbox, Trading
+from bybitctl.sim.core.ports import Listener
+from bybitctl.sim.market.feeds import BookFeed
+from bybitctl.sim.market.history import INTERVALS, History, candles, interval_start, rows
+from bybitctl.sim.market.replay import Replay, apply_book, apply_trades, recorded_mid, stream_depth
+from bybitctl.sim.market.synthetic import MAX_DT_S, OptionPath, PricePath, SyntheticMarket
+from bybitctl.sim.market.tickers import TickerFeed
+from bybitctl.sim.store.state import Store
 
 Route = Callable[["Exchange", dict[str, Any], Account | None], Any]
 

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from bybitctl.sim.accounts import Account, Position
-from bybitctl.sim.orders import Order, fmt
+from bybitctl.sim.core.accounts import Account, Position
+from bybitctl.sim.core.orders import Order, fmt
 
 if TYPE_CHECKING:
-    from bybitctl.sim.exchange import Exchange
-    from bybitctl.sim.matching import Outbox
+    from bybitctl.sim.core.exchange import Exchange
+    from bybitctl.sim.core.matching import Outbox
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);

@@ -14,12 +14,12 @@ from collections import deque
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from bybitctl.sim.accounts import DEFAULT_LEVERAGE, Account, Fill, Position, avg_entry, money
-from bybitctl.sim.book import Book
-from bybitctl.sim.errors import ApiError, params_error
-from bybitctl.sim.instruments import Catalogue, Instrument
-from bybitctl.sim.market import SyntheticMarket
-from bybitctl.sim.orders import ZERO, Order, fmt
+from bybitctl.sim.core.accounts import DEFAULT_LEVERAGE, Account, Fill, Position, avg_entry, money
+from bybitctl.sim.core.book import Book
+from bybitctl.sim.core.errors import ApiError, params_error
+from bybitctl.sim.core.instruments import Catalogue, Instrument
+from bybitctl.sim.core.orders import ZERO, Order, fmt
+from bybitctl.sim.market.synthetic import SyntheticMarket
 
 TRADE_CATEGORIES = ("linear", "inverse", "spot")
 """Categories with a trading model; option books are market data only."""
