@@ -8,8 +8,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from bybitctl.sim.api.params import INT64_MAX
+from bybitctl.sim.core.desk import PRICE_BAND
+from bybitctl.sim.core.engine import Engine
 from bybitctl.sim.core.errors import params_error
-from bybitctl.sim.core.matching import PRICE_BAND, Engine
 from bybitctl.sim.core.orders import fmt
 from bybitctl.sim.market.history import candles, check_interval, rows
 from bybitctl.sim.market.tickers import FUNDING_MS, ticker

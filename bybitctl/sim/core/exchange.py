@@ -19,9 +19,12 @@ from typing import Any, NamedTuple
 from bybitctl.sim.api import routes_account, routes_market, routes_trade
 from bybitctl.sim.core.accounts import INITIAL_BALANCES, Account
 from bybitctl.sim.core.book import Book
+from bybitctl.sim.core.desk import Ids
+from bybitctl.sim.core.engine import Engine
+from bybitctl.sim.core.entry import Trading
 from bybitctl.sim.core.errors import ApiError
 from bybitctl.sim.core.instruments import Catalogue, build_catalogue
-from bybitctl.sim.core.matching import Engine, Ids, Outbox, Trading
+from bybitctl.sim.core.outbox import Outbox
 from bybitctl.sim.core.ports import Listener
 from bybitctl.sim.market.feeds import BookFeed
 from bybitctl.sim.market.history import INTERVALS, History, candles, interval_start, rows

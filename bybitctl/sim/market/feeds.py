@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from bybitctl.sim.core.book import Side
+from bybitctl.sim.core.engine import Engine
 from bybitctl.sim.core.instruments import Instrument
-from bybitctl.sim.core.matching import Engine
 
 STREAMS = {"1": 1, "50": 50, "200": 200, "1000": 1000, "rpi": 50}
 """Stream name (the middle of `orderbook.{name}.{symbol}`) -> depth."""

@@ -14,8 +14,8 @@ import random
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from bybitctl.sim.core.engine import Engine
 from bybitctl.sim.core.errors import params_error
-from bybitctl.sim.core.matching import Engine
 from bybitctl.sim.core.orders import fmt
 
 MINUTE = 60_000

@@ -24,7 +24,8 @@ from bybitctl.sim.core.book import Book
 from bybitctl.sim.core.instruments import Instrument, split_symbol
 
 if TYPE_CHECKING:
-    from bybitctl.sim.core.matching import Engine, Trading
+    from bybitctl.sim.core.engine import Engine
+    from bybitctl.sim.core.entry import Trading
 
 PUBLIC_PREFIX = "public/"
 T = TypeVar("T")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from bybitctl.sim.core.matching import Engine
+from bybitctl.sim.core.engine import Engine
 from bybitctl.sim.core.orders import fmt
 from bybitctl.sim.market.synthetic import OPTION_VOL, OptionPath
 

@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from bybitctl.sim.core.accounts import Account, Position
+from bybitctl.sim.core.accounts import Account
 from bybitctl.sim.core.orders import Order, fmt
+from bybitctl.sim.core.positions import Position
 
 if TYPE_CHECKING:
     from bybitctl.sim.core.exchange import Exchange
-    from bybitctl.sim.core.matching import Outbox
+    from bybitctl.sim.core.outbox import Outbox
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
