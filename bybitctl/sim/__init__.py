@@ -42,7 +42,7 @@ def make_core(
     replay: str | os.PathLike[str] | None = None,
 ) -> ExchangeCore:
     """The real matching/market core (imported late: it is the heavy part)."""
-    from bybitctl.sim.core.exchange import Exchange
+    from bybitctl.sim.api.exchange import Exchange
 
     path = os.fspath(state) if state is not None else None
     recording = os.fspath(replay) if replay is not None else None

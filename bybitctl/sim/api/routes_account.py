@@ -13,7 +13,7 @@ from bybitctl.sim.core.errors import ApiError, params_error
 from bybitctl.sim.core.orders import ZERO, fmt
 
 if TYPE_CHECKING:
-    from bybitctl.sim.core.exchange import Exchange
+    from bybitctl.sim.api.exchange import Exchange
 
 DCP_PRODUCTS = ("OPTIONS", "DERIVATIVES", "SPOT")
 ACCOUNT_TYPES = ("UNIFIED", "FUND")

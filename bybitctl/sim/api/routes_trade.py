@@ -16,7 +16,7 @@ from bybitctl.sim.core.orders import ZERO, Order, fmt
 from bybitctl.sim.core.positions import money
 
 if TYPE_CHECKING:
-    from bybitctl.sim.core.exchange import Exchange
+    from bybitctl.sim.api.exchange import Exchange
 
 BATCH_MAX = {"linear": 20, "inverse": 20, "spot": 10}
 """Most orders one batch request may carry, per category."""

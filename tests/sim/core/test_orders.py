@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from bybitctl.sim.core.exchange import Exchange
+from bybitctl.sim.api.exchange import Exchange
 
 from .conftest import Client, Clock, Recorder
 

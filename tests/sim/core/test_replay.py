@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bybitctl.errors import UsageError
-from bybitctl.sim.core.exchange import Exchange
+from bybitctl.sim.api.exchange import Exchange
 
 from .conftest import T0, Client, Clock, Recorder
 
