@@ -19,7 +19,7 @@ from bybitctl.sim.net import CLIENT_TIMEOUT_S, TRADE_LATENCY_MS
 from bybitctl.sim.net.auth import ApiKey, Keyring, generate_key_pair
 
 if TYPE_CHECKING:
-    from bybitctl.sim.core.ports import ExchangeCore
+    from bybitctl.sim.net.ports import ExchangeCore
     from bybitctl.sim.net.server import SimServer
 
 __all__ = [
@@ -140,7 +140,7 @@ def running_exchange(
 
     `replay` drives books and trades from a `stream --record` file (docs/sim.md);
     `core` replaces the real market/matching core (a test double implementing
-    `bybitctl.sim.core.ports.ExchangeCore`); `ws_idle_ms` shortens Bybit's 10-minute idle
+    `bybitctl.sim.net.ports.ExchangeCore`); `ws_idle_ms` shortens Bybit's 10-minute idle
     disconnect for tests; `trade_latency_ms` is how long an order op's reply waits on
     the trade WebSocket (0 for none); `client_timeout` is how long a connection may take to
     send a whole request (and stay idle) before it is dropped; `debug` logs the traceback of

@@ -28,14 +28,15 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from bybitctl import catalog
 from bybitctl.sim.api import params
+from bybitctl.sim.core.clock import wall_ms
 from bybitctl.sim.core.errors import ApiError, params_error
-from bybitctl.sim.core.ports import ExchangeCore
 from bybitctl.sim.net import CLIENT_TIMEOUT_S, TRADE_LATENCY_MS
-from bybitctl.sim.net.auth import MESSAGES, PERMISSION_DENIED, AuthError, Keyring
+from bybitctl.sim.net.auth import MESSAGES, PERMISSION_DENIED, ApiKey, AuthError, Keyring
 from bybitctl.sim.net.faults import Faults
+from bybitctl.sim.net.ports import ExchangeCore
 from bybitctl.sim.net.ratelimit import MESSAGE as RATE_LIMIT_MESSAGE
-from bybitctl.sim.net.ratelimit import RATE_LIMITED, RateLimiter
-from bybitctl.sim.net.ws import PUBLIC_CHANNELS, STATUS_CHANNEL, WsHub, wall_ms
+from bybitctl.sim.net.ratelimit import RATE_LIMITED, RateLimiter, Verdict
+from bybitctl.sim.net.ws import PUBLIC_CHANNELS, STATUS_CHANNEL, WsHub
 
 SYSTEM_STATUS = "/v5/system/status"
 """Answered from the fault state (maintenance windows), not by the core."""
@@ -188,7 +189,7 @@ class SimServer:
         self.faults = Faults(seed)
         self.routes = build_routes()
         self.record = record
-        self.hub = WsHub(self, ws_idle_ms, trade_latency_ms)
+        self.hub = WsHub(self, self.faults, ws_idle_ms, trade_latency_ms)
         self.client_timeout = client_timeout
         self.debug = debug
         self.host = "127.0.0.1"
@@ -230,6 +231,30 @@ class SimServer:
         except Exception as exc:
             self.report_failure("core call failed", exc)
             return dict(_SERVER_ERROR)
+
+    # --- the WebSocket hub's port (`HubPort`) ------------------------------------------------
+
+    def authenticate(self, args: Any) -> ApiKey:
+        return self.keys.verify_ws(args, self.now_ms())
+
+    def admit(self, account: str, path: str, category: Any) -> Verdict:
+        return self.limiter.check(account, path, category, self.now_ms())
+
+    def trade_op(self, op: str, args: list[dict[str, Any]], account: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call_core(lambda: self.core.trade_op(op, args, account))
+        return result
+
+    def subscribe_public(self, category: str, topic: str) -> list[dict[str, Any]]:
+        return self.core.subscribe_public(category, topic)
+
+    def unsubscribe_public(self, category: str, topic: str) -> None:
+        self.core.unsubscribe_public(category, topic)
+
+    def dcp_connected(self, account: str, product: str) -> None:
+        self.core.dcp_connected(account, product)
+
+    def dcp_disconnected(self, account: str, product: str, now_ms: int) -> None:
+        self.core.dcp_disconnected(account, product, now_ms)
 
     def _make_app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY)
