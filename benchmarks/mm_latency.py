@@ -61,7 +61,7 @@ from bybitctl.mm.backtest import percentile
 from bybitctl.mm.config import from_mapping
 from bybitctl.mm.engine import SWITCH_INTERVAL_S, Engine
 from bybitctl.mm.journal import Journal
-from bybitctl.sim.auth import generate_key_pair
+from bybitctl.sim.net.auth import generate_key_pair
 
 CONFIG = {
     "symbol": "BTCUSDT",

@@ -4,10 +4,10 @@ which answer with the documented example, and the rate-limit table it enforces.
     .venv/bin/python tools/gen_sim_docs.py           # rewrite docs/sim.md in place
     .venv/bin/python tools/gen_sim_docs.py --check   # exit 1 when docs/sim.md is stale
 
-The list comes from the catalogue (every route the server answers), the core's own route
-table (`Exchange.routes`: what it models) and the one route the server models itself (the
-system status), so it cannot drift from the code; the rate limits come from
-`bybitctl.sim.ratelimit.table()`.
+The list comes from the catalogue (every route the server answers), the exchange's route
+table (`bybitctl.sim.api.exchange.ROUTES`: what it models) and the one route the server models
+itself (the system status), so it cannot drift from the code; the rate limits come from
+`bybitctl.sim.net.ratelimit.table()`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bybitctl import catalog  # noqa: E402
-from bybitctl.sim import make_core  # noqa: E402
-from bybitctl.sim.ratelimit import table  # noqa: E402
-from bybitctl.sim.server import SYSTEM_STATUS  # noqa: E402
+from bybitctl.sim.api.exchange import ROUTES  # noqa: E402
+from bybitctl.sim.net.ratelimit import table  # noqa: E402
+from bybitctl.sim.net.server import SYSTEM_STATUS  # noqa: E402
 
 DOC = ROOT / "docs" / "sim.md"
 BEGIN = "<!-- BEGIN GENERATED: tools/gen_sim_docs.py -->"
@@ -41,11 +41,7 @@ def limits_section() -> str:
 
 def endpoint_section() -> str:
     """The generated markdown: counts, then one table per catalogue group."""
-    core = make_core(("BTCUSDT",), 1, None)
-    try:
-        modelled = {*core.routes, ("GET", SYSTEM_STATUS)}  # type: ignore[attr-defined]
-    finally:
-        core.close()
+    modelled = {*ROUTES, ("GET", SYSTEM_STATUS)}
     routes: dict[tuple[str, str], catalog.Endpoint] = {}
     for endpoint in catalog.load():
         routes.setdefault((endpoint.http_method, endpoint.path), endpoint)

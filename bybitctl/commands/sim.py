@@ -23,7 +23,7 @@ from bybitctl.config import data_dir
 from bybitctl.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
-    from bybitctl.sim.server import SimServer
+    from bybitctl.sim.net.server import SimServer
 
 app = typer.Typer(
     help="The local Bybit v5 exchange (paper trading and tests).",
@@ -58,7 +58,7 @@ def load_or_create_keys(path: Path) -> dict[str, str]:
     Reusing them keeps the `paper` profile valid across restarts on the same `--state`; a file
     that does not hold them is replaced, one that cannot be read or written is a ConfigError.
     """
-    from bybitctl.sim.auth import generate_key_pair
+    from bybitctl.sim.net.auth import generate_key_pair
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -119,7 +119,7 @@ def _parsed(option: str, raw: str, parse: Callable[[str], T]) -> T:
 
 def _symbols(raw: str) -> tuple[str, ...]:
     """The listed symbols, each a Bybit symbol as written (BTCUSDT, not btcusdt), in order."""
-    from bybitctl.sim.instruments import MAX_SYMBOLS, split_symbol
+    from bybitctl.sim.core.instruments import MAX_SYMBOLS, split_symbol
 
     names = tuple(dict.fromkeys(s.strip() for s in raw.split(",") if s.strip()))
     if not names:
@@ -203,10 +203,10 @@ def serve(
     """Run the local exchange; the first stdout line is its base URL."""
     from bybitctl.config import is_loopback
     from bybitctl.sim import DEFAULT_ACCOUNT, make_core
-    from bybitctl.sim.auth import ApiKey, Keyring
-    from bybitctl.sim.faults import parse_spec
-    from bybitctl.sim.server import SimServer
-    from bybitctl.sim.state import StateFileError
+    from bybitctl.sim.net.auth import ApiKey, Keyring
+    from bybitctl.sim.net.faults import parse_spec
+    from bybitctl.sim.net.server import SimServer
+    from bybitctl.sim.store.state import StateFileError
 
     if not allow_remote and not is_loopback(host):
         raise UsageError(f"refusing to bind {host!r}: not a loopback address (use --allow-remote)")
@@ -228,7 +228,7 @@ def serve(
         api_key = _key_text("--api-key", api_key)
         api_secret = _key_text("--api-secret", api_secret)
     if symbols is None:
-        from bybitctl.sim.replay import recorded_symbols
+        from bybitctl.sim.market.replay import recorded_symbols
 
         symbols = ",".join(recorded_symbols(replay) if replay else ()) or "BTCUSDT,ETHUSDT"
     names = _symbols(symbols)

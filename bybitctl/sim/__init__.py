@@ -15,11 +15,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bybitctl.sim.auth import ApiKey, Keyring, generate_key_pair
+from bybitctl.sim.net import CLIENT_TIMEOUT_S, TRADE_LATENCY_MS
+from bybitctl.sim.net.auth import ApiKey, Keyring, generate_key_pair
 
 if TYPE_CHECKING:
-    from bybitctl.sim.protocol import ExchangeCore
-    from bybitctl.sim.server import SimServer
+    from bybitctl.sim.net.ports import ExchangeCore
+    from bybitctl.sim.net.server import SimServer
 
 __all__ = [
     "CLIENT_TIMEOUT_S",
@@ -32,14 +33,6 @@ __all__ = [
 
 DEFAULT_ACCOUNT = "100001"
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT")
-TRADE_LATENCY_MS = 5
-"""Delay before an order op's reply goes out on the trade WebSocket. Bybit's acknowledgements
-take milliseconds; one on loopback can beat pybit's `WebSocketTrading`, which registers its
-reply callback only after sending, and the reply is then dropped."""
-CLIENT_TIMEOUT_S = 60.0
-"""A connection must deliver a whole request (headers, then body) within this many seconds,
-and an idle keep-alive connection is closed after it, so slow clients (slowloris) cannot hold
-sockets open; nginx's header and body timeouts default to the same minute."""
 
 
 def make_core(
@@ -49,7 +42,7 @@ def make_core(
     replay: str | os.PathLike[str] | None = None,
 ) -> ExchangeCore:
     """The real matching/market core (imported late: it is the heavy part)."""
-    from bybitctl.sim.exchange import Exchange
+    from bybitctl.sim.api.exchange import Exchange
 
     path = os.fspath(state) if state is not None else None
     recording = os.fspath(replay) if replay is not None else None
@@ -147,13 +140,13 @@ def running_exchange(
 
     `replay` drives books and trades from a `stream --record` file (docs/sim.md);
     `core` replaces the real market/matching core (a test double implementing
-    `bybitctl.sim.protocol.ExchangeCore`); `ws_idle_ms` shortens Bybit's 10-minute idle
+    `bybitctl.sim.net.ports.ExchangeCore`); `ws_idle_ms` shortens Bybit's 10-minute idle
     disconnect for tests; `trade_latency_ms` is how long an order op's reply waits on
     the trade WebSocket (0 for none); `client_timeout` is how long a connection may take to
     send a whole request (and stay idle) before it is dropped; `debug` logs the traceback of
     an unexpected failure, not just its line.
     """
-    from bybitctl.sim.server import SimServer
+    from bybitctl.sim.net.server import SimServer
 
     keys = Keyring()
     api_key, api_secret = generate_key_pair()

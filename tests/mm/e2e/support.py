@@ -18,7 +18,7 @@ from bybitctl.mm.engine import Engine, owner
 from bybitctl.mm.executor import open_orders
 from bybitctl.mm.journal import Journal
 from bybitctl.sim import SimHandle
-from bybitctl.sim.auth import generate_key_pair
+from bybitctl.sim.net.auth import generate_key_pair
 
 SYMBOL = "BTCUSDT"
 BASE: dict[str, Any] = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from bybitctl.sim.exchange import Exchange
+from bybitctl.sim.api.exchange import Exchange
 
 from .conftest import Client, Clock, Recorder, empty_books
 

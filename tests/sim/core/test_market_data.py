@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bybitctl.sim.exchange import Exchange
+from bybitctl.sim.api.exchange import Exchange
 
 from .conftest import Clock, Recorder
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bybitctl.sim.exchange import Exchange
+from bybitctl.sim.api.exchange import Exchange
 
 from .conftest import Client, Clock
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from bybitctl.sim.exchange import Exchange
+from bybitctl.sim.api.exchange import Exchange
 
 from .conftest import Client, Clock, Recorder
 

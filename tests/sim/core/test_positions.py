@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bybitctl.sim.exchange import Exchange
+from bybitctl.sim.api.exchange import Exchange
 
 from .conftest import Client, Recorder
 

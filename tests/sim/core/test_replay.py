@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bybitctl.errors import UsageError
-from bybitctl.sim.exchange import Exchange
+from bybitctl.sim.api.exchange import Exchange
 
 from .conftest import T0, Client, Clock, Recorder
 
@@ -288,7 +288,7 @@ def test_a_recorded_spread_book_drives_the_spread_book_not_the_coin(tmp_path, cl
 
 
 def test_a_spread_topic_names_the_symbol_of_its_legs(tmp_path):
-    from bybitctl.sim.replay import recorded_symbols
+    from bybitctl.sim.market.replay import recorded_symbols
 
     path = tmp_path / "r.jsonl"
     header = {"recording": "bybitctl", "version": 1, "created_ns": START_NS,

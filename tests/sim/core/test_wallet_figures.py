@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bybitctl.sim.exchange import Exchange
+from bybitctl.sim.api.exchange import Exchange
 
 from .conftest import Client
 

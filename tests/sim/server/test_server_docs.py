@@ -22,6 +22,6 @@ def test_sim_docs_endpoint_list_is_current():
 def test_every_modelled_route_is_a_catalogue_route():
     """A core route the catalogue lacks can never be reached (the server answers 404)."""
     from bybitctl import catalog
-    from bybitctl.sim.exchange import ROUTES
+    from bybitctl.sim.api.exchange import ROUTES
 
     assert [route for route in ROUTES if catalog.by_route(*route) is None] == []

@@ -9,7 +9,7 @@ import requests
 from pybit.exceptions import FailedRequestError, InvalidRequestError
 
 from bybitctl.sim import running_exchange
-from bybitctl.sim.faults import parse_spec
+from bybitctl.sim.net.faults import parse_spec
 
 from .conftest import StreamCore, http
 

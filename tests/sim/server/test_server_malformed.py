@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 
 from bybitctl import catalog
 from bybitctl.sim import SimHandle, running_exchange
-from bybitctl.sim.exchange import ROUTES
-from bybitctl.sim.params import bindings
+from bybitctl.sim.api.exchange import ROUTES
+from bybitctl.sim.api.params import bindings
 
 from .conftest import Raw, StreamCore
 

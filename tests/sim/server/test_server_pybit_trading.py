@@ -25,7 +25,7 @@ from bybitctl.book import OrderBook
 from bybitctl.client import make_ws, make_ws_trading
 from bybitctl.config import Settings
 from bybitctl.sim import SimHandle, running_exchange
-from bybitctl.sim.auth import generate_key_pair
+from bybitctl.sim.net.auth import generate_key_pair
 
 from .conftest import http
 

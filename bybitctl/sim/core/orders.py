@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from bybitctl.sim.book import Entry
-from bybitctl.sim.instruments import Instrument
+from bybitctl.sim.core.book import Entry
+from bybitctl.sim.core.instruments import Instrument
 
 OPEN_STATUSES = frozenset({"New", "PartiallyFilled", "Untriggered"})
 ZERO = Decimal(0)

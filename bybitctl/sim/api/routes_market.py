@@ -7,18 +7,18 @@ import zlib
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from bybitctl.sim.errors import params_error
-from bybitctl.sim.history import candles, check_interval, rows
-from bybitctl.sim.matching import PRICE_BAND, Engine
-from bybitctl.sim.orders import fmt
-from bybitctl.sim.params import INT64_MAX
-from bybitctl.sim.tickers import FUNDING_MS, ticker
+from bybitctl.sim.api.params import INT64_MAX
+from bybitctl.sim.core.engine import Engine
+from bybitctl.sim.core.errors import params_error
+from bybitctl.sim.core.orders import fmt
+from bybitctl.sim.market.history import candles, check_interval, rows
+from bybitctl.sim.market.tickers import FUNDING_MS, price_limit_row, ticker
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from bybitctl.sim.accounts import Account
-    from bybitctl.sim.exchange import Exchange
+    from bybitctl.sim.api.exchange import Exchange
+    from bybitctl.sim.core.accounts import Account
 
 CATEGORIES = ("spot", "linear", "inverse", "option")
 MAX_TIME_MS = 253_402_300_799_999
@@ -104,7 +104,7 @@ def orderbook(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str
     limit = int_param(p, "limit", 1 if cat in ("spot", "option") else 25, 1, top)
     feed = ex.feeds[(cat, eng.inst.symbol)]
     pending, res = feed.rest(limit, ex.clock())
-    ex.emit_public(cat, pending)
+    ex.public.emit(cat, pending)
     return res
 
 
@@ -285,8 +285,10 @@ def insurance(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str
     for c in ("USDT", "USDC"):
         if coin and coin != c:
             continue
-        for pool in ex.insurance_pools(c, now):
-            value = str((ex.insurance[c] * ex.usd.get(c, Decimal(1))).quantize(Decimal("1e-8")))
+        for pool in ex.public.insurance_pools(c, now):
+            value = str(
+                (ex.public.insurance[c] * ex.usd.get(c, Decimal(1))).quantize(Decimal("1e-8"))
+            )
             out.append({"coin": c, "symbols": pool["symbols"], "balance": pool["balance"],
                         "value": value})  # fmt: skip
     return {"updatedTime": str(now - now % 86_400_000), "list": out}
@@ -312,16 +314,6 @@ def historical_volatility(ex: Exchange, p: dict[str, Any], acct: Account | None)
     return out  # type: ignore[return-value]
 
 
-def price_limit_row(eng: Engine) -> dict[str, Any]:
-    inst = eng.inst
-    fair = Decimal(repr(eng.market.path.price))
-    return {
-        "symbol": inst.symbol,
-        "buyLmt": inst.price_str(int(fair * (1 + PRICE_BAND) / inst.tick)),
-        "sellLmt": inst.price_str(int(fair * (1 - PRICE_BAND) / inst.tick) + 1),
-    }
-
-
 def price_limit(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
     cat = p.get("category") or "linear"
     eng = engine(ex, str(cat), p.get("symbol"))
@@ -342,7 +334,7 @@ def spread_orderbook(ex: Exchange, p: dict[str, Any], acct: Account | None) -> d
     eng = engine(ex, "spread", p.get("symbol"))
     limit = int_param(p, "limit", 1, 1, 25)
     pending, res = ex.feeds[("spread", eng.inst.symbol)].rest(limit, ex.clock())
-    ex.emit_public("spread", pending)
+    ex.public.emit("spread", pending)
     return res
 
 

@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from bybitctl.sim.accounts import Account, Position
-from bybitctl.sim.orders import Order, fmt
+from bybitctl.sim.core.accounts import Account
+from bybitctl.sim.core.orders import Order, fmt
+from bybitctl.sim.core.positions import Position
 
 if TYPE_CHECKING:
-    from bybitctl.sim.exchange import Exchange
-    from bybitctl.sim.matching import Outbox
+    from bybitctl.sim.core.exchange import Core
+    from bybitctl.sim.core.outbox import Outbox
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -105,7 +106,7 @@ class Saved:
     closed: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     tx: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
-    def restore(self, ex: Exchange) -> None:
+    def restore(self, ex: Core) -> None:
         """Rebuild accounts and rest their open orders on the (still empty) books."""
         t = ex.trading
         for uid, d in self.accounts.items():
@@ -237,7 +238,7 @@ class Store:
         self.closed_saved = {u: len(v) for u, v in s.closed.items()}
         return s
 
-    def save(self, ex: Exchange, out: Outbox) -> None:
+    def save(self, ex: Core, out: Outbox) -> None:
         db = self.db
         uids = set(out.orders) | set(out.execs) | set(out.positions) | set(out.wallets)
         uids |= set(out.closed) | out.touched
@@ -284,7 +285,7 @@ class Store:
             db.execute("ROLLBACK")
             raise
 
-    def _meta(self, ex: Exchange) -> None:
+    def _meta(self, ex: Core) -> None:
         t = ex.trading
         self.db.executemany(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)",

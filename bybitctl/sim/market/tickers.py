@@ -9,17 +9,18 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from bybitctl.sim.market import OPTION_VOL, OptionPath
-from bybitctl.sim.matching import Engine
-from bybitctl.sim.orders import fmt
+from bybitctl.sim.core.desk import PRICE_BAND
+from bybitctl.sim.core.engine import Engine
+from bybitctl.sim.core.orders import fmt
+from bybitctl.sim.market.synthetic import OPTION_VOL, OptionPath
 
 if TYPE_CHECKING:
-    from bybitctl.sim.exchange import Exchange
+    from bybitctl.sim.core.exchange import Core
 
 FUNDING_MS = 8 * 3600 * 1000
 
 
-def ticker(eng: Engine, ex: Exchange, now: int) -> dict[str, Any]:
+def ticker(eng: Engine, ex: Core, now: int) -> dict[str, Any]:
     """One ticker row in the category's shape."""
     inst, book = eng.inst, eng.book
     bb, ba = book.bids.best(), book.asks.best()
@@ -79,9 +80,7 @@ def ticker(eng: Engine, ex: Exchange, now: int) -> dict[str, Any]:
     }
 
 
-def _option(
-    eng: Engine, ex: Exchange, bid: dict[str, str], common: dict[str, str]
-) -> dict[str, Any]:
+def _option(eng: Engine, ex: Core, bid: dict[str, str], common: dict[str, str]) -> dict[str, Any]:
     """Option tickers carry IVs and greeks (Black-Scholes at the book's implied vol)."""
     path = eng.market.path
     assert isinstance(path, OptionPath)
@@ -141,7 +140,7 @@ SNAPSHOT_ONLY = ("spot", "option", "spread")
 class TickerFeed:
     """Remembers the last published ticker so the next push can be a delta."""
 
-    def __init__(self, eng: Engine, ex: Exchange) -> None:
+    def __init__(self, eng: Engine, ex: Core) -> None:
         self.eng = eng
         self.ex = ex
         self.last: dict[str, Any] = {}
@@ -174,3 +173,14 @@ class TickerFeed:
         self.last = cur
         delta["symbol"] = cur["symbol"]
         return self._envelope("delta", delta, now)
+
+
+def price_limit_row(eng: Engine) -> dict[str, Any]:
+    """The price band orders of `eng` must keep to (`priceLimit` topic and REST route)."""
+    inst = eng.inst
+    fair = Decimal(repr(eng.market.path.price))
+    return {
+        "symbol": inst.symbol,
+        "buyLmt": inst.price_str(int(fair * (1 + PRICE_BAND) / inst.tick)),
+        "sellLmt": inst.price_str(int(fair * (1 - PRICE_BAND) / inst.tick) + 1),
+    }

@@ -6,14 +6,14 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from bybitctl.sim.accounts import FEE_RATES, Account
-from bybitctl.sim.errors import ApiError, params_error
-from bybitctl.sim.orders import ZERO, fmt
-from bybitctl.sim.routes_market import category, int_param, opt_int, opt_time
-from bybitctl.sim.routes_trade import _acct, page
+from bybitctl.sim.api.routes_market import category, int_param, opt_int, opt_time
+from bybitctl.sim.api.routes_trade import _acct, page
+from bybitctl.sim.core.accounts import FEE_RATES, Account
+from bybitctl.sim.core.errors import ApiError, params_error
+from bybitctl.sim.core.orders import ZERO, fmt
 
 if TYPE_CHECKING:
-    from bybitctl.sim.exchange import Exchange
+    from bybitctl.sim.api.exchange import Exchange
 
 DCP_PRODUCTS = ("OPTIONS", "DERIVATIVES", "SPOT")
 ACCOUNT_TYPES = ("UNIFIED", "FUND")

@@ -14,9 +14,9 @@ import random
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from bybitctl.sim.errors import params_error
-from bybitctl.sim.matching import Engine
-from bybitctl.sim.orders import fmt
+from bybitctl.sim.core.engine import Engine
+from bybitctl.sim.core.errors import params_error
+from bybitctl.sim.core.orders import fmt
 
 MINUTE = 60_000
 INTERVALS = {

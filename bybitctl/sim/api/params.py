@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from bybitctl import catalog
-from bybitctl.sim.errors import ApiError, params_error
+from bybitctl.sim.core.errors import ApiError, params_error
 
 INT64_MAX = 2**63 - 1
 DECIMAL_DIGITS = 18

@@ -2,7 +2,7 @@
 
 Every route of the endpoint catalogue answers. A request is checked the way Bybit checks it
 (signature, timestamp window, permission, rate limit, then its parameters against their
-catalogue types, `bybitctl.sim.params`), then handed to the synchronous core; routes the core
+catalogue types, `bybitctl.sim.api.params`), then handed to the synchronous core; routes the core
 does not model answer with the documented example response. All core calls happen on this
 server's one event-loop thread. Client input never reaches a traceback: what cannot be
 parsed is refused with Bybit's code (or the HTTP status a gateway gives), and an exception
@@ -27,14 +27,16 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
 from bybitctl import catalog
-from bybitctl.sim import CLIENT_TIMEOUT_S, TRADE_LATENCY_MS, params
-from bybitctl.sim.auth import MESSAGES, PERMISSION_DENIED, AuthError, Keyring
-from bybitctl.sim.errors import ApiError, params_error
-from bybitctl.sim.faults import Faults
-from bybitctl.sim.protocol import ExchangeCore
-from bybitctl.sim.ratelimit import MESSAGE as RATE_LIMIT_MESSAGE
-from bybitctl.sim.ratelimit import RATE_LIMITED, RateLimiter
-from bybitctl.sim.ws import PUBLIC_CHANNELS, STATUS_CHANNEL, WsHub, wall_ms
+from bybitctl.sim.api import params
+from bybitctl.sim.core.clock import wall_ms
+from bybitctl.sim.core.errors import ApiError, params_error
+from bybitctl.sim.net import CLIENT_TIMEOUT_S, TRADE_LATENCY_MS
+from bybitctl.sim.net.auth import MESSAGES, PERMISSION_DENIED, ApiKey, AuthError, Keyring
+from bybitctl.sim.net.faults import Faults
+from bybitctl.sim.net.ports import ExchangeCore
+from bybitctl.sim.net.ratelimit import MESSAGE as RATE_LIMIT_MESSAGE
+from bybitctl.sim.net.ratelimit import RATE_LIMITED, RateLimiter, Verdict
+from bybitctl.sim.net.ws import PUBLIC_CHANNELS, STATUS_CHANNEL, WsHub
 
 SYSTEM_STATUS = "/v5/system/status"
 """Answered from the fault state (maintenance windows), not by the core."""
@@ -187,7 +189,7 @@ class SimServer:
         self.faults = Faults(seed)
         self.routes = build_routes()
         self.record = record
-        self.hub = WsHub(self, ws_idle_ms, trade_latency_ms)
+        self.hub = WsHub(self, self.faults, ws_idle_ms, trade_latency_ms)
         self.client_timeout = client_timeout
         self.debug = debug
         self.host = "127.0.0.1"
@@ -229,6 +231,30 @@ class SimServer:
         except Exception as exc:
             self.report_failure("core call failed", exc)
             return dict(_SERVER_ERROR)
+
+    # --- the WebSocket hub's port (`HubPort`) ------------------------------------------------
+
+    def authenticate(self, args: Any) -> ApiKey:
+        return self.keys.verify_ws(args, self.now_ms())
+
+    def admit(self, account: str, path: str, category: Any) -> Verdict:
+        return self.limiter.check(account, path, category, self.now_ms())
+
+    def trade_op(self, op: str, args: list[dict[str, Any]], account: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call_core(lambda: self.core.trade_op(op, args, account))
+        return result
+
+    def subscribe_public(self, category: str, topic: str) -> list[dict[str, Any]]:
+        return self.core.subscribe_public(category, topic)
+
+    def unsubscribe_public(self, category: str, topic: str) -> None:
+        self.core.unsubscribe_public(category, topic)
+
+    def dcp_connected(self, account: str, product: str) -> None:
+        self.core.dcp_connected(account, product)
+
+    def dcp_disconnected(self, account: str, product: str, now_ms: int) -> None:
+        self.core.dcp_disconnected(account, product, now_ms)
 
     def _make_app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY)

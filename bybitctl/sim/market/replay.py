@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from bybitctl.errors import UsageError
 from bybitctl.recording import iter_recording, read_header
-from bybitctl.sim.book import Book
-from bybitctl.sim.instruments import Instrument, split_symbol
+from bybitctl.sim.core.book import Book
+from bybitctl.sim.core.instruments import Instrument, split_symbol
 
 if TYPE_CHECKING:
-    from bybitctl.sim.matching import Engine, Trading
+    from bybitctl.sim.core.engine import Engine
+    from bybitctl.sim.core.entry import Trading
 
 PUBLIC_PREFIX = "public/"
 T = TypeVar("T")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bybitctl.sim.book import Side
-from bybitctl.sim.instruments import Instrument
-from bybitctl.sim.matching import Engine
+from bybitctl.sim.core.book import Side
+from bybitctl.sim.core.engine import Engine
+from bybitctl.sim.core.instruments import Instrument
 
 STREAMS = {"1": 1, "50": 50, "200": 200, "1000": 1000, "rpi": 50}
 """Stream name (the middle of `orderbook.{name}.{symbol}`) -> depth."""

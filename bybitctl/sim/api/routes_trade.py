@@ -6,16 +6,20 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from bybitctl.sim import params
-from bybitctl.sim.accounts import DEFAULT_LEVERAGE, Account, money
-from bybitctl.sim.errors import ApiError, params_error
-from bybitctl.sim.matching import BATCH_MAX, TRADE_CATEGORIES
-from bybitctl.sim.orders import ZERO, Order, fmt
-from bybitctl.sim.params import shown
-from bybitctl.sim.routes_market import category, int_param, opt_int, opt_time
+from bybitctl.sim.api import params
+from bybitctl.sim.api.params import shown
+from bybitctl.sim.api.routes_market import category, int_param, opt_int, opt_time
+from bybitctl.sim.core.accounts import DEFAULT_LEVERAGE, Account
+from bybitctl.sim.core.entry import TRADE_CATEGORIES
+from bybitctl.sim.core.errors import ApiError, params_error
+from bybitctl.sim.core.orders import ZERO, Order, fmt
+from bybitctl.sim.core.positions import money
 
 if TYPE_CHECKING:
-    from bybitctl.sim.exchange import Exchange
+    from bybitctl.sim.api.exchange import Exchange
+
+BATCH_MAX = {"linear": 20, "inverse": 20, "spot": 10}
+"""Most orders one batch request may carry, per category."""
 
 WS_OPS = {
     "order.create": "/v5/order/create",

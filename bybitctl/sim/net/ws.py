@@ -1,51 +1,47 @@
-"""The local exchange's WebSocket endpoints, speaking each Bybit v5 channel's dialect.
+"""The local exchange's WebSocket hub: every connection, who listens to what, and the fan-out.
 
-Bybit answers pings and subscriptions in a different shape per channel (spot, linear/inverse,
-option/spread, private, trade); clients such as pybit key
-off those shapes, so each is reproduced. Pushes from the core are serialised once with orjson
-and queued to every subscriber; one writer task per connection drains its queue, so a slow
-reader never stalls the core or the other subscribers.
+Each connection speaks its channel's dialect (`bybitctl.sim.net.dialects`), chosen once when
+it opens. The hub reaches the rest of the exchange only through `HubPort` (clock, key checks,
+rate limits, topics, order ops) and the fault state. Pushes from the exchange are serialised
+once with orjson and queued to every subscriber (`bybitctl.sim.net.conn`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import logging
 import re
-import secrets
-import time
-from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from aiohttp import WSMsgType, web
 
-from bybitctl.sim import TRADE_LATENCY_MS, params
-from bybitctl.sim.auth import (
+from bybitctl.sim.api import params
+from bybitctl.sim.api.params import shown
+from bybitctl.sim.api.routes_trade import WS_OPS
+from bybitctl.sim.core.clock import wall_ms
+from bybitctl.sim.core.errors import ApiError
+from bybitctl.sim.net import TRADE_LATENCY_MS
+from bybitctl.sim.net.auth import (
     DEFAULT_RECV_WINDOW,
     MESSAGES,
     PERMISSION_DENIED,
-    ApiKey,
     AuthError,
     check_window,
 )
-from bybitctl.sim.errors import ApiError
-from bybitctl.sim.params import shown
-from bybitctl.sim.ratelimit import MESSAGE as RATE_LIMIT_MESSAGE
-from bybitctl.sim.ratelimit import RATE_LIMITED
-from bybitctl.sim.routes_trade import WS_OPS
-
-if TYPE_CHECKING:
-    from bybitctl.sim.server import SimServer
+from bybitctl.sim.net.conn import Conn
+from bybitctl.sim.net.dialects import DIALECTS, TRADE
+from bybitctl.sim.net.faults import Faults
+from bybitctl.sim.net.ports import HubPort
+from bybitctl.sim.net.ratelimit import MESSAGE as RATE_LIMIT_MESSAGE
+from bybitctl.sim.net.ratelimit import RATE_LIMITED
 
 PUBLIC_CHANNELS = ("spot", "linear", "inverse", "option", "spread")
 STATUS_CHANNEL = "misc/status"
 STATUS_TOPIC = "system.status"
 DEFAULT_IDLE_MS = 600_000
 CLOSE_GRACE_MS = 10_000
-MAX_QUEUED_FRAMES = 20_000
 _ACTIVE_TIME_RE = re.compile(r"^(\d+)([sm])$")
 _CATEGORISED = {
     "order": ("spot", "linear", "inverse", "option"),
@@ -62,7 +58,6 @@ PRIVATE_TOPICS = frozenset(
 DCP_PRODUCTS = {"dcp.future": "DERIVATIVES", "dcp.spot": "SPOT", "dcp.option": "OPTIONS"}
 """DCP topics and the product whose orders they protect: only connections subscribed to one
 count for DCP, as on Bybit."""
-_conn_seq = itertools.count(1)
 
 
 class _ClientSubprotocols(logging.Filter):
@@ -77,78 +72,6 @@ class _ClientSubprotocols(logging.Filter):
 
 
 logging.getLogger("aiohttp.websocket").addFilter(_ClientSubprotocols())
-
-
-def wall_ms() -> int:
-    """True wall-clock milliseconds: the core's and the faults' clock (never skewed)."""
-    return time.time_ns() // 1_000_000
-
-
-class Conn:
-    """One WebSocket client: its channel, subscriptions, identity and outgoing queue."""
-
-    __slots__ = (
-        "_queue",
-        "_transport",
-        "_wake",
-        "account",
-        "api_key",
-        "channel",
-        "conn_id",
-        "idle_ms",
-        "last_rx_ms",
-        "req_ids",
-        "topics",
-        "ws",
-    )
-
-    def __init__(
-        self, ws: web.WebSocketResponse, transport: Any, channel: str, idle_ms: int
-    ) -> None:
-        self.ws = ws
-        self._transport = transport
-        self.channel = channel
-        self.conn_id = f"sim{next(_conn_seq):08x}-{int(time.time()):x}"
-        self.topics: set[str] = set()
-        self.account: str | None = None
-        self.api_key: ApiKey | None = None
-        self.idle_ms = idle_ms
-        self.last_rx_ms = wall_ms()
-        self.req_ids: set[str] = set()
-        self._queue: deque[bytes] = deque()
-        self._wake = asyncio.Event()
-
-    def push(self, frame: bytes) -> None:
-        """Queue an already-serialised text frame.
-
-        A client that lets `MAX_QUEUED_FRAMES` pile up is cut off, as Bybit drops readers that
-        cannot keep up, rather than growing memory without bound.
-        """
-        if len(self._queue) >= MAX_QUEUED_FRAMES:
-            self._queue.clear()
-            if self._transport is not None:
-                self._transport.abort()
-            return
-        self._queue.append(frame)
-        self._wake.set()
-
-    def send(self, message: dict[str, Any]) -> None:
-        """Queue a message (serialised here)."""
-        self.push(orjson.dumps(message))
-
-    def wake(self) -> None:
-        """Let the writer notice that the socket closed."""
-        self._wake.set()
-
-    async def drain(self) -> None:
-        """Write queued frames in order until the socket closes."""
-        ws, queue = self.ws, self._queue
-        with contextlib.suppress(ConnectionError):
-            while not ws.closed:
-                await self._wake.wait()
-                self._wake.clear()
-                while queue and not ws.closed:
-                    await ws.send_frame(queue.popleft(), WSMsgType.TEXT)
 
 
 def _mixes_categorised(topics: list[str]) -> bool:
@@ -173,15 +96,17 @@ def _max_active_ms(request: web.Request) -> int:
 
 
 class WsHub:
-    """Every open WebSocket, who listens to what, and the core's Listener."""
+    """Every open WebSocket, who listens to what, and the exchange's Listener."""
 
     def __init__(
         self,
-        server: SimServer,
+        port: HubPort,
+        faults: Faults,
         idle_ms: int | None = None,
         trade_latency_ms: int = TRADE_LATENCY_MS,
     ) -> None:
-        self.server = server
+        self.port = port
+        self.faults = faults
         self.idle_ms = idle_ms
         self.trade_latency_s = trade_latency_ms / 1000
         self.conns: set[Conn] = set()
@@ -193,6 +118,12 @@ class WsHub:
         """Maintenance record id -> the state last pushed on `system.status`."""
         self._u_offset: dict[tuple[str, str], int] = {}
         self._held: dict[tuple[str, str], dict[str, Any]] = {}
+        self._topic_sources: dict[str, Callable[[Conn, str], list[dict[str, Any]] | None]] = {
+            "public": self._subscribe_public,
+            "private": self._subscribe_private,
+            "status": self._subscribe_status,
+        }
+        """A dialect's `topics` -> how its connections subscribe."""
 
     # --- Listener (called by the core from the event-loop thread) ---------------------------
 
@@ -205,7 +136,7 @@ class WsHub:
         if key in self._u_offset:
             message = self._renumber(key, message)
         if topic.startswith("orderbook.") and message.get("type") == "delta":
-            faults = self.server.faults
+            faults = self.faults
             if faults.book_active or key in self._held:
                 action = faults.book(wall_ms()) if faults.book_active else None
                 if action == "skip":
@@ -228,7 +159,7 @@ class WsHub:
         """Send a private message to the account's connections subscribed to it (or to a
         categorised form of it, with the data filtered to that category)."""
         conns = self.private.get(account)
-        if not conns or (topic == "order" and self.server.faults.lose_order(wall_ms())):
+        if not conns or (topic == "order" and self.faults.lose_order(wall_ms())):
             return
         frames: dict[str, bytes | None] = {}
         for conn in conns:
@@ -275,7 +206,7 @@ class WsHub:
                 continue
             key = (category, topic)
             self._held.pop(key, None)
-            for message in self.server.core.subscribe_public(category, topic):
+            for message in self.port.subscribe_public(category, topic):
                 if message.get("type") != "snapshot":
                     continue
                 if restart:
@@ -293,7 +224,7 @@ class WsHub:
             return
         subs = {c for c in self.conns if c.channel == STATUS_CHANNEL and STATUS_TOPIC in c.topics}
         if subs:
-            message = {"topic": STATUS_TOPIC, "ts": self.server.now_ms(), "data": changed}
+            message = {"topic": STATUS_TOPIC, "ts": self.port.now_ms(), "data": changed}
             self._send_all(subs, message)
 
     async def close_all(self) -> None:
@@ -309,7 +240,7 @@ class WsHub:
         for conn in list(self.conns):
             if now_ms - conn.last_rx_ms > conn.idle_ms:
                 conn.last_rx_ms = now_ms + CLOSE_GRACE_MS
-                self.server.spawn(conn.ws.close(code=1000, message=b"idle"))
+                self.port.spawn(conn.ws.close(code=1000, message=b"idle"))
 
     # --- connection lifecycle -------------------------------------------------------------
 
@@ -318,7 +249,9 @@ class WsHub:
         ws = web.WebSocketResponse(timeout=2.0, compress=False, autoping=True, max_msg_size=1 << 20)
         await ws.prepare(request)
         idle = self.idle_ms if self.idle_ms is not None else _max_active_ms(request)
-        conn = Conn(ws, request.transport, channel, idle)
+        dialect = DIALECTS[channel]
+        conn = Conn(ws, request.transport, channel, dialect, idle)
+        dispatch = self._trade if dialect.orders else self._stream
         self.conns.add(conn)
         writer = asyncio.create_task(conn.drain())
         try:
@@ -327,10 +260,12 @@ class WsHub:
                     continue
                 conn.last_rx_ms = wall_ms()
                 try:
-                    self._dispatch(conn, msg.data)
+                    parsed = self._parse(conn, msg.data)
+                    if parsed is not None:
+                        dispatch(conn, parsed)
                 except Exception as exc:
-                    self.server.report_failure(f"WebSocket request failed: {msg.data:.200}", exc)
-                    self._reply_error(conn, {}, "error:internal error")
+                    self.port.report_failure(f"WebSocket request failed: {msg.data:.200}", exc)
+                    self._refuse(conn, {}, "error:internal error")
         finally:
             self._forget(conn)
             conn.wake()
@@ -349,31 +284,37 @@ class WsHub:
                 if not conns:
                     del self.private[conn.account]
 
-    def _dispatch(self, conn: Conn, text: str) -> None:
+    def _parse(self, conn: Conn, text: str) -> dict[str, Any] | None:
+        """The request a text frame holds, or None once it has been refused."""
         try:
             request = orjson.loads(text)
         except orjson.JSONDecodeError:
             request = None
         if not isinstance(request, dict):
-            self._reply_error(conn, {}, "error:request not json")
-            return
+            self._refuse(conn, {}, "error:request not json")
+            return None
         for name in ("req_id", "reqId"):
             if isinstance(request.get(name), list | dict):
                 # echoed in every reply and kept to spot duplicates: a scalar only
-                error = f"{name} must be a string"
-                if conn.channel == "trade":
-                    conn.send(self._trade_reply(conn, {}, 10001, error))
-                else:
-                    self._reply_error(conn, {}, f"error:{error}")
-                return
-        if conn.channel == "trade":
-            self._trade(conn, request)
-            return
+                conn.send(
+                    conn.dialect.invalid(
+                        conn.conn_id, f"{name} must be a string", self.port.now_ms()
+                    )
+                )
+                return None
+        return request
+
+    def _refuse(self, conn: Conn, request: dict[str, Any], error: str) -> None:
+        conn.send(conn.dialect.refusal(conn.conn_id, request, error, self.port.now_ms()))
+
+    def _stream(self, conn: Conn, request: dict[str, Any]) -> None:
+        """One request on a public, private or status channel."""
         op = request.get("op")
         if op == "ping":
-            conn.send(self._pong(conn, request))
-        elif op == "auth" and conn.channel == "private":
-            self._auth(conn, request)
+            conn.send(conn.dialect.pong(conn.conn_id, request, self.port.now_ms()))
+        elif op == "auth" and conn.dialect.private:
+            error = self._authenticate(conn, request)
+            conn.send(conn.dialect.auth_reply(conn.conn_id, request, error))
         elif op in ("subscribe", "unsubscribe") and self.trade_latency_s:
             # pybit records a subscription's req_id and callback only after sending it (the
             # same race as on the trade socket): answer after the same short latency, and
@@ -384,78 +325,13 @@ class WsHub:
         elif op in ("subscribe", "unsubscribe"):
             self._subscription(conn, request, op)
         else:
-            self._reply_error(conn, request, f"error:unsupported op {shown(op)}")
-
-    # --- shapes ----------------------------------------------------------------------------
-
-    def _pong(self, conn: Conn, request: dict[str, Any]) -> dict[str, Any]:
-        req_id = request.get("req_id")
-        now = str(self.server.now_ms())
-        if conn.channel in ("option", "spread"):
-            reply: dict[str, Any] = {"args": [now], "op": "pong"}
-        elif conn.channel == "private":
-            reply = {"op": "pong", "args": [now], "conn_id": conn.conn_id}
-        elif conn.channel == "spot":
-            reply = {"success": True, "ret_msg": "pong", "conn_id": conn.conn_id, "op": "ping"}
-        else:
-            reply = {
-                "success": True,
-                "ret_msg": "pong",
-                "conn_id": conn.conn_id,
-                "req_id": req_id or "",
-                "op": "ping",
-            }
-        if req_id is not None and "req_id" not in reply:
-            reply["req_id"] = req_id
-        return reply
-
-    def _ack(
-        self,
-        conn: Conn,
-        request: dict[str, Any],
-        op: str,
-        ok: list[str],
-        failed: list[str],
-        error: str,
-    ) -> dict[str, Any]:
-        req_id = request.get("req_id")
-        if conn.channel in ("option", "spread"):
-            reply: dict[str, Any] = {
-                "success": not failed and not error,
-                "ret_msg": error,
-                "conn_id": conn.conn_id,
-                "data": {"failTopics": failed, "successTopics": ok},
-                "type": "COMMAND_RESP",
-            }
-        elif conn.channel == "private":
-            reply = {"success": not error, "ret_msg": error, "op": op, "conn_id": conn.conn_id}
-        else:
-            ret_msg = error or (op if conn.channel == "spot" else "")
-            reply = {
-                "success": not error,
-                "ret_msg": ret_msg,
-                "conn_id": conn.conn_id,
-                "req_id": req_id or "",
-                "op": op,
-            }
-        if req_id is not None:
-            reply["req_id"] = req_id
-        return reply
-
-    def _reply_error(self, conn: Conn, request: dict[str, Any], error: str) -> None:
-        if conn.channel == "trade":
-            conn.send(self._trade_reply(conn, request, 10404, error))
-            return
-        op = request.get("op") if isinstance(request.get("op"), str) else ""
-        conn.send(self._ack(conn, request, op, [], [], error))
-
-    # --- auth ----------------------------------------------------------------------------
+            self._refuse(conn, request, f"error:unsupported op {shown(op)}")
 
     def _authenticate(self, conn: Conn, request: dict[str, Any]) -> AuthError | None:
         if conn.api_key is not None:
             return AuthError(20001, "Repeat auth")
         try:
-            api_key = self.server.keys.verify_ws(request.get("args"), self.server.now_ms())
+            api_key = self.port.authenticate(request.get("args"))
         except AuthError as exc:
             return exc
         conn.api_key = api_key
@@ -463,44 +339,34 @@ class WsHub:
         self.private.setdefault(api_key.account, set()).add(conn)
         return None
 
-    def _auth(self, conn: Conn, request: dict[str, Any]) -> None:
-        error = self._authenticate(conn, request)
-        reply: dict[str, Any] = {
-            "success": error is None,
-            "ret_msg": "" if error is None else error.message,
-            "op": "auth",
-            "conn_id": conn.conn_id,
-        }
-        if "req_id" in request:
-            reply["req_id"] = request["req_id"]
-        conn.send(reply)
-
     # --- subscriptions ---------------------------------------------------------------------
 
     def _subscription(self, conn: Conn, request: dict[str, Any], op: str) -> None:
         if conn not in self.conns:
             return  # closed while the request waited: nothing to register or answer
+        dialect, conn_id = conn.dialect, conn.conn_id
         args = request.get("args")
         if not isinstance(args, list) or not all(isinstance(a, str) for a in args) or not args:
-            conn.send(self._ack(conn, request, op, [], [], "error:args must be a list of topics"))
+            error = "error:args must be a list of topics"
+            conn.send(dialect.ack(conn_id, request, op, [], [], error))
             return
-        if conn.channel == "private" and conn.account is None:
-            conn.send(self._ack(conn, request, op, [], list(args), "Request not authorized"))
+        if dialect.private and conn.account is None:
+            conn.send(dialect.ack(conn_id, request, op, [], list(args), "Request not authorized"))
             return
-        if conn.channel == "private" and _mixes_categorised(args):
+        if dialect.private and _mixes_categorised(args):
             error = "error:all-in-one and categorised topics cannot be mixed in one request"
-            conn.send(self._ack(conn, request, op, [], list(args), error))
+            conn.send(dialect.ack(conn_id, request, op, [], list(args), error))
             return
+        subscribe = self._topic_sources[dialect.topics]
         ok: list[str] = []
         failed: list[str] = []
         errors: list[str] = []
         initial: list[dict[str, Any]] = []
-        category = conn.channel
         for topic in args:
             if op == "unsubscribe":
                 if topic in conn.topics:
                     conn.topics.discard(topic)
-                    self._unsubscribe_public(conn, category, topic)
+                    self._unsubscribe_public(conn, conn.channel, topic)
                     self._dcp_leave(conn, topic, closed=False)
                     ok.append(topic)
                 else:
@@ -511,7 +377,7 @@ class WsHub:
                 failed.append(topic)
                 errors.append(f"error:already subscribed,topic:{topic}")
                 continue
-            messages = self._subscribe(conn, category, topic)
+            messages = subscribe(conn, topic)
             if messages is None:
                 failed.append(topic)
                 errors.append(f"error:handler not found,topic:{topic}")
@@ -519,30 +385,36 @@ class WsHub:
             conn.topics.add(topic)
             ok.append(topic)
             initial.extend(messages)
-        conn.send(self._ack(conn, request, op, ok, failed, ";".join(errors)))
+        conn.send(dialect.ack(conn_id, request, op, ok, failed, ";".join(errors)))
         for message in initial:
             conn.send(message)
 
-    def _subscribe(self, conn: Conn, category: str, topic: str) -> list[dict[str, Any]] | None:
-        """Register `topic` for `conn`; its initial messages, or None for an unknown topic."""
-        if conn.channel == "private":
-            if topic not in PRIVATE_TOPICS:
-                return None
-            product = DCP_PRODUCTS.get(topic)
-            if product is not None and conn.account is not None:
-                live = self.dcp.setdefault((conn.account, product), set())
-                if not live:
-                    self.server.core.dcp_connected(conn.account, product)
-                live.add(conn)
-            return []
-        if conn.channel == STATUS_CHANNEL:
-            if topic != STATUS_TOPIC:
-                return None
-            # the maintenance windows announced so far (the `maintenance` fault), often none
-            now = self.server.now_ms()
-            return [{"topic": STATUS_TOPIC, "ts": now, "data": self.server.faults.maintenance(now)}]
+    def _subscribe_private(self, conn: Conn, topic: str) -> list[dict[str, Any]] | None:
+        """Register a private topic; a DCP one stops its product's DCP clock."""
+        if topic not in PRIVATE_TOPICS:
+            return None
+        product = DCP_PRODUCTS.get(topic)
+        if product is not None and conn.account is not None:
+            live = self.dcp.setdefault((conn.account, product), set())
+            if not live:
+                self.port.dcp_connected(conn.account, product)
+            live.add(conn)
+        return []
+
+    def _subscribe_status(self, conn: Conn, topic: str) -> list[dict[str, Any]] | None:
+        """`system.status`: the maintenance windows announced so far (the `maintenance`
+        fault), often none."""
+        if topic != STATUS_TOPIC:
+            return None
+        now = self.port.now_ms()
+        return [{"topic": STATUS_TOPIC, "ts": now, "data": self.faults.maintenance(now)}]
+
+    def _subscribe_public(self, conn: Conn, topic: str) -> list[dict[str, Any]] | None:
+        """Register a public topic of the connection's category; its initial messages, or
+        None for a topic the exchange lacks."""
+        category = conn.channel
         try:
-            initial = self.server.core.subscribe_public(category, topic)
+            initial = self.port.subscribe_public(category, topic)
         except KeyError:
             return None
         key = (category, topic)
@@ -565,7 +437,7 @@ class WsHub:
         if not live:
             del self.dcp[key]
             if closed:
-                self.server.core.dcp_disconnected(conn.account, product, wall_ms())
+                self.port.dcp_disconnected(conn.account, product, wall_ms())
 
     def _unsubscribe_public(self, conn: Conn, category: str, topic: str) -> None:
         key = (category, topic)
@@ -577,68 +449,19 @@ class WsHub:
             del self.public[key]
             self._held.pop(key, None)
             self._u_offset.pop(key, None)
-            self.server.core.unsubscribe_public(category, topic)
+            self.port.unsubscribe_public(category, topic)
 
     # --- trade (order entry) -----------------------------------------------------------------
 
-    def _trade_reply(
-        self,
-        conn: Conn,
-        request: dict[str, Any],
-        code: int,
-        message: str,
-        data: Any = None,
-        ext: Any = None,
-        limit_headers: dict[str, str] | None = None,
-    ) -> dict[str, Any]:
-        reply: dict[str, Any] = {}
-        if "reqId" in request:
-            reply["reqId"] = request["reqId"]
-        now = str(self.server.now_ms())
-        op = request.get("op")
-        reply.update(
-            {
-                "retCode": code,
-                "retMsg": message,
-                "op": op if isinstance(op, str) else "",
-                "data": data if data is not None else {},
-                "retExtInfo": ext if ext is not None else {},
-                "header": {
-                    **(limit_headers or {}),
-                    "Traceid": secrets.token_hex(16),
-                    "Timenow": now,
-                },
-                "connId": conn.conn_id,
-            }
-        )
-        return reply
-
     def _trade(self, conn: Conn, request: dict[str, Any]) -> None:
-        """One order-entry request: auth, ping, or an order op run by the core."""
+        """One order-entry request: auth, ping, or an order op run by the exchange."""
         op = request.get("op")
         if op == "auth":
             error = self._authenticate(conn, request)
-            reply: dict[str, Any] = {
-                "retCode": 0 if error is None else error.code,
-                "retMsg": "OK" if error is None else error.message,
-                "op": "auth",
-                "connId": conn.conn_id,
-            }
-            if "reqId" in request:
-                reply["reqId"] = request["reqId"]
-            conn.send(reply)
+            conn.send(TRADE.auth_reply(conn.conn_id, request, error))
             return
         if op == "ping":
-            reply = {
-                "retCode": 0,
-                "retMsg": "OK",
-                "op": "pong",
-                "data": [str(self.server.now_ms())],
-                "connId": conn.conn_id,
-            }
-            if "reqId" in request:
-                reply["reqId"] = request["reqId"]
-            conn.send(reply)
+            conn.send(TRADE.pong(conn.conn_id, request, self.port.now_ms()))
             return
         reply = self._trade_op(conn, request, op)
         if self.trade_latency_s:
@@ -647,52 +470,51 @@ class WsHub:
             conn.send(reply)
 
     def _trade_op(self, conn: Conn, request: dict[str, Any], op: Any) -> dict[str, Any]:
+        port, conn_id = self.port, conn.conn_id
+
+        def reply(code: int, message: str, **extra: Any) -> dict[str, Any]:
+            return TRADE.reply(conn_id, request, code, message, port.now_ms(), **extra)
+
         path = WS_OPS.get(op) if isinstance(op, str) else None
         if path is None:
-            return self._trade_reply(conn, request, 10404, f"unsupported op: {shown(op)}")
+            return reply(10404, f"unsupported op: {shown(op)}")
         if conn.api_key is None:
-            return self._trade_reply(conn, request, 10007, "User authentication failed.")
+            return reply(10007, "User authentication failed.")
         req_id = request.get("reqId")
         if req_id is not None:
             if req_id in conn.req_ids:
-                return self._trade_reply(conn, request, 20006, "Duplicate reqId")
+                return reply(20006, "Duplicate reqId")
             conn.req_ids.add(req_id)
         header = request.get("header")
         if not isinstance(header, dict) or "X-BAPI-TIMESTAMP" not in header:
-            return self._trade_reply(conn, request, 10001, "header X-BAPI-TIMESTAMP is required")
+            return reply(10001, "header X-BAPI-TIMESTAMP is required")
         try:
             check_window(
                 header["X-BAPI-TIMESTAMP"],
                 header.get("X-BAPI-RECV-WINDOW") or DEFAULT_RECV_WINDOW,
-                self.server.now_ms(),
+                port.now_ms(),
             )
         except AuthError as exc:
-            return self._trade_reply(conn, request, exc.code, exc.message)
+            return reply(exc.code, exc.message)
         if conn.api_key.readonly:
-            return self._trade_reply(conn, request, PERMISSION_DENIED, MESSAGES[PERMISSION_DENIED])
+            return reply(PERMISSION_DENIED, MESSAGES[PERMISSION_DENIED])
         args = request.get("args")
         if not isinstance(args, list) or not args or not all(isinstance(a, dict) for a in args):
-            return self._trade_reply(conn, request, 10001, "args must be a list of objects")
+            return reply(10001, "args must be a list of objects")
         try:
             params.check(params.binding("POST", path), args[0], query=False)
         except ApiError as exc:
-            return self._trade_reply(conn, request, exc.code, exc.msg)
-        verdict = self.server.limiter.check(
-            conn.api_key.account, path, args[0].get("category"), self.server.now_ms()
-        )
+            return reply(exc.code, exc.msg)
+        account = conn.api_key.account
+        verdict = port.admit(account, path, args[0].get("category"))
         headers = verdict.headers()
         if not verdict.allowed:
-            return self._trade_reply(
-                conn, request, RATE_LIMITED, RATE_LIMIT_MESSAGE, limit_headers=headers
-            )
-        account = conn.api_key.account
-        result = self.server.call_core(lambda: self.server.core.trade_op(op, args, account))
-        return self._trade_reply(
-            conn,
-            request,
+            return reply(RATE_LIMITED, RATE_LIMIT_MESSAGE, limit_headers=headers)
+        result = port.trade_op(op, args, account)
+        return reply(
             result.get("retCode", 0),
             result.get("retMsg", "OK"),
-            result.get("data"),
-            result.get("retExtInfo"),
-            headers,
+            data=result.get("data"),
+            ext=result.get("retExtInfo"),
+            limit_headers=headers,
         )

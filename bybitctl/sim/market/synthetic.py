@@ -14,8 +14,8 @@ import math
 import random
 from collections.abc import Callable
 
-from bybitctl.sim.book import Book, Side
-from bybitctl.sim.instruments import Instrument
+from bybitctl.sim.core.book import Book, Side
+from bybitctl.sim.core.instruments import Instrument
 
 TakeFn = Callable[[str, int, int], None]
 """take(side, lots, limit_price_ticks): a synthetic taker order, run through matching."""

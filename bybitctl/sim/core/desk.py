@@ -1,0 +1,83 @@
+"""The trading desk's shared state: engines, accounts, marks, ids and the open bookkeeping.
+
+Trading is one object built in layers, each its own module and each using only the ones
+below it: settlement (fills into accounts), matching (price-time), triggers (conditional
+orders and TP/SL) and order entry (validation and the user's requests). This base holds what
+they all read and the few helpers they share.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from bybitctl.sim.core.accounts import Account
+from bybitctl.sim.core.engine import Engine
+from bybitctl.sim.core.instruments import Catalogue, Instrument
+from bybitctl.sim.core.orders import Order
+from bybitctl.sim.core.outbox import Outbox
+
+PRICE_BAND = Decimal("0.05")
+"""Buy orders above fair*(1+band) and sells below fair*(1-band) are out of range (110003)."""
+
+
+class Ids:
+    """UUID-shaped ids hashed from (seed, counter): a seed reproduces a session, and a
+    persisted counter keeps ids unique across restarts on the same state file."""
+
+    def __init__(self, seed: int, counter: int = 0) -> None:
+        self.seed = seed
+        self.counter = counter
+
+    def new(self) -> str:
+        self.counter += 1
+        digest = hashlib.blake2b(f"{self.seed}:{self.counter}".encode(), digest_size=16).digest()
+        return str(uuid.UUID(bytes=digest, version=4))
+
+
+class Desk:
+    """What settlement, matching, triggers and order entry share."""
+
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        engines: dict[tuple[str, str], Engine],
+        accounts: dict[str, Account],
+        marks: dict[str, Decimal],
+        ids: Ids,
+    ) -> None:
+        self.catalogue = catalogue
+        self.engines = engines
+        self.accounts = accounts
+        self.marks = marks
+        self.ids = ids
+        self.out = Outbox()
+        self.order_seq = 0
+        self.exec_seq = 0
+        self.tpsl: set[tuple[str, str, int]] = set()
+        """(uid, symbol, positionIdx) of positions with a take-profit or stop-loss set."""
+        self.moved: set[tuple[str, Instrument, int]] = set()
+        """Positions changed by the sweep being settled."""
+        self.closing: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        """orderId -> (running sums, closed-PnL row) while a closing order is still filling."""
+        self.conditional: dict[str, Order] = {}
+        """orderId -> untriggered conditional orders, checked against their trigger each step."""
+
+    def _fair_ticks(self, inst: Instrument) -> int:
+        return max(1, round(self.engines[(inst.category, inst.symbol)].market.fair_ticks()))
+
+    def _market_price(self, inst: Instrument, side: str, fair: int) -> int:
+        """The limit a market order sweeps to: the price band's edge beyond `fair` on its side."""
+        band = int(fair * PRICE_BAND)
+        return fair + band if side == "Buy" else max(1, fair - band)
+
+    def _reducible(self, acct: Account, inst: Instrument, idx: int, side: str, now: int) -> int:
+        """Lots an order of `side` on slot `idx` can close."""
+        pos = acct.position(inst, idx, now)
+        if side == "Sell" and pos.size > 0:
+            return pos.size
+        if side == "Buy" and pos.size < 0:
+            return -pos.size
+        return 0
