@@ -184,10 +184,10 @@ def test_docs_explain_every_field_and_report_key() -> None:
 @pytest.mark.parametrize(
     ("override", "says"),
     [
-        ({"level_spacing_bps": -1}, "level_spacing_bps: must be >= 0, got -1"),
+        ({"level_spacing_bps": -1}, "level_spacing_bps: must be in [0, 5000], got -1"),
         ({"levels": 2, "level_spacing_bps": 0}, "must be > 0 with several levels"),
         ({"category": "spot", "leverage": 2}, "leverage: linear only: spot has no leverage"),
-        ({"leverage": 0}, "leverage: must be at least 1, got 0"),
+        ({"leverage": 0}, "leverage: must be in [1, 200], got 0"),
         ({"warm_interval_ms": 51}, "warm_interval_ms: must be in [0, 50], got 51"),
         ({"warm_interval_ms": -1}, "warm_interval_ms: must be in [0, 50], got -1"),
         ({"order_qty": "abc"}, "order_qty: expected a decimal number, got 'abc'"),
