@@ -259,6 +259,7 @@ def _check_target(opts: StartOptions, settings: Any) -> None:
 
 
 def _run(opts: StartOptions, journal: Any, settings: Any, target: str) -> int:
+    from bybitctl.errors import NETWORK
     from bybitctl.mm.dashboard import Dashboard, JsonlSink
     from bybitctl.mm.engine import Engine
     from bybitctl.mm.report import build_report, print_report, write_report_json
@@ -286,14 +287,11 @@ def _run(opts: StartOptions, journal: Any, settings: Any, target: str) -> int:
             if opts.report_json is not None and chain:
                 write_report_json(opts.report_json, report)
     print_report(report, "table" if opts.live_view else "json")
+    for line in engine.exit_notes():
+        print(line, file=sys.stderr)
     if engine.remaining:
-        links = ", ".join(o.get("orderLinkId", "?") for o in engine.remaining[:5])
-        print(
-            f"error: {len(engine.remaining)} order(s) still open after exit: {links}",
-            file=sys.stderr,
-        )
         return code or 1
-    if engine.stop_reason == "signal:SIGINT":
+    if engine.stop_reason == "signal:SIGINT" and code != NETWORK:
         return INTERRUPTED
     if (engine.stop_reason or "").startswith("rejects:"):
         print(
