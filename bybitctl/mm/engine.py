@@ -1284,7 +1284,7 @@ class Engine:
             self.owns,
             list(self.orders),
             deadline - FINISH_S,
-            timeout_s=float(getattr(self.settings, "timeout", SHUTDOWN_S)),
+            timeout_s=float(self.settings.timeout),
             sweep_since_ms=max(self._sweep_from_ms, now_ms() - SWEEP_WINDOW_MS),
             flatten=self._flatten if c.flatten_on_exit else None,
         )
@@ -1382,7 +1382,7 @@ class Engine:
         why = f" ({self.exit_error})" if self.exit_error else ""
         if self.remaining:
             links = ", ".join(
-                f"{o.get('orderLinkId', '?')} ({o.get('orderStatus') or 'open'})"
+                f"{o.get('orderLinkId', '?')} (last known: {o.get('orderStatus') or 'open'})"
                 for o in self.remaining[:5]
             )
             more = f" and {len(self.remaining) - 5} more" if len(self.remaining) > 5 else ""
