@@ -265,6 +265,16 @@ FILE_CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
         "'_' separators",
     ),
     (
+        "mm init into a directory",
+        lambda t: ["init", str(_mkdir(t / "conf")), "--force"],
+        "is a directory",
+    ),
+    (
+        "mm init in a missing directory",
+        lambda t: ["init", str(t / "no" / "mm.toml")],
+        "no such directory",
+    ),
+    (
         "--data is missing",
         lambda t: ["backtest", "--data", str(t / "none"), *BACKTEST],
         "no such file",
