@@ -76,9 +76,18 @@ def make_report(runner: Callable[[ReportOptions], int] = run_report) -> Callable
             if plot_file.suffix.lower() != ".png":
                 raise UsageError(f"--plot writes PNG; name the file *.png, not {plot_file.name}")
             check_output_file(plot_file, "--plot", not_any_of={"--journal": journal_path(journal)})
+        from bybitctl import parsing
+
+        try:
+            run_id = None if run is None else parsing.text(run, required=True)
+        except parsing.InvalidValue as exc:
+            raise UsageError(f"invalid value for --run: {exc}") from None
         code = runner(
             ReportOptions(
-                journal_path(journal), run, output_choice(output, ctx, ("table", "json")), plot_file
+                journal_path(journal),
+                run_id,
+                output_choice(output, ctx, ("table", "json")),
+                plot_file,
             )
         )
         if code:
