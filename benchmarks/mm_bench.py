@@ -8,7 +8,7 @@ runs other work in between, so each decision starts with cold caches: the "cold"
 a sample of the same calls after writing to every cache line of a buffer twice the size of
 a core's L2 cache (the shared last-level cache may keep some of the working set).
 A machine baseline (a fixed pure-Python loop) is timed in the same run so figures from busy
-and idle machines can be compared as ratios. Target (issue 5 §5): decision step p50 <= 50 µs.
+and idle machines can be compared as ratios. Target: decision step p50 <= 50 µs.
 
     .venv/bin/python benchmarks/mm_bench.py [--messages N] [--repeat R] [--cold N]
 """

@@ -1,4 +1,4 @@
-"""Tick-to-quote latency of the live engine (issue 5 §5 target: p99 <= 500 µs in-process).
+"""Tick-to-quote latency of the live engine (target: p99 <= 500 µs in-process).
 
 What is timed: from `t_ns`, `time.perf_counter_ns()` taken in our pybit callback the moment
 the decoded book message is handed over (`bybitctl.mm.feeds`), to `time.perf_counter_ns()`

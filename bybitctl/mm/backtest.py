@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bybitctl import parsing
 from bybitctl.book import BookError, OrderBook
 from bybitctl.mm.accounting import Fill, Ledger
 from bybitctl.mm.config import MarketRules, MMConfig
@@ -76,7 +77,7 @@ class BacktestSettings:
 
 @dataclass(slots=True)
 class BacktestResult:
-    """The report dict (issue 5 §4 keys, JSON numbers) plus the ledger for attribution."""
+    """The report dict (REPORT_KEYS, JSON numbers) plus the ledger for attribution."""
 
     report: dict[str, Any]
     ledger: Ledger
@@ -174,21 +175,23 @@ class Backtest:
         """Replay recording lines ({recv_ns, channel, frame}) in order, then exit the way
         the engine does: cancel everything (and flatten when configured)."""
         for line in lines:
-            frame = line.get("frame")
-            if not isinstance(frame, dict):
+            # a line that is not a frame of our symbol (or not well-formed) is not market data
+            frame = line.get("frame") if isinstance(line, Mapping) else None
+            recv_ns = line.get("recv_ns") if isinstance(line, Mapping) else None
+            if not isinstance(frame, dict) or type(recv_ns) is not int:
                 continue
-            topic = frame.get("topic")
+            topic, data = frame.get("topic"), frame.get("data")
             if not isinstance(topic, str) or not topic.endswith(self._topic_suffix):
                 continue
-            now = line["recv_ns"] // 1_000_000
+            now = recv_ns // 1_000_000
             self._advance(now)
-            if topic.startswith("orderbook."):
+            if topic.startswith("orderbook.") and isinstance(data, dict):
                 self._on_book(frame, now)
-            elif topic.startswith("publicTrade."):
-                self._on_trades(frame, now)
-            elif topic.startswith("tickers."):
-                mark = frame.get("data", {}).get("markPrice")
-                if mark:
+            elif topic.startswith("publicTrade.") and isinstance(data, list):
+                self._on_trades(data, now)
+            elif topic.startswith("tickers.") and isinstance(data, dict):
+                mark = _price(data.get("markPrice"))
+                if mark is not None:
                     self.mark = float(mark)
         self._advance(self._now + 2 * self.settings.latency_ms + 1)
         return self._finish()
@@ -246,11 +249,15 @@ class Backtest:
         if now - self.guard.ts_ms > self.config.stale_book_ms:
             self._decide(now)
 
-    def _on_trades(self, frame: dict[str, Any], now: int) -> None:
-        for trade in frame.get("data", ()):
-            price = Decimal(trade["p"])
+    def _on_trades(self, trades: list[Any], now: int) -> None:
+        for trade in trades:
+            if not isinstance(trade, dict) or trade.get("S") not in ("Buy", "Sell"):
+                continue
+            price, qty = _price(trade.get("p")), _price(trade.get("v"))
+            if price is None or qty is None:
+                continue
             self.last = float(price)
-            self._record_fills(self.model.on_trade(trade["S"], price, Decimal(trade["v"])), now)
+            self._record_fills(self.model.on_trade(trade["S"], price, qty), now)
 
     def _mid(self) -> Decimal:
         bid = self.book.best_bid()
@@ -465,6 +472,16 @@ class _FillReport:
 
     def __call__(self, now: int) -> None:
         self.bt._on_fill(self.fill, now)
+
+
+def _price(value: Any) -> Decimal | None:
+    """A recorded price or size: a positive decimal string (Bybit's form), else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return Decimal(parsing.decimal_text(value, parsing.POSITIVE))
+    except parsing.InvalidValue:
+        return None
 
 
 def run_backtest(

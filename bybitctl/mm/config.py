@@ -1,11 +1,14 @@
 """The market maker's configuration: one frozen, validated object built from `mm.toml` + flags.
 
-Every field is declared once below with its unit, default and help text; `example_toml()`
-(what `mm init` writes) and the field table in docs/mm.md come from those declarations, so
-the file, the flags and the docs cannot drift apart. Checks that need nothing but the config
-run in `MMConfig.__post_init__`; checks against the instrument (tick size, qty step, minimum
-qty and notional) run in `validate`, before anything is sent. Every failure is a
-`UsageError` (exit 2) that names the field.
+Every field is declared once below with its unit, default, help text and range; `example_toml()`
+(what `mm init` writes), the flags' help and the field table in docs/mm.md show those
+declarations, so the file, the flags and the docs cannot drift apart. A value goes through the
+one grammar of `bybitctl.parsing` whichever way it came: a flag's text as typed, a TOML number
+(TOML's own `1e5`, `1_000` or `inf` already read by TOML) in plain notation, a TOML string as
+the text it holds. Then every field must lie in its finite range, and the rules between fields
+must hold (`MMConfig.__post_init__`); every problem is reported at once, one line each. Checks
+against the instrument (tick size, qty step, minimum qty and notional) run in `validate`,
+before anything is sent. Every failure is a `UsageError` (exit 2) that names the field.
 """
 
 from __future__ import annotations
@@ -14,22 +17,91 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
+from bybitctl import parsing
 from bybitctl.errors import UsageError
+from bybitctl.parsing import InvalidValue, NumberRule
 
 CATEGORIES = ("linear", "spot")
 REFERENCES = ("mid", "microprice", "last", "mark")
 KILL_ACTIONS = ("pause", "cooldown", "stop")
 LEFTOVERS = ("cancel", "adopt")
-_PREFIX = re.compile(r"^[A-Za-z0-9]{1,12}$")
+_PREFIX = re.compile(r"[A-Za-z0-9]{1,12}")
+_SYMBOL = re.compile(r"[A-Z0-9]{1,32}")
+
+# Ranges shared by several fields. Every numeric field has a finite range: beyond these no
+# value means anything a market maker could want, and each bound keeps the arithmetic on it
+# (a timer's deadline, a qty divided by the step) finite and exact.
+_DAY_S = 86_400
+_AMOUNT = NumberRule(minimum=0, maximum=10**12, positive=True)
+"""Quantities (base) and money (quote): positive, at most 10^12."""
+_BPS = NumberRule(minimum=0, maximum=5000)
+_BPS_POSITIVE = NumberRule(minimum=0, maximum=5000, positive=True)
+_HOUR_MS = NumberRule(minimum=0, maximum=3_600_000)
+_HOUR_MS_POSITIVE = NumberRule(minimum=0, maximum=3_600_000, positive=True)
+_DAY = NumberRule(minimum=0, maximum=_DAY_S)
+_DAY_POSITIVE = NumberRule(minimum=0, maximum=_DAY_S, positive=True)
+_GRAMMAR = NumberRule(signed=True)
+"""The shape alone (digits, sign, fraction): the range is each field's own, checked after, so
+a message states the whole interval."""
 
 
-def _doc(unit: str, doc: str, *, section: str) -> dict[str, str]:
-    """Field metadata: the unit and help text that docs and `mm init` print."""
-    return {"unit": unit, "doc": doc, "section": section}
+def _doc(
+    unit: str,
+    doc: str,
+    *,
+    section: str,
+    rule: NumberRule | None = None,
+    choices: tuple[str, ...] = (),
+    text: tuple[re.Pattern[str], str] | None = None,
+) -> dict[str, Any]:
+    """Field metadata: the unit, help text and section that docs and `mm init` print, and
+    what the field accepts: a number `rule` (its range), `choices`, or a `text` pattern with
+    its description."""
+    return {
+        "unit": unit,
+        "doc": doc,
+        "section": section,
+        "rule": rule,
+        "choices": choices,
+        "text": text,
+    }
+
+
+def interval(rule: NumberRule) -> str:
+    """A range as users read it: "(0, 5000]" excludes 0, "[0, 50]" includes both ends.
+
+    >>> interval(NumberRule(minimum=0, maximum=5000, positive=True))
+    '(0, 5000]'
+    """
+    assert rule.minimum is not None and rule.maximum is not None
+    low = "(" if rule.positive and rule.minimum == 0 else "["
+    return f"{low}{_plain(rule.minimum)}, {_plain(rule.maximum)}]"
+
+
+def accepts(name: str) -> str:
+    """What field `name` accepts, in words: its range, choices or text rule ("" for a
+    boolean), for docs, `mm init` and the flags' help."""
+    meta = _FIELDS[name].metadata
+    if meta["rule"] is not None:
+        return interval(meta["rule"])
+    if meta["choices"]:
+        return "one of " + ", ".join(meta["choices"])
+    if meta["text"] is not None:
+        return meta["text"][1]
+    return ""
+
+
+def _plain(value: Any) -> str:
+    """A number as typed: no exponent, no trailing ".0"."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value) if isinstance(value, int) else repr(value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,9 +109,17 @@ class MMConfig:
     """What to quote, how wide, how big, and when to stop. Frozen: a running quoter's
     parameters never change under it; a new config means a new object, validated again."""
 
-    symbol: str = field(metadata=_doc("", "Instrument to quote, e.g. BTCUSDT.", section="market"))
+    symbol: str = field(
+        metadata=_doc(
+            "",
+            "Instrument to quote, e.g. BTCUSDT.",
+            section="market",
+            text=(_SYMBOL, "1-32 upper-case letters or digits"),
+        )
+    )
     category: str = field(
-        default="linear", metadata=_doc("", "linear (USDT perpetual) or spot.", section="market")
+        default="linear",
+        metadata=_doc("", "linear (USDT perpetual) or spot.", section="market", choices=CATEGORIES),
     )
     reference: str = field(
         default="mid",
@@ -48,6 +128,7 @@ class MMConfig:
             "Price the quotes are centred on: mid, microprice (size-weighted top of book), "
             "last (last public trade) or mark (mark price, linear only).",
             section="quotes",
+            choices=REFERENCES,
         ),
     )
     spread_bps: float = field(
@@ -56,19 +137,31 @@ class MMConfig:
             "bps",
             "Half-spread: distance of the first level from the reference.",
             section="quotes",
+            rule=_BPS_POSITIVE,
         ),
     )
-    levels: int = field(default=1, metadata=_doc("", "Orders per side (1-20).", section="quotes"))
+    levels: int = field(
+        default=1,
+        metadata=_doc(
+            "", "Orders per side (1-20).", section="quotes", rule=NumberRule(minimum=1, maximum=20)
+        ),
+    )
     level_spacing_bps: float = field(
         default=5.0,
         metadata=_doc(
-            "bps", "Extra distance of each further level from the previous one.", section="quotes"
+            "bps",
+            "Extra distance of each further level from the previous one.",
+            section="quotes",
+            rule=_BPS,
         ),
     )
     order_qty: Decimal | None = field(
         default=None,
         metadata=_doc(
-            "base", "Base qty of a level-1 order (set this or order_notional).", section="size"
+            "base",
+            "Base qty of a level-1 order (set this or order_notional).",
+            section="size",
+            rule=_AMOUNT,
         ),
     )
     order_notional: Decimal | None = field(
@@ -77,6 +170,7 @@ class MMConfig:
             "quote",
             "Quote value of a level-1 order, converted at the quote price (set this or order_qty).",
             section="size",
+            rule=_AMOUNT,
         ),
     )
     level_multipliers: tuple[float, ...] = field(
@@ -85,6 +179,7 @@ class MMConfig:
             "",
             "Size multiplier per level, e.g. [1, 2, 3]; empty = 1 for every level.",
             section="size",
+            rule=NumberRule(minimum=0, maximum=1000, positive=True),
         ),
     )
     max_position: Decimal = field(
@@ -92,6 +187,7 @@ class MMConfig:
             "base",
             "Largest |position| a full fill of every open order may reach.",
             section="limits",
+            rule=_AMOUNT,
         )
     )
     max_notional: Decimal | None = field(
@@ -100,6 +196,7 @@ class MMConfig:
             "quote",
             "Optional cap on |position| x reference price, same worst-case rule.",
             section="limits",
+            rule=_AMOUNT,
         ),
     )
     inventory_skew: bool = field(
@@ -113,6 +210,7 @@ class MMConfig:
             "Shift at |position| = max_position, as a fraction of the "
             "half-spread (0-1); linear in position.",
             section="quotes",
+            rule=NumberRule(minimum=0, maximum=1),
         ),
     )
     refresh_tolerance_bps: float = field(
@@ -122,6 +220,7 @@ class MMConfig:
             "Requote a resting order only when its price is further than this from "
             "the wanted price.",
             section="requote",
+            rule=_BPS,
         ),
     )
     min_requote_interval_ms: int = field(
@@ -130,6 +229,7 @@ class MMConfig:
             "ms",
             "Least time between two requotes (cancels that reduce risk are exempt).",
             section="requote",
+            rule=_HOUR_MS,
         ),
     )
     max_order_age_ms: int = field(
@@ -138,6 +238,7 @@ class MMConfig:
             "ms",
             "Replace an order older than this even when its price is fine; 0 = never.",
             section="requote",
+            rule=NumberRule(minimum=0, maximum=_DAY_S * 1000),
         ),
     )
     post_only: bool = field(
@@ -164,12 +265,16 @@ class MMConfig:
             "bps",
             "Maker fee rate (negative = rebate); unset = read from the fee-rate endpoint at start.",
             section="fees",
+            rule=NumberRule(signed=True, minimum=-100, maximum=100),
         ),
     )
     min_edge_bps: float = field(
         default=1.0,
         metadata=_doc(
-            "bps", "Edge per fill kept above the maker fee when fee_aware.", section="fees"
+            "bps",
+            "Edge per fill kept above the maker fee when fee_aware.",
+            section="fees",
+            rule=NumberRule(minimum=0, maximum=1000),
         ),
     )
     vol_scaling: bool = field(
@@ -186,6 +291,7 @@ class MMConfig:
             "ms",
             "Window of the volatility estimate (mid moves within it).",
             section="volatility",
+            rule=_HOUR_MS_POSITIVE,
         ),
     )
     vol_multiplier: float = field(
@@ -194,6 +300,7 @@ class MMConfig:
             "",
             "Half-spread floor = vol_multiplier x volatility (bps) when vol_scaling.",
             section="volatility",
+            rule=NumberRule(minimum=0, maximum=100),
         ),
     )
     hedge_mode: bool = field(
@@ -212,18 +319,25 @@ class MMConfig:
             "x",
             "Linear only: leverage set on the symbol at start; unset = leave as is.",
             section="market",
+            rule=NumberRule(minimum=1, maximum=200),
         ),
     )
     kill_max_loss: Decimal | None = field(
         default=None,
         metadata=_doc(
-            "quote", "Kill switch: trip when PnL since start falls to -this.", section="kill"
+            "quote",
+            "Kill switch: trip when PnL since start falls to -this.",
+            section="kill",
+            rule=_AMOUNT,
         ),
     )
     kill_max_drawdown: Decimal | None = field(
         default=None,
         metadata=_doc(
-            "quote", "Kill switch: trip when PnL falls this far below its peak.", section="kill"
+            "quote",
+            "Kill switch: trip when PnL falls this far below its peak.",
+            section="kill",
+            rule=_AMOUNT,
         ),
     )
     kill_action: str = field(
@@ -233,15 +347,20 @@ class MMConfig:
             "On trip: pause (stay flat until resumed), cooldown (resume after "
             "kill_cooldown_s) or stop (cancel all and exit).",
             section="kill",
+            choices=KILL_ACTIONS,
         ),
     )
     kill_cooldown_s: int = field(
-        default=300, metadata=_doc("s", "Pause length for kill_action = cooldown.", section="kill")
+        default=300,
+        metadata=_doc("s", "Pause length for kill_action = cooldown.", section="kill", rule=_DAY),
     )
     stale_book_ms: int = field(
         default=5_000,
         metadata=_doc(
-            "ms", "Pull quotes when no book message arrived for this long.", section="guards"
+            "ms",
+            "Pull quotes when no book message arrived for this long.",
+            section="guards",
+            rule=_HOUR_MS_POSITIVE,
         ),
     )
     fill_cooldown_ms: int = field(
@@ -250,6 +369,7 @@ class MMConfig:
             "ms",
             "After a fill on a side, place nothing new on that side for this long.",
             section="guards",
+            rule=_HOUR_MS,
         ),
     )
     mmp_window_ms: int = field(
@@ -258,6 +378,7 @@ class MMConfig:
             "ms",
             "Market-maker protection: window the maker fill qty is summed over.",
             section="guards",
+            rule=_HOUR_MS_POSITIVE,
         ),
     )
     mmp_max_qty: Decimal | None = field(
@@ -266,10 +387,12 @@ class MMConfig:
             "base",
             "MMP: pull all quotes when maker fills in the window exceed this; unset = off.",
             section="guards",
+            rule=_AMOUNT,
         ),
     )
     mmp_freeze_s: float = field(
-        default=10.0, metadata=_doc("s", "MMP: how long quotes stay pulled.", section="guards")
+        default=10.0,
+        metadata=_doc("s", "MMP: how long quotes stay pulled.", section="guards", rule=_DAY),
     )
     rate_limit: float = field(
         default=10.0,
@@ -277,6 +400,7 @@ class MMConfig:
             "actions/s",
             "Order actions (place, amend, cancel) per second; the rest wait, cancels first.",
             section="guards",
+            rule=NumberRule(minimum=0, maximum=1000, positive=True),
         ),
     )
     reject_limit: int = field(
@@ -286,6 +410,7 @@ class MMConfig:
             "Live runs: stop (reason rejects:<retCode>, exit 1) once this many order "
             "placements in a row are rejected with the same retCode; 0 = never.",
             section="guards",
+            rule=NumberRule(minimum=0, maximum=10_000),
         ),
     )
     reject_window_s: float = field(
@@ -294,6 +419,7 @@ class MMConfig:
             "s",
             "Reject breaker: only rejects within this long of the latest one count.",
             section="guards",
+            rule=_DAY_POSITIVE,
         ),
     )
     warm_interval_ms: int = field(
@@ -303,6 +429,7 @@ class MMConfig:
             "While no book message comes, rehearse a tick this often (no order is sent) so "
             "caches stay warm for the next one; 0 = off.",
             section="latency",
+            rule=NumberRule(minimum=0, maximum=50),
         ),
     )
     flatten_on_exit: bool = field(
@@ -319,6 +446,7 @@ class MMConfig:
             "",
             "Start of every orderLinkId (1-12 letters/digits); a run id follows.",
             section="exit",
+            text=(_PREFIX, "1-12 letters or digits"),
         ),
     )
     leftovers: str = field(
@@ -328,6 +456,7 @@ class MMConfig:
             "Open orders of earlier runs (same link_prefix) at start: cancel them, or adopt "
             "them as this run's own quotes (kept, amended or cancelled like new ones).",
             section="exit",
+            choices=LEFTOVERS,
         ),
     )
 
@@ -346,104 +475,87 @@ class MMConfig:
         return self.level_multipliers[level] if self.level_multipliers else 1.0
 
 
+class ConfigProblems(UsageError):
+    """Every problem of one mm config, each on its own `error:` line naming its field, so
+    one run of the command shows all there is to fix."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            "\n".join(f"mm config: {p}" for p in problems), hint="see docs/mm.md for every field"
+        )
+
+    def show(self) -> str:
+        lines = [f"error: mm config: {p}" for p in self.problems]
+        return "\n".join([*lines, self.hint] if self.hint else lines)
+
+
 def _bad(name: str, why: str) -> UsageError:
-    return UsageError(f"mm config: {name}: {why}", hint="see docs/mm.md for every field")
+    return ConfigProblems([f"{name}: {why}"])
 
 
 def _check_intrinsic(c: MMConfig) -> None:
-    """Rules that need no instrument; first failure wins so the message names one field."""
-    if not c.symbol or not c.symbol.isalnum() or c.symbol.upper() != c.symbol:
-        raise _bad("symbol", f"expected an upper-case symbol like BTCUSDT, got {c.symbol!r}")
-    if c.category not in CATEGORIES:
-        raise _bad("category", f"expected one of {', '.join(CATEGORIES)}, got {c.category!r}")
-    if c.reference not in REFERENCES:
-        raise _bad("reference", f"expected one of {', '.join(REFERENCES)}, got {c.reference!r}")
+    """Every field in its range (or among its choices), then the rules between fields."""
+    problems = _field_problems({f.name: getattr(c, f.name) for f in fields(c)})
+    if not problems:
+        problems = _cross_problems(c)
+    if problems:
+        raise ConfigProblems(problems)
+
+
+def _field_problems(values: Mapping[str, Any]) -> list[str]:
+    """What is wrong with each value on its own: out of its range, not among its choices,
+    not of its text shape (None = unset, always fine)."""
+    problems = []
+    for name, value in values.items():
+        meta = _FIELDS[name].metadata
+        if value is None:
+            continue
+        rule, choices, text = meta["rule"], meta["choices"], meta["text"]
+        if rule is not None:
+            for item in value if isinstance(value, tuple) else (value,):
+                if not within(rule, item):
+                    problems.append(f"{name}: must be in {interval(rule)}, got {_plain(item)}")
+                    break
+        elif choices and value not in choices:
+            problems.append(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+        elif text is not None and not text[0].fullmatch(value):
+            problems.append(f"{name}: expected {text[1]}, got {value!r}")
+    return problems
+
+
+def within(rule: NumberRule, value: Any) -> bool:
+    """Whether `value` lies in the rule's range (exactly: a Decimal is compared as one)."""
+    assert rule.minimum is not None and rule.maximum is not None
+    low_ok = value > rule.minimum if rule.positive and rule.minimum == 0 else value >= rule.minimum
+    return bool(low_ok and value <= rule.maximum)
+
+
+def _cross_problems(c: MMConfig) -> list[str]:
+    """The rules between fields (each field is in its range already)."""
+    problems = []
     if c.reference == "mark" and c.category == "spot":
-        raise _bad("reference", "spot has no mark price")
-    if not 0 < c.spread_bps <= 5000:
-        raise _bad("spread_bps", f"must be in (0, 5000], got {c.spread_bps}")
-    if not 1 <= c.levels <= 20:
-        raise _bad("levels", f"must be 1-20, got {c.levels}")
-    if c.level_spacing_bps < 0:
-        raise _bad("level_spacing_bps", f"must be >= 0, got {c.level_spacing_bps}")
+        problems.append("reference: spot has no mark price")
     if c.levels > 1 and c.level_spacing_bps == 0:
-        raise _bad("level_spacing_bps", "must be > 0 with several levels, got 0")
+        problems.append("level_spacing_bps: must be > 0 with several levels, got 0")
     if (c.order_qty is None) == (c.order_notional is None):
-        raise _bad("order_qty", "set exactly one of order_qty and order_notional")
-    if c.order_qty is not None and c.order_qty <= 0:
-        raise _bad("order_qty", f"must be positive, got {c.order_qty}")
-    if c.order_notional is not None and c.order_notional <= 0:
-        raise _bad("order_notional", f"must be positive, got {c.order_notional}")
-    if c.level_multipliers and (
-        len(c.level_multipliers) != c.levels or any(m <= 0 for m in c.level_multipliers)
-    ):
-        raise _bad(
-            "level_multipliers",
-            f"need {c.levels} positive numbers, got {list(c.level_multipliers)}",
+        problems.append("order_qty: set exactly one of order_qty and order_notional")
+    if c.level_multipliers and len(c.level_multipliers) != c.levels:
+        problems.append(
+            f"level_multipliers: need {c.levels} positive numbers (one per level), "
+            f"got {len(c.level_multipliers)}"
         )
-    if c.max_position <= 0:
-        raise _bad("max_position", f"must be positive, got {c.max_position}")
-    if c.max_notional is not None and c.max_notional <= 0:
-        raise _bad("max_notional", f"must be positive, got {c.max_notional}")
-    if not 0 <= c.skew_strength <= 1:
-        raise _bad("skew_strength", f"must be in [0, 1], got {c.skew_strength}")
-    if c.refresh_tolerance_bps < 0:
-        raise _bad("refresh_tolerance_bps", f"must be >= 0, got {c.refresh_tolerance_bps}")
-    for name in (
-        "min_requote_interval_ms",
-        "max_order_age_ms",
-        "stale_book_ms",
-        "fill_cooldown_ms",
-        "kill_cooldown_s",
-    ):
-        if getattr(c, name) < 0:
-            raise _bad(name, f"must be >= 0, got {getattr(c, name)}")
-    if c.stale_book_ms == 0:
-        raise _bad("stale_book_ms", "must be positive: a book is always stale after some time")
-    if c.maker_fee_bps is not None and abs(c.maker_fee_bps) > 100:
-        raise _bad("maker_fee_bps", f"must be within +-100 bps, got {c.maker_fee_bps}")
-    if c.min_edge_bps < 0:
-        raise _bad("min_edge_bps", f"must be >= 0, got {c.min_edge_bps}")
-    if c.vol_window_ms <= 0:
-        raise _bad("vol_window_ms", f"must be positive, got {c.vol_window_ms}")
-    if c.vol_multiplier < 0:
-        raise _bad("vol_multiplier", f"must be >= 0, got {c.vol_multiplier}")
     if c.hedge_mode and c.category == "spot":
-        raise _bad("hedge_mode", "spot has no hedge mode")
+        problems.append("hedge_mode: spot has no hedge mode")
     if c.leverage is not None and c.category == "spot":
-        raise _bad("leverage", "linear only: spot has no leverage")
-    if c.leverage is not None and c.leverage < 1:
-        raise _bad("leverage", f"must be at least 1, got {c.leverage}")
-    for name in ("kill_max_loss", "kill_max_drawdown", "mmp_max_qty"):
-        value = getattr(c, name)
-        if value is not None and value <= 0:
-            raise _bad(name, f"must be positive, got {value}")
-    if c.kill_action not in KILL_ACTIONS:
-        raise _bad(
-            "kill_action", f"expected one of {', '.join(KILL_ACTIONS)}, got {c.kill_action!r}"
-        )
-    if c.mmp_window_ms <= 0:
-        raise _bad("mmp_window_ms", f"must be positive, got {c.mmp_window_ms}")
-    if c.mmp_freeze_s < 0:
-        raise _bad("mmp_freeze_s", f"must be >= 0, got {c.mmp_freeze_s}")
-    if not 0 < c.rate_limit <= 1000:
-        raise _bad("rate_limit", f"must be in (0, 1000], got {c.rate_limit}")
-    if not 0 <= c.warm_interval_ms <= 50:
-        raise _bad("warm_interval_ms", f"must be in [0, 50], got {c.warm_interval_ms}")
-    if c.reject_limit < 0:
-        raise _bad("reject_limit", f"must be >= 0, got {c.reject_limit}")
-    if c.reject_window_s <= 0:
-        raise _bad("reject_window_s", f"must be positive, got {c.reject_window_s}")
-    if not _PREFIX.match(c.link_prefix):
-        raise _bad("link_prefix", f"1-12 letters or digits, got {c.link_prefix!r}")
-    if c.leftovers not in LEFTOVERS:
-        raise _bad("leftovers", f"expected one of {', '.join(LEFTOVERS)}, got {c.leftovers!r}")
+        problems.append("leverage: linear only: spot has no leverage")
+    return problems
 
 
 # -- loading ------------------------------------------------------------------------------
 
 _FIELDS = {f.name: f for f in fields(MMConfig)}
-_KIND_NAMES = {
+_KINDS = {
     "Decimal": "a decimal number",
     "float": "a number",
     "int": "an integer",
@@ -454,59 +566,97 @@ _KIND_NAMES = {
 
 
 def _convert(name: str, value: Any) -> Any:
-    """Turn a TOML value or a flag string into the field's type, naming the field on error."""
-    kind = _FIELDS[name].type
-    try:
-        if kind in ("Decimal", "Decimal | None"):
-            if value is None:
-                return None
-            if isinstance(value, bool):
-                raise TypeError
-            number = Decimal(str(value))
-            if not number.is_finite():
-                raise ValueError
-            return number
-        if kind in ("float", "float | None"):
-            if value is None or isinstance(value, bool):
-                if value is None and kind == "float | None":
-                    return None
-                raise TypeError
-            return float(value)
-        if kind == "int":
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise TypeError
-            return int(value)
-        if kind == "bool":
-            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
-                return value.lower() in ("true", "1")
-            if not isinstance(value, bool):
-                raise TypeError
-            return value
-        if kind == "tuple[float, ...]":
-            items = value.split(",") if isinstance(value, str) else value
-            if isinstance(items, (list, tuple)):
-                return tuple(float(x) for x in items if str(x).strip())
-            raise TypeError
-        if not isinstance(value, str):
-            raise TypeError
+    """A flag's text or a TOML value as the field's type, through the one grammar; the
+    range is checked afterwards. InvalidValue says what is wrong with the value."""
+    declared = _FIELDS[name].type
+    kind = declared.removesuffix(" | None")
+    if value is None:
+        return None if declared != kind else _wrong(kind, value)
+    if kind == "bool":
+        return parsing.boolean(value) if isinstance(value, str | bool) else _wrong(kind, value)
+    if kind == "str":
+        return parsing.text(value, required=True)
+    if kind == "tuple[float, ...]":
+        if isinstance(value, str):
+            items: Any = value.split(",") if value else []
+        elif isinstance(value, list | tuple):
+            items = value
+        else:
+            return _wrong(kind, value)
+        return tuple(float(parsing.number(_number_text(x, "float"), _GRAMMAR)) for x in items)
+    text = _number_text(value, kind)
+    if kind == "Decimal":
+        return Decimal(parsing.decimal_text(text, _GRAMMAR))
+    if kind == "float":
+        return float(parsing.number(text, _GRAMMAR))
+    return parsing.integer(text, _GRAMMAR)
+
+
+def _number_text(value: Any, kind: str) -> str:
+    """A number as the text the grammar reads: a flag's or a TOML string's text as is; a
+    TOML (or Python) number in plain notation (TOML's `1e5` is `100000`, its `inf` is
+    `Infinity` and refused as such); a whole TOML float is a whole number for an integer."""
+    if isinstance(value, str):
         return value
-    except (TypeError, ValueError, InvalidOperation):
-        wanted = _KIND_NAMES.get(kind.replace(" | None", ""), kind.replace(" | None", ""))
-        raise _bad(name, f"expected {wanted}, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return _wrong(kind, value)
+    if isinstance(value, int):
+        return str(value)
+    number = value if isinstance(value, Decimal) else Decimal(repr(value))
+    if kind == "int" and number.is_finite() and number == number.to_integral_value():
+        return str(int(number))
+    return format(number, "f")
+
+
+def _wrong(kind: str, value: Any) -> Any:
+    raise InvalidValue(f"expected {_KINDS[kind]}, got {value!r}")
 
 
 def from_mapping(values: Mapping[str, Any]) -> MMConfig:
-    """Build a config from field-name keys (TOML or flags); unknown keys are refused by name."""
+    """Build a config from field-name keys (TOML or flags). Every problem is collected and
+    reported at once: unknown keys, values the grammar refuses, values out of range,
+    required fields missing, then (once each field is right) the rules between fields."""
     converted: dict[str, Any] = {}
+    problems: list[str] = []
+    given = set()
     for key, value in values.items():
         name = key.replace("-", "_")
         if name not in _FIELDS:
-            raise _bad(key, "unknown field")
-        converted[name] = _convert(name, value)
+            problems.append(f"{key}: unknown field")
+            continue
+        given.add(name)
+        try:
+            converted[name] = _convert(name, value)
+        except InvalidValue as exc:
+            problems.append(f"{name}: {exc}")
+    problems += _field_problems(converted)
     for name, f in _FIELDS.items():
-        if f.default is MISSING and name not in converted:
-            raise _bad(name, "required")
+        if f.default is MISSING and name not in given:
+            problems.append(f"{name}: required")
+    if problems:
+        order = {name: n for n, name in enumerate(_FIELDS)}  # unknown keys first
+        raise ConfigProblems(sorted(problems, key=lambda p: order.get(p.split(":")[0], -1)))
     return MMConfig(**converted)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The values of an `mm.toml`, its floats as exact Decimals (`order_qty = 0.1` is 0.1,
+    not the nearest binary float); a file that cannot be read as TOML is a UsageError."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"mm config: no such file: {path}") from None
+    except IsADirectoryError:
+        raise UsageError(f"mm config: {path} is a directory, not a TOML file") from None
+    except OSError as exc:
+        raise UsageError(f"mm config: cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return tomllib.loads(data.decode("utf-8"), parse_float=Decimal)
+    except UnicodeDecodeError:
+        raise UsageError(f"mm config: {path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"mm config: {path}: {exc}") from None
 
 
 def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None) -> MMConfig:
@@ -515,15 +665,7 @@ def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = N
     Overrides are the command-line flags already parsed; None values mean "flag not given"
     and are skipped, so a flag always wins over the file and the file over the default.
     """
-    values: dict[str, Any] = {}
-    if path is not None:
-        try:
-            with open(path, "rb") as fh:
-                values = tomllib.load(fh)
-        except FileNotFoundError:
-            raise UsageError(f"mm config: no such file: {path}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise UsageError(f"mm config: {path}: {exc}") from None
+    values = read_config_file(path) if path is not None else {}
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return from_mapping(values)
 
@@ -544,29 +686,46 @@ class MarketRules:
     @classmethod
     def from_instrument(cls, category: str, instrument: Mapping[str, Any]) -> MarketRules:
         """Read an instruments-info row: linear uses qtyStep/minNotionalValue, spot uses
-        basePrecision/minOrderAmt (spot has no qtyStep)."""
-        try:
-            price = instrument["priceFilter"]
-            lot = instrument["lotSizeFilter"]
-            if category == "spot":
-                step, notional = lot["basePrecision"], lot.get("minOrderAmt", "0")
-            else:
-                step, notional = lot["qtyStep"], lot.get("minNotionalValue", "0")
-            max_qty = lot.get("postOnlyMaxOrderQty") or lot.get("maxOrderQty")
-            rules = cls(
-                tick_size=Decimal(price["tickSize"]),
-                qty_step=Decimal(step),
-                min_qty=Decimal(lot["minOrderQty"]),
-                min_notional=Decimal(notional or "0"),
-                max_qty=Decimal(max_qty) if max_qty else None,
-            )
-        except (KeyError, TypeError, InvalidOperation) as exc:
-            raise UsageError(
-                f"instrument info for {category} lacks a trading filter: {exc}"
-            ) from None
-        if rules.tick_size <= 0 or rules.qty_step <= 0:
-            raise UsageError("instrument info has a non-positive tickSize or qty step")
-        return rules
+        basePrecision/minOrderAmt (spot has no qtyStep). Each filter is read by the one
+        grammar (a hand-written `--instrument` file is typed input too): a decimal, positive
+        where zero would mean nothing (a tick, a step), otherwise >= 0."""
+        price, lot = instrument.get("priceFilter"), instrument.get("lotSizeFilter")
+        if not isinstance(price, Mapping) or not isinstance(lot, Mapping):
+            raise UsageError(f"instrument info for {category} lacks a trading filter")
+        step_key = "basePrecision" if category == "spot" else "qtyStep"
+        notional_key = "minOrderAmt" if category == "spot" else "minNotionalValue"
+        max_key = "postOnlyMaxOrderQty" if lot.get("postOnlyMaxOrderQty") else "maxOrderQty"
+        return cls(
+            tick_size=_filter(price, "priceFilter", "tickSize", positive=True),
+            qty_step=_filter(lot, "lotSizeFilter", step_key, positive=True),
+            min_qty=_filter(lot, "lotSizeFilter", "minOrderQty"),
+            min_notional=_filter(lot, "lotSizeFilter", notional_key, default="0"),
+            max_qty=_filter(lot, "lotSizeFilter", max_key, positive=True, default=None),
+        )
+
+
+_REQUIRED: Any = object()
+
+
+def _filter(
+    row: Mapping[str, Any],
+    where: str,
+    key: str,
+    *,
+    positive: bool = False,
+    default: Any = _REQUIRED,
+) -> Any:
+    """One instrument filter as an exact decimal; missing (or empty) gives `default`."""
+    value = row.get(key)
+    if value is None or value == "":
+        if default is _REQUIRED:
+            raise UsageError(f"instrument info lacks the trading filter {where}.{key}")
+        return None if default is None else Decimal(default)
+    rule = parsing.POSITIVE if positive else parsing.UNSIGNED
+    try:
+        return Decimal(parsing.decimal_text(_number_text(value, "Decimal"), rule))
+    except InvalidValue as exc:
+        raise UsageError(f"instrument info: {where}.{key}: {exc}") from None
 
 
 def validate(
@@ -581,6 +740,18 @@ def validate(
     if instrument.get("symbol", config.symbol) != config.symbol:
         raise _bad("symbol", f"instrument info is for {instrument.get('symbol')}")
     rules = MarketRules.from_instrument(config.category, instrument)
+    with localcontext(prec=_EXACT_DIGITS):
+        return _fit(config, instrument, price, rules)
+
+
+_EXACT_DIGITS = 80
+"""Decimal precision of the checks: every bounded field and filter has at most 18 digits on
+each side of the point, so their quotients and products stay exact (28 digits would not)."""
+
+
+def _fit(
+    config: MMConfig, instrument: Mapping[str, Any], price: Decimal | None, rules: MarketRules
+) -> MarketRules:
     if config.order_qty is not None:
         if config.order_qty % rules.qty_step:
             raise _bad(
@@ -621,8 +792,10 @@ def validate(
             f"{rules.min_qty}: nothing could be quoted",
         )
     if config.leverage is not None:
-        lev = instrument.get("leverageFilter") or {}
-        low, high = Decimal(lev.get("minLeverage", "1")), Decimal(lev.get("maxLeverage", "100"))
+        lev = instrument.get("leverageFilter")
+        lev = lev if isinstance(lev, Mapping) else {}
+        low = _filter(lev, "leverageFilter", "minLeverage", positive=True, default="1")
+        high = _filter(lev, "leverageFilter", "maxLeverage", positive=True, default="100")
         if not low <= config.leverage <= high:
             raise _bad("leverage", f"{config.leverage} is outside {low}-{high}")
     return rules
@@ -676,8 +849,9 @@ def example_toml() -> str:
     for f in fields(MMConfig):
         meta = f.metadata
         unit = f" [{meta['unit']}]" if meta["unit"] else ""
+        allowed = accepts(f.name)
         lines = by_section[meta["section"]]
-        lines.append(f"# {meta['doc']}{unit}")
+        lines.append(f"# {meta['doc']}{unit}" + (f" Accepts: {allowed}." if allowed else ""))
         value = _EXAMPLE.get(f.name, f.default)
         if value is None:
             lines.append(f"# {f.name} = ")

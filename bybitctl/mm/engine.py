@@ -12,11 +12,12 @@ next real one finds warm caches. The engine is the only owner of order state: in
 resting orders (and terminal orders whose fills have not arrived yet) are all handed to the
 strategy, which counts them at a full fill against the limits.
 
-Safety (issue 5 §3): `prepare` cancels leftovers of earlier runs (confirmed over REST) or,
-with `leftovers = adopt`, takes them over as its own orders, reads the position and arms
-Bybit's DCP; quotes are pulled whenever a guard says so (stale, resyncing or crossed book,
-private stream down, MMP, kill switch); `run` always ends in `_shutdown`, which cancels
-every order we own and confirms over REST that none remains, on a normal end, a signal
+Safety: `prepare` cancels leftovers of earlier runs (confirmed over REST) or, with
+`leftovers = adopt`, takes them over as its own orders, reads the position and arms Bybit's
+DCP; quotes are pulled whenever a guard says so (stale, resyncing or crossed book, private
+stream down, MMP, kill switch); `run` always ends in `_shutdown`, which cancels every order
+we own and confirms that none remains, within `shutdown.SHUTDOWN_S` however slow or
+unreachable the exchange is (what it cannot confirm is reported), on a normal end, a signal
 (also one during `prepare`, under `signals`), `mm stop`, the kill switch, the reject
 breaker or an uncaught error (also one raised while handling an event on another thread:
 it is handed to the main thread).
@@ -39,7 +40,13 @@ from decimal import Decimal
 from typing import Any
 
 from bybitctl.book import BookError, OrderBook
-from bybitctl.errors import EXCHANGE_REJECTED, BybitctlError, ConfigError, UsageError
+from bybitctl.errors import (
+    EXCHANGE_REJECTED,
+    NETWORK,
+    BybitctlError,
+    ConfigError,
+    UsageError,
+)
 from bybitctl.mm.accounting import Fill, Ledger
 from bybitctl.mm.backtest import percentile
 from bybitctl.mm.config import MarketRules, MMConfig, validate
@@ -49,6 +56,7 @@ from bybitctl.mm.inbox import Inbox
 from bybitctl.mm.journal import Journal, now_ms
 from bybitctl.mm.queue_position import QueueTracker, level_size
 from bybitctl.mm.risk import ARMED, STOPPED, Risk, StaleBookGuard
+from bybitctl.mm.shutdown import DRAIN_S, FINISH_S, SHUTDOWN_S, ExitRest, ExitResult
 from bybitctl.mm.strategy import (
     BUY,
     OPEN,
@@ -205,6 +213,12 @@ class Engine:
         self.stop_reason: str | None = None
         self.exit_code = 0
         self.remaining: list[dict[str, Any]] = []
+        """Our orders the exit could not confirm gone (neither the stream nor REST did)."""
+        self.confirmed_over_rest = False
+        self.reconciled = False
+        """The exit read our executions from the exchange and booked the missing ones."""
+        self.exit_error = ""
+        self.dcp_armed = False
         self.rules: MarketRules | None = None
         self.params: QuoteParams | None = None
         self.public: Feed | None = None
@@ -242,20 +256,8 @@ class Engine:
     def prepare(self) -> None:
         """Everything before the first quote: instrument checks, fees, journal and
         accounting resume, reconciliation with the exchange, DCP and leverage."""
+        self._check_on_exchange()
         c = self.config
-        info = self.http.get_instruments_info(category=c.category, symbol=c.symbol)["result"]
-        rows = info.get("list") or []
-        if not rows:
-            raise UsageError(f"mm config: symbol: no {c.category} instrument {c.symbol}")
-        ticker = self.http.get_tickers(category=c.category, symbol=c.symbol)["result"]["list"]
-        price = Decimal(ticker[0]["lastPrice"]) if ticker else None
-        self.rules = validate(c, rows[0], price)
-        if c.fee_aware and c.maker_fee_bps is None:
-            fees = self.http.get_fee_rates(category=c.category, symbol=c.symbol)["result"]
-            rate = (fees.get("list") or [{}])[0].get("makerFeeRate")
-            if rate is not None:
-                self.config = c = replace(c, maker_fee_bps=float(Decimal(rate) * 10000))
-        self.params = QuoteParams.build(c, self.rules)
         previous = self.journal.previous_runs(self.target)
         self.journal.start_run(
             self.run_id, self.target, c.symbol, c.category, c.link_prefix, _config_dict(c)
@@ -267,6 +269,26 @@ class Engine:
             self.journal.end_run(f"error: {exc}", 0, 0, 0)
             self.journal.heartbeat("stopped", {"reason": f"error: {exc}"})
             raise
+
+    def _check_on_exchange(self) -> None:
+        """The config against the instrument (and the maker fee when unset). A stop asked
+        meanwhile skips the requests still to come: the run then only confirms its exit."""
+        c = self.config
+        info = self.http.get_instruments_info(category=c.category, symbol=c.symbol)["result"]
+        rows = info.get("list") or []
+        if not rows:
+            raise UsageError(f"mm config: symbol: no {c.category} instrument {c.symbol}")
+        if self._stop_asked is not None:
+            return
+        ticker = self.http.get_tickers(category=c.category, symbol=c.symbol)["result"]["list"]
+        price = Decimal(ticker[0]["lastPrice"]) if ticker else None
+        self.rules = validate(c, rows[0], price)
+        if c.fee_aware and c.maker_fee_bps is None and self._stop_asked is None:
+            fees = self.http.get_fee_rates(category=c.category, symbol=c.symbol)["result"]
+            rate = (fees.get("list") or [{}])[0].get("makerFeeRate")
+            if rate is not None:
+                self.config = c = replace(c, maker_fee_bps=float(Decimal(rate) * 10000))
+        self.params = QuoteParams.build(c, self.rules)
 
     def _reconcile(self, previous: list[str]) -> None:
         """Resume the accounting, clear leftovers, and learn the position before quoting."""
@@ -311,6 +333,8 @@ class Engine:
                 max(-self._legs.get(2, Decimal(0)), Decimal(0)),
             )
         self._update_inventory()
+        if self._stop_asked is not None:
+            return
         self._arm_dcp()
         if c.leverage is not None and c.category == "linear":
             with contextlib.suppress(Exception):  # 110043: leverage not modified
@@ -380,6 +404,8 @@ class Engine:
         counted twice or never (the position offset is fixed from this read)."""
         self._sweep_executions()
         for _ in range(5):
+            if self._stop_asked is not None:
+                return
             booked = self.ledger.fills
             self.exchange_position = self._read_position()
             self._sweep_executions()
@@ -420,6 +446,8 @@ class Engine:
             self.http.set_dcp(timeWindow=10, product=product)
         except Exception as exc:  # unsupported on this account: the other guards remain
             self.emit({"event": "warning", "message": f"DCP not enabled: {exc}"})
+        else:
+            self.dcp_armed = True
 
     def _read_position(self) -> Decimal | None:
         if self.config.category == "spot":
@@ -1171,6 +1199,8 @@ class Engine:
         our executions over REST and make the local state match."""
         try:
             rows = open_orders(self.http, self.config.category, self.config.symbol)
+            if self._stop_asked is not None:
+                return  # stopping: the exit settles every order within its bound
             self._sweep_executions()
         except Exception as exc:  # REST unreachable: try again on the next timer
             self._resync_due = True
@@ -1206,6 +1236,8 @@ class Engine:
             limit=100,
         )
         for rows in pages:
+            if self._stop_asked is not None:
+                return  # the exit sweeps again, within its bound
             for row in reversed(rows):  # oldest first, as the ledger expects
                 if self.owns(row.get("orderLinkId") or "") and not self.journal.has_fill(
                     row["execId"]
@@ -1215,72 +1247,191 @@ class Engine:
     # -- shutdown -------------------------------------------------------------------------
 
     def _shutdown(self) -> None:
-        """Pull everything, confirm over REST, flatten if asked, book the last fills; with
-        the inbox held, so this thread alone reads the events from here on."""
+        """Pull everything, confirm, flatten if asked, book the last fills; with the inbox
+        held, so this thread alone reads the events from here on."""
         with self.inbox.held():
             self._pull_and_confirm()
 
     def _pull_and_confirm(self) -> None:
+        """The exit, bounded by SHUTDOWN_S however slow or unreachable the exchange is.
+
+        Every order we know is cancelled over the trade socket and, in parallel, over REST
+        (`bybitctl.mm.shutdown`). The order stream's answers are heard until each order is
+        confirmed gone (at most DRAIN_S); then the trade socket closes and unsent HTTP jobs
+        are dropped, so once the HTTP request in progress (if any) has returned, nothing of
+        ours can land any more, and a REST listing that shows none of our orders confirms the
+        exit. The stream is still heard while REST works. What neither the stream nor REST
+        confirmed gone is `remaining` (reported, exit code 1; DCP cancels it on the exchange
+        once our connections are gone); the executions read at the end reconcile the fills
+        (`reconciled`), and the position is flattened only after a confirmed exit."""
         reason = self.stop_reason or "stopped"
+        deadline = time.monotonic() + SHUTDOWN_S
         self.emit({"event": "stopping", "reason": reason})
         with contextlib.suppress(Exception):
             self.journal.heartbeat("stopping", {"reason": reason})
+        c = self.config
         cancels = tuple(
             Cancel(link, "exit") for link, o in self.orders.items() if o.status != PENDING_CANCEL
         )
-        if cancels:
-            with contextlib.suppress(Exception):
-                self.executor.submit(cancels)
-                self._applied(cancels, now_ms())
-        self._drain(0.5)
-        self.executor.close()
-        c = self.config
-        self.remaining = cancel_own(
-            self.http, c.category, c.symbol, self.owns, on_cancel=self._rest_cancelled
+        with contextlib.suppress(Exception):  # a dead socket: REST covers every order
+            self._applied(self.executor.submit_ws(cancels), now_ms())
+        from bybitctl.client import make_http
+
+        rest = ExitRest(
+            lambda: make_http(self.settings, auth=True, debug=self.debug),
+            c.category,
+            c.symbol,
+            self.owns,
+            list(self.orders),
+            deadline - FINISH_S,
+            timeout_s=float(self.settings.timeout),
+            sweep_since_ms=max(self._sweep_from_ms, now_ms() - SWEEP_WINDOW_MS),
+            flatten=self._flatten if c.flatten_on_exit else None,
         )
+        rest.start()
+        self._drain(min(deadline, time.monotonic() + DRAIN_S), lambda: not self.orders)
+        for action in self.executor.close():
+            if isinstance(action, Place) and self.orders.get(action.link_id) is not None:
+                self._forget(action.link_id)  # never sent: no such order exists
+        while not rest.done and time.monotonic() < deadline - FINISH_S:
+            if not self.executor.sending:
+                rest.quiet()
+            self._drain(min(deadline - FINISH_S, time.monotonic() + TIMER_S), lambda: rest.done)
+        result = rest.finish()
         for feed in (self.public, self.private):
             if feed is not None:
-                feed.close()
-        if c.flatten_on_exit and not self.remaining:
-            self._flatten()
-        with contextlib.suppress(Exception):
-            self._sweep_executions()
+                threading.Thread(target=feed.close, daemon=True).start()
+        self._book_exit(result)
         if self._last_timer_ms and self._two_sided():
             self.quoted_ms += now_ms() - self._last_timer_ms
         elapsed = now_ms() - self.started_ms if self.started_ms else 0
         mid = self._mid_decimal()
         if mid:
             self.journal.pnl(mid, self.ledger.summary(mid))
-        self.journal.end_run(reason, len(self.remaining), elapsed, self.quoted_ms)
-        self.journal.heartbeat("stopped", {"reason": reason, "open_orders": len(self.remaining)})
+        self.journal.end_run(
+            reason, len(self.remaining), elapsed, self.quoted_ms, reconciled=self.reconciled
+        )
+        self.journal.heartbeat(
+            "stopped",
+            {
+                "reason": reason,
+                "open_orders": len(self.remaining),
+                "reconciled": self.reconciled,
+            },
+        )
         if self.remaining:
-            self.exit_code = 1
-        self.emit({"event": "stopped", "reason": reason, "open_orders": len(self.remaining)})
-
-    def _rest_cancelled(self, row: dict[str, Any]) -> None:
-        self.stats.orders_cancelled += 1
-        self.journal.order_event(
-            row.get("orderLinkId") or "", "cancel", row.get("side"), detail="exit:rest"
+            self.exit_code = EXCHANGE_REJECTED
+        elif not self.exit_code and (not self.confirmed_over_rest or not self.reconciled):
+            self.exit_code = NETWORK
+        self.emit(
+            {
+                "event": "stopped",
+                "reason": reason,
+                "open_orders": len(self.remaining),
+                "reconciled": self.reconciled,
+            }
         )
 
-    def _drain(self, seconds: float) -> None:
-        """Let answers to requests already sent arrive (fills and cancels in flight)."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+    def _book_exit(self, result: ExitResult) -> None:
+        """Take in what the exit's REST side achieved: its cancels (journaled), its
+        executions (booked, as by any sweep), and which orders are not confirmed gone."""
+        for row in result.cancelled:
+            self.stats.orders_cancelled += 1
+            self.journal.order_event(
+                row.get("orderLinkId") or "", "cancel", row.get("side"), detail="exit:rest"
+            )
+        for event in result.events:
+            self.emit(event)
+        if result.executions is not None:
+            for row in result.executions:
+                if not self.journal.has_fill(row.get("execId") or ""):
+                    self._on_execution(row)
+        self.reconciled = result.executions is not None
+        self.confirmed_over_rest = result.confirmed
+        self.exit_error = result.error
+        if result.confirmed:
+            self.remaining = []
+        elif result.listed is not None:
+            # listed after the exit went quiet, and its cancel did not take (yet): still
+            # open, unless the stream confirmed one of this run's own gone since
+            mine = self.run_id + "-"
+            self.remaining = [
+                row
+                for row in result.listed
+                if row.get("orderLinkId") in self.orders
+                or not str(row.get("orderLinkId")).startswith(mine)
+            ]
+        else:  # REST never listed: what the order stream did not confirm gone
+            self.remaining = [
+                {"orderLinkId": link, "orderStatus": o.status, "reason": "unconfirmed"}
+                for link, o in self.orders.items()
+            ]
+        for row in self.remaining:
+            self.journal.order_event(
+                row.get("orderLinkId") or "",
+                "unconfirmed",
+                row.get("side"),
+                status=row.get("orderStatus"),
+            )
+
+    def exit_notes(self) -> list[str]:
+        """What the exit could not do, one line each, for stderr (empty after a clean
+        exit): the orders not confirmed gone, and a REST confirmation or reconciliation
+        that the exchange's silence prevented."""
+        notes = []
+        why = f" ({self.exit_error})" if self.exit_error else ""
+        if self.remaining:
+            links = ", ".join(
+                f"{o.get('orderLinkId', '?')} (last known: {o.get('orderStatus') or 'open'})"
+                for o in self.remaining[:5]
+            )
+            more = f" and {len(self.remaining) - 5} more" if len(self.remaining) > 5 else ""
+            notes.append(
+                f"error: {len(self.remaining)} order(s) not confirmed cancelled at exit{why}: "
+                f"{links}{more}"
+            )
+            notes.append(
+                "  DCP is armed: the exchange cancels them itself once this bot's connection "
+                "has been gone for 10 s"
+                if self.dcp_armed
+                else "  DCP is not armed on this account: check them on the exchange"
+            )
+        elif not self.confirmed_over_rest and self.started_ms:
+            notes.append(
+                f"warning: the exit could not list open orders over REST{why}; the order "
+                "stream confirmed every order of this run gone"
+            )
+        if not self.reconciled and self.started_ms:
+            notes.append(
+                f"warning: fills not reconciled with the exchange's executions{why}: the "
+                "report counts the fills received over the stream only (the next run on "
+                "this journal books any that are missing)"
+            )
+        return notes
+
+    def _forget(self, link: str) -> None:
+        self.orders.pop(link, None)
+        self.meta.pop(link, None)
+        self.queues.forget(link)
+
+    def _drain(self, until: float, done: Callable[[], bool]) -> None:
+        """Handle what arrives (answers, order updates, fills; no decisions) until `done()`
+        or the monotonic time `until`."""
+        while not done() and time.monotonic() < until:
             try:
-                item = self.inbox.get(timeout=0.05)
+                item = self.inbox.get(timeout=min(TIMER_S, max(0.0, until - time.monotonic())))
             except queue.Empty:
-                if not any(o.status in (PENDING_NEW, PENDING_CANCEL) for o in self.orders.values()):
-                    return
                 continue
             if item[0] != STOP:
                 with contextlib.suppress(Exception):
                     self._handle(item)
 
-    def _flatten(self) -> None:
-        """`--flatten-on-exit`: close the position with a reduce-only market order (the only
-        market order the bot ever sends); in hedge mode one per leg, on its positionIdx."""
-        for n, (side, qty, idx) in enumerate(self._legs_to_close()):
+    def _flatten(self, http: Any) -> list[dict[str, Any]]:
+        """`flatten_on_exit` (on the exit's REST thread, with its client): close the position
+        with a reduce-only market order (the only market order the bot ever sends); in hedge
+        mode one per leg, on its positionIdx. Returns the events to emit."""
+        events: list[dict[str, Any]] = []
+        for n, (side, qty, idx) in enumerate(self._legs_to_close(http)):
             kwargs: dict[str, Any] = {
                 "category": self.config.category,
                 "symbol": self.config.symbol,
@@ -1295,29 +1446,31 @@ class Engine:
             if idx:
                 kwargs["positionIdx"] = idx
             try:
-                self.http.place_order(**kwargs)
-                self.emit({"event": "flatten", "side": side, "qty": str(qty)})
+                http.place_order(**kwargs)
+                events.append({"event": "flatten", "side": side, "qty": str(qty)})
             except Exception as exc:  # report it; the position stays for the user to handle
-                self.emit({"event": "warning", "message": f"flatten failed: {exc}"})
-        time.sleep(0.3)
+                events.append({"event": "warning", "message": f"flatten failed: {exc}"})
+        return events
 
-    def _legs_to_close(self) -> list[tuple[str, Decimal, int]]:
+    def _legs_to_close(self, http: Any) -> list[tuple[str, Decimal, int]]:
         """(closing side, qty, positionIdx) per open leg: the net position, or in hedge mode
-        the long leg (idx 1) and the short leg (idx 2) separately."""
+        the long leg (idx 1) and the short leg (idx 2) separately (read over REST; spot has
+        no position there, its inventory is ours)."""
         if self.config.category != "linear":
             position = self.inventory.position
             return [("Sell" if position > 0 else "Buy", abs(position), 0)] if position else []
-        if not self.config.hedge_mode:
-            position = self._read_position() or Decimal(0)
-            return [("Sell" if position > 0 else "Buy", abs(position), 0)] if position else []
-        rows = self.http.get_positions(category="linear", symbol=self.config.symbol)["result"]
+        rows = http.get_positions(category="linear", symbol=self.config.symbol)["result"]
         legs = []
+        net = Decimal(0)
         for row in rows.get("list") or []:
             size = Decimal(row.get("size") or "0")
             if size:
                 closing = "Sell" if row.get("side") == "Buy" else "Buy"
                 legs.append((closing, size, int(row.get("positionIdx") or 0)))
-        return legs
+                net += size if row.get("side") == "Buy" else -size
+        if self.config.hedge_mode:
+            return legs
+        return [("Sell" if net > 0 else "Buy", abs(net), 0)] if net else []
 
     # -- prices ---------------------------------------------------------------------------
 

@@ -186,6 +186,22 @@ class Executor:
                 self._send_http(tuple(group[start : start + BATCH]))
         return False
 
+    def submit_ws(self, actions: Sequence[Action]) -> tuple[Action, ...]:
+        """Send `actions` over the trade socket only, nothing queued for HTTP (the exit's
+        cancels: REST has its own bounded path then); returns those that went out."""
+        ws = self.ws if self.use_ws else None
+        if ws is None or not ws.is_connected():
+            return ()
+        sent: list[Action] = []
+        try:
+            for start in range(0, len(actions), BATCH):
+                chunk = tuple(actions[start : start + BATCH])
+                self._send_ws(ws, chunk)
+                sent.extend(chunk)
+        except Exception:  # socket died mid-send: what went out is all there is
+            self._drop()
+        return tuple(sent)
+
     def _sent_ids(self) -> set[int]:
         with self._lock:
             return {id(a) for _, acts in self._pending.values() for a in acts}
@@ -300,15 +316,31 @@ class Executor:
             }
         return {"symbol": self.symbol, "orderLinkId": action.link_id}
 
-    def close(self, wait_s: float = 10.0) -> None:
-        """Close the trade socket, then let the HTTP worker finish what is queued (so no
-        request of ours can land after the caller's final check) and stop it."""
+    def close(self) -> list[Action]:
+        """Send nothing more: close the trade socket (on a helper thread, so a hung peer
+        cannot hold the caller) and drop the HTTP jobs not started yet; the one in progress,
+        if any, finishes on its own (`sending` tells). Returns the dropped jobs' actions:
+        never sent, so a dropped place never made an order."""
         self.gen += 1
         ws, self.ws = self.ws, None
         if ws is not None:
-            _exit_quietly(ws)
+            threading.Thread(target=_exit_quietly, args=(ws,), daemon=True).start()
+        dropped: list[Action] = []
+        while True:
+            try:
+                job = self._http_jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                dropped.extend(job[2])
         self._http_jobs.put(None)
-        self._http_thread.join(wait_s)
+        return dropped
+
+    @property
+    def sending(self) -> bool:
+        """Whether an HTTP request of ours may still be on its way (after `close`: the one
+        that was in progress has not returned yet)."""
+        return self._http_thread.is_alive()
 
 
 def _results(actions: tuple[Action, ...], message: dict[str, Any], key: str) -> list[Result]:

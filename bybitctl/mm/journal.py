@@ -7,13 +7,25 @@ process loses nothing already written, and a fill is written the moment it is re
 nothing the exchange acknowledged to us is lost. Fills are keyed by the exchange's execId,
 so a fill seen twice (stream and REST sweep, or a restart) is booked once. A restart on the
 same journal and the same target resumes the accounting by replaying the stored fills.
+
+A journal is known by its SQLite application id (`APPLICATION_ID`; journals written before it
+was set, by their tables): any other file, an SQLite database of something else included, is
+refused rather than written into or read as one. One `mm start` at a time runs on a journal:
+it holds an exclusive `flock` on the sibling `<journal>.lock` for its whole life, so the lock
+is free again the moment the process ends, even by `kill -9`; `mm status`, `mm stop` and
+`mm resume` ask that lock whether an instance runs. The journal and its lock file are created
+with mode 0600.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -22,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bybitctl.config import data_dir
+from bybitctl.errors import UsageError
 from bybitctl.mm.accounting import Fill, Ledger
 
 SCHEMA = """
@@ -29,7 +42,7 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, target TEXT NOT NULL, symbol TEXT NOT NULL,
     category TEXT NOT NULL, prefix TEXT NOT NULL, pid INTEGER, started_ms INTEGER NOT NULL,
     ended_ms INTEGER, exit_reason TEXT, config TEXT, elapsed_ms INTEGER DEFAULT 0,
-    quoted_ms INTEGER DEFAULT 0, open_orders_at_exit INTEGER
+    quoted_ms INTEGER DEFAULT 0, open_orders_at_exit INTEGER, reconciled INTEGER
 );
 CREATE TABLE IF NOT EXISTS orders (
     id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, ts_ms INTEGER NOT NULL,
@@ -59,8 +72,14 @@ CREATE INDEX IF NOT EXISTS fills_run ON fills (run_id, ts_ms);
 CREATE INDEX IF NOT EXISTS decisions_run ON decisions (run_id, ts_ms);
 """
 
-HEARTBEAT_STALE_MS = 10_000
-"""A control row whose heartbeat is older than this belongs to a dead instance."""
+APPLICATION_ID = 0x6D6D6A6C
+"""SQLite's application id of an mm journal ("mmjl"), stamped when the journal is created."""
+TABLES = frozenset({"runs", "orders", "fills", "decisions", "pnl", "control"})
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_LOCK_RETRY_S = 1.0
+"""How long `mm start` retries a lock that another process holds: `mm status` and friends
+take it (shared) for an instant to ask whether an instance runs, which must not make a start
+fail; a running instance holds it for good."""
 
 
 def now_ms() -> int:
@@ -84,24 +103,136 @@ class Instance:
     status: str
     state: dict[str, Any]
 
-    def alive(self, at_ms: int | None = None) -> bool:
-        """Running: the process exists, has not reported its end, and beats recently."""
-        if self.status in ("stopped", "crashed"):
-            return False
-        if (at_ms if at_ms is not None else now_ms()) - self.heartbeat_ms > HEARTBEAT_STALE_MS:
-            return False
-        return pid_exists(self.pid)
 
+def journal_problem(path: Path) -> str | None:
+    """Why `path` cannot be read as an mm journal (e.g. "is a directory"), or None.
 
-def pid_exists(pid: int) -> bool:
-    """Whether a process with this pid exists (signal 0 probes without signalling)."""
+    Only a regular file holding an SQLite database with our application id (or, written
+    before the id, our tables) is one; the header is read before SQLite opens anything."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        info = path.stat()
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISDIR(info.st_mode):
+        return "is a directory, not an mm journal"
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file, not an mm journal"
+    if info.st_size == 0:
+        return "is an empty file, not an mm journal"
+    try:
+        with path.open("rb") as fh:
+            header = fh.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if header != _SQLITE_MAGIC:
+        return "is not an mm journal (not an SQLite database)"
+    try:
+        db = sqlite3.connect(_readonly_uri(path), uri=True, isolation_level=None, timeout=5)
+        try:
+            app_id = db.execute("PRAGMA application_id").fetchone()[0]
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return f"is not a readable SQLite database ({exc})"
+    if app_id == APPLICATION_ID or (app_id == 0 and tables >= TABLES):
+        return None
+    return "is an SQLite database, but not an mm journal"
+
+
+def _readonly_uri(path: Path) -> str:
+    from urllib.parse import quote
+
+    return f"file:{quote(str(path.absolute()))}?mode=ro"
+
+
+def lock_path(journal: Path) -> Path:
+    """The sibling file whose lock says an instance runs on `journal` (symlinks resolved,
+    so two names of one journal share one lock)."""
+    real = journal.resolve()
+    return real.with_name(real.name + ".lock")
+
+
+class JournalLock:
+    """`mm start`'s claim on a journal: an exclusive `flock` on `<journal>.lock`, held until
+    `release` or the end of the process (the OS frees it then, whatever the death). The
+    holder's pid is written into the file, for `mm status` and for the refusal of a second
+    start."""
+
+    def __init__(self, journal: Path) -> None:
+        self.journal = journal
+        self.path = lock_path(journal)
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock, or raise UsageError naming the instance that holds it. The
+        journal's directory is created (0700) if missing, as the journal would be."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + _LOCK_RETRY_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                    pid = _read_pid(fd)
+                    os.close(fd)
+                    who = f"pid {pid}" if pid else "another process"
+                    raise UsageError(
+                        f"another mm instance ({who}) is running on {self.journal}",
+                        hint="stop it with `bybitctl mm stop`, or pass another --journal",
+                    ) from None
+                time.sleep(0.02)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    def __enter__(self) -> JournalLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def lock_holder(journal: Path) -> int | None:
+    """The pid of the instance running on `journal` (0 if it did not write its pid within
+    a second of taking the lock), or None when none runs: the lock is free. Asked with a
+    shared lock taken and released at once, so a crashed instance never looks alive."""
+    try:
+        fd = os.open(lock_path(journal), os.O_RDONLY)
+    except OSError:
+        return None  # no lock file: nothing ever ran here (or it is unreadable)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                return None
+            deadline = time.monotonic() + _LOCK_RETRY_S
+            pid = _read_pid(fd)
+            while not pid and time.monotonic() < deadline:  # it writes its pid right after
+                time.sleep(0.01)
+                pid = _read_pid(fd)
+            return pid
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _read_pid(fd: int) -> int:
+    with contextlib.suppress(OSError, ValueError):
+        return int(os.pread(fd, 32, 0).decode("ascii").strip() or 0)
+    return 0
 
 
 class Journal:
@@ -110,21 +241,33 @@ class Journal:
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
+        if readonly or self.path.exists():
+            problem = journal_problem(self.path)
+            if problem is not None:
+                raise UsageError(f"{self.path} {problem}")
         if readonly:
-            if not self.path.exists():
-                raise FileNotFoundError(str(self.path))
-            uri = f"file:{self.path}?mode=ro"
             self.db = sqlite3.connect(
-                uri, uri=True, isolation_level=None, timeout=5, check_same_thread=False
+                _readonly_uri(self.path),
+                uri=True,
+                isolation_level=None,
+                timeout=5,
+                check_same_thread=False,
             )
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))  # before SQLite
             self.db = sqlite3.connect(
                 self.path, isolation_level=None, timeout=5, check_same_thread=False
             )
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
+            if self.db.execute("PRAGMA application_id").fetchone()[0] == 0:
+                self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             self.db.executescript(SCHEMA)
+            columns = {r[1] for r in self.db.execute("PRAGMA table_info(runs)")}
+            if "reconciled" not in columns:  # a journal from before the column
+                self.db.execute("ALTER TABLE runs ADD COLUMN reconciled INTEGER")
         self.run_id = ""
 
     def close(self) -> None:
@@ -171,12 +314,22 @@ class Journal:
             (elapsed_ms, quoted_ms, self.run_id),
         )
 
-    def end_run(self, reason: str, open_orders: int, elapsed_ms: int, quoted_ms: int) -> None:
-        """Close the run: why it ended and how many of its orders were left open."""
+    def end_run(
+        self,
+        reason: str,
+        open_orders: int,
+        elapsed_ms: int,
+        quoted_ms: int,
+        *,
+        reconciled: bool = False,
+    ) -> None:
+        """Close the run: why it ended, how many of its orders were left open (or could not
+        be confirmed gone), and whether its fills were reconciled with the exchange's
+        executions at the end."""
         self.db.execute(
             "UPDATE runs SET ended_ms = ?, exit_reason = ?, open_orders_at_exit = ?,"
-            " elapsed_ms = ?, quoted_ms = ? WHERE run_id = ?",
-            (now_ms(), reason, open_orders, elapsed_ms, quoted_ms, self.run_id),
+            " elapsed_ms = ?, quoted_ms = ?, reconciled = ? WHERE run_id = ?",
+            (now_ms(), reason, open_orders, elapsed_ms, quoted_ms, int(reconciled), self.run_id),
         )
 
     def heartbeat(self, status: str, state: dict[str, Any]) -> None:

@@ -1,13 +1,16 @@
 """The run report, computed from the journal alone, so `mm start` (at exit), `mm report`
 (any time later) and `--report-json` always agree.
 
-The `--report-json` keys are exactly issue 5 §4's (`REPORT_KEYS`, shared with the backtest),
-all JSON numbers; the printed report adds the PnL attribution, taker fills and run facts.
+The `--report-json` keys are exactly `REPORT_KEYS` (shared with the backtest), all JSON
+numbers; the printed report adds the PnL attribution, taker fills and run facts, among them
+`reconciled`: whether the run's exit read the exchange's executions and booked any the
+stream had missed (when it could not, the fills and position are those received).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -57,6 +60,7 @@ def build_report(
             "run_id": last.get("run_id", ""),
             "symbol": last.get("symbol", ""),
             "exit_reason": last.get("exit_reason") or "",
+            "reconciled": bool(last.get("reconciled")),
             "duration_s": round(elapsed / 1000.0, 3),
             "latency_samples": len(latencies),
         }
@@ -65,14 +69,17 @@ def build_report(
 
 
 def report_json(report: dict[str, Any]) -> dict[str, Any]:
-    """Only the issue's keys, for `--report-json`."""
+    """Only REPORT_KEYS, for `--report-json`."""
     return {key: report[key] for key in REPORT_KEYS}
 
 
 def write_report_json(path: Path, report: dict[str, Any]) -> None:
-    """Write atomically (temp file + rename), so a reader never sees half a report."""
+    """Write atomically (temp file, mode 0600, + rename), so a reader never sees half a
+    report and others cannot read a trading record."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(report_json(report), indent=2) + "\n", encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(report_json(report), indent=2) + "\n")
     tmp.replace(path)
 
 

@@ -56,7 +56,7 @@ def test_same_recording_and_config_give_identical_reports() -> None:
     assert other.report != a.report
 
 
-def test_report_has_the_issue_keys_as_json_numbers() -> None:
+def test_report_has_the_report_keys_as_json_numbers() -> None:
     result = run_backtest(synthetic_recording(seed=2, messages=800), mm_config(), rules())
     report = result.report
     assert tuple(report) == REPORT_KEYS

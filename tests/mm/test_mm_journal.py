@@ -4,15 +4,29 @@ control row `mm status` / `mm stop` rely on."""
 from __future__ import annotations
 
 import os
+import re
+import sqlite3
+import stat
 import subprocess
 import sys
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from bybitctl.errors import UsageError
 from bybitctl.mm.accounting import Fill
 from bybitctl.mm.backtest import REPORT_KEYS
-from bybitctl.mm.journal import HEARTBEAT_STALE_MS, Instance, Journal, now_ms
+from bybitctl.mm.journal import (
+    SCHEMA,
+    Journal,
+    JournalLock,
+    journal_problem,
+    lock_holder,
+    now_ms,
+)
 from bybitctl.mm.report import build_report, report_json
 
 
@@ -76,26 +90,92 @@ def test_writes_survive_a_killed_process(tmp_path: Path) -> None:
     assert Journal(path, readonly=True).ledger(["mmcccccc"]).fills == 1
 
 
-def test_instance_liveness(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "j.sqlite")
-    assert journal.instance() is None
-    journal.start_run("mmdddddd", "t", "BTCUSDT", "linear", "mm", {})
-    journal.heartbeat("running", {"guard": "quoting"})
-    me = journal.instance()
-    assert me is not None and me.pid == os.getpid() and me.alive()
-    assert me.state == {"guard": "quoting"}
-    assert not me.alive(now_ms() + HEARTBEAT_STALE_MS + 1)  # silent: presumed dead
-    journal.heartbeat("stopped", {})
-    assert not journal.instance().alive()  # type: ignore[union-attr]
-    gone = Instance(
-        2**22 + 7,  # above Linux's pid_max: no such process
-        "x",
-        0,
-        now_ms(),
-        "running",
-        {},
+def test_one_instance_per_journal_held_by_an_os_lock(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    assert lock_holder(path) is None  # no lock file: nothing ever ran
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "from pathlib import Path\n"
+            "from bybitctl.mm.journal import JournalLock\n"
+            f"JournalLock(Path({str(path)!r})).acquire()\n"
+            "print('locked', flush=True)\n"
+            "sys.stdin.read()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    assert not gone.alive()
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        assert lock_holder(path) == holder.pid
+        assert lock_holder(path) == holder.pid  # asking does not take it away
+        with pytest.raises(UsageError, match=f"another mm instance \\(pid {holder.pid}\\)"):
+            JournalLock(path).acquire()
+        holder.kill()  # SIGKILL: no clean-up of any kind
+        holder.wait(timeout=30)
+        assert lock_holder(path) is None  # freed by the OS with the process
+        with JournalLock(path):
+            assert lock_holder(path) == os.getpid()
+        assert lock_holder(path) is None
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(timeout=30)
+
+
+def test_journal_and_lock_are_created_private(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "j.sqlite"
+    with JournalLock(path) as lock:
+        Journal(path).close()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(lock.path.stat().st_mode) == 0o600
+    assert journal_problem(path) is None
+
+
+def _other_sqlite(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda p: p.write_text("hello\n"), "not an SQLite database"),
+        (lambda p: p.write_bytes(b""), "is an empty file"),
+        (lambda p: p.mkdir(), "is a directory"),
+        (_other_sqlite, "an SQLite database, but not an mm journal"),
+        (lambda p: p.write_bytes(b"SQLite format 3\x00" + b"\xff" * 200), "SQLite database"),
+    ],
+)
+def test_anything_but_a_journal_is_refused(tmp_path: Path, make: Any, says: str) -> None:
+    path = tmp_path / "j.sqlite"
+    make(path)
+    before = path.read_bytes() if path.is_file() else None
+    problem = journal_problem(path)
+    assert problem is not None and says in problem
+    for readonly in (True, False):
+        with pytest.raises(UsageError, match=re.escape(says)) as caught:
+            Journal(path, readonly=readonly)
+        assert "\n" not in caught.value.message
+    if before is not None:
+        assert path.read_bytes() == before  # never written into
+
+
+def test_a_journal_from_before_the_id_is_still_one_and_gains_the_new_column(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.sqlite"
+    with sqlite3.connect(path) as db:  # the schema before `reconciled` and the id
+        db.executescript(SCHEMA.replace(", reconciled INTEGER", ""))
+    assert journal_problem(path) is None
+    journal = Journal(path)
+    journal.start_run("mmeeeeee", "t", "BTCUSDT", "linear", "mm", {})
+    journal.end_run("duration", 0, 10, 5, reconciled=True)
+    assert journal.runs(["mmeeeeee"])[0]["reconciled"] == 1
+    journal.close()
 
 
 def test_report_attribution_adds_up_when_flat_and_when_not(tmp_path: Path) -> None:

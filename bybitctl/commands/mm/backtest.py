@@ -4,10 +4,9 @@ Deterministic for one recording, config and instrument (only the latency figures
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,11 +16,15 @@ from bybitctl.commands.common import app_context
 from bybitctl.commands.mm.common import (
     ConfigFileOption,
     TableOrJsonOption,
+    check_input_file,
     config_command,
     config_overrides,
+    decimal_option,
+    number_option,
     output_choice,
 )
 from bybitctl.errors import UsageError
+from bybitctl.parsing import NumberRule
 
 
 @dataclass(frozen=True)
@@ -39,10 +42,18 @@ class BacktestOptions:
 
 
 def _instrument_from_file(path: Path) -> dict[str, Any]:
-    """An instruments-info row from a file: the row itself, or a response holding it."""
+    """An instruments-info row from a file: the row itself, or a response holding it, as
+    standard JSON (`bybitctl.parsing.json_value`: no NaN, no exponents)."""
+    from bybitctl import parsing
+
+    check_input_file(path, "--instrument")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        doc = parsing.json_value(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UsageError(f"--instrument {path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise UsageError(f"--instrument {path}: {exc.strerror or exc}") from None
+    except parsing.InvalidValue as exc:
         raise UsageError(f"--instrument {path}: {exc}") from None
     for key in ("result", "list"):
         if isinstance(doc, dict) and key in doc:
@@ -52,6 +63,26 @@ def _instrument_from_file(path: Path) -> dict[str, Any]:
     if not isinstance(doc, dict) or "priceFilter" not in doc:
         raise UsageError(f"--instrument {path}: not an instruments-info row")
     return doc
+
+
+def _check_recording(path: Path) -> None:
+    """`--data` is a `bybitctl stream --record` file, by its header line."""
+    from bybitctl.recording import read_header
+
+    check_input_file(path, "--data")
+    try:
+        read_header(path)
+    except UsageError:
+        raise UsageError(f"--data {path} is not a bybitctl recording") from None
+    except (OSError, EOFError, AttributeError):
+        # unreadable, a broken gzip stream, or a first line that is JSON but no object
+        raise UsageError(f"--data {path} is not a bybitctl recording") from None
+
+
+LATENCY = NumberRule(minimum=0, maximum=60_000)
+"""`--latency-ms`: up to a minute each way."""
+FEE_RATE = NumberRule(signed=True, minimum=Decimal("-0.1"), maximum=Decimal("0.1"))
+"""`--maker-fee` / `--taker-fee`: fractions of the traded value, within +-10%."""
 
 
 _OWN: dict[str, tuple[Any, Any]] = {
@@ -80,19 +111,33 @@ _OWN: dict[str, tuple[Any, Any]] = {
     ),
     "latency_ms": (
         Annotated[
-            int, typer.Option("--latency-ms", help="Simulated one-way latency to the exchange.")
+            str,
+            typer.Option(
+                "--latency-ms",
+                metavar="MS",
+                help="Simulated one-way latency to the exchange. Accepts: [0, 60000].",
+            ),
         ],
-        5,
+        "5",
     ),
     "maker_fee": (
         Annotated[
             str,
-            typer.Option("--maker-fee", metavar="RATE", help="Maker fee rate (negative = rebate)."),
+            typer.Option(
+                "--maker-fee",
+                metavar="RATE",
+                help="Maker fee rate (negative = rebate). Accepts: [-0.1, 0.1].",
+            ),
         ],
         "0.0002",
     ),
     "taker_fee": (
-        Annotated[str, typer.Option("--taker-fee", metavar="RATE", help="Taker fee rate.")],
+        Annotated[
+            str,
+            typer.Option(
+                "--taker-fee", metavar="RATE", help="Taker fee rate. Accepts: [-0.1, 0.1]."
+            ),
+        ],
         "0.00055",
     ),
     "output": (TableOrJsonOption, None),
@@ -100,22 +145,20 @@ _OWN: dict[str, tuple[Any, Any]] = {
 
 
 def build_backtest_options(ctx: typer.Context, values: Mapping[str, Any]) -> BacktestOptions:
-    """Check every input before reading the recording."""
+    """Check every input before reading the recording (and before fetching anything)."""
     from bybitctl.mm.config import load_config
 
+    if values["config_file"] is not None:
+        check_input_file(values["config_file"], "--config")
     overrides = config_overrides(values, _OWN)
     config = load_config(values["config_file"], overrides)
     data: Path = values["data"]
-    if not data.exists():
-        raise UsageError(f"--data: no such file: {data}")
-    if values["latency_ms"] < 0:
-        raise UsageError(f"--latency-ms must be >= 0, got {values['latency_ms']}")
-    fees = {}
-    for name in ("maker_fee", "taker_fee"):
-        try:
-            fees[name] = Decimal(values[name])
-        except InvalidOperation:
-            raise UsageError(f"--{name.replace('_', '-')}: not a number: {values[name]}") from None
+    _check_recording(data)
+    latency = number_option(values["latency_ms"], "--latency-ms", LATENCY, integral=True)
+    fees = {
+        name: decimal_option(values[name], f"--{name.replace('_', '-')}", FEE_RATE)
+        for name in ("maker_fee", "taker_fee")
+    }
     path = values["instrument"]
     if path is not None:
         row = _instrument_from_file(path)
@@ -137,7 +180,7 @@ def build_backtest_options(ctx: typer.Context, values: Mapping[str, Any]) -> Bac
         data,
         config,
         instrument,
-        values["latency_ms"],
+        latency,
         fees["maker_fee"],
         fees["taker_fee"],
         output_choice(values["output"], ctx, ("table", "json")),

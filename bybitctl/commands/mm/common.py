@@ -1,22 +1,26 @@
-"""What the `mm` verbs share: the journal and config options, the output choice, and the
-signature of a command that takes every `mm.toml` field as a flag."""
+"""What the `mm` verbs share: the journal and config options, the checks of the files they
+read and write (made before anything is sent), the numbers of their own flags, the output
+choice, and the signature of a command that takes every `mm.toml` field as a flag."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, dataclass, fields
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from bybitctl.commands.common import app_context, with_options
-from bybitctl.errors import UsageError
+from bybitctl.errors import BybitctlError, ConfigError, UsageError
 
 if TYPE_CHECKING:
     from bybitctl.mm.journal import Instance, Journal
+    from bybitctl.parsing import NumberRule
 
 JournalOption = Annotated[
     Path | None,
@@ -43,24 +47,150 @@ def journal_path(value: Path | None) -> Path:
     return value if value is not None else default_path()
 
 
-@contextmanager
-def running_instance(path: Path) -> Iterator[tuple[Journal, Instance] | None]:
-    """The journal and the live instance on it, or None (said on stderr) when none runs:
-    "nothing is running" is not an error for `mm stop` or `mm resume`."""
-    from bybitctl.mm.journal import Journal
+def journal_failure(path: Path, problem: str) -> BybitctlError:
+    """A journal that cannot be used: bad input (exit 2) when `--journal` named it, a
+    configuration problem (exit 3) when it is the default one."""
+    from bybitctl.mm.journal import default_path
 
+    if path == default_path():
+        return ConfigError(
+            f"the default mm journal {path} {problem}", hint="pass another one with --journal FILE"
+        )
+    return UsageError(f"--journal {path} {problem}")
+
+
+def read_journal(path: Path) -> Journal | None:
+    """The journal at `path`, read-only; None when there is none. Anything else there (a
+    directory, a text file, an empty file, another SQLite database) is refused in one line."""
+    from bybitctl.mm.journal import Journal, journal_problem
+
+    if not path.exists() and not path.is_symlink():
+        return None
+    problem = journal_problem(path)
+    if problem is not None:
+        raise journal_failure(path, problem)
+    return Journal(path, readonly=True)
+
+
+def check_journal_for_writing(path: Path) -> None:
+    """Before `mm start` sends anything: the journal is an mm journal it may write, or it
+    does not exist yet and can be created (the default one with its missing directories)."""
+    from bybitctl.mm.journal import default_path, journal_problem, lock_path
+
+    if path.exists() or path.is_symlink():
+        problem = journal_problem(path)
+        if problem is not None:
+            raise journal_failure(path, problem)
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise journal_failure(path, "is not writable")
+    where = path.absolute().parent
+    if path == default_path():  # created with its directories on first use
+        while not where.exists() and where != where.parent:
+            where = where.parent
+    if not where.is_dir():
+        raise journal_failure(path, f"cannot be created: no directory {where}")
+    if not os.access(where, os.W_OK | os.X_OK):
+        # SQLite writes `-wal`/`-shm` files beside it, and the lock file lives there
+        raise journal_failure(path, f"cannot be used: directory {where} is not writable")
+    lock = lock_path(path)
+    if lock.exists() and not lock.is_file():
+        raise journal_failure(path, f"cannot be locked: {lock} is not a regular file")
+
+
+def check_output_file(path: Path, option: str, *, not_any_of: Mapping[str, Path]) -> None:
+    """A file written at the end: refused before anything is sent when it could not be
+    written, or would overwrite one of the run's other files (`not_any_of`: the option
+    naming each)."""
+    if path.is_dir():
+        raise UsageError(f"{option} {path} is a directory")
+    if path.exists() and not path.is_file():
+        raise UsageError(f"{option} {path} is not a regular file")
+    parent = path.absolute().parent
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path}: no such directory {parent}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: directory {parent} is not writable")
+    for other_option, other in not_any_of.items():
+        if path.absolute().resolve() == other.absolute().resolve():
+            raise UsageError(f"{option} {path} is also the {other_option} file")
+
+
+def check_input_file(path: Path, option: str) -> None:
+    """A file the command reads: it exists, is a regular file, and can be read."""
     if not path.exists():
+        raise UsageError(f"{option}: no such file: {path}")
+    if path.is_dir():
+        raise UsageError(f"{option} {path} is a directory")
+    if not path.is_file():
+        raise UsageError(f"{option} {path} is not a regular file")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"{option} {path} is not readable")
+
+
+def number_option(raw: str | None, option: str, rule: NumberRule, *, integral: bool = False) -> Any:
+    """A flag's number by the one grammar (`bybitctl.parsing`) and in its range; None when
+    the flag was not given."""
+    from bybitctl import parsing
+    from bybitctl.mm.config import interval, within
+
+    if raw is None:
+        return None
+    try:
+        grammar = parsing.NumberRule(signed=True)
+        value = parsing.integer(raw, grammar) if integral else parsing.number(raw, grammar)
+    except parsing.InvalidValue as exc:
+        raise UsageError(f"invalid value for {option}: {exc}") from None
+    if not within(rule, value):
+        raise UsageError(f"invalid value for {option}: must be in {interval(rule)}, got {raw}")
+    return value
+
+
+def decimal_option(raw: str, option: str, rule: NumberRule) -> Decimal:
+    """A flag's exact decimal by the one grammar and in its range."""
+    from bybitctl import parsing
+    from bybitctl.mm.config import interval, within
+
+    try:
+        value = Decimal(parsing.decimal_text(raw, parsing.NumberRule(signed=True)))
+    except parsing.InvalidValue as exc:
+        raise UsageError(f"invalid value for {option}: {exc}") from None
+    if not within(rule, value):
+        raise UsageError(f"invalid value for {option}: must be in {interval(rule)}, got {raw}")
+    return value
+
+
+@dataclass(frozen=True)
+class Running:
+    """The instance running on a journal: its pid (from the lock it holds) and its control
+    row once it has registered its run (None until then)."""
+
+    journal: Journal
+    pid: int
+    instance: Instance | None
+
+
+@contextmanager
+def running_instance(path: Path) -> Iterator[Running | None]:
+    """The journal and the instance running on it, or None (said on stderr) when none runs:
+    "nothing is running" is not an error for `mm stop` or `mm resume`. Running means holding
+    the journal's lock, which the OS frees the moment a process dies."""
+    from bybitctl.mm.journal import lock_holder
+
+    journal = read_journal(path)
+    if journal is None:
         print(f"no mm instance has run on {path}", file=sys.stderr)
         yield None
         return
-    journal = Journal(path, readonly=True)
     try:
-        instance = journal.instance()
-        if instance is None or not instance.alive():
+        pid = lock_holder(path)
+        if pid is None:
             print("no mm instance is running", file=sys.stderr)
             yield None
-        else:
-            yield journal, instance
+            return
+        if not pid:
+            raise UsageError(f"an mm instance is starting on {path}; try again in a moment")
+        instance = journal.instance()
+        yield Running(journal, pid, instance if instance and instance.pid == pid else None)
     finally:
         journal.close()
 
@@ -77,8 +207,8 @@ def output_choice(local: str | None, ctx: typer.Context, allowed: tuple[str, ...
 
 def config_params() -> dict[str, tuple[Any, Any]]:
     """One (annotation, default) per MMConfig field, by name (None = not given, the file
-    decides)."""
-    from bybitctl.mm.config import MMConfig
+    decides); the help states what the field accepts."""
+    from bybitctl.mm.config import MMConfig, accepts
 
     params: dict[str, tuple[Any, Any]] = {}
     for f in fields(MMConfig):
@@ -93,7 +223,7 @@ def config_params() -> dict[str, tuple[Any, Any]]:
             option = typer.Option(
                 flag,
                 metavar=(unit or "VALUE").upper().replace(" ", "_"),
-                help=doc + required,
+                help=f"{doc} Accepts: {accepts(f.name)}.{required}",
                 show_default=False,
             )
             params[f.name] = (Annotated[str | None, option], None)

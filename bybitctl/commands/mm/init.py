@@ -22,10 +22,12 @@ class InitOptions:
 
 def run_init(opts: InitOptions) -> int:
     """Write the example config (refusing to overwrite without --force)."""
+    from bybitctl.commands.mm.common import check_output_file
     from bybitctl.mm.config import example_toml
 
     if opts.path.exists() and not opts.force:
         raise UsageError(f"{opts.path} exists; pass --force to overwrite it")
+    check_output_file(opts.path, "mm init", not_any_of={})
     opts.path.write_text(example_toml(), encoding="utf-8")
     typer.echo(f"wrote {opts.path}", err=True)
     return 0

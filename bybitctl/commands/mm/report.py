@@ -13,8 +13,10 @@ import typer
 from bybitctl.commands.mm.common import (
     JournalOption,
     TableOrJsonOption,
+    check_output_file,
     journal_path,
     output_choice,
+    read_journal,
 )
 from bybitctl.errors import UsageError
 
@@ -31,12 +33,11 @@ class ReportOptions:
 
 def run_report(opts: ReportOptions) -> int:
     """Compute the report from the journal alone (works while the bot runs)."""
-    from bybitctl.mm.journal import Journal
     from bybitctl.mm.report import build_report, plot, print_report
 
-    if not opts.journal.exists():
+    journal = read_journal(opts.journal)
+    if journal is None:
         raise UsageError(f"no journal at {opts.journal}")
-    journal = Journal(opts.journal, readonly=True)
     try:
         runs = journal.chain(opts.run_id)
         if not runs:
@@ -71,11 +72,22 @@ def make_report(runner: Callable[[ReportOptions], int] = run_report) -> Callable
         ] = None,
     ) -> None:
         """Fills, volume, fees, PnL split, max position, quote uptime, latency of a run."""
-        if plot_file is not None and plot_file.suffix.lower() != ".png":
-            raise UsageError(f"--plot writes PNG; name the file *.png, not {plot_file.name}")
+        if plot_file is not None:
+            if plot_file.suffix.lower() != ".png":
+                raise UsageError(f"--plot writes PNG; name the file *.png, not {plot_file.name}")
+            check_output_file(plot_file, "--plot", not_any_of={"--journal": journal_path(journal)})
+        from bybitctl import parsing
+
+        try:
+            run_id = None if run is None else parsing.text(run, required=True)
+        except parsing.InvalidValue as exc:
+            raise UsageError(f"invalid value for --run: {exc}") from None
         code = runner(
             ReportOptions(
-                journal_path(journal), run, output_choice(output, ctx, ("table", "json")), plot_file
+                journal_path(journal),
+                run_id,
+                output_choice(output, ctx, ("table", "json")),
+                plot_file,
             )
         )
         if code:

@@ -14,7 +14,13 @@ from typing import Annotated
 
 import typer
 
-from bybitctl.commands.mm.common import JournalOption, journal_path, running_instance
+from bybitctl.commands.mm.common import (
+    JournalOption,
+    journal_path,
+    number_option,
+    running_instance,
+)
+from bybitctl.commands.mm.stop import TIMEOUT
 from bybitctl.errors import NetworkError
 
 _HALTED = ("paused", "cooling")
@@ -34,7 +40,10 @@ def run_resume(opts: ResumeOptions) -> int:
     with running_instance(opts.journal) as found:
         if found is None:
             return 0
-        journal, instance = found
+        journal, instance = found.journal, found.instance
+        if instance is None:
+            print("the running instance is still starting: nothing to resume", file=sys.stderr)
+            return 0
         state = instance.state.get("kill")
         if state not in _HALTED:
             print(f"kill switch is {state or 'unknown'}: nothing to resume", file=sys.stderr)
@@ -69,12 +78,17 @@ def make_resume(runner: Callable[[ResumeOptions], int] = run_resume) -> Callable
     def resume(
         journal: JournalOption = None,
         timeout: Annotated[
-            float,
-            typer.Option("--timeout", metavar="SECONDS", help="How long to wait for it."),
-        ] = 10.0,
+            str | None,
+            typer.Option(
+                "--timeout",
+                metavar="SECONDS",
+                help="How long to wait for it (default 10). Accepts: (0, 3600].",
+            ),
+        ] = None,
     ) -> None:
         """Re-arm a paused (or cooling) kill switch of the running instance."""
-        code = runner(ResumeOptions(journal_path(journal), timeout))
+        wait = number_option(timeout, "--timeout", TIMEOUT)
+        code = runner(ResumeOptions(journal_path(journal), 10.0 if wait is None else float(wait)))
         if code:
             raise typer.Exit(code)
 

@@ -7,7 +7,6 @@ Every `mm.toml` field is also a flag (`spread_bps` -> `--spread-bps`, booleans a
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,12 +19,22 @@ from bybitctl.commands.common import app_context
 from bybitctl.commands.mm.common import (
     ConfigFileOption,
     JournalOption,
+    check_input_file,
+    check_journal_for_writing,
+    check_output_file,
     config_command,
     config_overrides,
     journal_path,
+    number_option,
     output_choice,
 )
 from bybitctl.errors import INTERRUPTED, BybitctlError, UsageError
+from bybitctl.parsing import NumberRule
+
+DURATION = NumberRule(minimum=0, maximum=30 * 86_400, positive=True)
+"""`--duration`: seconds, at most 30 days (a longer run simply omits it)."""
+SEED = NumberRule(minimum=0, maximum=2**31 - 1)
+"""`--paper-seed`: the range of the seeds a paper run draws by itself."""
 
 
 @dataclass(frozen=True)
@@ -59,12 +68,13 @@ _OWN: dict[str, tuple[Any, Any]] = {
     ),
     "paper_seed": (
         Annotated[
-            int | None,
+            str | None,
             typer.Option(
                 "--paper-seed",
                 metavar="N",
                 help="With --paper: the local market's random seed (default: a new one per "
-                "run; the start event's target names it, so a run can be repeated).",
+                "run; the start event's target names it, so a run can be repeated). "
+                "Accepts: [0, 2147483647].",
             ),
         ],
         None,
@@ -72,8 +82,12 @@ _OWN: dict[str, tuple[Any, Any]] = {
     "config_file": (ConfigFileOption, None),
     "duration": (
         Annotated[
-            float | None,
-            typer.Option("--duration", metavar="SECONDS", help="Stop by itself after this long."),
+            str | None,
+            typer.Option(
+                "--duration",
+                metavar="SECONDS",
+                help="Stop by itself after this long. Accepts: (0, 2592000].",
+            ),
         ],
         None,
     ),
@@ -132,32 +146,43 @@ into them (the exchange's noise takers trade within a tick or so of its fair pri
 quote that always steps back from the mid is never reached)."""
 
 
-def _paper_defaults(config_file: Path | None, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """PAPER_DEFAULTS minus the fields the config file or a flag sets (they win), and without
-    `order_qty` when an `order_notional` is given (the two exclude each other)."""
-    import tomllib
-
-    given: dict[str, Any] = dict(overrides)
-    if config_file is not None and config_file.exists():
-        with contextlib.suppress(tomllib.TOMLDecodeError):  # load_config reports it
-            given.update(tomllib.loads(config_file.read_text(encoding="utf-8")))
-    if given.get("order_notional") is not None:
-        given.setdefault("order_qty", None)
-    return {k: v for k, v in PAPER_DEFAULTS.items() if k not in given}
+def _paper_defaults(given: Mapping[str, Any]) -> dict[str, Any]:
+    """PAPER_DEFAULTS minus the fields the config file or a flag sets (`given`: they win),
+    and without `order_qty` when an `order_notional` is given (the two exclude each other)."""
+    names = {key.replace("-", "_") for key in given}
+    if given.get("order_notional", given.get("order-notional")) is not None:
+        names.add("order_qty")
+    return {k: v for k, v in PAPER_DEFAULTS.items() if k not in names}
 
 
 def build_start_options(ctx: typer.Context, values: Mapping[str, Any]) -> StartOptions:
-    """Parse and check the flags and the config file; no network, no exchange."""
-    from bybitctl.mm.config import load_config
+    """Parse and check the flags, the config file and every file the run will write; no
+    network, no exchange: whatever is wrong is said before the first request."""
+    from bybitctl.mm.config import from_mapping, read_config_file
 
     app = app_context(ctx)
+    config_file: Path | None = values["config_file"]
+    if config_file is not None:
+        check_input_file(config_file, "--config")
+    file_values = read_config_file(config_file) if config_file is not None else {}
     overrides = config_overrides(values, _OWN)
-    if values["paper"]:
-        overrides = {**_paper_defaults(values["config_file"], overrides), **overrides}
-    config = load_config(values["config_file"], overrides)
-    duration = values["duration"]
-    if duration is not None and duration <= 0:
-        raise UsageError(f"--duration must be positive, got {duration}")
+    given = {**file_values, **overrides}
+    defaults = _paper_defaults(given) if values["paper"] else {}
+    config = from_mapping({**defaults, **given})
+    duration = number_option(values["duration"], "--duration", DURATION)
+    seed = number_option(values["paper_seed"], "--paper-seed", SEED, integral=True)
+    journal = journal_path(values["journal"])
+    check_journal_for_writing(journal)
+    report_json: Path | None = values["report_json"]
+    if report_json is not None:
+        from bybitctl.mm.journal import lock_path
+
+        own = {"--journal": journal, "journal's lock": lock_path(journal)}
+        for suffix in ("-wal", "-shm"):
+            own[f"journal's {suffix}"] = journal.with_name(journal.name + suffix)
+        if config_file is not None:
+            own["--config"] = config_file
+        check_output_file(report_json, "--report-json", not_any_of=own)
     live = output_choice(values["output"], ctx, ("table", "jsonl")) == "table"
 
     def confirm(question: str) -> bool:
@@ -166,10 +191,10 @@ def build_start_options(ctx: typer.Context, values: Mapping[str, Any]) -> StartO
     return StartOptions(
         config=config,
         paper=values["paper"],
-        paper_seed=values["paper_seed"],
-        duration=duration,
-        report_json=values["report_json"],
-        journal=journal_path(values["journal"]),
+        paper_seed=seed,
+        duration=None if duration is None else float(duration),
+        report_json=report_json,
+        journal=journal,
         live_view=live and sys.stdout.isatty(),
         yes=values["yes"] or bool(app.yes),
         debug=app.debug,
@@ -180,26 +205,41 @@ def build_start_options(ctx: typer.Context, values: Mapping[str, Any]) -> StartO
 
 
 def run_start(opts: StartOptions) -> int:
-    """Run against the local exchange (`--paper`) or the active profile."""
-    if opts.paper:
-        import secrets
+    """Claim the journal (one instance per journal, before any request), then run against
+    the local exchange (`--paper`) or the active profile."""
+    from bybitctl.mm.journal import Journal, JournalLock
 
-        from bybitctl.config import Settings
-        from bybitctl.sim import running_exchange
+    with JournalLock(opts.journal):
+        journal = Journal(opts.journal)
+        try:
+            if opts.paper:
+                import secrets
 
-        seed = opts.paper_seed if opts.paper_seed is not None else secrets.randbelow(2**31)
-        with running_exchange(symbols=(opts.config.symbol,), seed=seed) as ex:
-            settings = Settings(
-                profile="paper", api_key=ex.api_key, api_secret=ex.api_secret, base_url=ex.base_url
+                from bybitctl.config import Settings
+                from bybitctl.sim import running_exchange
+
+                seed = opts.paper_seed if opts.paper_seed is not None else secrets.randbelow(2**31)
+                with running_exchange(symbols=(opts.config.symbol,), seed=seed) as ex:
+                    settings = Settings(
+                        profile="paper",
+                        api_key=ex.api_key,
+                        api_secret=ex.api_secret,
+                        base_url=ex.base_url,
+                    )
+                    return _run(opts, journal, settings, f"paper(seed={seed}):{ex.base_url}")
+            settings = opts.settings()
+            settings.require_credentials()
+            _check_target(opts, settings)
+            where = settings.base_url or (
+                "testnet"
+                if settings.testnet
+                else "demo"
+                if settings.demo
+                else f"mainnet.{settings.tld}"
             )
-            return _run(opts, settings, f"paper(seed={seed}):{ex.base_url}")
-    settings = opts.settings()
-    settings.require_credentials()
-    _check_target(opts, settings)
-    where = settings.base_url or (
-        "testnet" if settings.testnet else "demo" if settings.demo else f"mainnet.{settings.tld}"
-    )
-    return _run(opts, settings, f"{settings.profile}@{where}")
+            return _run(opts, journal, settings, f"{settings.profile}@{where}")
+        finally:
+            journal.close()
 
 
 def _check_target(opts: StartOptions, settings: Any) -> None:
@@ -218,61 +258,48 @@ def _check_target(opts: StartOptions, settings: Any) -> None:
         raise BybitctlError("not confirmed; nothing was sent")
 
 
-def _run(opts: StartOptions, settings: Any, target: str) -> int:
+def _run(opts: StartOptions, journal: Any, settings: Any, target: str) -> int:
+    from bybitctl.errors import NETWORK
     from bybitctl.mm.dashboard import Dashboard, JsonlSink
     from bybitctl.mm.engine import Engine
-    from bybitctl.mm.journal import Journal
     from bybitctl.mm.report import build_report, print_report, write_report_json
 
-    journal = Journal(opts.journal)
-    try:
-        running = journal.instance()
-        if running is not None and running.alive():
-            raise UsageError(
-                f"another mm instance (pid {running.pid}) is running on {opts.journal}",
-                hint="stop it with `bybitctl mm stop`, or pass another --journal",
-            )
-        sink = Dashboard() if opts.live_view else JsonlSink()
-        engine = Engine(
-            opts.config,
-            settings,
-            journal,
-            target=target,
-            emit=sink,
-            debug=opts.debug,
-            use_ws_trading=opts.ws_trading,
+    sink = Dashboard() if opts.live_view else JsonlSink()
+    engine = Engine(
+        opts.config,
+        settings,
+        journal,
+        target=target,
+        emit=sink,
+        debug=opts.debug,
+        use_ws_trading=opts.ws_trading,
+    )
+    with sink:
+        try:
+            with engine.signals():  # from the first request: a signal then exits cleanly
+                engine.prepare()
+                code = engine.run(opts.duration)
+        finally:
+            # also when start-up failed once the run was journaled (e.g. leftovers that
+            # would not cancel, a symbol that cannot switch to hedge mode)
+            chain = journal.chain(engine.run_id)
+            report = build_report(journal, chain)
+            if opts.report_json is not None and chain:
+                write_report_json(opts.report_json, report)
+    print_report(report, "table" if opts.live_view else "json")
+    for line in engine.exit_notes():
+        print(line, file=sys.stderr)
+    if engine.remaining:
+        return code or 1
+    if engine.stop_reason == "signal:SIGINT" and code != NETWORK:
+        return INTERRUPTED
+    if (engine.stop_reason or "").startswith("rejects:"):
+        print(
+            f"error: stopped after {opts.config.reject_limit} order placements in a row "
+            f"were rejected with retCode {engine.stop_reason.split(':', 1)[1]}",
+            file=sys.stderr,
         )
-        with sink:
-            try:
-                with engine.signals():  # from the first request: a signal then exits cleanly
-                    engine.prepare()
-                    code = engine.run(opts.duration)
-            finally:
-                # also when start-up failed once the run was journaled (e.g. leftovers that
-                # would not cancel, a symbol that cannot switch to hedge mode)
-                chain = journal.chain(engine.run_id)
-                report = build_report(journal, chain)
-                if opts.report_json is not None and chain:
-                    write_report_json(opts.report_json, report)
-        print_report(report, "table" if opts.live_view else "json")
-        if engine.remaining:
-            links = ", ".join(o.get("orderLinkId", "?") for o in engine.remaining[:5])
-            print(
-                f"error: {len(engine.remaining)} order(s) still open after exit: {links}",
-                file=sys.stderr,
-            )
-            return code or 1
-        if engine.stop_reason == "signal:SIGINT":
-            return INTERRUPTED
-        if (engine.stop_reason or "").startswith("rejects:"):
-            print(
-                f"error: stopped after {opts.config.reject_limit} order placements in a row "
-                f"were rejected with retCode {engine.stop_reason.split(':', 1)[1]}",
-                file=sys.stderr,
-            )
-        return code
-    finally:
-        journal.close()
+    return code
 
 
 def make_start(runner: Callable[[StartOptions], int] = run_start) -> Callable[..., None]:

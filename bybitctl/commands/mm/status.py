@@ -17,6 +17,7 @@ from bybitctl.commands.mm.common import (
     TableOrJsonOption,
     journal_path,
     output_choice,
+    read_journal,
 )
 
 
@@ -29,22 +30,30 @@ class StatusOptions:
 
 
 def status_of(path: Path) -> dict[str, Any]:
-    """The status document: running or not, plus the last state the instance reported."""
-    from bybitctl.mm.journal import Journal, now_ms
+    """The status document: running or not (whether an instance holds the journal's lock),
+    plus the last state the instance reported. A control row left by an instance that holds
+    the lock no more, without reporting its stop, says `crashed`."""
+    from bybitctl.mm.journal import lock_holder, now_ms
 
-    if not path.exists():
+    journal = read_journal(path)
+    if journal is None:
         return {"running": False, "journal": str(path)}
-    journal = Journal(path, readonly=True)
     try:
+        pid = lock_holder(path)
         instance = journal.instance()
-        if instance is None:
-            return {"running": False, "journal": str(path)}
+        if instance is None or (pid is not None and instance.pid != pid):
+            # nothing ran yet, or a new instance has not registered its run yet
+            doc: dict[str, Any] = {"running": pid is not None, "journal": str(path)}
+            return {**doc, "pid": pid, "status": "starting"} if pid is not None else doc
+        status = instance.status
+        if pid is None and status != "stopped":
+            status = "crashed"
         return {
-            "running": instance.alive(),
+            "running": pid is not None,
             "journal": str(path),
             "pid": instance.pid,
             "run_id": instance.run_id,
-            "status": instance.status,
+            "status": status,
             "heartbeat_age_ms": now_ms() - instance.heartbeat_ms,
             **instance.state,
         }

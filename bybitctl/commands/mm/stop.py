@@ -14,8 +14,17 @@ from typing import Annotated
 
 import typer
 
-from bybitctl.commands.mm.common import JournalOption, journal_path, running_instance
+from bybitctl.commands.mm.common import (
+    JournalOption,
+    journal_path,
+    number_option,
+    running_instance,
+)
 from bybitctl.errors import NetworkError
+from bybitctl.parsing import NumberRule
+
+TIMEOUT = NumberRule(minimum=0, maximum=3600, positive=True)
+"""`--timeout` of `mm stop` and `mm resume`: seconds, at most an hour."""
 
 
 @dataclass(frozen=True)
@@ -29,32 +38,27 @@ class StopOptions:
 
 def run_stop(opts: StopOptions) -> int:
     """SIGTERM the running instance and wait for its exit; 0 when it left no order open."""
-    from bybitctl.mm.journal import pid_exists
+    from bybitctl.mm.journal import lock_holder
 
     with running_instance(opts.journal) as found:
         if found is None:
             return 0
-        journal, instance = found
-        os.kill(instance.pid, signal.SIGTERM)
+        pid, journal = found.pid, found.journal
+        os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + opts.timeout
-        while pid_exists(instance.pid) and time.monotonic() < deadline:
+        while lock_holder(opts.journal) == pid and time.monotonic() < deadline:
             current = journal.instance()
-            if (
-                current is not None
-                and current.status == "stopped"
-                and current.run_id == instance.run_id
-            ):
+            if current is not None and current.pid == pid and current.status == "stopped":
                 break
             opts.sleep(0.1)
         current = journal.instance()
-        if current is None or current.status != "stopped":
+        if current is None or current.pid != pid or current.status != "stopped":
             raise NetworkError(
-                f"mm instance (pid {instance.pid}) did not report a clean stop within "
-                f"{opts.timeout:g}s"
+                f"mm instance (pid {pid}) did not report a clean stop within {opts.timeout:g}s"
             )
         left = int(current.state.get("open_orders") or 0)
         print(
-            f"stopped run {instance.run_id} (pid {instance.pid}): {left} order(s) left open",
+            f"stopped run {current.run_id} (pid {pid}): {left} order(s) left open",
             file=sys.stderr,
         )
         return 1 if left else 0
@@ -66,12 +70,17 @@ def make_stop(runner: Callable[[StopOptions], int] = run_stop) -> Callable[..., 
     def stop(
         journal: JournalOption = None,
         timeout: Annotated[
-            float,
-            typer.Option("--timeout", metavar="SECONDS", help="How long to wait for the exit."),
-        ] = 60.0,
+            str | None,
+            typer.Option(
+                "--timeout",
+                metavar="SECONDS",
+                help="How long to wait for the exit (default 60). Accepts: (0, 3600].",
+            ),
+        ] = None,
     ) -> None:
         """Stop the running instance: it cancels every order, confirms none remain, exits."""
-        code = runner(StopOptions(journal_path(journal), timeout))
+        wait = number_option(timeout, "--timeout", TIMEOUT)
+        code = runner(StopOptions(journal_path(journal), 60.0 if wait is None else float(wait)))
         if code:
             raise typer.Exit(code)
 

@@ -1,5 +1,5 @@
 """`bybitctl mm ...` argv -> Options, with no I/O: each verb's runner is replaced by one that
-captures the options (STYLE §2/§9, first layer; the second is tests/mm/e2e)."""
+captures the options (the first layer; the second is tests/mm/e2e)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from bybitctl.commands.mm.start import StartOptions, _check_target, make_start
 from bybitctl.commands.mm.stop import make_stop
 from bybitctl.config import Settings
 from bybitctl.errors import UsageError
+from bybitctl.recording import RecordingWriter
 
 REQUIRED = ["--symbol", "BTCUSDT", "--order-qty", "0.001", "--max-position", "0.01"]
 
@@ -123,7 +124,7 @@ def test_stop_report_and_backtest_options(tmp_path: Path, clean_env: Any) -> Non
     assert isinstance(result.exception, UsageError)
 
     data = tmp_path / "rec.jsonl"
-    data.write_text("")
+    RecordingWriter(data, channel="public/linear").close()  # a recording with no frames
     app, captured = _app("backtest", make_backtest)
     result = _invoke(app, "backtest", "--data", str(data), *REQUIRED, "--maker-fee", "-0.0001")
     assert result.exit_code == 0, result.output

@@ -3,12 +3,15 @@ exchange, a second trading account, an engine on a thread, and the binary's envi
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +179,48 @@ def config_flags(**over: Any) -> list[str]:
         else:
             flags.extend([name, str(value)])
     return flags
+
+
+def start_bot(ex: SimHandle, tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
+    """The installed `bybitctl mm start` on BASE's config and `tmp_path/j.sqlite`, JSONL
+    events on stdout, quoting `ex`."""
+    return subprocess.Popen(
+        [
+            binary(),
+            "mm",
+            "start",
+            *config_flags(),
+            "--journal",
+            str(tmp_path / "j.sqlite"),
+            "-o",
+            "jsonl",
+            *extra,
+        ],
+        env=cli_env(ex, tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@contextlib.contextmanager
+def reaped(bot: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """Kill the bot if the test fails before it exits (no orphan keeps running)."""
+    try:
+        yield bot
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.communicate(timeout=10)
+
+
+def run_cli(ex: SimHandle, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed `bybitctl` with `args`, pointed at `ex`, to its end."""
+    return subprocess.run(
+        [binary(), *args], env=cli_env(ex, tmp_path), capture_output=True, text=True, timeout=60
+    )
+
+
+def events_of(stdout: str) -> list[dict[str, Any]]:
+    """The JSON lines of a bot's stdout (events, then the report)."""
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]

@@ -4,15 +4,11 @@ on the book (checked over REST), writes `--report-json`, and a restart cleans up
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
 import sqlite3
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,44 +18,17 @@ from bybitctl.mm.report import plot
 from bybitctl.mm.synthetic import LINEAR_INSTRUMENT, synthetic_recording
 from bybitctl.recording import RecordingWriter
 
-from .support import SYMBOL, binary, cli_env, config_flags, own_open, rest, taker, wait_for
-
-
-def _start(ex: Any, tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            binary(),
-            "mm",
-            "start",
-            *config_flags(),
-            "--journal",
-            str(tmp_path / "j.sqlite"),
-            "-o",
-            "jsonl",
-            *extra,
-        ],
-        env=cli_env(ex, tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-@contextlib.contextmanager
-def _reaped(bot: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
-    """Kill the bot if the test fails before it exits (no orphan keeps running)."""
-    try:
-        yield bot
-    finally:
-        if bot.poll() is None:
-            bot.kill()
-            bot.communicate(timeout=10)
-
-
-def _cli(ex: Any, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [binary(), *args], env=cli_env(ex, tmp_path), capture_output=True, text=True, timeout=60
-    )
+from .support import (
+    SYMBOL,
+    events_of,
+    own_open,
+    reaped,
+    rest,
+    run_cli,
+    start_bot,
+    taker,
+    wait_for,
+)
 
 
 def _check_report(doc: dict[str, Any]) -> None:
@@ -72,13 +41,9 @@ def _check_report(doc: dict[str, Any]) -> None:
             assert isinstance(value, (int, float)) and not isinstance(value, bool), key
 
 
-def _events(stdout: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
-
-
 def test_sigterm_cancels_everything_and_writes_the_report(exchange, tmp_path) -> None:
     report_file = tmp_path / "report.json"
-    bot = _start(exchange, tmp_path, "--report-json", str(report_file))
+    bot = start_bot(exchange, tmp_path, "--report-json", str(report_file))
     http = rest(exchange)
     wait_for(lambda: len(own_open(http)) == 2, timeout=20)
     bot.send_signal(signal.SIGTERM)
@@ -88,7 +53,7 @@ def test_sigterm_cancels_everything_and_writes_the_report(exchange, tmp_path) ->
     report = json.loads(report_file.read_text())
     _check_report(report)
     assert report["open_orders_at_exit"] == 0 and report["orders_placed"] >= 2
-    lines = _events(out)
+    lines = events_of(out)
     assert lines[-1]["orders_placed"] == report["orders_placed"]  # the final report
     assert any(e.get("event") == "stopped" and e["reason"] == "signal:SIGTERM" for e in lines)
     assert exchange.api_secret not in out + err
@@ -97,14 +62,16 @@ def test_sigterm_cancels_everything_and_writes_the_report(exchange, tmp_path) ->
 def test_sigint_cancels_everything_exits_130_and_writes_the_report(exchange, tmp_path) -> None:
     report_file = tmp_path / "report.json"
     http = rest(exchange)
-    with _reaped(_start(exchange, tmp_path, "--report-json", str(report_file))) as bot:
+    with reaped(start_bot(exchange, tmp_path, "--report-json", str(report_file))) as bot:
         wait_for(lambda: len(own_open(http)) == 2, timeout=20)
         bot.send_signal(signal.SIGINT)
         out, err = bot.communicate(timeout=30)
     assert bot.returncode == 130, err
     assert own_open(http) == []
     _check_report(json.loads(report_file.read_text()))
-    assert any(e.get("event") == "stopped" and e["reason"] == "signal:SIGINT" for e in _events(out))
+    assert any(
+        e.get("event") == "stopped" and e["reason"] == "signal:SIGINT" for e in events_of(out)
+    )
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
@@ -117,7 +84,7 @@ def test_a_signal_during_start_up_exits_cleanly_with_the_report(
     def started() -> bool:
         return any(r["path"] == "/v5/market/instruments-info" for r in exchange.received)
 
-    with _reaped(_start(exchange, tmp_path, "--report-json", str(report_file))) as bot:
+    with reaped(start_bot(exchange, tmp_path, "--report-json", str(report_file))) as bot:
         wait_for(started, timeout=20, every=0.02)  # its first request: start-up under way
         bot.send_signal(sig)
         out, err = bot.communicate(timeout=30)
@@ -125,10 +92,12 @@ def test_a_signal_during_start_up_exits_cleanly_with_the_report(
     report = json.loads(report_file.read_text())
     _check_report(report)
     assert report["orders_placed"] == 0 and report["open_orders_at_exit"] == 0
-    lines = _events(out)
+    lines = events_of(out)
     assert not any(e.get("event") == "start" for e in lines)  # never got to quoting
     stopped = [e for e in lines if e.get("event") == "stopped"]
-    assert stopped == [{"event": "stopped", "reason": f"signal:{sig.name}", "open_orders": 0}]
+    assert stopped == [
+        {"event": "stopped", "reason": f"signal:{sig.name}", "open_orders": 0, "reconciled": True}
+    ]
     # the exit's cancel-all was confirmed over REST, as on every exit path
     paths = [r["path"] for r in exchange.received]
     assert "/v5/order/realtime" in paths and "/v5/order/create" not in paths
@@ -137,7 +106,7 @@ def test_a_signal_during_start_up_exits_cleanly_with_the_report(
 
 
 def test_mm_resume_rearms_a_paused_kill_switch(exchange, tmp_path) -> None:
-    bot = _start(
+    bot = start_bot(
         exchange,
         tmp_path,
         "--spread-bps",
@@ -150,13 +119,13 @@ def test_mm_resume_rearms_a_paused_kill_switch(exchange, tmp_path) -> None:
         "--kill-action",
         "pause",
     )
-    with _reaped(bot):
+    with reaped(bot):
         http, flow = rest(exchange), taker(exchange)
         journal = str(tmp_path / "j.sqlite")
         # quotes at the touch: the market itself may trip the switch before the taker does
 
         def kill_state() -> str:
-            status = _cli(exchange, tmp_path, "mm", "status", "--journal", journal, "-o", "json")
+            status = run_cli(exchange, tmp_path, "mm", "status", "--journal", journal, "-o", "json")
             return (json.loads(status.stdout) if status.stdout else {}).get("kill") or ""
 
         def paused() -> bool:
@@ -170,7 +139,7 @@ def test_mm_resume_rearms_a_paused_kill_switch(exchange, tmp_path) -> None:
         time.sleep(1.0)
         assert own_open(http) == []  # paused means paused
         since = int(time.time() * 1000)
-        resumed = _cli(exchange, tmp_path, "mm", "resume", "--journal", journal)
+        resumed = run_cli(exchange, tmp_path, "mm", "resume", "--journal", journal)
         assert resumed.returncode == 0, resumed.stderr
         assert "kill switch re-armed" in resumed.stderr
 
@@ -184,13 +153,13 @@ def test_mm_resume_rearms_a_paused_kill_switch(exchange, tmp_path) -> None:
         bot.send_signal(signal.SIGTERM)
         out, err = bot.communicate(timeout=30)
         assert bot.returncode == 0, err
-        kills = [e for e in _events(out) if e.get("event") == "kill"]
+        kills = [e for e in events_of(out) if e.get("event") == "kill"]
         assert [k["state"] for k in kills][:2] == ["paused", "armed"]
         assert own_open(http) == []
 
 
 def test_mm_stop_and_status_find_the_running_instance(exchange, tmp_path) -> None:
-    bot = _start(exchange, tmp_path)
+    bot = start_bot(exchange, tmp_path)
     http = rest(exchange)
     wait_for(lambda: len(own_open(http)) == 2, timeout=20)
     journal = str(tmp_path / "j.sqlite")
@@ -198,7 +167,7 @@ def test_mm_stop_and_status_find_the_running_instance(exchange, tmp_path) -> Non
         lambda: (
             (
                 doc := json.loads(
-                    _cli(
+                    run_cli(
                         exchange, tmp_path, "mm", "status", "--journal", journal, "-o", "json"
                     ).stdout
                 )
@@ -208,21 +177,21 @@ def test_mm_stop_and_status_find_the_running_instance(exchange, tmp_path) -> Non
     )
     assert status["running"] is True and status["pid"] == bot.pid
     assert {q["side"] for q in status["quotes"]} == {"Buy", "Sell"}
-    stop = _cli(exchange, tmp_path, "mm", "stop", "--journal", journal)
+    stop = run_cli(exchange, tmp_path, "mm", "stop", "--journal", journal)
     assert stop.returncode == 0, stop.stderr
     assert "0 order(s) left open" in stop.stderr
     assert bot.wait(timeout=30) == 0
     assert own_open(http) == []
     after = json.loads(
-        _cli(exchange, tmp_path, "mm", "status", "--journal", journal, "-o", "json").stdout
+        run_cli(exchange, tmp_path, "mm", "status", "--journal", journal, "-o", "json").stdout
     )
     assert after["running"] is False
     report = json.loads(
-        _cli(exchange, tmp_path, "mm", "report", "--journal", journal, "-o", "json").stdout
+        run_cli(exchange, tmp_path, "mm", "report", "--journal", journal, "-o", "json").stdout
     )
     _check_report({k: report[k] for k in REPORT_KEYS})
     assert report["exit_reason"] == "signal:SIGTERM"
-    table = _cli(exchange, tmp_path, "mm", "report", "--journal", journal, "-o", "table")
+    table = run_cli(exchange, tmp_path, "mm", "report", "--journal", journal, "-o", "table")
     lines = table.stdout.splitlines()
     assert lines[0].split() == ["key", "value"]
     rows = dict([*line.split(None, 1), ""][:2] for line in lines[2:])
@@ -232,16 +201,16 @@ def test_mm_stop_and_status_find_the_running_instance(exchange, tmp_path) -> Non
 
 
 def test_restart_after_kill_9_cancels_the_leftovers(exchange, tmp_path) -> None:
-    bot = _start(exchange, tmp_path)
+    bot = start_bot(exchange, tmp_path)
     http = rest(exchange)
     leftovers = wait_for(lambda: len(own_open(http)) == 2 and own_open(http), timeout=20)
     bot.kill()  # SIGKILL: no chance to clean up; the orders stay on the book
     bot.wait(timeout=10)
     assert {o["orderLinkId"] for o in own_open(http)} == {o["orderLinkId"] for o in leftovers}
-    again = _start(exchange, tmp_path, "--duration", "1")
+    again = start_bot(exchange, tmp_path, "--duration", "1")
     out, err = again.communicate(timeout=60)
     assert again.returncode == 0, err
-    events = _events(out)
+    events = events_of(out)
     cancelled = {e["cancelled"] for e in events if e.get("event") == "reconcile"}
     assert cancelled >= {o["orderLinkId"] for o in leftovers} - _filled(http, leftovers)
     assert own_open(http) == []
@@ -251,7 +220,7 @@ def test_restart_after_kill_9_cancels_the_leftovers(exchange, tmp_path) -> None:
 def test_after_kill_9_the_exchange_cancels_the_quotes_by_dcp(exchange, tmp_path) -> None:
     """The bot arms Bybit's disconnect-cancel-all (10 s) and holds the `dcp.future` topic,
     so a crashed bot's quotes do not outlive it even if nobody restarts it."""
-    bot = _start(exchange, tmp_path)
+    bot = start_bot(exchange, tmp_path)
     http = rest(exchange)
     wait_for(lambda: len(own_open(http)) == 2, timeout=20)
     info = http.query_dcp_info()["result"]["dcpInfos"]
@@ -276,7 +245,7 @@ def _filled(http: Any, orders: list[dict[str, Any]]) -> set[str]:
 
 def test_paper_run_finishes_by_itself_with_the_report(exchange, tmp_path) -> None:
     report_file = tmp_path / "paper.json"
-    run = _cli(
+    run = run_cli(
         exchange,
         tmp_path,
         "mm",
@@ -299,7 +268,7 @@ def test_paper_run_finishes_by_itself_with_the_report(exchange, tmp_path) -> Non
     )
     assert run.returncode == 0, run.stderr
     _check_report(json.loads(report_file.read_text()))
-    final = _events(run.stdout)[-1]
+    final = events_of(run.stdout)[-1]
     assert final["open_orders_at_exit"] == 0 and final["orders_placed"] >= 2
 
 
@@ -330,7 +299,7 @@ def test_backtest_is_deterministic(exchange, tmp_path) -> None:
         "-o",
         "json",
     )
-    first, second = _cli(exchange, tmp_path, *args), _cli(exchange, tmp_path, *args)
+    first, second = run_cli(exchange, tmp_path, *args), run_cli(exchange, tmp_path, *args)
     assert first.returncode == 0, first.stderr
     one, two = json.loads(first.stdout), json.loads(second.stdout)
     one.pop("tick_to_quote_us"), two.pop("tick_to_quote_us")  # wall-clock figures
@@ -340,10 +309,10 @@ def test_backtest_is_deterministic(exchange, tmp_path) -> None:
 
 def test_init_writes_a_config_that_starts(exchange, tmp_path) -> None:
     target = tmp_path / "mm.toml"
-    assert _cli(exchange, tmp_path, "mm", "init", str(target)).returncode == 0
-    again = _cli(exchange, tmp_path, "mm", "init", str(target))
+    assert run_cli(exchange, tmp_path, "mm", "init", str(target)).returncode == 0
+    again = run_cli(exchange, tmp_path, "mm", "init", str(target))
     assert again.returncode == 2 and "--force" in again.stderr
-    bad = _cli(
+    bad = run_cli(
         exchange,
         tmp_path,
         "mm",
@@ -376,8 +345,8 @@ def test_a_start_that_fails_after_journaling_still_writes_the_report(exchange, t
         category="linear", symbol=SYMBOL, side="Buy", orderType="Market", qty="0.001"
     )
     report_file = tmp_path / "report.json"
-    with _reaped(
-        _start(exchange, tmp_path, "--hedge-mode", "--report-json", str(report_file))
+    with reaped(
+        start_bot(exchange, tmp_path, "--hedge-mode", "--report-json", str(report_file))
     ) as bot:
         _, err = bot.communicate(timeout=60)
     assert bot.returncode == 2, err
