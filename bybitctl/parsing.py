@@ -61,18 +61,40 @@ class NumberRule:
     positive: bool = False
 
     def describe(self) -> str:
-        """The rule in words, e.g. "a number >= 0 (digits and an optional . fraction)"."""
+        """The bounds in words, appended to what is expected: " in (0, 300]", " >= 0"."""
         if self.minimum is not None and self.maximum is not None:
-            bounds = f" in [{_fmt(self.minimum)}, {_fmt(self.maximum)}]"
-        elif self.positive:
-            bounds = " > 0"
-        elif self.minimum is not None:
-            bounds = f" >= {_fmt(self.minimum)}"
-        elif not self.signed:
-            bounds = " >= 0"
-        else:
-            bounds = ""
-        return bounds
+            return f" in {self.interval()}"
+        if self.positive:
+            return " > 0"
+        if self.minimum is not None:
+            return f" >= {_fmt(self.minimum)}"
+        return "" if self.signed else " >= 0"
+
+    def contains(self, value: Any) -> bool:
+        """Whether `value` (int, float or Decimal, compared exactly) lies in the range; with no
+        `minimum`, an unsigned rule starts at 0.
+
+        >>> NumberRule(minimum=0, maximum=50, positive=True).contains(0)
+        False
+        """
+        if self.positive and value <= 0:
+            return False
+        if self.minimum is None:
+            if not self.signed and value < 0:
+                return False
+        elif value < self.minimum:
+            return False
+        return self.maximum is None or value <= self.maximum
+
+    def interval(self) -> str:
+        """Both bounds as users read them: "(0, 5000]" excludes 0, "[0, 50]" includes both.
+
+        >>> NumberRule(minimum=0, maximum=5000, positive=True).interval()
+        '(0, 5000]'
+        """
+        assert self.minimum is not None and self.maximum is not None
+        low = "(" if self.positive and self.minimum == 0 else "["
+        return f"{low}{_fmt(self.minimum)}, {_fmt(self.maximum)}]"
 
 
 UNSIGNED = NumberRule()
@@ -80,8 +102,13 @@ SIGNED = NumberRule(signed=True)
 POSITIVE = NumberRule(positive=True)
 
 
-def _fmt(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(value)
+def _fmt(value: Any) -> str:
+    """A bound as typed: no exponent, no trailing ".0" (ints, floats and Decimals)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int):
+        return str(value)
+    return repr(value) if isinstance(value, float) else format(value, "f")
 
 
 def _shape(raw: str, rule: NumberRule, pattern: re.Pattern[str], what: str) -> None:
@@ -112,13 +139,7 @@ def _shape(raw: str, rule: NumberRule, pattern: re.Pattern[str], what: str) -> N
 
 
 def _check_range(value: Any, raw: str, rule: NumberRule, what: str) -> None:
-    low, high = rule.minimum, rule.maximum
-    if (
-        (rule.positive and value <= 0)
-        or (low is not None and value < low)
-        or (high is not None and value > high)
-        or (not rule.signed and value < 0)
-    ):
+    if not rule.contains(value):
         raise InvalidValue(f"expected {what}{rule.describe()}, got {raw!r}")
 
 

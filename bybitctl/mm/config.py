@@ -71,23 +71,12 @@ def _doc(
     }
 
 
-def interval(rule: NumberRule) -> str:
-    """A range as users read it: "(0, 5000]" excludes 0, "[0, 50]" includes both ends.
-
-    >>> interval(NumberRule(minimum=0, maximum=5000, positive=True))
-    '(0, 5000]'
-    """
-    assert rule.minimum is not None and rule.maximum is not None
-    low = "(" if rule.positive and rule.minimum == 0 else "["
-    return f"{low}{_plain(rule.minimum)}, {_plain(rule.maximum)}]"
-
-
 def accepts(name: str) -> str:
     """What field `name` accepts, in words: its range, choices or text rule ("" for a
     boolean), for docs, `mm init` and the flags' help."""
     meta = _FIELDS[name].metadata
     if meta["rule"] is not None:
-        return interval(meta["rule"])
+        return meta["rule"].interval()
     if meta["choices"]:
         return "one of " + ", ".join(meta["choices"])
     if meta["text"] is not None:
@@ -514,21 +503,14 @@ def _field_problems(values: Mapping[str, Any]) -> list[str]:
         rule, choices, text = meta["rule"], meta["choices"], meta["text"]
         if rule is not None:
             for item in value if isinstance(value, tuple) else (value,):
-                if not within(rule, item):
-                    problems.append(f"{name}: must be in {interval(rule)}, got {_plain(item)}")
+                if not rule.contains(item):
+                    problems.append(f"{name}: must be in {rule.interval()}, got {_plain(item)}")
                     break
         elif choices and value not in choices:
             problems.append(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
         elif text is not None and not text[0].fullmatch(value):
             problems.append(f"{name}: expected {text[1]}, got {value!r}")
     return problems
-
-
-def within(rule: NumberRule, value: Any) -> bool:
-    """Whether `value` lies in the rule's range (exactly: a Decimal is compared as one)."""
-    assert rule.minimum is not None and rule.maximum is not None
-    low_ok = value > rule.minimum if rule.positive and rule.minimum == 0 else value >= rule.minimum
-    return bool(low_ok and value <= rule.maximum)
 
 
 def _cross_problems(c: MMConfig) -> list[str]:

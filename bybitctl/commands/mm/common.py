@@ -131,7 +131,6 @@ def number_option(raw: str | None, option: str, rule: NumberRule, *, integral: b
     """A flag's number by the one grammar (`bybitctl.parsing`) and in its range; None when
     the flag was not given."""
     from bybitctl import parsing
-    from bybitctl.mm.config import interval, within
 
     if raw is None:
         return None
@@ -140,22 +139,21 @@ def number_option(raw: str | None, option: str, rule: NumberRule, *, integral: b
         value = parsing.integer(raw, grammar) if integral else parsing.number(raw, grammar)
     except parsing.InvalidValue as exc:
         raise UsageError(f"invalid value for {option}: {exc}") from None
-    if not within(rule, value):
-        raise UsageError(f"invalid value for {option}: must be in {interval(rule)}, got {raw}")
+    if not rule.contains(value):
+        raise UsageError(f"invalid value for {option}: must be in {rule.interval()}, got {raw}")
     return value
 
 
 def decimal_option(raw: str, option: str, rule: NumberRule) -> Decimal:
     """A flag's exact decimal by the one grammar and in its range."""
     from bybitctl import parsing
-    from bybitctl.mm.config import interval, within
 
     try:
         value = Decimal(parsing.decimal_text(raw, parsing.NumberRule(signed=True)))
     except parsing.InvalidValue as exc:
         raise UsageError(f"invalid value for {option}: {exc}") from None
-    if not within(rule, value):
-        raise UsageError(f"invalid value for {option}: must be in {interval(rule)}, got {raw}")
+    if not rule.contains(value):
+        raise UsageError(f"invalid value for {option}: must be in {rule.interval()}, got {raw}")
     return value
 
 

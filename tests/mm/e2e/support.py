@@ -181,15 +181,15 @@ def config_flags(**over: Any) -> list[str]:
     return flags
 
 
-def start_bot(ex: SimHandle, tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
-    """The installed `bybitctl mm start` on BASE's config and `tmp_path/j.sqlite`, JSONL
-    events on stdout, quoting `ex`."""
+def start_bot(ex: SimHandle, tmp_path: Path, *extra: str, **over: Any) -> subprocess.Popen[str]:
+    """The installed `bybitctl mm start` on BASE's config (with `over` as in `config_flags`)
+    and `tmp_path/j.sqlite`, JSONL events on stdout, quoting `ex`; `extra` are further flags."""
     return subprocess.Popen(
         [
             binary(),
             "mm",
             "start",
-            *config_flags(),
+            *config_flags(**over),
             "--journal",
             str(tmp_path / "j.sqlite"),
             "-o",

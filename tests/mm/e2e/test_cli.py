@@ -109,15 +109,13 @@ def test_mm_resume_rearms_a_paused_kill_switch(exchange, tmp_path) -> None:
     bot = start_bot(
         exchange,
         tmp_path,
-        "--spread-bps",
-        "0.05",
         "--no-fee-aware",
-        "--min-requote-interval-ms",
-        "0",
         "--kill-max-drawdown",
         "0.02",
         "--kill-action",
         "pause",
+        spread_bps="0.05",
+        min_requote_interval_ms=0,
     )
     with reaped(bot):
         http, flow = rest(exchange), taker(exchange)

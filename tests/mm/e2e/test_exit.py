@@ -19,7 +19,7 @@ from bybitctl.mm.executor import Executor
 from bybitctl.mm.inbox import Inbox
 from bybitctl.mm.strategy import Place
 from bybitctl.sim import SimHandle
-from bybitctl.sim.auth import generate_key_pair
+from bybitctl.sim.net.auth import generate_key_pair
 
 from .support import (
     SYMBOL,
@@ -120,8 +120,10 @@ def test_sigterm_with_the_exchange_unreachable_reports_a_fill_it_could_not_see(
     exchange.add_key(*generate_key_pair(), account=TAKER)
     report_file = tmp_path / "report.json"
     # quotes at the touch, so a taker reaches them
-    at_touch = ("--spread-bps", "0.05", "--no-fee-aware")
-    with reaped(start_bot(exchange, tmp_path, *at_touch, "--report-json", str(report_file))) as bot:
+    bot = start_bot(
+        exchange, tmp_path, "--no-fee-aware", "--report-json", str(report_file), spread_bps="0.05"
+    )
+    with reaped(bot):
         http = _quoting(exchange)
         exchange.set_faults("refuse:15s")  # every connection dropped, none accepted
         taken = _take_our_ask(exchange)
@@ -140,7 +142,7 @@ def test_sigterm_with_the_exchange_unreachable_reports_a_fill_it_could_not_see(
     # nothing outlives the bot: DCP cancelled what its exit could not
     wait_for(lambda: own_open(http) == [], timeout=30)
     # and the next run on the journal books the fill the stream never brought
-    again = start_bot(exchange, tmp_path, *at_touch, "--duration", "1")
+    again = start_bot(exchange, tmp_path, "--no-fee-aware", "--duration", "1", spread_bps="0.05")
     out, err = again.communicate(timeout=HANG_S)
     assert again.returncode == 0, err
     report = _report(out)

@@ -416,16 +416,27 @@ def test_an_unusable_file_or_flag_is_refused_in_one_line_before_any_request(
     assert not (tmp_path / "j.sqlite").exists()  # nothing was even created
 
 
-def test_a_backtest_skips_recorded_lines_that_are_not_market_data(
+def test_a_backtest_skips_frames_that_are_not_usable_market_data(
     tmp_path: Path, clean_env, capsys
 ) -> None:
     data = _recording(tmp_path / "r.jsonl")
     with data.open("a") as fh:
-        for junk in ("[1, 2]", '{"recv_ns": "x", "frame": {}}', '{"recv_ns": 1}', "7"):
-            fh.write(junk + "\n")
-        topic = {"topic": "publicTrade.SIMUSDT"}
-        fh.write(json.dumps({"recv_ns": 10**19, "frame": {**topic, "data": [{"p": "nan"}]}}))
-        fh.write("\n")
+        for frame in ({"topic": "publicTrade.SIMUSDT", "data": [{"p": "nan"}]}, {"op": "pong"}):
+            fh.write(json.dumps({"recv_ns": 10**19, "channel": "linear", "frame": frame}) + "\n")
     args = ["--data", str(data), "--instrument", str(_instrument(tmp_path / "i.json"))]
     assert run(["mm", "backtest", *args, *BACKTEST, "-o", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["orders_placed"] >= 0
+
+
+@pytest.mark.parametrize("junk", ["[1, 2]", '{"recv_ns": "x", "frame": {}}', '{"recv_ns": 1}', "7"])
+def test_a_backtest_refuses_a_recording_line_of_another_shape(
+    tmp_path: Path, clean_env, capsys, junk: str
+) -> None:
+    data = _recording(tmp_path / "r.jsonl")
+    lines = len(data.read_text().splitlines())
+    with data.open("a") as fh:
+        fh.write(junk + "\n")
+    args = ["--data", str(data), "--instrument", str(_instrument(tmp_path / "i.json"))]
+    assert run(["mm", "backtest", *args, *BACKTEST, "-o", "json"]) == 2
+    err = capsys.readouterr().err
+    assert f"line {lines + 1} is not a recorded frame" in err and len(err.splitlines()) == 1
