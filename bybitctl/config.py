@@ -51,6 +51,8 @@ PROFILE_KEYS: dict[str, type] = {
     "output": str,
 }
 SECRET_KEYS = frozenset({"api_secret"})
+CREDENTIAL_KEYS = frozenset({"api_key", "api_secret"})
+"""Sent in HTTP headers: printable ASCII without blanks (`parsing.token`), never echoed."""
 ENV_VARS = {
     "api_key": "BYBIT_API_KEY",
     "api_secret": "BYBIT_API_SECRET",
@@ -59,9 +61,10 @@ ENV_VARS = {
     "output": "BYBITCTL_OUTPUT",
 }
 PROFILE_ENV = "BYBIT_PROFILE"
-BYBIT_TLDS = ("com", "nl", "com.hk", "kz", "eu", "tr", "id")
-"""Bybit's regional domains (`api.bybit.<tld>`): pybit's TLD_* constants (com, nl, com.hk,
-kz, eu) and the regional hosts of the v5 docs' connection page (tr, id)."""
+BYBIT_TLDS = ("com", "nl", "com.hk", "kz", "eu", "ae", "id")
+"""Bybit's regional domains `api.bybit.<tld>`: pybit's TLD_* constants (com, nl, com.hk, kz,
+eu) and the regional hosts the v5 integration guide lists (ae, id). Turkey (api.bybit-tr.com)
+and Georgia (api.bybitgeorgia.ge) are other domains, reached with --base-url."""
 _PROFILE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 CREDENTIALS_HINT = (
@@ -133,15 +136,11 @@ def mask(key: str, value: Any) -> Any:
         return "****"
     if key == "api_key":
         return "*" * (len(value) - 4) + value[-4:]
-    if key == "base_url" and isinstance(value, str) and "@" in _authority(value):
-        scheme, _, rest = value.partition("://")
-        return f"{scheme}://****@{rest.partition('@')[2]}"
+    if key == "base_url" and isinstance(value, str) and "@" in value:
+        # Everything up to the last "@" may be credentials, however the URL is malformed
+        # (a "/" or "@" inside the password included).
+        return f"{value.partition('://')[0]}://****@{value.rpartition('@')[2]}"
     return value
-
-
-def _authority(url: str) -> str:
-    """The `user:pass@host:port` part of a URL, however malformed the rest."""
-    return url.partition("://")[2].split("/", 1)[0]
 
 
 def _xdg_dir(variable: str, fallback: str, env: Mapping[str, str] | None) -> Path:
@@ -177,11 +176,9 @@ def convert(key: str, value: Any, origin: str = "flag") -> Any:
     if key not in PROFILE_KEYS:
         raise error(f"unknown setting '{key}' ({origin}); valid: {', '.join(PROFILE_KEYS)}")
     try:
-        value = _typed(PROFILE_KEYS[key], value)
+        value = parsing.token(value) if key in CREDENTIAL_KEYS else _typed(PROFILE_KEYS[key], value)
     except parsing.InvalidValue as exc:
-        # The grammar's message quotes the value: never for a secret.
-        rule = "a string without control characters" if key in SECRET_KEYS else str(exc)
-        raise error(f"bad value for {key} ({origin}): {rule}") from None
+        raise error(f"bad value for {key} ({origin}): {exc}") from None
     if key == "base_url":
         value = _check_base_url(value, error, origin)
     elif key == "output" and value not in FORMATS:
@@ -205,8 +202,12 @@ def _typed(kind: type, value: Any) -> Any:
 
 
 def _check_base_url(value: str, error: type[Exception], origin: str) -> str:
-    """An http(s) URL with a host; credentials in it are refused without echoing them."""
-    if "@" in _authority(value):
+    """An http(s) URL with a host; credentials in it are refused without echoing them.
+
+    Any "@" counts: no Bybit or local base URL has one, and a password may hold "/" or "@",
+    which would move the authority's end for a URL parser.
+    """
+    if "@" in value:
         raise error(
             f"bad base_url ({origin}): credentials in the URL (user:password@) are not "
             "allowed; Bybit keys go in --api-key and --api-secret-stdin"

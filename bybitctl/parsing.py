@@ -64,11 +64,17 @@ class NumberRule:
         """The bounds in words, appended to what is expected: " in (0, 300]", " >= 0"."""
         if self.minimum is not None and self.maximum is not None:
             return f" in {self.interval()}"
-        if self.positive:
-            return " > 0"
-        if self.minimum is not None:
-            return f" >= {_fmt(self.minimum)}"
-        return "" if self.signed else " >= 0"
+        low = (
+            " > 0"
+            if self.positive
+            else f" >= {_fmt(self.minimum)}"
+            if self.minimum is not None
+            else ""
+            if self.signed
+            else " >= 0"
+        )
+        high = f" <= {_fmt(self.maximum)}" if self.maximum is not None else ""
+        return low + (" and" if low and high else "") + high
 
     def contains(self, value: Any) -> bool:
         """Whether `value` (int, float or Decimal, compared exactly) lies in the range; with no
@@ -133,6 +139,8 @@ def _shape(raw: str, rule: NumberRule, pattern: re.Pattern[str], what: str) -> N
         reason = "write it without an exponent"
     elif raw.startswith("+"):
         reason = "no '+' sign"
+    elif pattern is _INTEGER:
+        reason = "ASCII digits only, no fraction"
     else:
         reason = "digits with an optional '.' fraction"
     raise InvalidValue(f"expected {what}, got {raw!r}: {reason}")
@@ -275,6 +283,20 @@ def _check_unicode(raw: str) -> None:
         raise InvalidValue(
             f"not valid Unicode (undecodable bytes or a lone surrogate), got {_short(raw)}"
         )
+
+
+def token(raw: str) -> str:
+    """An API key or secret: printable ASCII without blanks, as Bybit issues them (they go
+    into HTTP headers, which carry nothing else). The message never quotes the value.
+
+    >>> token("XyZ123")
+    'XyZ123'
+    """
+    if not isinstance(raw, str) or not raw:
+        raise InvalidValue("expected printable ASCII without blanks, got an empty value")
+    if not (raw.isascii() and raw.isprintable()) or any(c.isspace() for c in raw):
+        raise InvalidValue("expected printable ASCII without blanks")
+    return raw
 
 
 def json_value(raw: str) -> Any:

@@ -94,7 +94,7 @@ class RecordingWriter:
 def read_header(path: str | Path) -> dict[str, Any]:
     """The header line of a recording; `UsageError` when the file is not one."""
     path = Path(path)
-    header = next(_iter_lines(path), None)
+    _, header = next(_iter_lines(path), (0, None))
     if header is None:
         raise UsageError(f"{path} is empty")
     if not isinstance(header, dict) or header.get("recording") != FORMAT:
@@ -110,14 +110,14 @@ def iter_recording(path: str | Path) -> Iterator[dict[str, Any]]:
     """
     path = Path(path)
     lines = _iter_lines(path)
-    header = next(lines, None)
+    _, header = next(lines, (0, None))
     if header is None:
         return
     if not isinstance(header, dict) or header.get("recording") != FORMAT:
         raise UsageError(f"{path} is not a bybitctl recording")
     if header.get("version") != VERSION:
         raise UsageError(f"{path}: unsupported recording version {header.get('version')}")
-    for number, line in enumerate(lines, start=2):
+    for number, line in lines:
         if not (
             isinstance(line, dict)
             and type(line.get("recv_ns")) is int
@@ -128,8 +128,10 @@ def iter_recording(path: str | Path) -> Iterator[dict[str, Any]]:
         yield line
 
 
-def _iter_lines(path: Path) -> Iterator[Any]:
-    """Each decoded non-blank line; an undecodable line or a cut gzip stream ends it."""
+def _iter_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """Each non-blank line, decoded, with its line number in the file (blank lines count, so
+    an error names the line an editor shows); an undecodable line or a cut gzip stream ends
+    it."""
     try:
         fh = _open(path)
     except FileNotFoundError:
@@ -139,7 +141,7 @@ def _iter_lines(path: Path) -> Iterator[Any]:
     with fh:
         first = True
         try:
-            for raw in fh:
+            for number, raw in enumerate(fh, start=1):
                 if not raw.strip():
                     continue
                 try:
@@ -149,7 +151,7 @@ def _iter_lines(path: Path) -> Iterator[Any]:
                         raise UsageError(f"{path} is not a bybitctl recording") from None
                     return
                 first = False
-                yield value
+                yield number, value
         except _UNREADABLE:  # before OSError: BadGzipFile is one
             if first:
                 raise UsageError(f"{path} is not a bybitctl recording") from None

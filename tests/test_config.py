@@ -438,7 +438,14 @@ def test_toml_numbers_are_checked_too(env):
 
 
 @pytest.mark.parametrize(
-    "url", ["http://user:hunter2@127.0.0.1:9", "https://:hunter2@api.bybit.com", "http://a@[::1"]
+    "url",
+    [
+        "http://user:hunter2@127.0.0.1:9",
+        "https://:hunter2@api.bybit.com",
+        "http://a@[::1",
+        "http://user:hun/ter2@127.0.0.1:9",  # a "/" in the password ends the authority early
+        "http://user:hunter2@@127.0.0.1:9",
+    ],
 )
 def test_credentials_in_a_base_url_are_refused_and_never_echoed(env, url):
     with pytest.raises(UsageError) as info:
@@ -454,13 +461,14 @@ def test_credentials_in_a_base_url_are_refused_and_never_echoed(env, url):
     assert "hunter2" not in info.value.show()
 
 
-def test_a_stored_base_url_with_credentials_is_masked_wherever_shown(env):
+@pytest.mark.parametrize("stored", ["me:hunter2", "me:hun/ter2", "me:hun@ter2"])
+def test_a_stored_base_url_with_credentials_is_masked_wherever_shown(env, stored):
     path = cfg_file(env)
     path.parent.mkdir(parents=True)
-    path.write_text('[profiles.default]\nbase_url = "http://me:hunter2@127.0.0.1:9"\n')
+    path.write_text(f'[profiles.default]\nbase_url = "http://{stored}@127.0.0.1:9"\n')
     for args in (["list", "-o", "json"], ["get", "base_url"]):
         result = invoke(env, args)
-        assert "hunter2" not in result.output, args
+        assert "hunter2" not in result.output and "ter2" not in result.output, args
         assert "****@127.0.0.1:9" in result.output, args
     result = invoke(env, ["show", "-o", "json"])
     assert isinstance(result.exception, ConfigError)
@@ -532,3 +540,14 @@ def test_an_rsa_key_path_that_is_a_directory_or_binary_is_one_line(tmp_path):
     binary.chmod(0o600)
     with pytest.raises(ConfigError, match="is not a PEM text file"):
         config.read_rsa_key(str(binary))
+
+
+@pytest.mark.parametrize("key", ["ключключключ", "a b c d", "tab\tkey", "ké"])
+def test_an_api_key_that_cannot_go_in_a_header_is_refused_without_echo(env, key):
+    with pytest.raises(UsageError) as info:
+        config.resolve_settings({"api_key": key, "api_secret": "s"}, env)
+    assert "printable ASCII" in info.value.message and key not in info.value.show()
+    env["BYBIT_API_KEY"], env["BYBIT_API_SECRET"] = "k", key
+    with pytest.raises(ConfigError) as info:
+        config.resolve_settings({}, env)
+    assert "api_secret" in info.value.message and key not in info.value.show()

@@ -91,6 +91,9 @@ def _corrupt_gzip(path: Path) -> None:
     path.write_bytes(data[:20] + b"\xff" * 40 + data[60:])
 
 
+HEADER = '{"recording": "bybitctl", "version": 1}\n'
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
@@ -98,14 +101,6 @@ def _corrupt_gzip(path: Path) -> None:
         (lambda p: p.write_bytes(b"\x00\xffgarbage"), "is not a bybitctl recording"),
         (lambda p: p.write_text("[1, 2]\n"), "is not a bybitctl recording"),
         (_corrupt_gzip, "not a bybitctl recording"),
-        (
-            lambda p: p.write_text('{"recording": "bybitctl", "version": 1}\n{"recv_ns": "x"}\n'),
-            "line 2 is not a recorded frame",
-        ),
-        (
-            lambda p: p.write_text('{"recording": "bybitctl", "version": 1}\n[]\n'),
-            "line 2 is not a recorded frame",
-        ),
     ],
 )
 def test_what_is_not_a_recording_is_a_usage_error(tmp_path: Path, make, message: str) -> None:
@@ -113,4 +108,19 @@ def test_what_is_not_a_recording_is_a_usage_error(tmp_path: Path, make, message:
     make(path)
     with pytest.raises(UsageError, match=message):
         read_header(path)
+    with pytest.raises(UsageError, match=message):
+        list(iter_recording(path))
+
+
+@pytest.mark.parametrize(
+    ("body", "line"),
+    [('{"recv_ns": "x"}\n', 2), ("[]\n", 2), ("\n\n[]\n", 4), ("\n7\n", 3)],
+)
+def test_a_line_of_another_shape_is_named_by_its_number_in_the_file(
+    tmp_path: Path, body: str, line: int
+) -> None:
+    path = tmp_path / "rec.jsonl"
+    path.write_text(HEADER + body)
+    assert read_header(path)["recording"] == "bybitctl"  # the header itself is fine
+    with pytest.raises(UsageError, match=f"line {line} is not a recorded frame"):
         list(iter_recording(path))
