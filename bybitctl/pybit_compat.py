@@ -178,10 +178,11 @@ def no_reconnects(*, retries: int) -> dict[str, Any]:
     """Keyword arguments for a pybit socket whose reconnects are bybitctl's
     (`bybitctl.stream.supervisor`, the market maker's trade socket).
 
-    `restart_on_error=False` stops pybit reconnecting by itself (it would, at once, without
-    backoff, and only after abrupt errors; a socket the server closes cleanly stays closed
-    and `is_connected()` turns False either way); `retries` bounds the attempts of one
-    connect, after which the constructor raises.
+    `restart_on_error=False` stops pybit reconnecting by itself (it would, at once and
+    without backoff, whenever websocket-client reports the socket's end as an error, as it
+    does for a server's close frame): a dropped socket stays closed and `is_connected()`
+    turns False. `retries` bounds the attempts of one connect, after which the constructor
+    raises.
     """
     return {"restart_on_error": False, "retries": retries}
 

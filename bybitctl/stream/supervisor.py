@@ -1,8 +1,8 @@
 """One supervised connection: the reconnect policy of `bybitctl stream` and the market maker.
 
-pybit reconnects by itself only after an abrupt error, at once and without backoff, and not
-at all when the server closes the socket cleanly (Bybit and the local exchange both close
-cleanly). So every socket is built with pybit's own reconnects off (see
+pybit's own reconnect runs at once, without backoff, inside its reader thread, and only
+when websocket-client reports the end as an error; it resubscribes but tells nobody that
+frames were lost. So every socket is built with pybit's reconnects off (see
 `bybitctl.pybit_compat.no_reconnects`) and a `Supervisor` decides instead:
 
     IDLE -start-> CONNECTING -up-> CONNECTED -drop/silence-> RECONNECTING -due-> CONNECTING
