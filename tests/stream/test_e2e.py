@@ -27,6 +27,7 @@ import pytest
 import requests
 from pybit.unified_trading import HTTP
 
+from bybitctl import pybit_compat
 from bybitctl.recording import iter_recording
 from bybitctl.sim import SimHandle, running_exchange
 from bybitctl.stream.feed import LIVE_BACKOFF
@@ -105,7 +106,7 @@ class RestSampler:
 
     def __init__(self, exchange: SimHandle) -> None:
         self.http = HTTP(max_retries=1)
-        self.http.endpoint = exchange.base_url
+        pybit_compat.set_base_url(self.http, exchange.base_url)
         self.samples: list[dict[str, Any]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
