@@ -122,6 +122,7 @@ def _misplaced_global_option(exc: Any, args: list[str]) -> Any:
 
 def translate(exc: Exception) -> BybitctlError | None:
     """The `BybitctlError` an exception means to users, or None when it is a bug."""
+    from bybitctl import pybit_compat
     from bybitctl.errors import (
         BybitctlError,
         ConfigError,
@@ -144,10 +145,10 @@ def translate(exc: Exception) -> BybitctlError | None:
     requests_errors = sys.modules.get("requests.exceptions")
     if requests_errors is not None and isinstance(exc, requests_errors.RequestException):
         return NetworkError(network_message(exc))
-    if isinstance(exc, PermissionError) and "require keys" in str(exc):
+    if pybit_compat.is_missing_keys(exc):
         # pybit's own check in `_auth`, reached through `call` or `api`.
         return ConfigError("this request needs API credentials")
-    if _raised_by_pybit(exc):
+    if pybit_compat.raised_by_pybit(exc):
         # pybit's local checks (e.g. "You must pass demo=True ..."): nothing was sent.
         hint = "pass --demo before the command group" if "demo=True" in str(exc) else None
         return UsageError(f"pybit refused the call: {_first_line(exc)}", hint=hint)
@@ -216,14 +217,6 @@ def _failed_request(exc: Any) -> str:
     generic = str(exc.message).startswith("HTTP status code is not 200")
     status = f"HTTP {exc.status_code} from {where}"
     return status if generic else f"{exc.message} ({status})"
-
-
-def _raised_by_pybit(exc: BaseException) -> bool:
-    """True when the innermost frame of the traceback is pybit's own code."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return tb is not None and f"{os.sep}pybit{os.sep}" in tb.tb_frame.f_code.co_filename
 
 
 def _print_traceback(exc: BaseException) -> None:

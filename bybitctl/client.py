@@ -1,18 +1,17 @@
 """Builds pybit's HTTP, WebSocket and WebSocketTrading clients for resolved Settings.
 
-pybit stays unmodified: an explicit base URL goes into the HTTP instance's public
-`endpoint` attribute (pybit builds every request URL from it), and the WebSocket
-subclasses override only `_connect(url)` to hand pybit the derived local URL.
+pybit stays unmodified: an explicit base URL reaches it through `bybitctl.pybit_compat`
+(`set_base_url` for HTTP, the routed WebSocket classes for the derived local URL).
 pybit is imported inside the functions so `bybitctl --help` never loads it or requests.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from bybitctl import pybit_compat
 from bybitctl.config import Settings, is_loopback, read_rsa_key
 from bybitctl.errors import ConfigError
 
@@ -74,7 +73,7 @@ def make_http(settings: Settings, *, auth: bool = False, debug: bool = False) ->
         **_credentials(settings),
     )
     if settings.base_url:
-        http.endpoint = settings.base_url
+        pybit_compat.set_base_url(http, settings.base_url)
     return http
 
 
@@ -101,38 +100,6 @@ def _channel_path(channel_type: str) -> str:
     return "private" if channel_type == "private" else f"public/{channel_type}"
 
 
-@functools.cache
-def _classes() -> tuple[type[WebSocket], type[WebSocketTrading], type[WebsocketSpreadTrading]]:
-    """Subclasses that differ from pybit's only in the URL `_connect` receives."""
-    from pybit.unified_trading import WebSocket, WebsocketSpreadTrading, WebSocketTrading
-
-    class RoutedWebSocket(WebSocket):
-        def __init__(self, channel_type: str, url: str | None = None, **kwargs: Any) -> None:
-            self._routed_url = url
-            super().__init__(channel_type, **kwargs)
-
-        def _connect(self, url: str) -> None:
-            super()._connect(self._routed_url or url)
-
-    class RoutedWebSocketTrading(WebSocketTrading):
-        def __init__(self, url: str | None = None, **kwargs: Any) -> None:
-            self._routed_url = url
-            super().__init__(**kwargs)
-
-        def _connect(self, url: str) -> None:
-            super()._connect(self._routed_url or url)
-
-    class RoutedSpreadWebSocket(WebsocketSpreadTrading):
-        def __init__(self, url: str | None = None, **kwargs: Any) -> None:
-            self._routed_url = url
-            super().__init__(**kwargs)
-
-        def _connect(self, url: str) -> None:
-            super()._connect(self._routed_url or url)
-
-    return RoutedWebSocket, RoutedWebSocketTrading, RoutedSpreadWebSocket
-
-
 def _ws_kwargs(settings: Settings, kw: dict[str, Any]) -> dict[str, Any]:
     return {
         "testnet": settings.testnet,
@@ -155,10 +122,11 @@ def make_ws(
         settings.require_credentials()
     _configure_logging(debug)
     url = ws_url(settings, _channel_path(channel_type)) if settings.base_url else None
-    routed, _, spread = _classes()
     if channel_type == "spread":
-        return spread(url, testnet=settings.testnet, demo=settings.demo, tld=settings.tld, **kw)
-    return routed(channel_type, url, **_ws_kwargs(settings, kw))
+        return pybit_compat.spread_websocket(
+            url, testnet=settings.testnet, demo=settings.demo, tld=settings.tld, **kw
+        )
+    return pybit_compat.websocket(channel_type, url, **_ws_kwargs(settings, kw))
 
 
 def make_ws_trading(settings: Settings, *, debug: bool = False, **kw: Any) -> WebSocketTrading:
@@ -166,9 +134,8 @@ def make_ws_trading(settings: Settings, *, debug: bool = False, **kw: Any) -> We
     settings.require_credentials()
     _configure_logging(debug)
     url = ws_url(settings, "trade") if settings.base_url else None
-    _, cls, _ = _classes()
     kw.setdefault("recv_window", settings.recv_window)
-    return cls(url, **_ws_kwargs(settings, kw))
+    return pybit_compat.websocket_trading(url, **_ws_kwargs(settings, kw))
 
 
 def is_safe_target(settings: Settings) -> bool:

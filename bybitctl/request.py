@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote
 
+from bybitctl import pybit_compat
 from bybitctl.errors import UsageError
 
 if TYPE_CHECKING:
@@ -196,12 +197,7 @@ def send(http: HTTP, request: Request) -> dict[str, Any]:
             # sent yet, so the same request goes through pybit's own machinery instead.
             if exc.obj is not http:
                 raise
-    return http._submit_request(
-        method=request.http_method,
-        path=http.endpoint + request.path,
-        query=params,
-        auth=request.auth,
-    )
+    return pybit_compat.submit(http, request.http_method, request.path, params, auth=request.auth)
 
 
 def _takes_keywords(method: Callable[..., Any]) -> bool:
@@ -252,13 +248,13 @@ def describe(
     """
     from requests.models import PreparedRequest  # loaded with pybit already
 
-    query = http._clean_query(wire_params(request))
-    url = http.endpoint + request.path
-    headers = dict(http.client.headers)
+    query = pybit_compat.clean_query(http, wire_params(request))
+    url = pybit_compat.request_url(http, request.path)
+    headers = pybit_compat.session_headers(http)
     content_type = "application/json"
     body: str | None = None
     if request.http_method == "GET":
-        payload = http.prepare_payload(request.http_method, query)
+        payload = pybit_compat.encode_payload(http, request.http_method, query)
         if payload:
             # Through requests' own URL preparation, as on the wire (it changes nothing).
             prepared = PreparedRequest()
@@ -271,16 +267,16 @@ def describe(
         content_type = "multipart/form-data; boundary=boundary-for-file"
         body = f"<multipart form data: upload_file {name!r} read from {query['upload_file']}>"
     else:
-        body = http.prepare_payload(request.http_method, query)
+        body = pybit_compat.encode_payload(http, request.http_method, query)
     if request.auth:
         headers.update(
             {
                 "Content-Type": content_type,
-                "X-BAPI-API-KEY": REDACTED if http.api_key or has_key else MISSING,
-                "X-BAPI-SIGN": REDACTED if http.api_secret or can_sign else MISSING,
+                "X-BAPI-API-KEY": REDACTED if pybit_compat.holds_key(http) or has_key else MISSING,
+                "X-BAPI-SIGN": REDACTED if pybit_compat.holds_secret(http) or can_sign else MISSING,
                 "X-BAPI-SIGN-TYPE": "2",
                 "X-BAPI-TIMESTAMP": str(int(time.time() * 1000)),
-                "X-BAPI-RECV-WINDOW": str(http.recv_window),
+                "X-BAPI-RECV-WINDOW": str(pybit_compat.recv_window(http)),
             }
         )
     return {"method": request.http_method, "url": url, "headers": headers, "body": body}

@@ -20,13 +20,7 @@ from bybitctl.catalog import Param
 from bybitctl.errors import UsageError
 from bybitctl.naming import kebab
 from bybitctl.parsing import InvalidValue, NumberRule
-
-# pybit's `prepare_payload` casts these keys of every POST body: `str()` for the first set,
-# `int()` for the second (Python's `int()` reads '٣' as 3). A value for them that the
-# catalogue does not type is parsed as what pybit will make of it, so it cannot change on
-# the way.
-PYBIT_STR_CASTS = frozenset({"qty", "price", "triggerPrice", "takeProfit", "stopLoss"})
-PYBIT_INT_CASTS = frozenset({"positionIdx"})
+from bybitctl.pybit_compat import PAYLOAD_INT_CASTS, PAYLOAD_STR_CASTS
 
 
 def option_names(api_name: str) -> list[str]:
@@ -196,9 +190,9 @@ def loose_value(raw: str, key: str = "", *, http_method: str = "POST") -> Any:
     >>> loose_value("10")
     '10'
     """
-    if http_method == "POST" and key in PYBIT_INT_CASTS:
+    if http_method == "POST" and key in PAYLOAD_INT_CASTS:
         return parsing.integer(raw)
-    if raw[:1] in ("[", "{") and not (http_method == "POST" and key in PYBIT_STR_CASTS):
+    if raw[:1] in ("[", "{") and not (http_method == "POST" and key in PAYLOAD_STR_CASTS):
         value = parsing.json_value(raw)  # may span lines, as JSON files do
         return raw if http_method == "GET" else value
     return parsing.text(raw)

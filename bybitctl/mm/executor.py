@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from bybitctl import pybit_compat
 from bybitctl.mm.feeds import DOWN, UP
 from bybitctl.mm.inbox import Inbox
 from bybitctl.mm.strategy import Action, Amend, Cancel, Place
@@ -99,11 +100,13 @@ class Executor:
         from bybitctl.client import make_ws_trading
 
         try:
-            ws = make_ws_trading(self.settings, debug=self.debug, restart_on_error=False, retries=2)
+            ws = make_ws_trading(
+                self.settings, debug=self.debug, **pybit_compat.no_reconnects(retries=2)
+            )
             deadline = time.monotonic() + 5.0
-            while not ws.auth and time.monotonic() < deadline:
+            while not pybit_compat.trade_authenticated(ws) and time.monotonic() < deadline:
                 time.sleep(0.005)
-            if not ws.auth:
+            if not pybit_compat.trade_authenticated(ws):
                 ws.exit()
                 raise ConnectionError("trade socket authentication timed out")
         except Exception as exc:  # pybit raises bare Exception types on connect failures
@@ -224,11 +227,11 @@ class Executor:
         # pybit's own `_send_order_operation` registers the callback after sending, so a
         # quick reply finds no callback and is dropped (the request then times out); it
         # also spends ~40 µs of the tick on uuid4 and json.dumps. Same request, other order.
-        ws._set_callback(req_id, answer, answer)
+        pybit_compat.expect_reply(ws, req_id, answer, answer)
         try:
-            send_frame(ws.ws, frame)
+            send_frame(pybit_compat.websocket_app(ws), frame)
         except Exception:
-            ws._pop_callback(req_id)
+            pybit_compat.forget_reply(ws, req_id)
             with lock:
                 pending.pop(token, None)  # never sent: the caller resends it over HTTP
             raise
@@ -242,11 +245,7 @@ class Executor:
         else:
             op = _BATCH_OPS[type(actions[0])]
             args = {"category": self.category, "request": [self._request(a) for a in actions]}
-        header: dict[str, Any] = {"X-BAPI-TIMESTAMP": int(time.time() * 1000)}
-        if ws.recv_window:
-            header["X-BAPI-RECV-WINDOW"] = ws.recv_window
-        if ws.referral_id:
-            header["Referer"] = ws.referral_id
+        header = {"X-BAPI-TIMESTAMP": int(time.time() * 1000), **pybit_compat.trade_headers(ws)}
         return orjson.dumps({"reqId": req_id, "header": header, "op": op, "args": [args]})
 
     def rehearse(self, actions: Sequence[Action]) -> int:

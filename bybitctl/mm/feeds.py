@@ -6,147 +6,134 @@ replies, timers, signals) puts `(kind, source, gen, t_ns, payload)` tuples in th
 `time.perf_counter_ns()` taken the moment pybit hands over the decoded frame: the start of
 the tick-to-quote measurement.
 
-pybit is built with `restart_on_error=False` (it reconnects only after some errors, without
-backoff, and never after a clean close): `Feed.check`, called from the engine's
-timer, notices a dead socket, reports it (`down`, so the engine pulls its quotes) and
-reconnects with a capped backoff on a helper thread. A generation number drops frames still
-queued from a socket that no longer exists.
+Each `Feed` is a `bybitctl.stream.supervisor.Supervisor` (the one reconnect policy, shared
+with `bybitctl stream`) whose attempts report through the inbox: `Feed.check`, called from
+the engine's timer, notices a dead, stuck or silent socket, reports it (`down`, so the engine
+pulls its quotes) and reconnects with a jittered, capped backoff on a helper thread. The
+generation number `gen` drops frames still queued from a socket that no longer exists.
 """
 
 from __future__ import annotations
 
-import threading
+import random
 import time
 from collections.abc import Callable
 from typing import Any
 
 from bybitctl.mm.inbox import Inbox
-from bybitctl.stream.feed import Backoff, Connector, close_quietly, connector, resubscribe
+from bybitctl.stream.feed import connector, resubscribe
+from bybitctl.stream.supervisor import (
+    DOWN,
+    UP,
+    Backoff,
+    Callback,
+    Connect,
+    Spawn,
+    Supervisor,
+    spawn_thread,
+)
+
+__all__ = ["DOWN", "FRAME", "UP", "Feed", "private_feed", "public_feed"]
+"""`UP`/`DOWN` are the supervisor's outcome kinds, re-exported for the engine's inbox."""
 
 FRAME = "frame"
-UP = "up"
-DOWN = "down"
 
-Callback = Callable[[dict[str, Any]], None]
 Subscribe = Callable[[Any, Callback], None]
-RECONNECT = Backoff(0.2, 5.0)
+RECONNECT = Backoff(0.2, 5.0, jitter=0.2)
 """Reconnect delays: quick first retries (quotes are pulled meanwhile), capped at 5 s."""
+STABLE_S = 10.0
+"""A connection up this long counts as good: the next loss starts the backoff afresh."""
+PUBLIC_SILENT_S = 60.0
+"""A public socket that brought nothing for this long is replaced. The engine's stale-book
+guard asks for a fresh snapshot long before (stale_book_ms), so only a socket that stays
+silent even then, open but no longer fed, gets here."""
 
 
 class Feed:
     """One pybit WebSocket (public or private) feeding the engine's inbox as `source`.
 
-    `stream.feed.LiveFeed` supervises the same way for `bybitctl stream`, but on its
-    caller's thread through `poll`; here supervision runs from the engine's timer and
-    connection changes are inbox events, so both can live in the engine's one-at-a-time
-    handling."""
+    Supervision runs from the engine's timer (`check`) and connection changes are inbox
+    events the engine hands back to `accept`, so both live in the engine's one-at-a-time
+    handling. `stale_after_s`: seconds without a frame after which the socket is replaced
+    (None: a silent socket is fine). `clock`, `rand` and `spawn` are the supervisor's.
+    """
 
     def __init__(
         self,
         source: str,
-        connect: Connector,
+        connect: Connect,
         subscribe: Subscribe,
         sink: Inbox,
         backoff: Backoff = RECONNECT,
         connect_timeout_s: float = 15.0,
+        *,
+        stale_after_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+        spawn: Spawn | None = None,
     ) -> None:
         self.source = source
-        self._connect = connect
-        self._subscribe = subscribe
         self._sink = sink
-        self._backoff = backoff
-        self._connect_timeout_s = connect_timeout_s
-        self.gen = 0
-        self.up = False
-        self.connects = 0
-        self.drops = 0
-        self._manager: Any = None
-        self._attempt = 0
-        self._connecting_since: float | None = None
-        self._retry_at: float | None = None
+        self._supervisor = Supervisor(
+            connect,
+            subscribe,
+            lambda kind, gen, payload: sink.put((kind, source, gen, 0, payload)),
+            self._frames,
+            backoff=backoff,
+            connect_timeout=connect_timeout_s,
+            stable_after=STABLE_S,
+            stale_after=stale_after_s,
+            clock=clock,
+            rand=rand,
+            spawn=spawn or spawn_thread(f"mm-{source}"),
+        )
+
+    def _frames(self, gen: int) -> Callback:
+        put, source, clock = self._sink.put, self.source, time.perf_counter_ns
+
+        def on_frame(message: dict[str, Any]) -> None:
+            put((FRAME, source, gen, clock(), message))
+
+        return on_frame
+
+    @property
+    def gen(self) -> int:
+        """The live socket's generation: a frame carrying another one is stale."""
+        return self._supervisor.gen
+
+    @property
+    def up(self) -> bool:
+        return self._supervisor.up
+
+    @property
+    def connects(self) -> int:
+        return self._supervisor.connects
+
+    @property
+    def drops(self) -> int:
+        return self._supervisor.drops
 
     def start(self) -> None:
         """Begin connecting on a helper thread (returns at once)."""
-        self.gen += 1
-        self._connecting_since = time.monotonic()
-        self._retry_at = None
-        threading.Thread(
-            target=self._open, args=(self.gen,), daemon=True, name=f"mm-{self.source}"
-        ).start()
-
-    def _open(self, gen: int) -> None:
-        sink, source, clock = self._sink, self.source, time.perf_counter_ns
-
-        def on_frame(message: dict[str, Any]) -> None:
-            sink.put((FRAME, source, gen, clock(), message))
-
-        try:
-            manager = self._connect(on_frame)
-            self._subscribe(manager, on_frame)
-        except Exception as exc:  # pybit raises bare Exception types on connect failures
-            sink.put((DOWN, source, gen, 0, f"connect failed: {exc}"))
-        else:
-            sink.put((UP, source, gen, 0, manager))
+        self._supervisor.start()
 
     def accept(self, kind: str, gen: int, payload: Any) -> bool:
         """Apply a connection event from the queue; False when it belongs to an old socket
         (the caller then ignores it)."""
-        if gen != self.gen:
-            if kind == UP:
-                close_quietly(payload)
-            return False
-        if kind == UP:
-            self._manager = payload
-            self.up = True
-            self.connects += 1
-            self._connecting_since = None
-        elif kind == DOWN:
-            self._lost()
-        return True
+        return self._supervisor.accept(kind, gen, payload)
 
     def check(self) -> str | None:
-        """Timer duty: notice a dead socket or a stuck connect, start due reconnects.
+        """Timer duty: notice a dead, stuck or silent socket, start due reconnects.
         Returns a reason when the feed just went down."""
-        now = time.monotonic()
-        manager = self._manager
-        if self.up and manager is not None and not manager.is_connected():
-            self._lost()
-            return "connection closed"
-        if (
-            self._connecting_since is not None
-            and now - self._connecting_since > self._connect_timeout_s
-        ):
-            self._lost()
-            return "connect timed out"
-        if self._retry_at is not None and now >= self._retry_at:
-            self.start()
-        return None
-
-    def _lost(self) -> None:
-        if self.up:
-            self.drops += 1
-            self._attempt = 0
-        self.up = False
-        manager, self._manager = self._manager, None
-        if manager is not None:
-            threading.Thread(target=close_quietly, args=(manager,), daemon=True).start()
-        self.gen += 1  # frames still queued from the dead socket are dropped
-        self._connecting_since = None
-        self._retry_at = time.monotonic() + self._backoff.delay(self._attempt)
-        self._attempt += 1
+        return self._supervisor.check()
 
     def resubscribe(self, topic: str) -> None:
         """Ask for `topic` again, so the exchange sends a fresh snapshot."""
-        resubscribe(self._manager, topic)
+        resubscribe(self._supervisor.link, topic)
 
     def close(self) -> None:
         """Close the socket; later events from it are ignored."""
-        self.gen += 1
-        self.up = False
-        self._retry_at = None
-        manager, self._manager = self._manager, None
-        if manager is not None:
-            close_quietly(manager)
+        self._supervisor.close()
 
 
 def public_feed(
@@ -165,7 +152,13 @@ def public_feed(
         manager.trade_stream(symbol=symbol, callback=callback)
         manager.ticker_stream(symbol=symbol, callback=callback)
 
-    return Feed("public", connector(settings, category, debug=debug), subscribe, sink)
+    return Feed(
+        "public",
+        connector(settings, category, debug=debug),
+        subscribe,
+        sink,
+        stale_after_s=PUBLIC_SILENT_S,
+    )
 
 
 def private_feed(

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bybitctl import pybit_compat
 from bybitctl.mm.executor import BATCH, open_orders, paged
 
 SHUTDOWN_S = 10.0
@@ -233,7 +234,7 @@ class _Bounded:
             left = self._deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("the exit's time ran out")
-            self._http.timeout = min(self._cap, left)
+            pybit_compat.set_timeout(self._http, min(self._cap, left))
             return method(**kwargs)
 
         return call

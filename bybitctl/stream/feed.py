@@ -1,59 +1,50 @@
 """Frame sources for the stream pipeline: a live pybit connection, or a recording.
 
-`LiveFeed` owns the reconnect policy. pybit reconnects by itself only after an abrupt error,
-at once and without backoff, and not at all when the server closes the socket cleanly (its
-`_on_close` only logs; Bybit and the local exchange both close cleanly). So pybit is built
-with `restart_on_error=False` and this class supervises instead: when the socket is gone it
-waits a capped exponential backoff, builds a fresh pybit client and sends every subscription
-again; the caller is told first, so it can drop its books until their fresh snapshots.
-Heartbeats stay pybit's: WebSocket ping frames every 20 s with a 10 s pong timeout, plus
-Bybit's `{"op": "ping"}` after every pong; a missed pong ends the socket, which lands here.
+`LiveFeed` is a `bybitctl.stream.supervisor.Supervisor` driven from the caller's thread:
+the connection is built on a helper thread, and everything else (frames, connection
+changes, reconnects) happens in `poll`, so a slow connect never freezes the live view.
+The caller hears of every connection change first, so it can drop its books until their
+fresh snapshots. Heartbeats stay pybit's: WebSocket ping frames every 20 s with a 10 s pong
+timeout, plus Bybit's `{"op": "ping"}` after every pong; a missed pong ends the socket,
+which the supervisor notices.
 
-Frames reach the queue through pybit's `callback_function` hook, which receives every
-decoded frame before pybit's own processing; so pybit's internal order book and ticker
-merging never run. The connection is built on a helper thread and everything else happens
-on the caller's thread in `poll`, so a slow connect never freezes the live view.
+Frames reach the queue through pybit's `callback_function` hook (`pybit_compat.raw_frames`),
+which receives every decoded frame before pybit's own processing; so pybit's internal order
+book and ticker merging never run.
 """
 
 from __future__ import annotations
 
 import json
 import queue
-import threading
+import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-from bybitctl.errors import NetworkError
+from bybitctl import pybit_compat
 from bybitctl.recording import iter_recording
+from bybitctl.stream.supervisor import (
+    CONNECTED,
+    CONNECTING,
+    Backoff,
+    Callback,
+    Connect,
+    Spawn,
+    Supervisor,
+)
 from bybitctl.stream.topics import Subscription
 
 Frame = tuple[int, dict[str, Any]]
-Connector = Callable[[Callable[[dict[str, Any]], None]], Any]
 
-CONNECTING = "connecting"
-CONNECTED = "connected"
-RECONNECTING = "reconnecting"
+FRAME = "frame"
 REPLAYING = "replaying"
 ENDED = "ended"
 
-
-@dataclass(frozen=True)
-class Backoff:
-    """Delay before reconnect attempt n (0-based): base * 2**n, at most cap seconds.
-
-    >>> [Backoff(0.5, 4.0).delay(n) for n in range(5)]
-    [0.5, 1.0, 2.0, 4.0, 4.0]
-    """
-
-    base: float = 0.5
-    cap: float = 30.0
-
-    def delay(self, attempt: int) -> float:
-        return min(self.cap, self.base * 2 ** min(attempt, 32))
+LIVE_BACKOFF = Backoff(0.5, 30.0, jitter=0.2)
+"""Reconnect delays of `bybitctl stream`: 0.5 s doubling to 30 s, each up to 20 % shorter."""
 
 
 class LiveFeed:
@@ -62,151 +53,93 @@ class LiveFeed:
     `connect(callback)` builds a connected pybit client that hands every decoded frame to
     `callback` (see `connector`). `on_state(state, detail)` is called on the caller's thread
     whenever the connection state changes; a "reconnecting" call means every frame before it
-    is from a connection that no longer exists.
+    is from a connection that no longer exists. A connection that never came up is given up
+    after `give_up_after` attempts (NetworkError, exit 4).
     """
 
     def __init__(
         self,
-        connect: Connector,
+        connect: Connect,
         subscriptions: list[Subscription],
         on_state: Callable[[str, str], None],
         *,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff = LIVE_BACKOFF,
         give_up_after: int = 5,
         stable_after: float = 10.0,
         connect_timeout: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+        spawn: Spawn | None = None,
     ) -> None:
-        self._connect = connect
         self.subscriptions = subscriptions
         self._on_state = on_state
-        self._backoff = backoff
-        self._give_up_after = give_up_after
-        self._stable_after = stable_after
-        self._connect_timeout = connect_timeout
-        self._connect_started = 0.0
-        self._clock = clock
         self._queue: queue.Queue[tuple[str, int, int, Any]] = queue.Queue()
-        self._gen = 0
-        self._manager: Any = None
-        self._attempt = 0
-        self._ever_connected = False
-        self._up_since = 0.0
-        self._retry_at: float | None = None
+        self._supervisor = Supervisor(
+            connect,
+            self._subscribe,
+            lambda kind, gen, payload: self._queue.put((kind, gen, 0, payload)),
+            self._frames,
+            on_state=self._state,
+            backoff=backoff,
+            connect_timeout=connect_timeout,
+            stable_after=stable_after,
+            give_up_after=give_up_after,
+            clock=clock,
+            rand=rand,
+            spawn=spawn,
+        )
         self.state = CONNECTING
         self.finished = False
 
-    def start(self) -> None:
-        """Begin the first connection attempt (returns at once)."""
-        self._spawn()
-
-    def _spawn(self) -> None:
-        self._connect_started = self._clock()
-        self._gen += 1
-        gen = self._gen
-        self._retry_at = None
-        threading.Thread(target=self._open, args=(gen,), daemon=True, name="bybitctl-ws").start()
-
-    def _open(self, gen: int) -> None:
-        """Connect and subscribe (helper thread); the outcome goes through the queue."""
+    def _frames(self, gen: int) -> Callback:
         put = self._queue.put
 
         def on_frame(message: dict[str, Any]) -> None:
-            put(("frame", gen, time.time_ns(), message))
+            put((FRAME, gen, time.time_ns(), message))
 
-        try:
-            manager = self._connect(on_frame)
-            for sub in self.subscriptions:
-                getattr(manager, sub.method)(callback=on_frame, **sub.kwargs)
-        except Exception as exc:  # pybit raises bare Exception types on connect failures
-            put(("failed", gen, 0, exc))
-        else:
-            put(("up", gen, 0, manager))
+        return on_frame
+
+    def _subscribe(self, manager: Any, callback: Callback) -> None:
+        for sub in self.subscriptions:
+            getattr(manager, sub.method)(callback=callback, **sub.kwargs)
+
+    def _state(self, state: str, detail: str) -> None:
+        self.state = state
+        if state == CONNECTED:
+            detail = "subscribed " + ", ".join(s.topic for s in self.subscriptions)
+        self._on_state(state, detail)
+
+    def start(self) -> None:
+        """Begin the first connection attempt (returns at once)."""
+        self._supervisor.start()
 
     def poll(self, timeout: float) -> list[Frame]:
         """Frames received since the last call (waiting up to `timeout` s for the first),
         after acting on connection changes."""
         frames: list[Frame] = []
+        supervisor = self._supervisor
         try:
             item = self._queue.get(timeout=max(timeout, 0.0))
             while True:
-                self._handle(item, frames)
+                kind, gen, recv_ns, payload = item
+                if kind != FRAME:
+                    supervisor.accept(kind, gen, payload)
+                elif gen == supervisor.gen:
+                    frames.append((recv_ns, payload))
                 item = self._queue.get_nowait()
         except queue.Empty:
             pass
         if not frames:  # report a loss only after the frames that preceded it
-            self._supervise()
+            supervisor.check()
         return frames
-
-    def _handle(self, item: tuple[str, int, int, Any], frames: list[Frame]) -> None:
-        kind, gen, recv_ns, payload = item
-        if gen != self._gen:
-            if kind == "up":
-                close_quietly(payload)
-            return
-        if kind == "frame":
-            frames.append((recv_ns, payload))
-        elif kind == "up":
-            self._manager = payload
-            self._ever_connected = True
-            self._up_since = self._clock()
-            self._set(CONNECTED, "subscribed " + ", ".join(s.topic for s in self.subscriptions))
-        else:
-            self._lost(f"connect failed: {_first_sentence(payload)}")
-
-    def _supervise(self) -> None:
-        manager = self._manager
-        now = self._clock()
-        if self.state == CONNECTING and now - self._connect_started > self._connect_timeout:
-            self._gen += 1  # the helper thread is stuck in pybit: abandon it
-            self._lost("connect timed out")
-        elif self.state == CONNECTED and manager is not None and not manager.is_connected():
-            if now - self._up_since >= self._stable_after:
-                self._attempt = 0
-            self._manager = None
-            close_quietly(manager)
-            self._gen += 1  # frames still queued from the dead socket are dropped
-            self._lost("connection closed")
-        elif self._retry_at is not None and now >= self._retry_at:
-            self._set(CONNECTING, "")
-            self._spawn()
-
-    def _lost(self, why: str) -> None:
-        if not self._ever_connected and self._attempt + 1 >= self._give_up_after:
-            raise NetworkError(f"cannot open the WebSocket ({why})")
-        delay = self._backoff.delay(self._attempt)
-        self._attempt += 1
-        self._retry_at = self._clock() + delay
-        self._set(RECONNECTING, f"{why}; retrying in {delay:g}s")
-
-    def _set(self, state: str, detail: str) -> None:
-        self.state = state
-        self._on_state(state, detail)
 
     def resubscribe(self, topic: str) -> None:
         """Ask for `topic` again, so the exchange sends a fresh snapshot (see `resubscribe`)."""
-        resubscribe(self._manager, topic)
+        resubscribe(self._supervisor.link, topic)
 
     def close(self) -> None:
         """Close the socket; pybit's threads are daemons and end with it."""
-        self._gen += 1
-        manager, self._manager = self._manager, None
-        if manager is not None:
-            close_quietly(manager)
-
-
-def _first_sentence(exc: BaseException) -> str:
-    """pybit's connect errors go on about retries it will not make; keep what failed."""
-    text = str(exc).strip() or type(exc).__name__
-    return text.split(". ")[0].rstrip(".")
-
-
-def close_quietly(manager: Any) -> None:
-    """Close a pybit client whatever state its socket is in."""
-    try:
-        manager.exit()
-    except Exception:  # closing a half-dead socket must not mask why we are closing
-        return
+        self._supervisor.close()
 
 
 def resubscribe(manager: Any, topic: str) -> None:
@@ -222,21 +155,23 @@ def resubscribe(manager: Any, topic: str) -> None:
         return
     try:
         for op in ("unsubscribe", "subscribe"):
-            manager.ws.send(json.dumps({"op": op, "req_id": str(uuid4()), "args": [topic]}))
+            pybit_compat.send_text(
+                manager, json.dumps({"op": op, "req_id": str(uuid4()), "args": [topic]})
+            )
     except Exception:  # the socket died meanwhile
         return
 
 
-def connector(settings: Any, channel: str, *, debug: bool = False) -> Connector:
+def connector(settings: Any, channel: str, *, debug: bool = False) -> Connect:
     """Build pybit clients for `channel` ("public/linear", "private", "public/spread", ...)
-    on the profile's host, each handing raw frames to the given callback."""
+    on the profile's host, each handing raw frames to the given callback, with pybit's own
+    reconnects off (the supervisor reconnects)."""
     from bybitctl.client import make_ws
 
-    options: dict[str, Any] = {"restart_on_error": False, "retries": 2}
-
-    def connect(callback: Callable[[dict[str, Any]], None]) -> Any:
+    def connect(callback: Callback) -> Any:
         channel_type = channel.removeprefix("public/")
-        return make_ws(settings, channel_type, debug=debug, callback_function=callback, **options)
+        options = {**pybit_compat.raw_frames(callback), **pybit_compat.no_reconnects(retries=2)}
+        return make_ws(settings, channel_type, debug=debug, **options)
 
     return connect
 

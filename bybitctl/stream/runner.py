@@ -23,8 +23,8 @@ from typing import IO, Any, Protocol
 import orjson
 
 from bybitctl.recording import RecordingWriter
-from bybitctl.stream.feed import RECONNECTING
 from bybitctl.stream.pipeline import RESYNCING, Event, Pipeline, control_error
+from bybitctl.stream.supervisor import RECONNECTING
 
 FRAME_INTERVAL = 1 / 20
 RESYNC_RETRY_S = 10.0

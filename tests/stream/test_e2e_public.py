@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pybit.unified_trading import HTTP
 
+from bybitctl import pybit_compat
 from bybitctl.sim import SimHandle, running_exchange
 
 from .test_e2e import StreamProcess, check_invariants
@@ -41,7 +42,7 @@ def test_spread_orderbook_equals_the_rest_spread_book_at_the_same_u(
 ) -> None:
     """`/v5/spread/orderbook` carries the orderbook.25 stream's `u`: match on it exactly."""
     http = HTTP(max_retries=1)
-    http.endpoint = exchange.base_url
+    pybit_compat.set_base_url(http, exchange.base_url)
     samples: list[dict[str, Any]] = []
     stop = threading.Event()
 

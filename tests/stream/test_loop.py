@@ -11,9 +11,10 @@ import pytest
 
 from bybitctl.errors import BybitctlError, ConfigError, NetworkError
 from bybitctl.recording import RecordingWriter
-from bybitctl.stream.feed import RECONNECTING, Backoff, LiveFeed, ReplayFeed
+from bybitctl.stream.feed import LiveFeed, ReplayFeed
 from bybitctl.stream.pipeline import Pipeline
 from bybitctl.stream.runner import JsonlSink, Loop
+from bybitctl.stream.supervisor import CONNECTING, RECONNECTING, Backoff
 from stream.frames import book, snapshot, trade
 
 
@@ -174,4 +175,7 @@ def test_live_feed_backs_off_then_gives_up_when_it_never_connected() -> None:
             now[0] += 0.5
     delays = [d.rsplit("retrying in ", 1)[1] for s, d in states if s == RECONNECTING]
     assert delays == ["1s", "2s", "4s"]
-    assert states[0] == (RECONNECTING, "connect failed: connection refused; retrying in 1s")
+    assert states[:2] == [
+        (CONNECTING, ""),
+        (RECONNECTING, "connect failed: connection refused; retrying in 1s"),
+    ]
