@@ -20,7 +20,7 @@ import statistics
 import time
 from typing import Any
 
-import tests_path  # noqa: F401  (the seeded recording lives with the tests)
+import mm_tests_path  # noqa: F401  (the seeded recording lives with the tests)
 from support.synthetic import LINEAR_INSTRUMENT, synthetic_recording
 
 import bybitctl.mm.backtest as backtest
