@@ -20,11 +20,14 @@ import statistics
 import time
 from typing import Any
 
+import mm_tests_path  # noqa: F401  (the seeded recording lives with the tests)
+from support.synthetic import LINEAR_INSTRUMENT, synthetic_recording
+
 import bybitctl.mm.backtest as backtest
-from bybitctl.mm.backtest import percentile
-from bybitctl.mm.config import from_mapping, validate
+from bybitctl.mm.config import from_mapping
+from bybitctl.mm.figures import percentile
+from bybitctl.mm.rules import validate
 from bybitctl.mm.strategy import Decision, decide
-from bybitctl.mm.synthetic import LINEAR_INSTRUMENT, synthetic_recording
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "1 level": {"levels": 1},

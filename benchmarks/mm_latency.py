@@ -1,22 +1,21 @@
-"""Tick-to-quote latency of the live engine (target: p99 <= 500 µs in-process).
+"""Tick-to-quote latency of the live engine (target: p99 <= 500 µs, exchange in a subprocess).
 
 What is timed: from `t_ns`, `time.perf_counter_ns()` taken in our pybit callback the moment
-the decoded book message is handed over (`bybitctl.mm.feeds`), to `time.perf_counter_ns()`
+the decoded book message is handed over (`bybitctl.mm.feeds`), to the engine's clock read
 right after `Executor.submit` returns, i.e. every order request of that decision is handed
 to the trade socket (`Engine._decide`). Both stamps are taken in our code, in this process;
 only ticks whose decision sent something over the trade WebSocket count. The engine runs
-exactly as `mm start` runs it, with a config that requotes on every book change (zero
-tolerance, no minimum interval), so nearly every book message produces an amend.
+exactly as `mm start` runs it (`bybitctl.mm.live`, under `tuned_for_quoting`), with a config
+that requotes on every book change (zero tolerance, no minimum interval), so nearly every
+book message produces an amend.
 
-Four variants run in alternating rounds in this one process, so all see the same load:
+Three variants run in alternating rounds in this one process, so all see the same load:
 
 - floor: what any pybit bot pays at the least. pybit's public callback, on a book message,
   sends a prebuilt amend frame (for an order that does not exist: the exchange refuses it)
   on a pybit trade socket, timed the same way. Compare the engine with it as a ratio.
 - engine, exchange in a subprocess (the headline figure): `bybitctl sim serve` in its own
-  interpreter, as Bybit is on its own machine, at a lower priority (`--exchange-nice`);
-  the config's `warm_interval_ms` (or `--warm-interval-ms`).
-- the same with `warm_interval_ms = 0`: what the warm-up thread (`bybitctl.mm.warmup`) buys.
+  interpreter, as Bybit is on its own machine, at a lower priority (`--exchange-nice`).
 - engine, exchange in-process (as `mm start --paper` runs it, on every CPU): the exchange's
   market generator, matching and replies are Python on threads of this interpreter and take
   the GIL from the engine. Printed for completeness; its tail measures the simulator sharing
@@ -56,11 +55,12 @@ from typing import Any
 import orjson
 from mm_bench import baseline_us
 
+from bybitctl.commands.mm.process import SWITCH_INTERVAL_S, tuned_for_quoting
 from bybitctl.config import Settings
-from bybitctl.mm.backtest import percentile
 from bybitctl.mm.config import from_mapping
-from bybitctl.mm.engine import SWITCH_INTERVAL_S, Engine
+from bybitctl.mm.figures import percentile
 from bybitctl.mm.journal import Journal
+from bybitctl.mm.live import live_engine
 from bybitctl.sim.net.auth import generate_key_pair
 
 CONFIG = {
@@ -77,7 +77,6 @@ CONFIG = {
 }
 BASELINE = "floor (pybit callback -> send)"
 SUBPROCESS = "tick-to-quote, exchange in subprocess"
-UNWARMED = "the same, warm_interval_ms = 0"
 IN_PROCESS = "tick-to-quote, exchange in-process"
 
 
@@ -171,7 +170,7 @@ def baseline(settings: Settings, seconds: float, into: Series) -> None:
             into.samples.append((clock() - t0) / 1000)
 
     switch = sys.getswitchinterval()
-    sys.setswitchinterval(SWITCH_INTERVAL_S)  # as the engine runs
+    sys.setswitchinterval(SWITCH_INTERVAL_S)  # as `mm start` runs the engine
     ws = make_ws(settings, "linear", callback_function=on_frame, restart_on_error=False)
     try:
         ws.orderbook_stream(depth=50, symbol="BTCUSDT", callback=on_frame)
@@ -186,17 +185,18 @@ def engine_run(
     settings: Settings, seconds: float, tmp: Path, into: Series, **overrides: Any
 ) -> None:
     """One engine run of `seconds` (its timer on this thread) with CONFIG and `overrides`
-    (None: the config's default); adds to `into`."""
+    (None: the config's default), tuned as `mm start` tunes it; adds to `into`."""
     journal = Journal(tmp / f"bench-{time.monotonic_ns()}.sqlite")
     given = {k: v for k, v in overrides.items() if v is not None}
-    engine = Engine(from_mapping({**CONFIG, **given}), settings, journal, target="bench")
+    engine = live_engine(from_mapping({**CONFIG, **given}), settings, journal, target="bench")
     try:
         engine.prepare()
         timer = threading.Timer(seconds, engine.request_stop, args=("bench",))
         timer.start()
         wall, cpu = time.monotonic_ns(), time.process_time_ns()
         switches = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
-        engine.run()
+        with tuned_for_quoting() as between_ticks:
+            engine.run(between_ticks=between_ticks)
         into.wall_ns += time.monotonic_ns() - wall
         into.cpu_ns += time.process_time_ns() - cpu
         into.involuntary += resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw - switches
@@ -227,9 +227,6 @@ def main() -> None:
     parser.add_argument("--exchange-nice", type=int, default=10, help="exchange niceness")
     parser.add_argument("--no-in-process", action="store_true", help="skip that variant")
     parser.add_argument(
-        "--warm-interval-ms", type=int, default=None, help="for the headline variant"
-    )
-    parser.add_argument(
         "--no-pin", dest="pin", action="store_false", help="leave CPU placement to the OS"
     )
     args = parser.parse_args()
@@ -240,20 +237,13 @@ def main() -> None:
         exchange_cpu = cpus[-1]
     from bybitctl.sim import running_exchange
 
-    series = {BASELINE: Series(), SUBPROCESS: Series(), UNWARMED: Series(), IN_PROCESS: Series()}
+    series = {BASELINE: Series(), SUBPROCESS: Series(), IN_PROCESS: Series()}
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         for _ in range(args.rounds):
             with exchange_process(tmp, args.exchange_nice, exchange_cpu) as settings:
                 baseline(settings, args.baseline_seconds, series[BASELINE])
-                engine_run(
-                    settings,
-                    args.seconds,
-                    tmp,
-                    series[SUBPROCESS],
-                    warm_interval_ms=args.warm_interval_ms,
-                )
-                engine_run(settings, args.seconds, tmp, series[UNWARMED], warm_interval_ms=0)
+                engine_run(settings, args.seconds, tmp, series[SUBPROCESS])
             if not args.no_in_process:
                 with (
                     every_cpu(cpus),
@@ -276,7 +266,7 @@ def main() -> None:
     print("µs from book message decoded to order request handed to the socket (target p99 <= 500)")
     base = series[BASELINE]
     print(line(BASELINE, base))
-    for name in (SUBPROCESS, UNWARMED, IN_PROCESS):
+    for name in (SUBPROCESS, IN_PROCESS):
         s = series[name]
         if not s.samples:
             continue

@@ -3,11 +3,11 @@
 Runs the engine exactly as `benchmarks/mm_latency.py` does (exchange in a subprocess, pinned
 as there), with stamps added by wrapping the functions on the path: `Engine._on_public`
 (handler entry), `OrderBook.apply`, `strategy.book_view`, `strategy.decide`,
-`Executor.submit` and `bybitctl.mm.wsframe.send_frame`. Each wrapper costs a few
+`Executor.submit` and websocket-client's `WebSocketApp.send`. Each wrapper costs a few
 microseconds, so the total here is above `mm_latency.py`'s; read the split, not the sum.
 Only ticks whose decision sent something over the trade socket count.
 
-    .venv/bin/python benchmarks/mm_stages.py [--seconds S] [--warm-interval-ms MS]
+    .venv/bin/python benchmarks/mm_stages.py [--seconds S]
 """
 
 from __future__ import annotations
@@ -15,19 +15,19 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mm_latency import Series, engine_run, exchange_process
+from websocket import WebSocketApp
 
 from bybitctl.book import OrderBook
 from bybitctl.mm import engine as engine_module
-from bybitctl.mm import executor as executor_module
-from bybitctl.mm.backtest import percentile
+from bybitctl.mm import market as market_module
 from bybitctl.mm.executor import Executor
+from bybitctl.mm.figures import percentile
 
 STAGES = (
     ("t0", "handler", "callback -> inbox -> handler"),
@@ -37,8 +37,8 @@ STAGES = (
     ("view1", "decide0", ""),
     ("decide0", "decide1", "strategy.decide"),
     ("decide1", "submit0", "rate budget"),
-    ("submit0", "send0", "Executor: requests, JSON, masked frame"),
-    ("send0", "send1", "send under the connection's lock (send(2))"),
+    ("submit0", "send0", "Executor: requests, JSON"),
+    ("send0", "send1", "websocket-client send (frame, mask, send(2))"),
 )
 
 clock = time.perf_counter_ns
@@ -48,8 +48,6 @@ ticks: list[dict[str, int]] = []
 
 def stamped(fn: Callable[..., Any], before: str | None, after: str | None) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if threading.current_thread().name == "mm-warm":  # rehearsals are not ticks
-            return fn(*args, **kwargs)
         if before:
             current[before] = clock()
         result = fn(*args, **kwargs)
@@ -80,16 +78,15 @@ def instrument() -> None:
     engine._on_public = on_public_stamped  # type: ignore[method-assign]
     engine._decide = decide_stamped  # type: ignore[method-assign]
     OrderBook.apply = stamped(OrderBook.apply, None, "applied")  # type: ignore[method-assign]
-    engine_module.book_view = stamped(engine_module.book_view, "view0", "view1")
+    market_module.book_view = stamped(market_module.book_view, "view0", "view1")
     engine_module.decide = stamped(engine_module.decide, "decide0", "decide1")
     Executor.submit = stamped(Executor.submit, "submit0", None)  # type: ignore[method-assign]
-    executor_module.send_frame = stamped(executor_module.send_frame, "send0", "send1")
+    WebSocketApp.send = stamped(WebSocketApp.send, "send0", "send1")  # type: ignore[method-assign]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--warm-interval-ms", type=int, default=None, help="config override")
     args = parser.parse_args()
     cpus = sorted(os.sched_getaffinity(0))
     exchange_cpu = None
@@ -101,9 +98,7 @@ def main() -> None:
         tempfile.TemporaryDirectory() as name,
         exchange_process(Path(name), 10, exchange_cpu) as settings,
     ):
-        engine_run(
-            settings, args.seconds, Path(name), Series(), warm_interval_ms=args.warm_interval_ms
-        )
+        engine_run(settings, args.seconds, Path(name), Series())
     print(f"{len(ticks)} ticks that sent; load {os.getloadavg()[0]:.2f}; µs")
     print(f"{'stage':<48}{'p50':>8}{'p90':>8}{'p99':>8}")
     for start, end, label in STAGES:

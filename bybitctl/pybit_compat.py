@@ -198,18 +198,13 @@ def raw_frames(callback: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     return {"callback_function": callback}
 
 
-def send_text(ws: Any, text: str) -> None:
+def send_text(ws: Any, text: str | bytes) -> None:
     """Send one text frame on pybit's open socket (`ws.ws`, its websocket-client
     `WebSocketApp`), beside pybit's own requests: bybitctl's resubscribe, which pybit's
     `unsubscribe` cannot do safely (it finds the topic by substring and drops the callback
-    when the answer arrives). Raises when the socket is closed."""
+    when the answer arrives), and the market maker's order operations (see `expect_reply`).
+    Raises when the socket is closed."""
     ws.ws.send(text)
-
-
-def websocket_app(ws: Any) -> Any:
-    """pybit's websocket-client `WebSocketApp` (`ws.ws`), replaced on every connect: the
-    market maker writes its own frames on it (`bybitctl.mm.wsframe`)."""
-    return ws.ws
 
 
 def trade_authenticated(ws: WebSocketTrading) -> bool:

@@ -19,7 +19,6 @@ from pybit.unified_trading import HTTP
 
 from bybitctl import pybit_compat
 from bybitctl.catalog import load
-from bybitctl.mm.wsframe import FrameWriter, send_frame
 from bybitctl.sim import SimHandle, running_exchange
 
 pytestmark = pytest.mark.e2e
@@ -330,9 +329,8 @@ def _order_request(ws: Any, req_id: str, qty: str) -> bytes:
 
 
 def test_replies_reach_the_callbacks_registered_before_sending(trade_socket: Any) -> None:
-    """`expect_reply` then our own frame on `websocket_app` (the market maker's path)."""
+    """`expect_reply` then our own frame by `send_text` (the market maker's path)."""
     wait_for(lambda: pybit_compat.trade_authenticated(trade_socket))
-    assert isinstance(pybit_compat.websocket_app(trade_socket), websocket.WebSocketApp)
     ok: list[dict[str, Any]] = []
     refused: list[dict[str, Any]] = []
     lock = threading.Lock()
@@ -343,8 +341,7 @@ def test_replies_reach_the_callbacks_registered_before_sending(trade_socket: Any
                 pybit_compat.expect_reply(trade_socket, req_id, ok.append, refused.append)
             if forget:
                 pybit_compat.forget_reply(trade_socket, req_id)
-            frame = FrameWriter().frame(_order_request(trade_socket, req_id, qty))
-            send_frame(pybit_compat.websocket_app(trade_socket), frame)
+            pybit_compat.send_text(trade_socket, _order_request(trade_socket, req_id, qty))
 
     send("compat-ok", "0.01")
     send("compat-bad", "0")

@@ -1,68 +1,56 @@
-"""Replay a `bybitctl stream --record` recording through the same `decide` the live engine
-runs, against `QueueFillModel`, with order latency and fees.
+"""Replay a `bybitctl stream --record` recording through the code a live run quotes with: the
+same public market (`bybitctl.mm.market`), the same pure `decide`, the same order tracker
+(`bybitctl.mm.orders`), risk machines and ledger; only the exchange is simulated
+(`QueueFillModel`, with order latency and fees).
 
 Two clocks: the market's, taken from each frame's receive time, drives everything the
 report says about trading (deterministic for one recording and config); a wall-clock timer
 (injectable) only measures how long our code takes from a book message to the actions
 (`tick_to_quote_us`). Our side is modelled as the engine sees it: an action reaches the
-exchange `latency_ms` after the decision and its answer (ack, reject, fill) comes back
-`latency_ms` later, so in-flight orders are in flight here too.
+exchange `latency_ms` after the decision and its answer comes back `latency_ms` later, as
+Bybit answers: a retCode, then the order as it stands (`OrderUpdate`); each fill comes back
+as an execution with the order's update after it. So in-flight orders are in flight here
+too, and a refusal, a stale update or an order gone with fills on their way is handled by
+the tracker exactly as live.
 """
 
 from __future__ import annotations
 
 import heapq
-import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from bybitctl import parsing
-from bybitctl.book import BookError, OrderBook
+from bybitctl.book import BookError
 from bybitctl.mm.accounting import Fill, Ledger
-from bybitctl.mm.config import MarketRules, MMConfig
-from bybitctl.mm.fillmodel import QueueFillModel, SimFill, SimOrder
-from bybitctl.mm.risk import Risk, StaleBookGuard
+from bybitctl.mm.config import MMConfig
+from bybitctl.mm.figures import report_figures
+from bybitctl.mm.fillmodel import QueueFillModel, SimFill, SimOrder, closes
+from bybitctl.mm.market import Market
+from bybitctl.mm.orders import OrderTracker, OrderUpdate
+from bybitctl.mm.risk import Risk
+from bybitctl.mm.rules import MarketRules
 from bybitctl.mm.strategy import (
-    OPEN,
-    PENDING_AMEND,
-    PENDING_CANCEL,
-    PENDING_NEW,
+    Action,
     Amend,
-    Cancel,
-    Decision,
     Inventory,
-    OpenOrder,
     Place,
     QuoteParams,
     StrategyState,
-    VolEstimator,
-    book_view,
     decide,
-    legs_after_fill,
 )
 from bybitctl.recording import iter_recording
 
-REPORT_KEYS = (
-    "orders_placed",
-    "orders_amended",
-    "orders_cancelled",
-    "fills",
-    "maker_fills",
-    "volume_base",
-    "volume_quote",
-    "fees_quote",
-    "realized_pnl",
-    "unrealized_pnl",
-    "max_abs_position",
-    "final_position",
-    "open_orders_at_exit",
-    "quote_uptime_pct",
-    "tick_to_quote_us",
-)
+ORDER_GONE = 110001
+"""Bybit's "order does not exist": an amend or cancel of an order no longer resting."""
+AMEND_BELOW_FILLED = 110064
+"""Bybit's refusal of an amend to a qty not above what already filled."""
+REDUCE_ONLY_EMPTY = 110017
+"""Bybit's refusal of a reduce-only (hedge-mode closing) order with nothing to close."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,53 +74,6 @@ class BacktestResult:
     fills: list[Fill] = field(default_factory=list)
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (0 for no values).
-
-    >>> percentile([5.0, 1.0, 3.0, 2.0, 4.0], 0.5)
-    3.0
-    """
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-
-
-def report_figures(
-    *,
-    placed: int,
-    amended: int,
-    cancelled: int,
-    ledger: Ledger,
-    unrealized: Decimal,
-    open_orders: int,
-    uptime_pct: float,
-    latencies: list[float],
-) -> dict[str, Any]:
-    """The REPORT_KEYS figures in order, as JSON numbers: a live run's report and a
-    backtest's both come from here, so the two cannot drift apart."""
-    return {
-        "orders_placed": placed,
-        "orders_amended": amended,
-        "orders_cancelled": cancelled,
-        "fills": ledger.fills,
-        "maker_fills": ledger.maker_fills,
-        "volume_base": float(ledger.volume_base),
-        "volume_quote": float(ledger.volume_quote),
-        "fees_quote": float(ledger.fees),
-        "realized_pnl": float(ledger.realized),
-        "unrealized_pnl": float(unrealized),
-        "max_abs_position": float(ledger.max_abs_position),
-        "final_position": float(ledger.position),
-        "open_orders_at_exit": open_orders,
-        "quote_uptime_pct": uptime_pct,
-        "tick_to_quote_us": {
-            "p50": round(percentile(latencies, 0.5), 1),
-            "p99": round(percentile(latencies, 0.99), 1),
-        },
-    }
-
-
 class Backtest:
     """One replay. Feed recording lines with `run`; the result is final after it."""
 
@@ -147,17 +88,20 @@ class Backtest:
         self.settings = settings or BacktestSettings()
         self.params = QuoteParams.build(config, rules)
         self.timer = timer
-        self.book = OrderBook(config.symbol)
+        self.market = Market(
+            config.symbol,
+            depth=None,
+            stale_ms=config.stale_book_ms,
+            vol_window_ms=config.vol_window_ms,
+            vol=config.vol_scaling and config.vol_multiplier > 0,
+        )
         self.model = QueueFillModel()
         self.ledger = Ledger()
         self.risk = Risk(config)
-        self.guard = StaleBookGuard(config.stale_book_ms)
-        self.vol = VolEstimator(config.vol_window_ms)
-        self.state = StrategyState(f"{config.link_prefix}{self.settings.run_prefix}")
-        self.orders: dict[str, OpenOrder] = {}
+        run_id = f"{config.link_prefix}{self.settings.run_prefix}"
+        self.state = StrategyState(run_id)
+        self.tracker = OrderTracker(run_id, hedge_mode=config.hedge_mode)
         self.inventory = Inventory()
-        self.last: float | None = None
-        self.mark: float | None = None
         self.counts = {"orders_placed": 0, "orders_amended": 0, "orders_cancelled": 0}
         self.decisions = 0
         self.latencies: list[float] = []
@@ -174,6 +118,11 @@ class Backtest:
     def run(self, lines: Iterable[Mapping[str, Any]]) -> BacktestResult:
         """Replay recording lines ({recv_ns, channel, frame}) in order, then exit the way
         the engine does: cancel everything (and flatten when configured)."""
+        self.feed(lines)
+        return self.finish()
+
+    def feed(self, lines: Iterable[Mapping[str, Any]]) -> None:
+        """Replay recording lines, in order (more may follow)."""
         for line in lines:
             # a line that is not a frame of our symbol (or not well-formed) is not market data
             frame = line.get("frame") if isinstance(line, Mapping) else None
@@ -192,7 +141,11 @@ class Backtest:
             elif topic.startswith("tickers.") and isinstance(data, dict):
                 mark = _price(data.get("markPrice"))
                 if mark is not None:
-                    self.mark = float(mark)
+                    self.market.mark = float(mark)
+
+    def finish(self) -> BacktestResult:
+        """Let what is in flight land, then exit: every order cancelled, the position
+        closed at the touch when `flatten_on_exit`; the result."""
         self._advance(self._now + 2 * self.settings.latency_ms + 1)
         return self._finish()
 
@@ -223,30 +176,22 @@ class Backtest:
         covers our pipeline only (book apply, decision, rate budget), not the exchange."""
         started = self.timer()
         try:
-            self.book.apply(frame)
+            self.market.on_book(frame, now)
         except BookError:
-            self.guard.on_gap()
+            pass  # resyncing: the decision pulls the quotes
         else:
-            if frame.get("type") == "snapshot" or frame.get("data", {}).get("u") == 1:
-                self.guard.on_snapshot(now)
-            else:
-                self.guard.on_message(now)
-            if self._start is None and not self.book.needs_resync:
+            if self._start is None and not self.market.book.needs_resync:
                 self._start = now
         applied = self.timer() - started
-        self._record_fills(self.model.on_book(self.book), now)
+        self._record_fills(self.model.on_book(self.market.book), now)
         resumed = self.timer()
-        bid = self.book.best_bid()
-        ask = self.book.best_ask()
-        if bid and ask:
-            self.vol.update((float(bid[0]) + float(ask[0])) * 0.5, now)
         if self._decide(now):
             self.latencies.append((applied + self.timer() - resumed) / 1000.0)
         self._later(now + self.config.stale_book_ms + 1, self._decide_if_quiet)
 
     def _decide_if_quiet(self, now: int) -> None:
         """Timer: a book silent for stale_book_ms must still pull the quotes."""
-        if now - self.guard.ts_ms > self.config.stale_book_ms:
+        if now - self.market.guard.ts_ms > self.config.stale_book_ms:
             self._decide(now)
 
     def _on_trades(self, trades: list[Any], now: int) -> None:
@@ -256,145 +201,116 @@ class Backtest:
             price, qty = _price(trade.get("p")), _price(trade.get("v"))
             if price is None or qty is None:
                 continue
-            self.last = float(price)
+            self.market.last = float(price)
             self._record_fills(self.model.on_trade(trade["S"], price, qty), now)
-
-    def _mid(self) -> Decimal:
-        bid = self.book.best_bid()
-        ask = self.book.best_ask()
-        if bid and ask:
-            return (Decimal(bid[0]) + Decimal(ask[0])) / 2
-        return Decimal(str(self.last or 0))
-
-    def _mark(self) -> Decimal:
-        return Decimal(str(self.mark)) if self.mark else self._mid()
 
     # -- our side -------------------------------------------------------------------------
 
     def _decide(self, now: int) -> bool:
         """One decision; returns True when actions were handed to the exchange."""
-        self.risk.kill.update(self.ledger.total(self._mark()), now)
-        view = book_view(
-            self.book,
-            self.guard.ts_ms,
-            last=self.last,
-            mark=self.mark,
-            vol_bps=self.vol.value(now),
-            halt=self.risk.halt(now),
-        )
-        decision: Decision = decide(
-            self.params, view, self.inventory, tuple(self.orders.values()), now, self.state
+        self.risk.kill.update(self.ledger.total(self.market.mark_price()), now)
+        view = self.market.view(now, halt=self.risk.halt(now))
+        decision = decide(
+            self.params, view, self.inventory, self.tracker.open_orders(), now, self.state
         )
         self.decisions += 1
         self.state = decision.state
         sent, _ = self.risk.budget.admit(decision.actions, now)
-        arrive = now + self.settings.latency_ms
+        counts = self.counts
         for action in sent:
-            if isinstance(action, Place):
-                self.counts["orders_placed"] += 1
-                self.orders[action.link_id] = OpenOrder(
-                    action.link_id,
-                    action.side,
-                    action.price,
-                    action.qty,
-                    Decimal(0),
-                    now,
-                    PENDING_NEW,
-                    action.position_idx,
-                )
-            elif isinstance(action, Amend):
-                self.counts["orders_amended"] += 1
-                old = self.orders[action.link_id]
-                self.orders[action.link_id] = replace(
-                    old, price=action.price, qty=max(old.qty, action.qty), status=PENDING_AMEND
-                )
-            else:
-                self.counts["orders_cancelled"] += 1
-                self.orders[action.link_id] = replace(
-                    self.orders[action.link_id], status=PENDING_CANCEL
-                )
-            self._later(arrive, _Arrival(self, action))
+            kind = type(action)
+            key = "orders_placed" if kind is Place else "orders_amended" if kind is Amend else None
+            counts[key or "orders_cancelled"] += 1
+            self._later(now + self.settings.latency_ms, _Arrival(self, action))
+        self.tracker.sent(sent, now)
         return bool(sent)
 
-    def _exchange(self, action: Place | Amend | Cancel, now: int) -> None:
-        """The action reaches the exchange; its answer (the order as it stands then, or
-        gone) goes back after the latency."""
-        back = now + self.settings.latency_ms
-        link_id = action.link_id
+    def _exchange(self, action: Action, now: int) -> None:
+        """The action reaches the exchange; its answer (a retCode, then the order as it
+        stands) goes back after the latency."""
+        model, link = self.model, action.link_id
+        code, update = 0, None
         if isinstance(action, Place):
-            ok, fills = self.model.place(
-                link_id,
+            idx = action.position_idx
+            nothing_to_close = closes(action.side, idx) and model.leg(idx) <= 0
+            _, fills = model.place(
+                link,
                 action.side,
                 action.price,
                 action.qty,
                 action.post_only,
-                self.book,
+                self.market.book,
                 action.position_idx,
             )
-            self._later(back, _Reply(self, link_id, _snap(self.model.orders.get(link_id)), ok))
+            order = model.orders.get(link) or model.ended.get(link)
+            if order is not None:
+                update = _update(order, link in model.orders)
+            elif not nothing_to_close:
+                # a post-only order that would take is accepted, then cancelled (as Bybit)
+                update = OrderUpdate(
+                    link, action.side, "Cancelled", action.price, action.qty, Decimal(0)
+                )
+            else:
+                code = REDUCE_ONLY_EMPTY
+            self._later(now + self.settings.latency_ms, _Answer(self, action, code, update))
             self._record_fills(fills, now)
-        elif isinstance(action, Amend):
-            self.model.amend(link_id, action.price, action.qty, self.book)
-            self._later(back, _Reply(self, link_id, _snap(self.model.orders.get(link_id)), False))
+            return
+        if isinstance(action, Amend):
+            order = model.orders.get(link)
+            if order is None:
+                code = ORDER_GONE
+            elif model.amend(link, action.price, action.qty, self.market.book) is None:
+                code = AMEND_BELOW_FILLED
+            else:
+                update = _update(order, True)
         else:
-            self.model.cancel(link_id)
-            self._later(back, _Reply(self, link_id, None, False))
-
-    def _reply(self, link_id: str, snapshot: tuple[Decimal, Decimal] | None, filling: bool) -> None:
-        """The client learns the exchange's answer. `snapshot` is the order's (price, qty)
-        then, None when it no longer rests; `filling` marks a place that filled at once
-        (its fill reports, still on their way, retire it). Fill counts come only from fill
-        reports, so a fill is never counted twice."""
-        order = self.orders.get(link_id)
-        if order is None:
-            return
-        if snapshot is None:
-            if not filling:
-                del self.orders[link_id]
-            return
-        price, qty = snapshot
-        status = PENDING_CANCEL if order.status == PENDING_CANCEL else OPEN
-        self.orders[link_id] = replace(order, price=price, qty=qty, status=status)
+            order = model.cancel(link)
+            if order is None:
+                code = ORDER_GONE
+            else:
+                update = _update(order, False)
+        self._later(now + self.settings.latency_ms, _Answer(self, action, code, update))
 
     def _record_fills(self, fills: list[SimFill], now: int) -> None:
-        """Send the client the fills of one model call, then the closing orders it cut to
-        their leg (the exchange's order updates: after the fills that caused them)."""
+        """Send the client the fills of one model call, each with its order's update, then
+        the closing orders it cut to their leg (after the fills that caused them)."""
         back = now + self.settings.latency_ms
+        model = self.model
         if fills:
-            mid = self._mid()
+            mid = self.market.mid()
             for f in fills:
                 rate = self.settings.maker_fee if f.is_maker else self.settings.taker_fee
                 fill = Fill(
                     f.side, f.price, f.qty, f.price * f.qty * rate, mid, f.is_maker, now, f.link_id
                 )
-                self._later(back, _FillReport(self, fill))
-        for link_id, order in self.model.trimmed:
-            self._later(back, _Reply(self, link_id, _snap(order), False))
-        self.model.trimmed.clear()
+                link = f.link_id
+                order = model.orders.get(link) or model.ended[link]
+                update = _update(order, link in model.orders)
+                self._later(back, _FillReport(self, fill, f.position_idx, update))
+        for order in model.trimmed:
+            self._later(back, _Answer(self, None, 0, _update(order, order.link_id in model.orders)))
+        model.trimmed.clear()
+        model.ended.clear()
 
-    def _on_fill(self, fill: Fill, now: int) -> None:
-        """The client receives a fill: ledger, open order, inventory, MMP."""
+    def _answer(
+        self, action: Action | None, code: int, update: OrderUpdate | None, now: int
+    ) -> None:
+        """The client learns the exchange's answer to an action, or an order update."""
+        if action is not None:
+            self.tracker.on_result(action, code)
+        if update is not None:
+            self.tracker.on_update(update, now)
+
+    def _on_fill(self, fill: Fill, position_idx: int, update: OrderUpdate, now: int) -> None:
+        """The client receives an execution (then its order's update): ledger, tracker,
+        inventory, MMP; then it decides."""
         self.fills.append(fill)
         self.ledger.apply(fill)
         self.risk.mmp.on_fill(fill.qty, now, fill.is_maker)
-        order = self.orders.get(fill.link_id)
-        legs = self.inventory.long, self.inventory.short
-        if order is not None:
-            filled = order.filled + fill.qty
-            if filled >= order.qty:
-                del self.orders[fill.link_id]
-            else:
-                self.orders[fill.link_id] = replace(order, filled=filled)
-            if self.config.hedge_mode:
-                legs = legs_after_fill(*legs, fill.side, fill.qty, order.position_idx)
-        self.inventory = replace(
-            self.inventory,
-            position=self.ledger.position,
-            avg_price=self.ledger.avg_price,
-            long=legs[0],
-            short=legs[1],
-            **({"last_buy_fill_ms": now} if fill.side == "Buy" else {"last_sell_fill_ms": now}),
-        )
+        tracker = self.tracker
+        tracker.on_fill(fill.link_id, fill.side, fill.qty, now, position_idx=position_idx)
+        tracker.on_update(update, now)
+        self.inventory = tracker.inventory(self.ledger.position, self.ledger.avg_price)
         self._decide(now)
 
     # -- exit -----------------------------------------------------------------------------
@@ -405,11 +321,10 @@ class Backtest:
         for link_id in list(self.model.orders):
             self.model.cancel(link_id)
             self.counts["orders_cancelled"] += 1
-        self.orders.clear()
         position = self.ledger.position
         if self.config.flatten_on_exit and position:
             side = "Sell" if position > 0 else "Buy"
-            top = self.book.best_bid() if position > 0 else self.book.best_ask()
+            top = self.market.book.best_bid() if position > 0 else self.market.book.best_ask()
             if top:
                 price = Decimal(top[0])
                 qty = abs(position)
@@ -419,13 +334,13 @@ class Backtest:
                         price,
                         qty,
                         price * qty * self.settings.taker_fee,
-                        self._mid(),
+                        self.market.mid(),
                         False,
                         now,
                         "flatten",
                     )
                 )
-        mark = self._mark()
+        mark = self.market.mark_price()
         ledger = self.ledger
         span = now - self._start if self._start is not None else 0
         report = report_figures(
@@ -441,37 +356,53 @@ class Backtest:
         return BacktestResult(report, ledger, self.decisions, mark, self.fills)
 
 
+def _update(order: SimOrder, resting: bool) -> OrderUpdate:
+    """The simulated exchange's order update for `order`: live while `resting`, else
+    cancelled (or filled, when nothing remains)."""
+    if resting:
+        status = "PartiallyFilled" if order.filled else "New"
+    else:
+        status = "Filled" if order.filled >= order.qty else "Cancelled"
+    return OrderUpdate(
+        order.link_id,
+        order.side,
+        status,
+        order.price,
+        order.qty,
+        order.filled,
+        order.position_idx,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Arrival:
     bt: Backtest
-    action: Place | Amend | Cancel
+    action: Action
 
     def __call__(self, now: int) -> None:
         self.bt._exchange(self.action, now)
 
 
 @dataclass(frozen=True, slots=True)
-class _Reply:
+class _Answer:
     bt: Backtest
-    link_id: str
-    snapshot: tuple[Decimal, Decimal] | None
-    filling: bool
+    action: Action | None
+    code: int
+    update: OrderUpdate | None
 
     def __call__(self, now: int) -> None:
-        self.bt._reply(self.link_id, self.snapshot, self.filling)
-
-
-def _snap(order: SimOrder | None) -> tuple[Decimal, Decimal] | None:
-    return None if order is None else (order.price, order.qty)
+        self.bt._answer(self.action, self.code, self.update, now)
 
 
 @dataclass(frozen=True, slots=True)
 class _FillReport:
     bt: Backtest
     fill: Fill
+    position_idx: int
+    update: OrderUpdate
 
     def __call__(self, now: int) -> None:
-        self.bt._on_fill(self.fill, now)
+        self.bt._on_fill(self.fill, self.position_idx, self.update, now)
 
 
 def _price(value: Any) -> Decimal | None:

@@ -1,14 +1,15 @@
 """The market maker's configuration: one frozen, validated object built from `mm.toml` + flags.
 
-Every field is declared once below with its unit, default, help text and range; `example_toml()`
-(what `mm init` writes), the flags' help and the field table in docs/mm.md show those
-declarations, so the file, the flags and the docs cannot drift apart. A value goes through the
-one grammar of `bybitctl.parsing` whichever way it came: a flag's text as typed, a TOML number
-(TOML's own `1e5`, `1_000` or `inf` already read by TOML) in plain notation, a TOML string as
-the text it holds. Then every field must lie in its finite range, and the rules between fields
-must hold (`MMConfig.__post_init__`); every problem is reported at once, one line each. Checks
-against the instrument (tick size, qty step, minimum qty and notional) run in `validate`,
-before anything is sent. Every failure is a `UsageError` (exit 2) that names the field.
+Every field is declared once below with its unit, default, help text and range; the example
+`mm init` writes (`bybitctl.mm.example`), the flags' help and the field table in docs/mm.md
+show those declarations, so the file, the flags and the docs cannot drift apart. A value goes
+through the one grammar of `bybitctl.parsing` whichever way it came: a flag's text as typed, a
+TOML number (TOML's own `1e5`, `1_000` or `inf` already read by TOML) in plain notation, a
+TOML string as the text it holds. Then every field must lie in its finite range, and the rules
+between fields must hold (`MMConfig.__post_init__`); every problem is reported at once, one
+line each. Checks against the instrument (tick size, qty step, minimum qty and notional) run
+in `bybitctl.mm.rules.validate`, before anything is sent. Every failure is a `UsageError`
+(exit 2) that names the field.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -411,16 +412,6 @@ class MMConfig:
             rule=_DAY_POSITIVE,
         ),
     )
-    warm_interval_ms: int = field(
-        default=5,
-        metadata=_doc(
-            "ms",
-            "While no book message comes, rehearse a tick this often (no order is sent) so "
-            "caches stay warm for the next one; 0 = off.",
-            section="latency",
-            rule=NumberRule(minimum=0, maximum=50),
-        ),
-    )
     flatten_on_exit: bool = field(
         default=False,
         metadata=_doc(
@@ -477,10 +468,6 @@ class ConfigProblems(UsageError):
     def show(self) -> str:
         lines = [f"error: mm config: {p}" for p in self.problems]
         return "\n".join([*lines, self.hint] if self.hint else lines)
-
-
-def _bad(name: str, why: str) -> UsageError:
-    return ConfigProblems([f"{name}: {why}"])
 
 
 def _check_intrinsic(c: MMConfig) -> None:
@@ -565,8 +552,8 @@ def _convert(name: str, value: Any) -> Any:
             items = value
         else:
             return _wrong(kind, value)
-        return tuple(float(parsing.number(_number_text(x, "float"), _GRAMMAR)) for x in items)
-    text = _number_text(value, kind)
+        return tuple(float(parsing.number(number_text(x, "float"), _GRAMMAR)) for x in items)
+    text = number_text(value, kind)
     if kind == "Decimal":
         return Decimal(parsing.decimal_text(text, _GRAMMAR))
     if kind == "float":
@@ -574,7 +561,7 @@ def _convert(name: str, value: Any) -> Any:
     return parsing.integer(text, _GRAMMAR)
 
 
-def _number_text(value: Any, kind: str) -> str:
+def number_text(value: Any, kind: str) -> str:
     """A number as the text the grammar reads: a flag's or a TOML string's text as is; a
     TOML (or Python) number in plain notation (TOML's `1e5` is `100000`, its `inf` is
     `Infinity` and refused as such); a whole TOML float is a whole number for an integer."""
@@ -594,15 +581,37 @@ def _wrong(kind: str, value: Any) -> Any:
     raise InvalidValue(f"expected {_KINDS[kind]}, got {value!r}")
 
 
+RETIRED = {
+    "warm_interval_ms": "the idle-time tick rehearsal it paced is gone",
+}
+"""Fields of earlier versions, with why they went. An `mm.toml` that still sets one loads as
+before and the value is ignored (it never changed what was quoted); `retired_notes` gives the
+warning the commands print."""
+
+
+def retired_notes(values: Mapping[str, Any]) -> list[str]:
+    """One `warning:` line per retired field set in `values` (an `mm.toml`'s keys)."""
+    names = {key.replace("-", "_") for key in values}
+    return [
+        f"warning: mm config: {name} is no longer used and is ignored ({why}); "
+        "delete it from the file"
+        for name, why in RETIRED.items()
+        if name in names
+    ]
+
+
 def from_mapping(values: Mapping[str, Any]) -> MMConfig:
     """Build a config from field-name keys (TOML or flags). Every problem is collected and
     reported at once: unknown keys, values the grammar refuses, values out of range,
-    required fields missing, then (once each field is right) the rules between fields."""
+    required fields missing, then (once each field is right) the rules between fields.
+    A `RETIRED` field is skipped."""
     converted: dict[str, Any] = {}
     problems: list[str] = []
     given = set()
     for key, value in values.items():
         name = key.replace("-", "_")
+        if name in RETIRED:
+            continue
         if name not in _FIELDS:
             problems.append(f"{key}: unknown field")
             continue
@@ -639,209 +648,3 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise UsageError(f"mm config: {path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"mm config: {path}: {exc}") from None
-
-
-def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None) -> MMConfig:
-    """Read `mm.toml` (flat keys, as `example_toml` writes) and apply `overrides` on top.
-
-    Overrides are the command-line flags already parsed; None values mean "flag not given"
-    and are skipped, so a flag always wins over the file and the file over the default.
-    """
-    values = read_config_file(path) if path is not None else {}
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return from_mapping(values)
-
-
-# -- instrument rules ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class MarketRules:
-    """The instrument's trading filters the quotes must fit, as exact decimals."""
-
-    tick_size: Decimal
-    qty_step: Decimal
-    min_qty: Decimal
-    min_notional: Decimal
-    max_qty: Decimal | None = None
-
-    @classmethod
-    def from_instrument(cls, category: str, instrument: Mapping[str, Any]) -> MarketRules:
-        """Read an instruments-info row: linear uses qtyStep/minNotionalValue, spot uses
-        basePrecision/minOrderAmt (spot has no qtyStep). Each filter is read by the one
-        grammar (a hand-written `--instrument` file is typed input too): a decimal, positive
-        where zero would mean nothing (a tick, a step), otherwise >= 0."""
-        price, lot = instrument.get("priceFilter"), instrument.get("lotSizeFilter")
-        if not isinstance(price, Mapping) or not isinstance(lot, Mapping):
-            raise UsageError(f"instrument info for {category} lacks a trading filter")
-        step_key = "basePrecision" if category == "spot" else "qtyStep"
-        notional_key = "minOrderAmt" if category == "spot" else "minNotionalValue"
-        max_key = "postOnlyMaxOrderQty" if lot.get("postOnlyMaxOrderQty") else "maxOrderQty"
-        return cls(
-            tick_size=_filter(price, "priceFilter", "tickSize", positive=True),
-            qty_step=_filter(lot, "lotSizeFilter", step_key, positive=True),
-            min_qty=_filter(lot, "lotSizeFilter", "minOrderQty"),
-            min_notional=_filter(lot, "lotSizeFilter", notional_key, default="0"),
-            max_qty=_filter(lot, "lotSizeFilter", max_key, positive=True, default=None),
-        )
-
-
-_REQUIRED: Any = object()
-
-
-def _filter(
-    row: Mapping[str, Any],
-    where: str,
-    key: str,
-    *,
-    positive: bool = False,
-    default: Any = _REQUIRED,
-) -> Any:
-    """One instrument filter as an exact decimal; missing (or empty) gives `default`."""
-    value = row.get(key)
-    if value is None or value == "":
-        if default is _REQUIRED:
-            raise UsageError(f"instrument info lacks the trading filter {where}.{key}")
-        return None if default is None else Decimal(default)
-    rule = parsing.POSITIVE if positive else parsing.UNSIGNED
-    try:
-        return Decimal(parsing.decimal_text(_number_text(value, "Decimal"), rule))
-    except InvalidValue as exc:
-        raise UsageError(f"instrument info: {where}.{key}: {exc}") from None
-
-
-def validate(
-    config: MMConfig, instrument: Mapping[str, Any], price: Decimal | None = None
-) -> MarketRules:
-    """Check the config against the instrument and return its rules for the strategy.
-
-    `price` (e.g. the ticker's last price) enables the min-notional check of qty-sized
-    levels; notional-sized levels are checked without it. Quantities are never rounded up
-    silently: a size that does not fit the step or the minimums is an error naming the field.
-    """
-    if instrument.get("symbol", config.symbol) != config.symbol:
-        raise _bad("symbol", f"instrument info is for {instrument.get('symbol')}")
-    rules = MarketRules.from_instrument(config.category, instrument)
-    with localcontext(prec=_EXACT_DIGITS):
-        return _fit(config, instrument, price, rules)
-
-
-_EXACT_DIGITS = 80
-"""Decimal precision of the checks: every bounded field and filter has at most 18 digits on
-each side of the point, so their quotients and products stay exact (28 digits would not)."""
-
-
-def _fit(
-    config: MMConfig, instrument: Mapping[str, Any], price: Decimal | None, rules: MarketRules
-) -> MarketRules:
-    if config.order_qty is not None:
-        if config.order_qty % rules.qty_step:
-            raise _bad(
-                "order_qty",
-                f"{config.order_qty} is not a multiple of the qty step {rules.qty_step}",
-            )
-        for level in range(config.levels):
-            qty = _round_down(config.order_qty * Decimal(str(config.multiplier(level))), rules)
-            name = "order_qty" if level == 0 else "level_multipliers"
-            if qty < rules.min_qty:
-                raise _bad(
-                    name,
-                    f"level {level + 1} qty {qty} is below the minimum order qty {rules.min_qty}",
-                )
-            if rules.max_qty is not None and qty > rules.max_qty:
-                raise _bad(
-                    name,
-                    f"level {level + 1} qty {qty} is above the maximum order qty {rules.max_qty}",
-                )
-            if price is not None and qty * price < rules.min_notional:
-                raise _bad(
-                    name,
-                    f"level {level + 1} value {qty * price} is below the minimum "
-                    f"order value {rules.min_notional}",
-                )
-    else:
-        assert config.order_notional is not None
-        smallest = min(config.multiplier(level) for level in range(config.levels))
-        if config.order_notional * Decimal(str(smallest)) < rules.min_notional:
-            raise _bad(
-                "order_notional",
-                f"a level would be worth less than the minimum order value {rules.min_notional}",
-            )
-    if config.max_position < rules.min_qty:
-        raise _bad(
-            "max_position",
-            f"{config.max_position} is below the minimum order qty "
-            f"{rules.min_qty}: nothing could be quoted",
-        )
-    if config.leverage is not None:
-        lev = instrument.get("leverageFilter")
-        lev = lev if isinstance(lev, Mapping) else {}
-        low = _filter(lev, "leverageFilter", "minLeverage", positive=True, default="1")
-        high = _filter(lev, "leverageFilter", "maxLeverage", positive=True, default="100")
-        if not low <= config.leverage <= high:
-            raise _bad("leverage", f"{config.leverage} is outside {low}-{high}")
-    return rules
-
-
-def _round_down(qty: Decimal, rules: MarketRules) -> Decimal:
-    return (qty // rules.qty_step) * rules.qty_step
-
-
-# -- mm init ------------------------------------------------------------------------------
-
-_SECTIONS = {
-    "market": "What to quote",
-    "quotes": "Where the quotes sit",
-    "size": "How big the quotes are",
-    "limits": "Exposure limits (in-flight and resting orders count at a full fill)",
-    "requote": "When quotes move",
-    "fees": "Fees",
-    "volatility": "Volatility-scaled spread",
-    "kill": "Kill switch (PnL in quote currency, fees included)",
-    "guards": "Guards that pull or slow quotes",
-    "latency": "Latency",
-    "exit": "Orders and exit",
-}
-
-_EXAMPLE = {
-    "symbol": "BTCUSDT",
-    "order_qty": "0.001",
-    "max_position": "0.01",
-    "kill_max_loss": "50",
-    "kill_max_drawdown": "25",
-}
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, tuple):
-        return "[" + ", ".join(str(v) for v in value) + "]"
-    return str(value)
-
-
-def example_toml() -> str:
-    """A commented `mm.toml` with every field (what `bybitctl mm init` writes).
-
-    Optional fields without a default are written commented out; the result loads as is.
-    """
-    by_section: dict[str, list[str]] = {key: [] for key in _SECTIONS}
-    for f in fields(MMConfig):
-        meta = f.metadata
-        unit = f" [{meta['unit']}]" if meta["unit"] else ""
-        allowed = accepts(f.name)
-        lines = by_section[meta["section"]]
-        lines.append(f"# {meta['doc']}{unit}" + (f" Accepts: {allowed}." if allowed else ""))
-        value = _EXAMPLE.get(f.name, f.default)
-        if value is None:
-            lines.append(f"# {f.name} = ")
-        else:
-            lines.append(f"{f.name} = {_toml_value(value)}")
-    out = ["# bybitctl mm configuration; flags override these. See docs/mm.md.", ""]
-    for key, title in _SECTIONS.items():
-        out.append(f"# --- {title} ---")
-        out.extend(by_section[key])
-        out.append("")
-    return "\n".join(out)

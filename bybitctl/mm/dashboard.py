@@ -5,8 +5,9 @@ terminal can never change a decision.
 Both are called while the engine handles events, so they must be quick: a JSONL line costs ~0.1 ms,
 but one redraw of the dashboard ~10 ms of pure Python, which would hold up every tick that
 arrives meanwhile. The dashboard therefore only stores the event; rich's own refresh thread
-redraws it twice a second, and the engine's short GIL switch interval (20 µs) hands the GIL
-back to the engine within tens of microseconds of a tick."""
+redraws it twice a second, and the short GIL switch interval `mm start` runs with (20 µs,
+`bybitctl.commands.mm.process`) hands the GIL back to the engine within tens of microseconds
+of a tick."""
 
 from __future__ import annotations
 

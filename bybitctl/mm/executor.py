@@ -2,13 +2,12 @@
 `WebSocketTrading`, batched per kind), with HTTP as the fallback while that socket is down.
 
 `submit` returns as soon as every request is handed to the socket (the end of the
-tick-to-quote measurement). WS requests use pybit's connection, auth and reply dispatch,
-but the frame is built and sent here (see `_send_ws` and `bybitctl.mm.wsframe`). Answers
-come back later as `reply` events in the engine's inbox, normalised to one
+tick-to-quote measurement). WS requests use pybit's connection, auth and reply dispatch; the
+request is built and sent here, its reply callback registered first (see `_send_ws`).
+Answers come back later as `reply` events in the engine's inbox, normalised to one
 `(action, retCode, retMsg)` per action whichever path carried it. A WS request unanswered
 for `timeout_s` is answered with code -1 so the engine re-reads the truth over REST instead
-of waiting forever. The REST helpers at the bottom are the safety net: list and cancel our
-own orders and confirm none remain.
+of waiting forever.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -24,13 +23,10 @@ import orjson
 from bybitctl import pybit_compat
 from bybitctl.mm.feeds import DOWN, UP
 from bybitctl.mm.inbox import Inbox
+from bybitctl.mm.rest import BATCH
 from bybitctl.mm.strategy import Action, Amend, Cancel, Place
-from bybitctl.mm.wsframe import FrameWriter, send_frame
-from bybitctl.request import follow_cursor
 
 REPLY = "reply"
-BATCH = 10
-"""Actions per batch request (Bybit allows 10 on spot and 20 on linear)."""
 
 _OPS = {Place: "order.create", Amend: "order.amend", Cancel: "order.cancel"}
 _BATCH_OPS = {Place: "order.create-batch", Amend: "order.amend-batch", Cancel: "order.cancel-batch"}
@@ -74,8 +70,6 @@ class Executor:
         self._lock = threading.Lock()
         self._retry_at: float | None = None
         self._connecting = False
-        self._frames = FrameWriter()
-        self._rehearsal_frames = FrameWriter()  # the warm-up thread's own key pool
         self._http_jobs: queue.SimpleQueue[
             tuple[Callable[..., Any], dict[str, Any], tuple[Action, ...]] | None
         ] = queue.SimpleQueue()
@@ -223,13 +217,13 @@ class Executor:
             sink.put((REPLY, "ws", 0, time.perf_counter_ns(), _results(actions, message, "data")))
 
         req_id = f"{self.req_prefix}{token}"
-        frame = self._frames.frame(self._payload(ws, actions, req_id))
+        payload = self._payload(ws, actions, req_id)
         # pybit's own `_send_order_operation` registers the callback after sending, so a
         # quick reply finds no callback and is dropped (the request then times out); it
         # also spends ~40 µs of the tick on uuid4 and json.dumps. Same request, other order.
         pybit_compat.expect_reply(ws, req_id, answer, answer)
         try:
-            send_frame(pybit_compat.websocket_app(ws), frame)
+            pybit_compat.send_text(ws, payload)  # raises when the socket is closed
         except Exception:
             pybit_compat.forget_reply(ws, req_id)
             with lock:
@@ -247,15 +241,6 @@ class Executor:
             args = {"category": self.category, "request": [self._request(a) for a in actions]}
         header = {"X-BAPI-TIMESTAMP": int(time.time() * 1000), **pybit_compat.trade_headers(ws)}
         return orjson.dumps({"reqId": req_id, "header": header, "op": op, "args": [args]})
-
-    def rehearse(self, actions: Sequence[Action]) -> int:
-        """Build a frame like those `submit` sends for `actions`, and send nothing (the
-        warm-up thread, `bybitctl.mm.warmup`); returns its size."""
-        ws = self.ws
-        if ws is None or not actions:
-            return 0
-        payload = self._payload(ws, tuple(actions), f"{self.req_prefix}0")
-        return len(self._rehearsal_frames.frame(payload))
 
     def _send_http(self, actions: tuple[Action, ...]) -> None:
         http = self.http
@@ -363,77 +348,3 @@ def _exit_quietly(ws: Any) -> None:
         ws.exit()
     except Exception:  # closing a half-dead socket must not mask why we are closing
         return
-
-
-# -- REST safety net --------------------------------------------------------------------
-
-
-def paged(call: Callable[..., dict[str, Any]], **kwargs: Any) -> Iterator[list[dict[str, Any]]]:
-    """Each page's rows of a cursor-paginated pybit call, until the rows run out or the cursor
-    runs out or repeats (the CLI's cursor loop, so both stop on the same answers)."""
-    envelopes = follow_cursor(
-        lambda cursor: call(**kwargs, **({"cursor": cursor} if cursor else {})), "nextPageCursor"
-    )
-    for envelope in envelopes:
-        rows = envelope["result"].get("list") or []
-        yield rows
-        if not rows:
-            return
-
-
-def open_orders(http: Any, category: str, symbol: str) -> list[dict[str, Any]]:
-    """Every open order on the symbol (all pages)."""
-    pages = paged(http.get_open_orders, category=category, symbol=symbol, limit=50)
-    return [row for rows in pages for row in rows]
-
-
-def cancel_own(
-    http: Any,
-    category: str,
-    symbol: str,
-    owns: Callable[[str], bool],
-    *,
-    attempts: int = 5,
-    pause_s: float = 0.2,
-    on_cancel: Callable[[dict[str, Any]], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Cancel every open order whose orderLinkId we own, then confirm over REST that none
-    remains. Returns what still remains after `attempts` rounds (empty = confirmed clean).
-    A failing request counts as "not confirmed" and is retried, never ignored.
-    `on_cancel` sees each order a cancel request was sent for (for the journal)."""
-    remaining: list[dict[str, Any]] = []
-    for attempt in range(attempts):
-        try:
-            remaining = [
-                o for o in open_orders(http, category, symbol) if owns(o.get("orderLinkId") or "")
-            ]
-            if not remaining:
-                return []
-            for start in range(0, len(remaining), BATCH):
-                chunk = remaining[start : start + BATCH]
-                for o in chunk:
-                    if on_cancel is not None:
-                        on_cancel(o)
-                try:
-                    http.cancel_batch_order(
-                        category=category,
-                        request=[
-                            {"symbol": symbol, "orderLinkId": o["orderLinkId"]} for o in chunk
-                        ],
-                    )
-                except Exception:  # e.g. one already gone: the next listing decides
-                    for o in chunk:
-                        try:
-                            http.cancel_order(
-                                category=category, symbol=symbol, orderLinkId=o["orderLinkId"]
-                            )
-                        except Exception:  # gone or unreachable: re-listed below
-                            continue
-        except Exception:  # unreachable: try again after the pause
-            pass
-        if attempt + 1 < attempts:
-            time.sleep(pause_s * (attempt + 1))
-    try:
-        return [o for o in open_orders(http, category, symbol) if owns(o.get("orderLinkId") or "")]
-    except Exception:  # cannot confirm: report the last listing as still open
-        return remaining or [{"orderLinkId": "?", "reason": "unconfirmed"}]

@@ -14,8 +14,8 @@ exchange's numbers.
 Hedge mode: an order that closes a leg (a sell on positionIdx 1, a buy on 2) is reduce-only,
 as on Bybit and the local exchange: a place is capped at the leg (refused when the leg is
 empty), no fill takes the leg below zero, and after every sweep a resting closing order
-larger than its leg is cut to it, or cancelled when the leg is gone (`trimmed` lists those
-for the client).
+larger than its leg is cut to it, or cancelled when the leg is gone (`trimmed` lists those,
+so the simulated exchange can tell the client).
 """
 
 from __future__ import annotations
@@ -52,13 +52,15 @@ class SimOrder:
 
 @dataclass(frozen=True, slots=True)
 class SimFill:
-    """A fill the model produced: our order, its price and qty, and whether it took."""
+    """A fill the model produced: our order, its price and qty, whether it was maker, and
+    the hedge leg (positionIdx) it traded."""
 
     link_id: str
     side: str
     price: Decimal
     qty: Decimal
     is_maker: bool
+    position_idx: int = 0
 
 
 class QueueFillModel:
@@ -72,8 +74,11 @@ class QueueFillModel:
         self.orders: dict[str, SimOrder] = {}
         self.legs = (_ZERO, _ZERO)
         """Hedge mode's (long, short) legs as our fills left them."""
-        self.trimmed: list[tuple[str, SimOrder | None]] = []
-        """Closing orders cut to their leg (None: cancelled) since the caller last emptied it."""
+        self.ended: dict[str, SimOrder] = {}
+        """Orders filled completely (as they ended) since the caller last emptied it."""
+        self.trimmed: list[SimOrder] = []
+        """Closing orders cut to their leg since the caller last emptied it; one no longer in
+        `orders` was cancelled (its leg was gone)."""
         self._arrivals = 0
 
     def place(
@@ -90,7 +95,7 @@ class QueueFillModel:
         would take is rejected, as Bybit does; a plain limit takes the opposite levels up to
         its price (taker) and rests the rest. A closing order is capped at its leg."""
         if closes(side, position_idx):
-            qty = min(qty, self._leg(position_idx))
+            qty = min(qty, self.leg(position_idx))
             if qty <= 0:
                 return False, []
         buy = side == "Buy"
@@ -104,10 +109,13 @@ class QueueFillModel:
             if post_only:
                 return False, []
             take = min(left, Decimal(level[1]))
-            fills.append(SimFill(link_id, side, p, take, False))
+            fills.append(SimFill(link_id, side, p, take, False, position_idx))
             self._move(side, position_idx, take)
             left -= take
             if not left:
+                self.ended[link_id] = SimOrder(
+                    link_id, side, price, qty, qty, _ZERO, 0, position_idx
+                )
                 self._trim()
                 return True, fills
         same = book.bids(None) if buy else book.asks(None)
@@ -194,17 +202,19 @@ class QueueFillModel:
         """Fill `order` by `qty` (a closing order: at most its leg) as maker, appending the
         fill to `into`; returns the qty filled."""
         if closes(order.side, order.position_idx):
-            qty = min(qty, self._leg(order.position_idx))
+            qty = min(qty, self.leg(order.position_idx))
             if qty <= 0:
                 return _ZERO
         order.filled += qty
         if order.filled >= order.qty:
             del self.orders[order.link_id]
+            self.ended[order.link_id] = order
         self._move(order.side, order.position_idx, qty)
-        into.append(SimFill(order.link_id, order.side, order.price, qty, True))
+        into.append(SimFill(order.link_id, order.side, order.price, qty, True, order.position_idx))
         return qty
 
-    def _leg(self, position_idx: int) -> Decimal:
+    def leg(self, position_idx: int) -> Decimal:
+        """What hedge-mode leg `position_idx` (1 long, 2 short) holds."""
         return self.legs[0] if position_idx == 1 else self.legs[1]
 
     def _move(self, side: str, position_idx: int, qty: Decimal) -> None:
@@ -216,15 +226,14 @@ class QueueFillModel:
         for order in list(self.orders.values()):
             if not closes(order.side, order.position_idx):
                 continue
-            room = self._leg(order.position_idx)
+            room = self.leg(order.position_idx)
             if order.remaining <= room:
                 continue
             if room <= 0:
                 del self.orders[order.link_id]
-                self.trimmed.append((order.link_id, None))
             else:
                 order.qty -= order.remaining - room
-                self.trimmed.append((order.link_id, order))
+            self.trimmed.append(order)
 
 
 def closes(side: str, position_idx: int) -> bool:

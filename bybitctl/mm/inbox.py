@@ -1,7 +1,7 @@
 """The engine's one event queue, handled where the event arrives.
 
 Every source (pybit's public and private reader threads, the trade socket's replies, the HTTP
-worker, the timer, signal handlers) `put`s `(kind, source, gen, t_ns, payload)` tuples here.
+worker, signal handlers) `put`s `(kind, source, gen, t_ns, payload)` tuples here.
 Events are handled one batch at a time, in arrival order, by whichever thread brings one while
 no other thread is handling: a book frame is decided on the reader thread that decoded it.
 A separate decision thread would add a wake-up between the two (measured in
@@ -22,6 +22,11 @@ from contextlib import contextmanager
 from typing import Any
 
 Event = tuple[str, str, int, int, Any]
+"""`(kind, source, gen, t_ns, payload)`: feeds put `frame`/`up`/`down`
+(`bybitctl.mm.feeds`), the executor `reply` (`bybitctl.mm.executor`), and the engine's own
+requests `STOP` and `RESUME` (from signal handlers and `mm resume`)."""
+STOP = "stop"
+RESUME = "resume"
 Handler = Callable[["Event | None", "queue.SimpleQueue[Event]"], None]
 """`handler(event, queue)`: handle `event` (None: none in hand), then everything queued."""
 

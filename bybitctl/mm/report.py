@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bybitctl.errors import UsageError
-from bybitctl.mm.backtest import REPORT_KEYS, report_figures
+from bybitctl.mm.figures import REPORT_KEYS, report_figures
 from bybitctl.mm.journal import Journal
 from bybitctl.output import render
 

@@ -1,9 +1,10 @@
 """Risk state machines around the strategy: kill switch, client-side MMP, order rate budget,
-stale-book guard. Each takes the time as an argument (no clock inside), so live, paper and
-backtest runs drive them identically and tests step them exactly.
+stale-book guard, reject breaker. Each takes the time as an argument (no clock inside), so
+live, paper and backtest runs drive them identically and tests step them exactly.
 
 Their output reaches the strategy as data: `Risk.halt(now_ms)` becomes `BookView.halt`, and
-`RateBudget.admit` decides which of a decision's actions go out now.
+`RateBudget.admit` decides which of a decision's actions go out now; the reject breaker's trip
+ends a live run.
 """
 
 from __future__ import annotations
@@ -141,6 +142,14 @@ class MarketMakerProtection:
             self._sum -= fills.popleft()[1]
 
 
+TRANSIENT_CODES = frozenset({10000, 10006, 10016, 10018, 10429, 170007, 170146})
+"""Rate limits and server-side timeouts/errors: they clear by themselves, so the reject
+breaker neither counts them nor restarts its count on them."""
+RATE_CODES = frozenset({10006, 10018, 10429})
+"""Refusals for a rate limit (per UID, per IP, system-wide): the rate budget backs off."""
+TIMEOUT = -1
+"""The code of an action the exchange never answered (the executor's timeout)."""
+
 _PRIORITY = {Cancel: 0, Amend: 1}
 
 
@@ -235,6 +244,42 @@ class StaleBookGuard:
         return is_stale
 
 
+class RejectBreaker:
+    """Trips when `limit` order placements in a row were rejected with one retCode, all within
+    `window_ms` of the latest: a condition the bot cannot fix by waiting (no margin, a price
+    band, a closed market), where retrying at the rate budget would go on for ever.
+
+    An accepted placement or a reject with another code starts the count again; timeouts and
+    `TRANSIENT_CODES` neither count nor restart it, since they clear by themselves. `limit`
+    0 is off. Answers to amends and cancels are not placements and never reach it.
+    """
+
+    def __init__(self, limit: int, window_ms: int) -> None:
+        self.limit = limit
+        self.window_ms = window_ms
+        self.code = 0
+        self._times: list[int] = []
+
+    @property
+    def count(self) -> int:
+        """Rejects in the current streak (with `code`)."""
+        return len(self._times)
+
+    def on_place(self, code: int, now_ms: int) -> bool:
+        """Count the answer to one placement; True while the streak is at the limit."""
+        if not self.limit or code == TIMEOUT or code in TRANSIENT_CODES:
+            return False
+        if code != self.code or code == 0:
+            self._times = []
+            self.code = code
+            if code == 0:
+                return False
+        horizon = now_ms - self.window_ms
+        self._times = [t for t in self._times if t > horizon]
+        self._times.append(now_ms)
+        return len(self._times) >= self.limit
+
+
 class Risk:
     """The guards one run needs, built from its config; `halt` is what `BookView.halt`
     carries (kill switch first: it outlives an MMP freeze)."""
@@ -250,6 +295,7 @@ class Risk:
             config.mmp_window_ms, config.mmp_max_qty, int(config.mmp_freeze_s * 1000)
         )
         self.budget = RateBudget(config.rate_limit)
+        self.rejects = RejectBreaker(config.reject_limit, int(config.reject_window_s * 1000))
 
     def halt(self, now_ms: int) -> str:
         """'' when quoting may go on, else the reason (kill:<why>, mmp)."""

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from bybitctl.mm.config import MarketRules, MMConfig
+from bybitctl.mm.config import MMConfig
+from bybitctl.mm.rules import MarketRules
 
 BUY = "Buy"
 SELL = "Sell"

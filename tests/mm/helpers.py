@@ -5,9 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from bybitctl.mm.config import MarketRules, MMConfig, from_mapping, validate
+from support.synthetic import LINEAR_INSTRUMENT
+
+from bybitctl.mm.config import MMConfig, from_mapping
+from bybitctl.mm.rules import MarketRules, validate
 from bybitctl.mm.strategy import OPEN, BookView, OpenOrder, QuoteParams
-from bybitctl.mm.synthetic import LINEAR_INSTRUMENT
 
 BASE: dict[str, Any] = {
     "symbol": "SIMUSDT",

@@ -11,9 +11,10 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.synthetic import synthetic_recording
 
-from bybitctl.mm.backtest import REPORT_KEYS, Backtest, BacktestSettings, run_backtest
-from bybitctl.mm.synthetic import synthetic_recording
+from bybitctl.mm.backtest import Backtest, BacktestSettings, run_backtest
+from bybitctl.mm.figures import REPORT_KEYS
 from bybitctl.recording import RecordingWriter
 
 from .helpers import book_frame, config, line, rules, trade_frame
@@ -247,3 +248,62 @@ def test_hedge_mode_legs_agree_with_the_exchange_model_and_stay_bounded(
     # the client's legs are the exchange model's once every report has arrived
     assert (bt.inventory.long, bt.inventory.short) == (long, short)
     assert bt.inventory.position == long - short == result.ledger.position
+
+
+# -- the tracker the backtest shares with live runs ------------------------------------------
+# The simulated exchange answers the way Bybit does (a retCode, then the order stream's word,
+# each execution followed by its order's update) and the client is the live `OrderTracker`.
+
+
+def book(t_ms: int, u: int, bid: str, ask: str) -> dict[str, Any]:
+    return line(t_ms, book_frame("snapshot", u, [(bid, "1")], [(ask, "1")]))
+
+
+def test_an_order_filled_while_its_amend_is_in_flight_stops_counting_at_once() -> None:
+    """The only place where the shared tracker changed backtest results. A part-filled bid
+    is amended (new total = filled + 0.1, more than it had); the rest of its first qty fills
+    before the amend lands. The exchange's update says Filled before the amend's refusal
+    comes back: the order no longer counts, and its level is quoted again at once, as live.
+    Before, the backtest kept it as a pending amend (counted at the amend's qty) until the
+    refusal, and placed the new bid only on the next book message, 25 ms later here."""
+    lines = [
+        book(0, 1, "99.99", "100.01"),  # a bid of 0.1 at 99.90, resting from 10 ms
+        line(20, trade_frame("Sell", "99.90", "0.04")),  # fills 0.04 of it
+        book(40, 2, "100.04", "100.06"),  # mid +5 bps: amended to 99.94, total 0.14
+        line(45, trade_frame("Sell", "99.80", "5")),  # through 99.90: the 0.06 left fills
+        line(70, trade_frame("Sell", "99.80", "5")),  # through 99.94: is a bid resting there?
+        book(80, 3, "100.04", "100.06"),
+    ]
+    cfg = config(spread_bps=10.0, refresh_tolerance_bps=2.0)
+    result = run_backtest(lines, cfg, rules(), BacktestSettings(latency_ms=10))
+    assert [(f.price, f.qty, f.ts_ms) for f in result.fills] == [
+        (D("99.90"), D("0.04"), 20),
+        (D("99.90"), D("0.06"), 45),
+        (D("99.94"), D("0.100"), 70),  # placed at 55 (the Filled update), resting from 65
+    ]
+
+
+def test_an_amend_refused_below_the_filled_qty_keeps_the_order_at_its_old_terms() -> None:
+    """A fill on its way, then a smaller amend the exchange refuses (the new qty is not above
+    what filled, retCode 110064): the order still rests, so it stays ours, at its old terms,
+    and the next decision moves it again."""
+    lines = [
+        book(0, 1, "99.99", "100.01"),  # a bid at 95.00 for 20 USDT: 0.210
+        line(30, trade_frame("Sell", "95.00", "0.205")),  # fills 0.205 of it
+        book(32, 2, "102.99", "103.01"),  # +3 %: amend to 97.85 for 0.204, refused at 42
+        book(50, 3, "102.99", "103.01"),
+        book(55, 4, "102.99", "103.01"),  # the refusal is back (52); no requote before 132
+    ]
+    cfg = config(order_qty=None, order_notional="20", spread_bps=500.0, min_requote_interval_ms=100)
+    bt = Backtest(cfg, rules(), BacktestSettings(latency_ms=10), fake_timer())
+    bt.feed(lines)
+    at_exchange = {o.link_id: (o.price, o.qty, o.filled) for o in bt.model.orders.values()}
+    assert at_exchange["mmbt-1"] == (D("95.00"), D("0.210"), D("0.205"))
+    bid = bt.tracker.orders["mmbt-1"]
+    assert (bid.status, bid.price, bid.qty, bid.filled) == (
+        "open",
+        D("95.00"),
+        D("0.210"),
+        D("0.205"),
+    )
+    assert set(at_exchange) == set(bt.tracker.orders)  # every resting order is tracked

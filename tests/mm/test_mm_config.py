@@ -8,18 +8,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from support.synthetic import LINEAR_INSTRUMENT
 
 from bybitctl.errors import BAD_INPUT, UsageError
-from bybitctl.mm.backtest import REPORT_KEYS
-from bybitctl.mm.config import (
-    MMConfig,
-    accepts,
-    example_toml,
-    from_mapping,
-    load_config,
-    validate,
-)
-from bybitctl.mm.synthetic import LINEAR_INSTRUMENT
+from bybitctl.mm.config import MMConfig, accepts, from_mapping, read_config_file, retired_notes
+from bybitctl.mm.example import example_toml
+from bybitctl.mm.figures import REPORT_KEYS
+from bybitctl.mm.rules import validate
 
 from .helpers import BASE, config
 
@@ -50,9 +45,9 @@ def test_file_then_flags_win(tmp_path: Path) -> None:
         'symbol = "SIMUSDT"\norder_qty = 0.2\nmax_position = "2"\n'
         "spread_bps = 7.5\nlevels = 2\nlevel_multipliers = [1, 1.5]\n"
     )
-    cfg = load_config(path, {"spread_bps": "12", "levels": None, "post-only": "false"})
+    cfg = from_mapping({**read_config_file(path), "spread_bps": "12", "post-only": "false"})
     assert cfg.spread_bps == 12.0  # flag wins
-    assert cfg.levels == 2  # None = flag not given
+    assert cfg.levels == 2  # from the file
     assert cfg.order_qty == Decimal("0.2")  # TOML float read exactly
     assert cfg.level_multipliers == (1.0, 1.5)
     assert cfg.post_only is False
@@ -65,7 +60,7 @@ def test_example_toml_loads_and_names_every_field(tmp_path: Path) -> None:
     path = tmp_path / "mm.toml"
     path.write_text(text)
     assert tomllib.loads(text)["symbol"] == "BTCUSDT"
-    cfg = load_config(path)
+    cfg = from_mapping(read_config_file(path))
     assert cfg.kill_max_loss == Decimal(50)
 
 
@@ -119,11 +114,11 @@ def test_required_fields(missing: str) -> None:
 
 def test_missing_or_broken_file(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no such file"):
-        load_config(tmp_path / "nope.toml")
+        read_config_file(tmp_path / "nope.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("symbol = \n")
     with pytest.raises(UsageError):
-        load_config(bad)
+        read_config_file(bad)
 
 
 def test_validate_returns_instrument_rules() -> None:
@@ -197,8 +192,6 @@ def test_docs_explain_every_field_and_report_key() -> None:
         ({"levels": 2, "level_spacing_bps": 0}, "must be > 0 with several levels"),
         ({"category": "spot", "leverage": 2}, "leverage: linear only: spot has no leverage"),
         ({"leverage": 0}, "leverage: must be in [1, 200], got 0"),
-        ({"warm_interval_ms": 51}, "warm_interval_ms: must be in [0, 50], got 51"),
-        ({"warm_interval_ms": -1}, "warm_interval_ms: must be in [0, 50], got -1"),
         ({"order_qty": "abc"}, "order_qty: expected a decimal number, got 'abc'"),
         ({"levels": "two"}, "levels: expected an integer, got 'two'"),
         ({"leftovers": "keep"}, "leftovers: expected one of cancel, adopt, got 'keep'"),
@@ -207,3 +200,17 @@ def test_docs_explain_every_field_and_report_key() -> None:
 def test_bad_field_message_says_what_is_wrong(override: dict, says: str) -> None:
     with pytest.raises(UsageError, match=re.escape(says)):
         from_mapping({**BASE, **override})
+
+
+def test_a_retired_field_in_an_old_file_is_ignored_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "mm.toml"
+    path.write_text('symbol = "SIMUSDT"\norder_qty = 0.1\nmax_position = 1\nwarm_interval_ms = 5\n')
+    values = read_config_file(path)
+    assert from_mapping(values) == from_mapping(
+        {k: v for k, v in values.items() if "warm" not in k}
+    )
+    (note,) = retired_notes(values)
+    assert note.startswith("warning: mm config: warm_interval_ms is no longer used and is ignored")
+    assert retired_notes(BASE) == []
+    # a retired name is no field: it has no flag, and the docs do not list it
+    assert "warm_interval_ms" not in MMConfig.__dataclass_fields__

@@ -133,7 +133,7 @@ def test_hedge_closing_orders_are_reduce_only_at_the_leg() -> None:
     # a buy on 1 opens the long leg: 1.5 after a trade through it
     model.place("o", "Buy", D("100.00"), D("1.5"), True, book, position_idx=1)
     assert model.on_trade("Sell", D("99.99"), D("0.001")) == [
-        SimFill("o", "Buy", D("100.00"), D("1.5"), True)
+        SimFill("o", "Buy", D("100.00"), D("1.5"), True, 1)
     ]
     assert model.legs == (D("1.5"), D(0))
     # closing asks: one capped at the leg when placed, two more resting at 1 each
@@ -147,7 +147,8 @@ def test_hedge_closing_orders_are_reduce_only_at_the_leg() -> None:
     assert model.legs == (D(0), D(0))
     # what the sweep could not fill is cancelled, as Bybit cancels reduce-only orders
     assert model.orders == {}
-    assert sorted(model.trimmed) == [("c2", None), ("c3", None)]
+    assert sorted(o.link_id for o in model.trimmed) == ["c2", "c3"]
+    assert not any(o.link_id in model.orders for o in model.trimmed)
 
 
 def test_a_closing_order_is_cut_when_its_leg_shrinks_under_it() -> None:
@@ -159,10 +160,10 @@ def test_a_closing_order_is_cut_when_its_leg_shrinks_under_it() -> None:
     model.place("c2", "Buy", D("99.97"), D("1.5"), True, book, position_idx=2)
     # a sell taker fills c1 by 1: the short leg is 1, so c1 (1 left) fits and c2 is cut to 1
     assert model.on_trade("Sell", D("99.98"), D(1)) == [
-        SimFill("c1", "Buy", D("99.98"), D(1), True)
+        SimFill("c1", "Buy", D("99.98"), D(1), True, 2)
     ]
     assert model.legs == (D(0), D(1))
-    assert model.orders["c2"].remaining == D(1) and model.trimmed == [("c2", model.orders["c2"])]
+    assert model.orders["c2"].remaining == D(1) and model.trimmed == [model.orders["c2"]]
     # one-way orders (positionIdx 0) never touch the legs
     model.place("w", "Buy", D("99.96"), D(9), True, book)
     assert model.legs == (D(0), D(1)) and model.orders["w"].qty == D(9)

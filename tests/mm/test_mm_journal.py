@@ -18,7 +18,7 @@ import pytest
 
 from bybitctl.errors import UsageError
 from bybitctl.mm.accounting import Fill
-from bybitctl.mm.backtest import REPORT_KEYS
+from bybitctl.mm.figures import REPORT_KEYS
 from bybitctl.mm.journal import (
     SCHEMA,
     Journal,

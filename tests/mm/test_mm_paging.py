@@ -7,7 +7,7 @@ from collections.abc import Callable
 from itertools import cycle
 from typing import Any
 
-from bybitctl.mm.executor import paged
+from bybitctl.mm.rest import paged
 
 LIMIT = 50
 """Calls after which the fake exchange gives up: unguarded, `paged` would ask forever."""

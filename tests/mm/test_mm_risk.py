@@ -1,9 +1,11 @@
-"""Kill switch, client-side MMP, rate budget and stale-book guard, stepped with explicit times."""
+"""Kill switch, client-side MMP, rate budget, stale-book guard and reject breaker, stepped with
+explicit times."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from bybitctl.mm.orders import TIMEOUT
 from bybitctl.mm.risk import (
     ARMED,
     COOLING,
@@ -12,6 +14,7 @@ from bybitctl.mm.risk import (
     KillSwitch,
     MarketMakerProtection,
     RateBudget,
+    RejectBreaker,
     Risk,
     StaleBookGuard,
 )
@@ -145,3 +148,31 @@ def test_risk_halt_reason_from_config() -> None:
     assert risk.halt(500) == "mmp" and risk.halt(1_000) == ""
     risk.kill.update(D(-10), 1_000)
     assert risk.halt(1_000) == "kill:max_loss"
+
+
+def test_reject_breaker_counts_one_code_in_a_row_within_the_window() -> None:
+    breaker = RejectBreaker(limit=3, window_ms=1_000)
+    answers = [
+        (110007, 0, False),
+        (110007, 10, False),
+        (0, 20, False),  # accepted: the count starts again
+        (110007, 30, False),
+        (110003, 40, False),  # another code: starts again, with this one
+        (110007, 50, False),
+        (110007, 60, False),
+        (TIMEOUT, 70, False),  # neither counted nor restarting the count
+        (10006, 80, False),  # a rate limit: the same
+        (110007, 90, True),  # the third 110007 in a row
+    ]
+    for code, at, tripped in answers:
+        assert breaker.on_place(code, at) is tripped, (code, at)
+    assert (breaker.code, breaker.count) == (110007, 3)
+
+
+def test_reject_breaker_forgets_rejects_older_than_the_window_and_can_be_off() -> None:
+    breaker = RejectBreaker(limit=2, window_ms=100)
+    assert not breaker.on_place(110007, 0)
+    assert not breaker.on_place(110007, 150)  # the first is out of the window
+    assert breaker.on_place(110007, 200)
+    off = RejectBreaker(limit=0, window_ms=100)
+    assert not any(off.on_place(110007, t) for t in range(10))

@@ -22,6 +22,7 @@ from bybitctl.commands.mm.common import (
     decimal_option,
     number_option,
     output_choice,
+    warn_retired,
 )
 from bybitctl.errors import UsageError
 from bybitctl.parsing import NumberRule
@@ -146,12 +147,14 @@ _OWN: dict[str, tuple[Any, Any]] = {
 
 def build_backtest_options(ctx: typer.Context, values: Mapping[str, Any]) -> BacktestOptions:
     """Check every input before reading the recording (and before fetching anything)."""
-    from bybitctl.mm.config import load_config
+    from bybitctl.mm.config import from_mapping, read_config_file
 
-    if values["config_file"] is not None:
-        check_input_file(values["config_file"], "--config")
-    overrides = config_overrides(values, _OWN)
-    config = load_config(values["config_file"], overrides)
+    config_file = values["config_file"]
+    if config_file is not None:
+        check_input_file(config_file, "--config")
+    file_values = read_config_file(config_file) if config_file is not None else {}
+    warn_retired(file_values)
+    config = from_mapping({**file_values, **config_overrides(values, _OWN)})
     data: Path = values["data"]
     _check_recording(data)
     latency = number_option(values["latency_ms"], "--latency-ms", LATENCY, integral=True)
@@ -190,8 +193,8 @@ def build_backtest_options(ctx: typer.Context, values: Mapping[str, Any]) -> Bac
 def run_backtest_command(opts: BacktestOptions) -> int:
     """Validate against the instrument, replay, print the report."""
     from bybitctl.mm.backtest import BacktestSettings, run_backtest
-    from bybitctl.mm.config import validate
     from bybitctl.mm.report import print_report
+    from bybitctl.mm.rules import validate
 
     rules = validate(opts.config, opts.instrument())
     result = run_backtest(

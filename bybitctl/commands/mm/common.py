@@ -228,6 +228,15 @@ def config_params() -> dict[str, tuple[Any, Any]]:
     return params
 
 
+def warn_retired(file_values: Mapping[str, Any]) -> None:
+    """Say on stderr which fields of the config file are no longer used (their values are
+    ignored: an older `mm.toml` keeps working)."""
+    from bybitctl.mm.config import retired_notes
+
+    for note in retired_notes(file_values):
+        print(note, file=sys.stderr)
+
+
 def config_overrides(values: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
     """The config fields given as flags: every value that is not one of the verb's `own`."""
     return {k: v for k, v in values.items() if k not in own and v is not None}

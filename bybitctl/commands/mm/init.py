@@ -23,7 +23,7 @@ class InitOptions:
 def run_init(opts: InitOptions) -> int:
     """Write the example config (refusing to overwrite without --force)."""
     from bybitctl.commands.mm.common import check_output_file
-    from bybitctl.mm.config import example_toml
+    from bybitctl.mm.example import example_toml
 
     if opts.path.exists() and not opts.force:
         raise UsageError(f"{opts.path} exists; pass --force to overwrite it")

@@ -27,6 +27,7 @@ from bybitctl.commands.mm.common import (
     journal_path,
     number_option,
     output_choice,
+    warn_retired,
 )
 from bybitctl.errors import INTERRUPTED, BybitctlError, UsageError
 from bybitctl.parsing import NumberRule
@@ -165,6 +166,7 @@ def build_start_options(ctx: typer.Context, values: Mapping[str, Any]) -> StartO
     if config_file is not None:
         check_input_file(config_file, "--config")
     file_values = read_config_file(config_file) if config_file is not None else {}
+    warn_retired(file_values)
     overrides = config_overrides(values, _OWN)
     given = {**file_values, **overrides}
     defaults = _paper_defaults(given) if values["paper"] else {}
@@ -259,13 +261,14 @@ def _check_target(opts: StartOptions, settings: Any) -> None:
 
 
 def _run(opts: StartOptions, journal: Any, settings: Any, target: str) -> int:
+    from bybitctl.commands.mm.process import engine_signals, tuned_for_quoting
     from bybitctl.errors import NETWORK
     from bybitctl.mm.dashboard import Dashboard, JsonlSink
-    from bybitctl.mm.engine import Engine
+    from bybitctl.mm.live import live_engine
     from bybitctl.mm.report import build_report, print_report, write_report_json
 
     sink = Dashboard() if opts.live_view else JsonlSink()
-    engine = Engine(
+    engine = live_engine(
         opts.config,
         settings,
         journal,
@@ -276,9 +279,10 @@ def _run(opts: StartOptions, journal: Any, settings: Any, target: str) -> int:
     )
     with sink:
         try:
-            with engine.signals():  # from the first request: a signal then exits cleanly
+            with engine_signals(engine):  # from the first request: a signal exits cleanly
                 engine.prepare()
-                code = engine.run(opts.duration)
+                with tuned_for_quoting() as between_ticks:
+                    code = engine.run(opts.duration, between_ticks=between_ticks)
         finally:
             # also when start-up failed once the run was journaled (e.g. leftovers that
             # would not cancel, a symbol that cannot switch to hedge mode)

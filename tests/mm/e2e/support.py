@@ -17,9 +17,10 @@ from typing import Any
 
 from bybitctl.config import Settings
 from bybitctl.mm.config import from_mapping
-from bybitctl.mm.engine import Engine, owner
-from bybitctl.mm.executor import open_orders
 from bybitctl.mm.journal import Journal
+from bybitctl.mm.live import live_engine
+from bybitctl.mm.orders import owner
+from bybitctl.mm.rest import Rest
 from bybitctl.sim import SimHandle
 from bybitctl.sim.net.auth import generate_key_pair
 
@@ -75,7 +76,7 @@ def taker(ex: SimHandle, account: str = "200002") -> Any:
 
 def own_open(http: Any, prefix: str = "mm") -> list[dict[str, Any]]:
     owns = owner(prefix)
-    return [o for o in open_orders(http, "linear", SYMBOL) if owns(o["orderLinkId"])]
+    return [o for o in Rest(http, "linear", SYMBOL).open_orders() if owns(o["orderLinkId"])]
 
 
 def executions(http: Any, prefix: str = "mm") -> list[dict[str, Any]]:
@@ -114,7 +115,7 @@ class EngineThread:
     ) -> None:
         self.events: list[dict[str, Any]] = []
         self.journal = Journal(journal)
-        self.engine = Engine(
+        self.engine = live_engine(
             from_mapping({**BASE, **config}),
             settings(ex),
             self.journal,

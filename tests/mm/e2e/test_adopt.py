@@ -5,7 +5,6 @@ REST and in the journal against the local exchange."""
 from __future__ import annotations
 
 import subprocess
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -105,11 +104,14 @@ def test_adopted_orders_beyond_the_limit_are_cut_before_anything_is_placed(
         return seen is not None and seen <= Decimal("0.01")
 
     wait_for(within, timeout=10)
-    deadline = time.monotonic() + 2
-    while time.monotonic() < deadline:  # and it stays within the limit
+    until = bot.engine.stats.decisions + 40
+
+    def stays_within() -> bool:
         seen = exposure()
         assert seen is None or seen <= Decimal("0.01"), seen
-        time.sleep(0.1)
+        return bot.engine.stats.decisions >= until
+
+    wait_for(stays_within, timeout=30)  # over the next 40 decisions
     # the first action of the run cut the farthest bid to what fits, by an amend of its id
     first = _journal(
         bot,

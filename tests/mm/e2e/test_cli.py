@@ -12,10 +12,10 @@ import time
 from typing import Any
 
 import pytest
+from support.synthetic import LINEAR_INSTRUMENT, synthetic_recording
 
-from bybitctl.mm.backtest import REPORT_KEYS
+from bybitctl.mm.figures import REPORT_KEYS
 from bybitctl.mm.report import plot
-from bybitctl.mm.synthetic import LINEAR_INSTRUMENT, synthetic_recording
 from bybitctl.recording import RecordingWriter
 
 from .support import (
@@ -134,8 +134,14 @@ def test_mm_resume_rearms_a_paused_kill_switch(exchange, tmp_path) -> None:
 
         wait_for(paused, timeout=20, every=0.2)
         wait_for(lambda: own_open(http) == [], timeout=5)
-        time.sleep(1.0)
-        assert own_open(http) == []  # paused means paused
+
+        def uptime() -> float:
+            status = run_cli(exchange, tmp_path, "mm", "status", "--journal", journal, "-o", "json")
+            return float(json.loads(status.stdout)["uptime_s"])
+
+        since = uptime()
+        wait_for(lambda: uptime() >= since + 1.0, timeout=20)  # two more status rounds
+        assert own_open(http) == [] and kill_state() == "paused"  # paused means paused
         since = int(time.time() * 1000)
         resumed = run_cli(exchange, tmp_path, "mm", "resume", "--journal", journal)
         assert resumed.returncode == 0, resumed.stderr

@@ -23,12 +23,12 @@ import pytest
 import typer
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from support.synthetic import LINEAR_INSTRUMENT, synthetic_recording
 from typer.testing import CliRunner
 
 from bybitctl.cli import run
 from bybitctl.commands.mm.start import StartOptions, make_start
 from bybitctl.errors import BybitctlError
-from bybitctl.mm.synthetic import LINEAR_INSTRUMENT, synthetic_recording
 from bybitctl.recording import RecordingWriter
 
 from ..typed_values import FIELDS, VALUED, expected, flag_classes, toml_classes
