@@ -286,7 +286,7 @@ def timestamp(raw: str, *, now: float, unit: str = "ms") -> int:
     relative = _RELATIVE.fullmatch(raw)
     if relative:
         seconds = int(relative.group(1)) * _UNIT_SECONDS[relative.group(2)]
-        return max(0, int(round((now - seconds) * scale)))
+        return max(0, round((now - seconds) * scale))
     if _ISO_TIME.fullmatch(raw):
         from datetime import UTC, datetime
 

@@ -95,8 +95,7 @@ TRADING_HELP: dict[str, str] = {
     "smpType": "Self-match prevention: None, CancelMaker, CancelTaker or CancelBoth.",
     "mmp": "Options: true puts the order under market maker protection.",
     "orderIv": "Options: implied volatility to quote; it takes precedence over --price.",
-    "bboSideType": "BBO order: Queue (your side's best price) or Counterparty (the other "
-    "side's).",
+    "bboSideType": "BBO order: Queue (your side's best price) or Counterparty (the other side's).",
     "bboLevel": "BBO order: which level of the book, 1 to 5.",
     "slippageToleranceType": "Market orders: TickSize or Percent, the unit of "
     "--slippage-tolerance.",
@@ -152,8 +151,7 @@ PARAM_HELP_AT: dict[tuple[str, str], str] = {
 SUMMARIES: dict[str, str] = {
     "get_allowed_deposit_coin_info": "Get Allowed Deposit Coin Info",
     "spot_margin_trade_normal_borrow": "Borrow (normal account)",
-    "spot_margin_trade_normal_get_borrow_order_detail": "Get Borrow Order Detail "
-    "(normal account)",
+    "spot_margin_trade_normal_get_borrow_order_detail": "Get Borrow Order Detail (normal account)",
     "spot_margin_trade_normal_get_borrowable_coin_info": "Get Borrowable Coin Info "
     "(normal account)",
     "spot_margin_trade_normal_get_interest_quota": "Get Interest & Quota (normal account)",

@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bybitctl.naming import kebab  # noqa: E402
-from bybitctl.parsing import TIME_HELP  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tools"))
 from catalog_text import (  # noqa: E402
@@ -579,7 +578,7 @@ SAMPLE_TIME = re.compile(r"[0-9]{10}([0-9]{3})?")
 
 
 def time_unit(name: str, typ: str, description: str, sample: Any) -> str | None:
-    """"ms" or "s" for a parameter holding an epoch time (startTime, end, ...), else None.
+    """ "ms" or "s" for a parameter holding an epoch time (startTime, end, ...), else None.
 
     By name (`TIME_EDGES`), for integer and number parameters, and for a string whose doc
     example is an epoch number; seconds where the doc example has ten digits or the
@@ -647,8 +646,11 @@ def describe_params(rows: list[dict[str, Any]]) -> None:
             if text is None:
                 text = PARAM_HELP.get(name)
             if text is None and unit is not None:
-                what = TIME_HELP if unit == "ms" else TIME_HELP.replace("milli", "", 1)
-                text = f"{TIME_EDGES[name]} of the time range: {what}."
+                epoch = "milliseconds" if unit == "ms" else "seconds"
+                text = (
+                    f"{TIME_EDGES[name]} of the time range: epoch {epoch}, an ISO 8601 date "
+                    "or time (UTC), or a time relative to now such as -1h or -7d."
+                )
             if text is not None:
                 # A condition the sources state ("Either orderId or orderLinkId is
                 # required") still matters next to the common words.

@@ -66,6 +66,7 @@ def parse_request(words: list[str], *, auth: bool | None, paging: bool) -> Reque
         auth=auth if auth is not None else (row.auth if row else True),
         pagination=(row.pagination if row else None) or (DEFAULT_PAGINATION if paging else None),
         dangerous=row.dangerous if row else verb == "POST",
+        summary=row.summary if row else "",
     )
 
 
@@ -99,6 +100,7 @@ def build(runner: Callable[[RunOptions], None] = run_request) -> typer.Typer:
     ) -> None:
         """Send a signed request to any v5 path through pybit."""
         request = parse_request(words, auth=auth, paging=follow or max_pages is not None)
+        row = by_route(request.http_method, request.path)
         runner(
             common.run_options(
                 RunOptions,
@@ -112,6 +114,7 @@ def build(runner: Callable[[RunOptions], None] = run_request) -> typer.Typer:
                 output=output,
                 fields=fields,
                 query=query,
+                answered_by=row,
             )
         )
 

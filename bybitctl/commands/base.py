@@ -19,6 +19,12 @@ from typer import _click as click
 from bybitctl.output import FORMATS
 
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
+OUTPUT_HELP = (
+    "table (default on a terminal), wide (every field), json (default in a pipe), jsonl, "
+    "csv, text (bare values, tab-separated rows) or raw (the whole envelope)."
+)
+FIELDS_HELP = "Fields to show, comma-separated (a.b for a field inside an object)."
+QUERY_HELP = "JMESPath expression applied to the result first, e.g. 'list[0].lastPrice'."
 
 
 class PlainCommand(typer.core.TyperCommand):

@@ -81,6 +81,7 @@ def build(runner: Callable[[CallOptions], None] = run_request) -> typer.Typer:
                 ctx,
                 Request.for_row(row, params),
                 row=row,
+                answered_by=row,
                 label=f"call {row.pybit_method}",
                 dry_run=dry_run,
                 follow=follow,

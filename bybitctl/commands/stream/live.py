@@ -17,7 +17,14 @@ from typing import Annotated, Any
 import typer
 
 from bybitctl.errors import UsageError
-from bybitctl.stream.topics import SPECS, StreamSpec, Subscription, channel, plan
+from bybitctl.stream.topics import (
+    BOOK_DEPTHS,
+    SPECS,
+    StreamSpec,
+    Subscription,
+    channel,
+    plan,
+)
 
 OUTPUTS = ("table", "jsonl")
 
@@ -134,13 +141,17 @@ COMMON: dict[str, tuple[Any, Any]] = {
 def build_options(ctx: typer.Context, spec: StreamSpec, values: dict[str, Any]) -> StreamOptions:
     """Check the inputs of one verb and bind the app context; no I/O."""
     category = values.get("category")
-    subs = plan(
-        spec,
-        category=category,
-        symbols=tuple(values.get("symbol") or ()),
-        depth=values.get("depth"),
-        interval=values.get("interval"),
-    )
+    try:
+        subs = plan(
+            spec,
+            category=category,
+            symbols=tuple(values.get("symbol") or ()),
+            depth=values.get("depth"),
+            interval=values.get("interval"),
+        )
+    except UsageError as exc:
+        exc.hint = exc.hint or _depth_hint(spec, category, values.get("depth"))
+        raise
     levels = values.get("levels", 25)
     _check_positive("--levels", levels)
     _check_positive("--count", values["count"])
@@ -164,6 +175,17 @@ def build_options(ctx: typer.Context, spec: StreamSpec, values: dict[str, Any]) 
         settings=app.settings,
         debug=app.debug,
     )
+
+
+def _depth_hint(spec: StreamSpec, category: str | None, depth: int | None) -> str | None:
+    """For a book depth the exchange does not send: the next one up, cut to `--levels`."""
+    if depth is None or spec.view != "book":
+        return None
+    offered = BOOK_DEPTHS.get("spread" if spec.connection == "spread" else category or "linear", ())
+    bigger = next((d for d in offered if d > depth), None)
+    if bigger is None:
+        return None
+    return f"for a {depth}-level ladder: --depth {bigger} --levels {depth}"
 
 
 def _check_positive(name: str, value: float | None) -> None:
