@@ -27,7 +27,7 @@ SHAPES: dict[str, str] = {
 }
 """Routes whose rows are arrays (klines) or whose answer is a book (bids and asks)."""
 
-_ORDER = ["symbol", "side", "orderType", "price", "qty", "orderStatus", "orderId", "createdTime"]
+_ORDER = ["symbol", "side", "orderType", "price", "qty", "orderId", "orderStatus", "createdTime"]
 
 VIEWS: dict[str, dict[str, Any]] = {
     "/v5/market/tickers": {
@@ -42,7 +42,9 @@ VIEWS: dict[str, dict[str, Any]] = {
         "columns": [
             "symbol", "status", "baseCoin", "quoteCoin", "priceFilter.tickSize",
             "lotSizeFilter.qtyStep", "lotSizeFilter.basePrecision", "lotSizeFilter.minOrderQty",
-            "lotSizeFilter.maxOrderQty", "leverageFilter.maxLeverage", "launchTime",
+            "lotSizeFilter.maxOrderQty", "lotSizeFilter.minNotionalValue",
+            "leverageFilter.maxLeverage", "contractType", "settleCoin", "fundingInterval",
+            "launchTime",
         ],
         "empty": "no instruments",
     },
