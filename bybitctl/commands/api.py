@@ -18,7 +18,7 @@ import typer
 from bybitctl.catalog import Pagination, by_route
 from bybitctl.commands import common
 from bybitctl.commands.arguments import add_pairs, arguments_by_name
-from bybitctl.commands.base import PlainCommand
+from bybitctl.commands.base import PlainCommand, examples
 from bybitctl.errors import UsageError
 from bybitctl.request import Request, RunOptions, run_request
 
@@ -78,13 +78,21 @@ def build(runner: Callable[[RunOptions], None] = run_request) -> typer.Typer:
         "api",
         cls=PlainCommand,
         context_settings=common.common_context(),
-        epilog="Example: bybitctl api GET /v5/market/tickers category=linear symbol=BTCUSDT",
+        epilog=examples(
+            "bybitctl api GET /v5/market/tickers category=linear symbol=BTCUSDT",
+            "bybitctl api /v5/market/time --no-auth",
+        ),
     )
     def api(
         ctx: typer.Context,
         words: Annotated[
             list[str],
-            typer.Argument(metavar="[GET|POST] PATH [KEY=VALUE]...", show_default=False),
+            typer.Argument(
+                metavar="[GET|POST] PATH [KEY=VALUE]...",
+                help="The method (default: the route's; else POST when parameters are given), "
+                "the v5 path, and API parameters.",
+                show_default=False,
+            ),
         ],
         auth: Annotated[
             bool | None,

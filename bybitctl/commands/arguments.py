@@ -149,9 +149,9 @@ class BooleanArgument(Argument):
 
 
 class TimeArgument(Argument):
-    """An epoch time (the catalogue's `time` unit): digits as sent, or an ISO 8601 date or
-    time, or a time relative to now (`-1h`), converted to the epoch number. The value
-    goes as the parameter's type takes it: a number, or its digits as text."""
+    """An epoch time (the catalogue's `time` unit): digits sent as typed, or an ISO 8601
+    date or time, or a time relative to now (`-1h`), converted to the epoch number. The
+    value goes as the parameter's type takes it: a number, or its digits as text."""
 
     metavar = "TIME"
 
@@ -159,7 +159,9 @@ class TimeArgument(Argument):
         import time
 
         value = parsing.timestamp(raw, now=time.time(), unit=self.param.time or "ms")
-        return str(value) if self.query_string or self.param.type == "string" else value
+        if self.query_string or self.param.type == "string":
+            return raw if raw.isascii() and raw.isdigit() else str(value)
+        return value
 
 
 class JSONArgument(Argument):

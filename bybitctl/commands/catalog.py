@@ -14,7 +14,7 @@ import typer
 
 from bybitctl.catalog import groups, load
 from bybitctl.commands import common
-from bybitctl.commands.base import PlainCommand
+from bybitctl.commands.base import PlainCommand, examples
 from bybitctl.errors import UsageError
 from bybitctl.request import Presentation
 
@@ -50,7 +50,12 @@ def build(runner: Callable[[CatalogOptions], None] = run_catalog) -> typer.Typer
     """The `catalog` command; `runner` receives the parsed options (tests capture them)."""
     app = typer.Typer(rich_markup_mode=None, add_completion=False)
 
-    @app.command("catalog", cls=PlainCommand, context_settings=common.common_context())
+    @app.command(
+        "catalog",
+        cls=PlainCommand,
+        context_settings=common.common_context(),
+        epilog=examples("bybitctl catalog market", "bybitctl catalog -o csv > endpoints.csv"),
+    )
     def catalog(
         ctx: typer.Context,
         group: Annotated[

@@ -56,10 +56,12 @@ def common_context() -> dict[str, Any]:
     return dict(CONTEXT_SETTINGS)
 
 
-def request_options(*, paging: bool, dangerous: bool) -> dict[str, tuple[Any, Any]]:
+def request_options(
+    *, paging: bool, dangerous: bool, fields: Callable[[str], list[str]] | None = None
+) -> dict[str, tuple[Any, Any]]:
     """The shared options as (annotation, default) by name, for a generated signature;
     `--all`/`--max-pages` only where the request pages, `--yes` only where it changes
-    something."""
+    something; `fields` completes `--fields` values."""
     options: dict[str, tuple[Any, Any]] = {}
     if paging:
         options["follow"] = (FollowOption, False)
@@ -69,8 +71,35 @@ def request_options(*, paging: bool, dangerous: bool) -> dict[str, tuple[Any, An
         options["yes"] = (YesOption, False)
     options["output"] = (OutputOption, None)
     options["fields"] = (FieldsOption, None)
+    if fields is not None:
+        completing = typer.Option(
+            "--fields", metavar="A,B", help=FIELDS_HELP, autocompletion=fields
+        )
+        options["fields"] = (Annotated[str | None, completing], None)
     options["query"] = (QueryOption, None)
     return options
+
+
+def fields_completer(row: Endpoint) -> Callable[[str], list[str]]:
+    """Completion of `--fields a,b,<TAB>`: the row's default columns, then every field of
+    its documented answer (its shape's names for klines and books)."""
+
+    def complete(incomplete: str) -> list[str]:
+        from bybitctl.catalog import example
+        from bybitctl.output.frame import documented_fields
+
+        done, _, part = incomplete.rpartition(",")
+        result = lambda: ((example(row.http_method, row.path) or {}).get("response") or {}).get(  # noqa: E731
+            "result"
+        )
+        names = list(dict.fromkeys([*row.view.columns, *documented_fields(result)()]))
+        if row.view.shape is not None:
+            names = list(row.view.columns)
+        taken = set(done.split(",")) if done else set()
+        prefix = done + "," if done else ""
+        return [prefix + n for n in names if n.startswith(part) and n not in taken]
+
+    return complete
 
 
 def app_context(ctx: click.Context) -> Any:

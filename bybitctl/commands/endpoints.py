@@ -121,7 +121,14 @@ def build_command(row: Endpoint, runner: Runner = run_request) -> EndpointComman
             aliases[f"{dest}_alias"] = dest
             options[f"{dest}_alias"] = (
                 str | None,
-                typer.Option(None, alias, metavar=arg.metavar, hidden=True, show_default=False),
+                typer.Option(
+                    None,
+                    alias,
+                    metavar=arg.metavar,
+                    hidden=True,
+                    show_default=False,
+                    autocompletion=_completer(arg.param.enum) if arg.param.enum else None,
+                ),
             )
     options["pairs"] = (
         list[str] | None,
@@ -134,7 +141,11 @@ def build_command(row: Endpoint, runner: Runner = run_request) -> EndpointComman
         ),
     )
     options.update(
-        common.request_options(paging=row.pagination is not None, dangerous=row.dangerous)
+        common.request_options(
+            paging=row.pagination is not None,
+            dangerous=row.dangerous,
+            fields=common.fields_completer(row),
+        )
     )
 
     def callback(

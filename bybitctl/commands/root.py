@@ -22,6 +22,7 @@ from bybitctl.commands.base import (
     QUERY_HELP,
     PlainGroup,
     check_format,
+    examples,
     fail_unknown_command,
     read_secret,
     strict,
@@ -212,6 +213,12 @@ app = typer.Typer(
     no_args_is_help=True,
     context_settings=CONTEXT_SETTINGS,
     pretty_exceptions_enable=False,
+    epilog=examples(
+        "bybitctl market tickers --category linear",
+        "bybitctl market orderbook --category linear --symbol BTCUSDT --profile paper",
+        "bybitctl trade open-orders --category linear -o json | jq -r '.list[].orderId'",
+    )
+    + "\n\nGlobal options go before or after the command.",
 )
 
 
@@ -233,7 +240,11 @@ def root(
     ] = False,
     profile: Annotated[
         str | None,
-        typer.Option("--profile", metavar="NAME", help="Profile name (default BYBIT_PROFILE)."),
+        typer.Option(
+            "--profile",
+            metavar="NAME",
+            help="Profile to use (default: BYBIT_PROFILE, else the current one).",
+        ),
     ] = None,
     testnet: Annotated[bool, typer.Option("--testnet", help="Use Bybit testnet.")] = False,
     demo: Annotated[bool, typer.Option("--demo", help="Use Bybit demo trading.")] = False,
@@ -259,7 +270,11 @@ def root(
     ] = None,
     recv_window: Annotated[
         str | None,
-        typer.Option("--recv-window", metavar="MS", help="recv_window in milliseconds."),
+        typer.Option(
+            "--recv-window",
+            metavar="MS",
+            help="How long a signed request stays valid, in milliseconds.",
+        ),
     ] = None,
     timeout: Annotated[
         str | None,
@@ -267,7 +282,8 @@ def root(
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
     yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Do not ask before dangerous requests.")
+        bool,
+        typer.Option("--yes", "-y", help="Send orders, transfers and changes without asking."),
     ] = False,
 ) -> None:
     """Every Bybit v5 endpoint from the command line, over pybit.

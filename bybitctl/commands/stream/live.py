@@ -50,6 +50,11 @@ def _option(annotation: Any, *decls: str, metavar: str | None = None, help: str)
     return Annotated[annotation, typer.Option(*decls, metavar=metavar, help=help)]
 
 
+def _hidden(annotation: Any, *decls: str, metavar: str | None = None) -> Any:
+    """A global option a stream verb also takes itself; help shows it once, at the top."""
+    return Annotated[annotation, typer.Option(*decls, metavar=metavar, hidden=True)]
+
+
 # Parameters by name; a verb's signature is the ones its row takes plus COMMON.
 _PARAMS: dict[str, tuple[Any, Any]] = {
     "symbol": (
@@ -125,16 +130,10 @@ COMMON: dict[str, tuple[Any, Any]] = {
         ),
         None,
     ),
-    "base_url": (
-        _option(str | None, "--base-url", metavar="URL", help="Same as the global --base-url."),
-        None,
-    ),
-    "profile": (
-        _option(str | None, "--profile", metavar="NAME", help="Same as the global --profile."),
-        None,
-    ),
-    "testnet": (_option(bool, "--testnet", help="Same as the global --testnet."), False),
-    "demo": (_option(bool, "--demo", help="Same as the global --demo."), False),
+    "base_url": (_hidden(str | None, "--base-url", metavar="URL"), None),
+    "profile": (_hidden(str | None, "--profile", metavar="NAME"), None),
+    "testnet": (_hidden(bool, "--testnet"), False),
+    "demo": (_hidden(bool, "--demo"), False),
 }
 
 
@@ -273,4 +272,18 @@ def add_stream_commands(
 ) -> None:
     """Register one verb per stream row on `app`."""
     for spec in SPECS:
-        app.command(spec.name, help=spec.summary)(make_command(spec, runner))
+        app.command(spec.name, help=spec.summary, epilog=_example(spec))(make_command(spec, runner))
+
+
+def _example(spec: StreamSpec) -> str:
+    """A command line of the verb, from the inputs it takes."""
+    words = ["bybitctl", "stream", spec.name]
+    if spec.connection == "private" and "category" in spec.inputs:
+        words += ["--category", "linear"]
+    if "symbol" in spec.inputs:
+        words += ["--symbol", "BTCUSDT_BTC/USDT" if spec.connection == "spread" else "BTCUSDT"]
+    if "interval" in spec.inputs:
+        words += ["--interval", "5"]
+    if spec.view == "book" and spec.connection != "spread":
+        words += ["--depth", "50", "--levels", "20"]
+    return "Example:\n  " + " ".join(words)
