@@ -122,16 +122,22 @@ class Dashboard:
         self.rate = Rate()
         self.rows: deque[tuple[str, str, str]] = deque(maxlen=_ROWS)
         self.trades: deque[dict[str, Any]] = deque(maxlen=_ROWS)
-        self.last_notice = ""
+        self.notices: deque[tuple[str, str]] = deque(maxlen=3)
 
     def set_connection(self, state: str, detail: str) -> None:
         self.connection = state
         self.connection_detail = detail
 
-    def notice(self, text: str, now: float | None = None) -> None:
-        """Show `text` on the view's notice line (the newest notice replaces the last)."""
+    def notice(self, text: str, short: str = "", now: float | None = None) -> None:
+        """Show `text` on the view's notice line. Older notices stay after it in `short`
+        words, so a reconnect is still in sight after the `connected` that follows it."""
         stamp = _clock_time(int((time.time() if now is None else now) * 1000))[:8]
-        self.last_notice = f"{stamp} {text}"
+        self.notices.appendleft((f"{stamp} {text}", f"{stamp} {short or text}"))
+
+    def notice_line(self) -> str:
+        """The newest notice in full, then the older ones in short, newest first."""
+        parts = [full if i == 0 else brief for i, (full, brief) in enumerate(self.notices)]
+        return "  <  ".join(parts)
 
     def update(self, event: Event) -> None:
         """Remember what a non-book event adds; book views read the books directly."""
@@ -160,7 +166,7 @@ class Dashboard:
             (state, "green" if self.connection == "connected" else "yellow"),
             f"  {self.rate.value} msg/s",
         )
-        notice = Text(self.last_notice, style="dim")
+        notice = Text(self.notice_line(), style="dim")
         rows = max(1, height - _HEAD)
         body: list[RenderableType]
         if self.kind == "book":
@@ -334,12 +340,12 @@ class LiveView:
     def emit(self, event: Event) -> None:
         self.dashboard.update(event)
         if event["event"] == "resync":
-            self.dashboard.notice(f"resync {event['topic']}: {event['reason']}")
+            self.dashboard.notice(f"resync {event['topic']}: {event['reason']}", "resync")
             self._next = 0.0
 
     def connection(self, state: str, detail: str) -> None:
         self.dashboard.set_connection(state, detail)
-        self.dashboard.notice(f"stream: {state}{': ' + detail if detail else ''}")
+        self.dashboard.notice(f"stream: {state}{': ' + detail if detail else ''}", state)
         self._next = 0.0
 
     def tick(self, now: float, frames: int) -> None:
