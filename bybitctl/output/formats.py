@@ -91,7 +91,8 @@ class CsvFormatter(Formatter):
             values = frame.rows if frame.rows is not None else [frame.value]
             header, records = ["value"], [{"value": v} for v in values]
         else:
-            records = [flatten(r) for r in frame.records]
+            # Picked rows hold exactly the fields asked for; others spread their objects.
+            records = frame.records if answer.fields else [flatten(r) for r in frame.records]
             header = answer.fields or list(dict.fromkeys(k for r in records for k in r))
             if not records and not answer.fields:
                 header = frame.known()
@@ -128,9 +129,8 @@ class TextFormatter(Formatter):
             if item is None:
                 continue
             if isinstance(item, dict):
-                row = flatten(item)
-                values = [row.get(f) for f in answer.fields] if answer.fields else row.values()
-                lines.append("\t".join(_tsv(v) for v in values))
+                row = item if answer.fields else flatten(item)  # picked rows: as asked
+                lines.append("\t".join(_tsv(v) for v in row.values()))
             elif isinstance(item, list):
                 lines.append("\t".join(_tsv(v) for v in item))
             else:

@@ -62,7 +62,7 @@ class Terminal:
         """Read until `condition(self)` holds; fail naming `what` and showing the screen."""
         deadline = time.monotonic() + WAIT_S
         while not condition(self):
-            if time.monotonic() > deadline or not self._pump(0.05) and not condition(self):
+            if time.monotonic() > deadline or (not self._pump(0.05) and not condition(self)):
                 raise AssertionError(f"the screen never showed {what}:\n{self.text()}")
 
     def wait_exit(self) -> int:

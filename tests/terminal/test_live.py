@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from terminal.screen import Terminal
 
 from bybitctl.sim import SimHandle
+from terminal.screen import Terminal
 
 LEVEL = re.compile(r"\s*(\d+(\.\d+)?\s+){5}\d+(\.\d+)?")
 """A ladder row: cum, bid size, bid, ask, ask size, cum."""

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from terminal.screen import Terminal, run
 
 from bybitctl.catalog import find
+from terminal.screen import Terminal, run
 
 SIZES = [(80, 24), (160, 50)]
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
