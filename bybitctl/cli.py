@@ -120,7 +120,7 @@ def translate(exc: Exception) -> BybitctlError | None:
         return ConfigError("this request needs API credentials")
     if _raised_by_pybit(exc):
         # pybit's local checks (e.g. "You must pass demo=True ..."): nothing was sent.
-        hint = "pass --demo before the command group" if "demo=True" in str(exc) else None
+        hint = "pass --demo" if "demo=True" in str(exc) else None
         return UsageError(f"pybit refused the call: {_first_line(exc)}", hint=hint)
     return None
 

@@ -276,7 +276,7 @@ def timestamp(raw: str, *, now: float, unit: str = "ms") -> int:
     bybitctl.parsing.InvalidValue: expected a time: milliseconds since the epoch, ...
     """
     scale = TIME_UNITS[unit]
-    if isinstance(raw, str) and _INTEGER.fullmatch(raw):
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit():
         return integer(raw)
     what = TIME_HELP if unit == "ms" else TIME_HELP.replace("milliseconds", "seconds", 1)
     if not isinstance(raw, str) or not raw:

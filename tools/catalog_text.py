@@ -76,8 +76,8 @@ TRADING_HELP: dict[str, str] = {
     "marketUnit": "Spot market orders: the unit of --qty, baseCoin or quoteCoin.",
     "positionIdx": "Position to act on: 0 one-way mode, 1 the Buy side and 2 the Sell side "
     "in hedge mode.",
-    "reduceOnly": "true: the order may only reduce a position.",
-    "closeOnTrigger": "true: the triggered order closes the position, cancelling other "
+    "reduceOnly": "If true, the order may only reduce a position.",
+    "closeOnTrigger": "If true, the triggered order closes the position, cancelling other "
     "orders to free margin if needed.",
     "triggerPrice": "Price at which a conditional order is placed.",
     "triggerDirection": "Conditional orders: 1 triggers when the price rises to "
@@ -101,7 +101,7 @@ TRADING_HELP: dict[str, str] = {
     "--slippage-tolerance.",
     "slippageTolerance": "Market orders: the worst price accepted, in --slippage-tolerance-type "
     "units away from the best price.",
-    "rpiTakerAccess": "true: the order may take retail price improvement (RPI) quotes.",
+    "rpiTakerAccess": "If true, the order may take retail price improvement (RPI) quotes.",
     "openOnly": "0 (default): open orders only; 1 and 2 include recently closed ones "
     "(see the Bybit docs).",
     "orderStatus": "Order status, e.g. New, PartiallyFilled, Filled or Cancelled.",
@@ -166,3 +166,52 @@ SUMMARIES: dict[str, str] = {
 }
 """Titles for pybit methods the v5 docs no longer have, whose docstring's first line is no
 title ("Normal (non-UTA) account only", "Returns:")."""
+
+GENERIC_HELP: dict[str, str] = {
+    "orderId": "Order ID.",
+    "orderLinkId": "Your own ID for the order.",
+    "side": "Side.",
+    "orderType": "Order type.",
+    "qty": "Quantity, sent exactly as typed.",
+    "amount": "Amount, sent exactly as typed.",
+    "leverage": "Leverage, e.g. 10.",
+    "positionIdx": "Position index.",
+    "orderStatus": "Order status to filter by.",
+    "status": "Status to filter by.",
+    "type": "Type to filter by.",
+    "startTime": "Start of the time range.",
+    "endTime": "End of the time range.",
+    "end": "End of the range.",
+    "quoteCoin": "Quote coin, upper case, e.g. USDT.",
+    "fromCoin": "Coin to convert from.",
+    "toCoin": "Coin to convert to.",
+    "loanCurrency": "Coin to borrow, upper case, e.g. USDT.",
+    "collateralCurrency": "Coin pledged as collateral, upper case, e.g. BTC.",
+    "orderCurrency": "Coin of the order, upper case.",
+    "productId": "Product ID.",
+    "planId": "Plan ID.",
+    "positionId": "Position ID.",
+    "tokenId": "Token ID.",
+    "rfqId": "RFQ ID.",
+    "rfqLinkId": "Your own ID for the RFQ.",
+    "quoteId": "Quote ID.",
+    "quoteLinkId": "Your own ID for the quote.",
+    "quoteTxId": "Quote transaction ID.",
+    "fundId": "Fund ID.",
+    "loanId": "Loan ID.",
+    "eventId": "Event ID.",
+    "bot_id": "Bot ID.",
+    "id": "ID.",
+    "uid": "UID.",
+    "size": "Rows per page.",
+    "term": "Term, in days.",
+    "vipLevel": "VIP level, e.g. No VIP or VIP1.",
+    "chainCode": "Chain code.",
+    "entry_price": "Price at which the bot starts.",
+    "init_margin": "Margin the bot starts with.",
+    "ltCoin": "Leveraged token, e.g. BTC3L.",
+    "strategyType": "Strategy type to filter by.",
+    "traderType": "Your role in the trade: quote or request.",
+}
+"""Words for a parameter whose sources say nothing, wherever it appears (after every other
+source: a route's own words are more precise)."""

@@ -31,6 +31,7 @@ from bybitctl.naming import kebab  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tools"))
 from catalog_text import (  # noqa: E402
+    GENERIC_HELP,
     PARAM_HELP,
     PARAM_HELP_AT,
     SUMMARIES,
@@ -626,7 +627,7 @@ def describe_params(rows: list[dict[str, Any]]) -> None:
 
     Help text, first found: the endpoint's own wording (`PARAM_HELP_AT`), the trading words
     on trading routes (`TRADING_HELP`), the common words (`PARAM_HELP`), what a time takes,
-    then the sources' words cleaned.
+    the sources' words cleaned, then the generic words (`GENERIC_HELP`).
     """
     for key in PARAM_HELP_AT:
         if not any(r["path"] == key[0] and key[1] in _names(r) for r in rows):
@@ -655,7 +656,7 @@ def describe_params(rows: list[dict[str, Any]]) -> None:
                 # A condition the sources state ("Either orderId or orderLinkId is
                 # required") still matters next to the common words.
                 text = " ".join([text, *_required_sentences(source)])
-            param["description"] = text or source
+            param["description"] = text or source or GENERIC_HELP.get(name, "")
         if notes:
             row["decision"] = "; ".join(filter(None, [row["decision"], *notes]))
 
