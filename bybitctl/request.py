@@ -71,6 +71,9 @@ class Presentation:
     pager: bool = True
     view: View | None = None
     example: Callable[[], Any] | None = None
+    chosen: bool = True
+    """Whether the format was asked for (`-o`, BYBITCTL_OUTPUT, the profile), not only the
+    default of a pipe: a refusal is a JSON object on stderr only for a chosen json/jsonl."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,7 @@ def run_request(opts: RunOptions, out: TextIO | None = None) -> None:
     except ExchangeError as exc:
         if exc.envelope is not None:
             writer.refused(exc.envelope)
-        exc.machine = pres.fmt in ("json", "jsonl")
+        exc.machine = pres.chosen and pres.fmt in ("json", "jsonl")
         raise
 
 

@@ -148,6 +148,7 @@ def presentation(
 
     return Presentation(
         fmt=output or app.output_format(),
+        chosen=bool(output or app.output or app.settings().output),
         fields=split_fields(fields if fields is not None else root.params.get("fields")),
         query=query if query is not None else root.params.get("query"),
         pager=app.pager,

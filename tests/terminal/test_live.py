@@ -19,6 +19,26 @@ def _ladder_rows(term: Terminal) -> list[str]:
     return [line for line in term.lines[4:] if LEVEL.fullmatch(line)]
 
 
+def _whole_ladder(term: Terminal, topic: str, levels: int) -> bool:
+    """One whole frame of a live ladder on the screen: the title on top, the notice line,
+    the book's line and header, and `levels` rows in price order. (The screen is read while
+    the program draws, so a frame half drawn over the last one does not count.)"""
+    lines = term.lines
+    rows = _ladder_rows(term)
+    if len(rows) != levels or not lines[0].startswith(f"{topic}  CONNECTED"):
+        return False
+    bids = [float(row.split()[2]) for row in rows]
+    asks = [float(row.split()[3]) for row in rows]
+    return (
+        "stream: connected" in lines[1]
+        and lines[2].startswith(f"{topic}  LIVE  u=")
+        and lines[3].split() == ["cum", "bid", "size", "bid", "ask", "ask", "size", "cum"]
+        and bids == sorted(bids, reverse=True)
+        and asks == sorted(asks)
+        and bids[0] < asks[0]
+    )
+
+
 @pytest.mark.parametrize(("cols", "rows"), [(80, 24), (160, 50)])
 def test_orderbook_ladder_fills_the_screen_under_its_title(
     binary: str, env: dict[str, str], cols: int, rows: int, save_screen
@@ -31,17 +51,13 @@ def test_orderbook_ladder_fills_the_screen_under_its_title(
     )
     try:
         levels = min(25, rows - 4)  # title, notice, book line and header take four rows
-        term.wait_for(lambda t: len(_ladder_rows(t)) == levels, f"{levels} ladder rows")
+        term.wait_for(
+            lambda t: _whole_ladder(t, "orderbook.50.BTCUSDT", levels),
+            f"a whole ladder of {levels} rows under its title",
+        )
         lines = term.lines
-        assert lines[0].startswith("orderbook.50.BTCUSDT  CONNECTED")
-        assert "stream: connected" in lines[1]
-        assert lines[2].startswith("orderbook.50.BTCUSDT  LIVE  u=")
-        assert lines[3].split() == ["cum", "bid", "size", "bid", "ask", "ask", "size", "cum"]
         assert all(len(line) <= cols for line in lines)
-        bids = [float(row.split()[2]) for row in _ladder_rows(term)]
-        asks = [float(row.split()[3]) for row in _ladder_rows(term)]
-        assert bids == sorted(bids, reverse=True) and asks == sorted(asks)
-        assert bids[0] < asks[0]
+        assert levels + 4 <= rows
         save_screen(f"stream-orderbook-{cols}x{rows}", lines)
     finally:
         term.interrupt()
@@ -108,16 +124,19 @@ def test_a_resync_is_a_notice_and_the_book_comes_back(
 
 def test_trade_tape_fits_80x24(binary: str, env: dict[str, str], save_screen) -> None:
     term = Terminal([binary, "stream", "trades", "--symbol", "BTCUSDT"], cols=80, rows=24, env=env)
+    trade = re.compile(r"\d\d:\d\d:\d\d\.\d{3}  BTCUSDT  (Buy |Sell)\s+\d+\.\d+\s+\d+\.\d+")
+
+    def whole_tape(t: Terminal) -> bool:
+        lines = t.lines
+        return (
+            lines[0].startswith("publicTrade.BTCUSDT  CONNECTED")
+            and lines[2].split() == ["time", "symbol", "side", "price", "size"]
+            and all(trade.fullmatch(row) for row in lines[3:])
+        )
+
     try:
-        term.wait_for(lambda t: bool(t.lines[23]), "a tape down to the last row")
-        lines = term.lines
-        assert lines[0].startswith("publicTrade.BTCUSDT  CONNECTED")
-        assert lines[2].split() == ["time", "symbol", "side", "price", "size"]
-        for row in lines[3:]:
-            time_, symbol, side, price, size = row.split()
-            assert symbol == "BTCUSDT" and side in ("Buy", "Sell")
-            assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3}", time_) and float(price) and float(size)
-        save_screen("stream-trades-80x24", lines)
+        term.wait_for(whole_tape, "a tape of trades down to the last row")
+        save_screen("stream-trades-80x24", term.lines)
     finally:
         term.interrupt()
     assert term.wait_exit() == 130
@@ -125,15 +144,22 @@ def test_trade_tape_fits_80x24(binary: str, env: dict[str, str], save_screen) ->
 
 def test_ticker_panel_fits_80x24(binary: str, env: dict[str, str], save_screen) -> None:
     term = Terminal([binary, "stream", "ticker", "--symbol", "BTCUSDT"], cols=80, rows=24, env=env)
+    funding = re.compile(r".*nextFundingTime +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+    def whole_panel(t: Terminal) -> bool:
+        lines = t.lines
+        return (
+            lines[0].startswith("tickers.BTCUSDT  CONNECTED")
+            and lines[2] == "tickers.BTCUSDT"
+            and lines[3].split()[:1] == ["lastPrice"]
+            and lines[4].split()[:1] == ["bid1Price"]
+            and any(funding.fullmatch(line) for line in lines)
+        )
+
     try:
-        term.wait_for(lambda t: any(line.startswith("lastPrice") for line in t.lines), "a ticker")
-        lines = term.lines
-        assert lines[0].startswith("tickers.BTCUSDT  CONNECTED")
-        assert lines[2] == "tickers.BTCUSDT"
-        assert lines[3].split()[0] == "lastPrice" and lines[4].split()[0] == "bid1Price"
-        assert any(re.search(r"nextFundingTime +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", x) for x in lines)
-        assert all(len(line) <= 80 for line in lines)
-        save_screen("stream-ticker-80x24", lines)
+        term.wait_for(whole_panel, "a ticker panel")
+        assert all(len(line) <= 80 for line in term.lines)
+        save_screen("stream-ticker-80x24", term.lines)
     finally:
         term.interrupt()
     assert term.wait_exit() == 130
