@@ -77,6 +77,10 @@ class Terminal:
         self.code = os.waitstatus_to_exitcode(status)
         return self.code
 
+    def type(self, text: str) -> None:
+        """Keys typed at the terminal."""
+        os.write(self.fd, text.encode())
+
     def interrupt(self) -> None:
         """Ctrl-C, as the terminal sends it to the program."""
         os.kill(self.pid, signal.SIGINT)

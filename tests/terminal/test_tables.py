@@ -235,3 +235,19 @@ def test_a_refused_connection_to_the_local_exchange_says_how_to_start_it(
         "error: cannot connect to http://127.0.0.1:9 (connection refused)",
         "is the local exchange running? start it with: bybitctl sim serve --port 9",
     ]
+
+
+def test_a_confirmation_names_what_it_will_do_and_where(binary: str, env: dict[str, str]) -> None:
+    """On a live target (not loopback, testnet or demo) an order asks first, naming it."""
+    env = {**env, "BYBIT_BASE_URL": "http://192.0.2.1:9"}  # TEST-NET: nothing is ever sent
+    order = ["trade", "place-order", "--category", "linear", "--symbol", "BTCUSDT", "--side",
+             "Buy", "--order-type", "Limit", "--qty", "0.01", "--price", "60000"]  # fmt: skip
+    term = Terminal([binary, *order], cols=160, rows=24, env=env)
+    term.wait_for(lambda t: "Send it? [y/N]:" in t.text(), "the question")
+    assert term.lines[0] == (
+        "Place Order: linear BTCUSDT Buy Limit qty 0.01 price 60000 on 192.0.2.1:9, "
+        "profile default. Send it? [y/N]:"
+    )
+    term.type("n\r")
+    assert term.wait_exit() == 2
+    assert "error: not confirmed; nothing was sent (pass --yes to skip this question)" in term.lines
