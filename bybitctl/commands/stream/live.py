@@ -202,7 +202,7 @@ def check_output(output: str | None) -> str | None:
 def wants_live_view(output: str | None) -> bool:
     """The live view only on a terminal and only when no machine format was asked for
     (any format but table, from `-o`, BYBITCTL_OUTPUT or the profile, means JSONL)."""
-    return output in (None, "table") and sys.stdout.isatty()
+    return output in (None, "table", "wide") and sys.stdout.isatty()
 
 
 def _app_context(ctx: typer.Context) -> Any:
