@@ -89,10 +89,9 @@ def fields_completer(row: Endpoint) -> Callable[[str], list[str]]:
         from bybitctl.output.frame import documented_fields
 
         done, _, part = incomplete.rpartition(",")
-        result = lambda: ((example(row.http_method, row.path) or {}).get("response") or {}).get(  # noqa: E731
-            "result"
-        )
-        names = list(dict.fromkeys([*row.view.columns, *documented_fields(result)()]))
+        response = (example(row.http_method, row.path) or {}).get("response") or {}
+        result = response.get("result") if isinstance(response, dict) else None
+        names = list(dict.fromkeys([*row.view.columns, *documented_fields(lambda: result)()]))
         if row.view.shape is not None:
             names = list(row.view.columns)
         taken = set(done.split(",")) if done else set()
@@ -144,7 +143,8 @@ def presentation(
         from bybitctl.catalog import example as documented
 
         def example() -> Any:
-            return (documented(row.http_method, row.path) or {}).get("response", {}).get("result")
+            response = (documented(row.http_method, row.path) or {}).get("response") or {}
+            return response.get("result") if isinstance(response, dict) else None
 
     return Presentation(
         fmt=output or app.output_format(),
