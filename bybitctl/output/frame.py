@@ -188,7 +188,10 @@ class Frame:
 
     def picked(self, fields: list[str]) -> Frame:
         """Only `fields`, in that order, in every row (flat names stay flat)."""
-        pick = lambda r: {f: lookup(r, f) for f in fields}  # noqa: E731
+
+        def pick(record: dict[str, Any]) -> dict[str, Any]:
+            return {f: lookup(record, f) for f in fields}
+
         if self.rows is not None:
             return Frame(rows=[pick(r) for r in self.rows], known=lambda: list(fields))
         assert self.record is not None

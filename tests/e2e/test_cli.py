@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -306,3 +307,18 @@ def test_world_readable_config_with_a_secret_is_refused(
     result = bybitctl("market", "server-time")
     assert result.code == 3
     assert f"chmod 600 {path}" in result.stderr
+
+
+def test_an_answer_for_scripts_loads_no_table_library(env: dict[str, str]) -> None:
+    """rich is imported only when a table is drawn: json in a pipe never pays for it."""
+    probe = (
+        "import sys, atexit\n"
+        "atexit.register(lambda: sys.stderr.write(f'RICH={\"rich\" in sys.modules}\\n'))\n"
+        "from bybitctl.cli import main\n"
+        "main(['market', 'tickers', '--category', 'linear', '-o', 'json'])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["list"] and "RICH=False\n" in result.stderr
