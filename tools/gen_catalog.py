@@ -582,15 +582,15 @@ def time_unit(name: str, typ: str, description: str, sample: Any) -> str | None:
     """ "ms" or "s" for a parameter holding an epoch time (startTime, end, ...), else None.
 
     By name (`TIME_EDGES`), for integer and number parameters, and for a string whose doc
-    example is an epoch number; seconds where the doc example has ten digits or the
-    description says seconds.
+    example is an epoch number or whose description says "timestamp"; seconds where the
+    doc example has ten digits or the description says seconds.
     """
     if name not in TIME_EDGES or typ not in ("integer", "number", "string"):
         return None
     text = "" if sample is None else str(sample)
     if text and not SAMPLE_TIME.fullmatch(text):
         return None
-    if typ == "string" and not text:
+    if typ == "string" and not text and "timestamp" not in description.lower():
         return None
     seconds = len(text) == 10 or "seconds" in description
     return "s" if seconds else "ms"
