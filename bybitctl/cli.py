@@ -52,7 +52,6 @@ def run(args: list[str]) -> int:
     debug = "--debug" in args or os.environ.get("BYBITCTL_DEBUG", "") not in ("", "0")
     import typer
     from typer import _click as click
-    from typer._click.exceptions import NoSuchOption
 
     from bybitctl.errors import INTERRUPTED, BybitctlError
 
@@ -62,9 +61,12 @@ def run(args: list[str]) -> int:
 
         completion_init()
     try:
-        from bybitctl.commands.root import command
+        from bybitctl.commands.root import command, hoist_global_options
 
-        result = command().main(args, prog_name="bybitctl", standalone_mode=False)
+        root = command()
+        if not os.environ.get("_BYBITCTL_COMPLETE"):
+            args = hoist_global_options(root, args)
+        result = root.main(args, prog_name="bybitctl", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except typer.Exit as exc:
         return exc.exit_code
@@ -72,10 +74,9 @@ def run(args: list[str]) -> int:
         print("\ninterrupted", file=sys.stderr)
         return INTERRUPTED
     except click.ClickException as exc:
-        moved = _misplaced_global_option(exc, args) if isinstance(exc, NoSuchOption) else None
-        if debug and moved is None:
+        if debug:
             _print_traceback(exc)
-        (moved or exc).show(file=sys.stderr)
+        exc.show(file=sys.stderr)
         return exc.exit_code
     except Exception as exc:
         error = translate(exc)
@@ -88,36 +89,6 @@ def run(args: list[str]) -> int:
             )
         print(error.show(), file=sys.stderr)
         return error.exit_code
-
-
-def _misplaced_global_option(exc: Any, args: list[str]) -> Any:
-    """A usage error that says where a global option goes, when one came after the group.
-
-    Global options (`--profile`, `--base-url`, `--debug`, ...) belong to `bybitctl` itself, so
-    Click rejects them later on the line; the message shows the corrected command.
-    """
-    import shlex
-
-    from typer._click.exceptions import UsageError
-
-    if exc.ctx is None:
-        return None
-    root = exc.ctx.find_root().command
-    option = next((p for p in root.params if exc.option_name in p.opts), None)
-    if option is None:
-        return None
-    name = exc.option_name
-    index = next((i for i, a in enumerate(args) if a == name or a.startswith(name + "=")), None)
-    if index is None:
-        return None
-    end = index + 1
-    if args[index] == name and not getattr(option, "is_flag", False) and end < len(args):
-        end += 1
-    fixed = [*args[index:end], *args[:index], *args[end:]]
-    return UsageError(
-        f"{name} is a global option: give it before the command, e.g. bybitctl {shlex.join(fixed)}",
-        ctx=exc.ctx,
-    )
 
 
 def translate(exc: Exception) -> BybitctlError | None:
@@ -144,13 +115,13 @@ def translate(exc: Exception) -> BybitctlError | None:
             return NetworkError(_failed_request(exc))
     requests_errors = sys.modules.get("requests.exceptions")
     if requests_errors is not None and isinstance(exc, requests_errors.RequestException):
-        return NetworkError(network_message(exc))
+        return NetworkError(network_message(exc), hint=local_exchange_hint(exc))
     if pybit_compat.is_missing_keys(exc):
         # pybit's own check in `_auth`, reached through `call` or `api`.
         return ConfigError("this request needs API credentials")
     if pybit_compat.raised_by_pybit(exc):
         # pybit's local checks (e.g. "You must pass demo=True ..."): nothing was sent.
-        hint = "pass --demo before the command group" if "demo=True" in str(exc) else None
+        hint = "pass --demo" if "demo=True" in str(exc) else None
         return UsageError(f"pybit refused the call: {_first_line(exc)}", hint=hint)
     return None
 
@@ -189,6 +160,22 @@ def network_message(exc: BaseException) -> str:
     innermost = chain[-1]
     detail = type(innermost).__name__ if innermost is exc else _first_line(innermost)
     return f"request to {target} failed ({detail})"
+
+
+def local_exchange_hint(exc: BaseException) -> str | None:
+    """For a refused connection to a loopback address (the `paper` profile's local
+    exchange, say): how to start an exchange there again."""
+    from urllib.parse import urlsplit
+
+    from bybitctl.config import is_loopback
+
+    url = getattr(getattr(exc, "request", None), "url", None) or ""
+    parts = urlsplit(url)
+    refused = any(isinstance(e, ConnectionRefusedError) for e in _causes(exc))
+    if not (refused and parts.hostname and is_loopback(parts.hostname)):
+        return None
+    port = f" --port {parts.port}" if parts.port else ""
+    return f"is the local exchange running? start it with: bybitctl sim serve{port}"
 
 
 def _causes(exc: BaseException) -> list[BaseException]:

@@ -32,8 +32,10 @@ class AppContext:
     debug: bool = False
     yes: bool = False
     output: str | None = None
+    pager: bool = True
     _settings: Settings | None = field(default=None, init=False, repr=False)
     _http: HTTP | None = field(default=None, init=False, repr=False)
+    _request_http: HTTP | None = field(default=None, init=False, repr=False)
 
     def settings(self) -> Settings:
         """Resolved once: flag > environment > profile > default."""
@@ -51,6 +53,31 @@ class AppContext:
 
             self._http = make_http(settings, debug=self.debug)
         return self._http
+
+    def request_http(self, *, auth: bool = False) -> HTTP:
+        """The client of request commands: like `http`, but a refusal comes back as its
+        envelope instead of an exception (pybit's `ignore_codes` holding every code), so
+        `-o raw` can print it whole; `bybitctl.request.checked` raises the error after."""
+        settings = self.settings()
+        if auth:
+            settings.require_credentials()
+        if self._request_http is None:
+            from bybitctl import pybit_compat
+            from bybitctl.client import make_http
+
+            http = make_http(settings, debug=self.debug)
+            pybit_compat.return_refusals(http)
+            self._request_http = http
+        return self._request_http
+
+    def describe_target(self) -> str:
+        """Where requests go, for a confirmation: "api.bybit.com, profile main"."""
+        from urllib.parse import urlsplit
+
+        from bybitctl import pybit_compat
+
+        host = urlsplit(pybit_compat.request_url(self.request_http(), "")).netloc
+        return f"{host}, profile {self.settings().profile}"
 
     def output_format(self) -> str:
         """`-o`, else BYBITCTL_OUTPUT or the profile, else table on a terminal and json off it."""

@@ -33,7 +33,12 @@ class BybitctlError(Exception):
 
 
 class ExchangeError(BybitctlError):
-    """The exchange answered with a non-zero retCode."""
+    """The exchange answered with a non-zero retCode.
+
+    `envelope` is the answer as sent, when it is known (`-o raw` prints it on stdout);
+    `machine` asks for the error as one JSON object, for `-o json`/`jsonl`, so a script tells
+    one retCode from another without reading English.
+    """
 
     exit_code = EXCHANGE_REJECTED
 
@@ -44,6 +49,16 @@ class ExchangeError(BybitctlError):
         super().__init__(f"{ret_msg} (retCode {ret_code})", hint=meaning)
         self.ret_code = ret_code
         self.ret_msg = ret_msg
+        self.envelope: dict | None = None
+        self.machine = False
+
+    def show(self) -> str:
+        """The stderr text: `error: ...` lines, or `{"retCode", "retMsg", "hint"}` on one line."""
+        if not self.machine:
+            return super().show()
+        import json
+
+        return json.dumps({"retCode": self.ret_code, "retMsg": self.ret_msg, "hint": self.hint})
 
 
 class UsageError(BybitctlError):

@@ -11,7 +11,10 @@ means exactly what was typed or is refused with the rule it broke. The rules:
 - text holds no control characters, and is Unicode (bytes the terminal could not decode
   arrive as lone surrogates and are refused: they cannot be signed or sent);
 - JSON is standard JSON (no NaN/Infinity), nested at most `MAX_JSON_DEPTH` deep, and its
-  numbers are plain numbers that survive the round trip to the wire unchanged.
+  numbers are plain numbers that survive the round trip to the wire unchanged;
+- a time is an epoch number in the field's unit (milliseconds for Bybit's `startTime`), an
+  ISO 8601 date or date and time (UTC unless it names an offset), `now`, or a time relative
+  to now (`-90s`, `-15m`, `-1h`, `-7d`, `-2w`).
 
 Each function raises `InvalidValue` whose message states the rule; callers prefix the name of
 the option or field, so the user reads "invalid value for --qty: ...". Nothing heavy is
@@ -38,6 +41,20 @@ _PLAIN = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _EXPONENT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _INTEGER = re.compile(r"-?[0-9]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_RELATIVE = re.compile(r"-([0-9]{1,9})([smhdw])")
+_ISO_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):?[0-5][0-9])?)?"
+)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+TIME_UNITS = {"ms": 1000, "s": 1}
+"""Epoch units a time field may take, as parts of a second."""
+TIME_HELP = (
+    "milliseconds since the epoch, an ISO 8601 date or time in UTC (2024-05-01, "
+    "2024-05-01T12:00Z) or a time relative to now (-1h, -7d)"
+)
+"""What a time field takes, in words, for help and errors."""
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -243,6 +260,56 @@ def finite(value: Any, rule: NumberRule = UNSIGNED, *, integral: bool = False) -
         raise InvalidValue(f"expected {what} within 64 bits, got {_short(repr(value))}")
     _check_range(value, repr(value), rule, what)
     return int(value) if integral else value
+
+
+def timestamp(raw: str, *, now: float, unit: str = "ms") -> int:
+    """A point in time as an epoch number in `unit` ("ms" or "s"); `now` is the current
+    epoch time in seconds (injected, so relative times are testable).
+
+    Digits are taken as already in `unit`. A date or a date and time without an offset is
+    UTC; a relative time counts back from `now`.
+
+    >>> timestamp("1700000000000", now=0)
+    1700000000000
+    >>> timestamp("2024-05-01", now=0)
+    1714521600000
+    >>> timestamp("2024-05-01T12:00+02:00", now=0, unit="s")
+    1714557600
+    >>> timestamp("2024-05-01 12:00:00.123Z", now=0)
+    1714564800123
+    >>> timestamp("-1h", now=1714521600.5)
+    1714518000500
+    >>> timestamp("yesterday", now=0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bybitctl.parsing.InvalidValue: expected a time: milliseconds since the epoch, ...
+    """
+    scale = TIME_UNITS[unit]
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit():
+        return integer(raw)
+    what = TIME_HELP if unit == "ms" else TIME_HELP.replace("milliseconds", "seconds", 1)
+    if not isinstance(raw, str) or not raw:
+        raise InvalidValue(f"expected a time: {what}, got {raw!r}")
+    if raw == "now":
+        return int(now * scale)
+    relative = _RELATIVE.fullmatch(raw)
+    if relative:
+        seconds = int(relative.group(1)) * _UNIT_SECONDS[relative.group(2)]
+        return max(0, round((now - seconds) * scale))
+    if _ISO_TIME.fullmatch(raw):
+        from datetime import UTC, datetime
+
+        try:
+            moment = datetime.fromisoformat(raw)
+        except ValueError as exc:
+            raise InvalidValue(f"expected a time: {exc}, got {raw!r}") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        since = moment - datetime(1970, 1, 1, tzinfo=UTC)  # exact: no float rounding
+        if since.days < 0:
+            raise InvalidValue(f"expected a time after 1970-01-01, got {raw!r}")
+        return (since.days * 86400 + since.seconds) * scale + since.microseconds * scale // 10**6
+    raise InvalidValue(f"expected a time: {what}, got {_short(raw)}")
 
 
 def boolean(raw: str) -> bool:

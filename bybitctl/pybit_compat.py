@@ -40,6 +40,24 @@ def request_url(http: HTTP, path: str) -> str:
     return str(http.endpoint) + path
 
 
+class _EveryCode:
+    """A set holding every retCode (see `return_refusals`)."""
+
+    def __contains__(self, code: object) -> bool:
+        return True
+
+
+def return_refusals(http: HTTP) -> None:
+    """Make `http` return a refusal's envelope instead of raising `InvalidRequestError`.
+
+    pybit's `_submit_request` raises for a non-zero retCode unless `ret_code in
+    self.ignore_codes` (a constructor field); a container holding every code turns each
+    refusal into a plain answer, so the caller keeps the whole envelope. pybit still
+    retries the codes it retries before that check.
+    """
+    http.ignore_codes = _EveryCode()
+
+
 def submit(http: HTTP, method: str, path: str, query: dict[str, Any], *, auth: bool) -> Any:
     """Send one request through pybit's own machinery: cleaning, signing, retries, errors.
 

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote
 
 from bybitctl import pybit_compat
-from bybitctl.errors import UsageError
+from bybitctl.errors import ExchangeError, UsageError
 
 if TYPE_CHECKING:
     from pybit.unified_trading import HTTP
 
-    from bybitctl.catalog import Endpoint, Pagination
+    from bybitctl.catalog import Endpoint, Pagination, View
 
 REDACTED = "<redacted>"
 MISSING = "<missing>"
@@ -40,6 +40,7 @@ class Request:
     pybit_method: str | None = None
     pagination: Pagination | None = None
     dangerous: bool = False
+    summary: str = ""
 
     @classmethod
     def for_row(cls, row: Endpoint, params: dict[str, Any]) -> Request:
@@ -52,6 +53,7 @@ class Request:
             pybit_method=row.pybit_method,
             pagination=row.pagination,
             dangerous=row.dangerous,
+            summary=row.summary,
         )
 
     def with_param(self, name: str, value: Any) -> Request:
@@ -61,24 +63,34 @@ class Request:
 
 @dataclass(frozen=True)
 class Presentation:
-    """How to print the answer: `-o`, `--fields`, `--query`."""
+    """How to print the answer: `-o`, `--fields`, `--query`, the pager, and what the
+    catalogue knows of the answer (`view`, and `example`, a thunk of its documented result)."""
 
     fmt: str
     fields: list[str] | None = None
     query: str | None = None
+    pager: bool = True
+    view: View | None = None
+    example: Callable[[], Any] | None = None
+    chosen: bool = True
+    """Whether the format was asked for (`-o`, BYBITCTL_OUTPUT, the profile), not only the
+    default of a pipe: a refusal is a JSON object on stderr only for a chosen json/jsonl."""
 
 
 @dataclass(frozen=True)
 class Target:
     """The injected dependencies: a pybit client thunk and whether the target is a safe one.
 
-    `http(auth=True)` fails with exit 3 when no credentials are configured. `has_key` and
+    `http(auth=True)` fails with exit 3 when no credentials are configured; its client
+    returns a refusal's envelope instead of raising, so `send` can keep it. `has_key` and
     `can_sign` say, for `--dry-run`, whether an API key and a secret (or RSA key) are known:
-    pybit's client holds the key only when it can sign.
+    pybit's client holds the key only when it can sign. `describe` names the target in a
+    confirmation ("api.bybit.com, profile main").
     """
 
     http: Callable[..., HTTP]
     is_safe: Callable[[], bool]
+    describe: Callable[[], str] = field(default=lambda: "")
     has_key: Callable[[], bool] = field(default=lambda: False)
     can_sign: Callable[[], bool] = field(default=lambda: False)
     stdin_isatty: Callable[[], bool] = field(default=lambda: sys.stdin.isatty())
@@ -127,37 +139,87 @@ def run_request(opts: RunOptions, out: TextIO | None = None) -> None:
         print_dry_run(described, opts.presentation.fmt, out)
         return
     pres = opts.presentation
-    writer = PageWriter(pres.fmt, pres.fields, pres.query, out)
+    writer = PageWriter(
+        pres.fmt,
+        pres.fields,
+        pres.query,
+        out,
+        view=pres.view,
+        example=pres.example,
+        pager=pres.pager,
+    )
     confirm_if_dangerous(opts)
     http = opts.target.http(auth=request.auth)
-    if not (opts.follow or opts.max_pages is not None):
-        writer.page(send(http, request))
-        writer.close()
-        return
+    try:
+        if not (opts.follow or opts.max_pages is not None):
+            writer.page(send(http, request))
+            writer.close()
+            return
+        _follow(writer, http, request, opts.max_pages)
+    except ExchangeError as exc:
+        if exc.envelope is not None:
+            writer.refused(exc.envelope)
+        exc.machine = pres.chosen and pres.fmt in ("json", "jsonl")
+        raise
+
+
+def _follow(writer: Any, http: HTTP, request: Request, max_pages: int | None) -> None:
+    """Every page through the writer, with a progress line on a terminal's stderr."""
     progress = sys.stderr.isatty()
     rows = 0
-    for number, envelope in enumerate(pages(http, request, opts.max_pages), start=1):
+    try:
+        for number, envelope in enumerate(pages(http, request, max_pages), start=1):
+            if progress:
+                rows += len(_rows(envelope, request.pagination))
+                print(f"\rpage {number}, {rows} rows", end="", file=sys.stderr, flush=True)
+            if not writer.page(envelope):
+                break
+    finally:
         if progress:
-            rows += len(_rows(envelope, request.pagination))
-            print(f"\rpage {number}, {rows} rows", end="", file=sys.stderr, flush=True)
-        if not writer.page(envelope):
-            break
-    if progress:
-        print(file=sys.stderr)
+            print(file=sys.stderr)
     writer.close()
 
 
 def confirm_if_dangerous(opts: RunOptions) -> None:
-    """Ask before a dangerous request to a live target; refuse when nobody can answer."""
+    """Ask before a dangerous request to a live target; refuse when nobody can answer.
+
+    The question names what would happen, as `kubectl delete` names the object: the action,
+    the order's words (category, symbol, side, type, qty, price, ids) and the target.
+    """
     if not opts.request.dangerous or opts.yes or opts.target.is_safe():
         return
-    what = f"{opts.label or opts.request.path} changes orders, positions, settings or funds"
+    what = action_words(opts.request, opts.label)
+    where = opts.target.describe()
+    on = f" on {where}" if where else " on a live account"
     if not opts.target.stdin_isatty():
         raise UsageError(
-            f"{what} on a live account; stdin is not a terminal, pass --yes to confirm"
+            f"not sent: {what}{on} needs confirmation; stdin is not a terminal",
+            hint="pass --yes to send it",
         )
-    if not opts.target.confirm(f"{what} on a live account. Send it?"):
+    if not opts.target.confirm(f"{what}{on}. Send it?"):
         raise UsageError("not confirmed; nothing was sent (pass --yes to skip this question)")
+
+
+_ACTION_KEYS = ("category", "symbol", "side", "orderType", "qty", "price", "triggerPrice",
+                "orderId", "orderLinkId", "coin", "amount", "leverage", "buyLeverage")  # fmt: skip
+
+
+def action_words(request: Request, label: str = "") -> str:
+    """A request in words: "Place Order linear BTCUSDT Buy Limit qty 0.01 price 60000".
+
+    >>> action_words(Request("POST", "/v5/order/create", {"category": "linear",
+    ...     "symbol": "BTCUSDT", "side": "Buy", "qty": "0.01"}, True, summary="Place Order"))
+    'Place Order: linear BTCUSDT Buy qty 0.01'
+    """
+    words = []
+    for key in _ACTION_KEYS:
+        value = request.params.get(key)
+        if value in (None, ""):
+            continue
+        plain = key in ("category", "symbol", "side", "orderType")
+        words.append(str(value) if plain else f"{key} {value}")
+    name = request.summary or label or f"{request.http_method} {request.path}"
+    return f"{name}: {' '.join(words)}" if words else name
 
 
 def wire_params(request: Request) -> dict[str, Any]:
@@ -188,16 +250,38 @@ def send(http: HTTP, request: Request) -> dict[str, Any]:
     """
     params = wire_params(request)
     method = getattr(http, request.pybit_method) if request.pybit_method else None
+    envelope: Any = None
     if method is not None and (not params or _takes_keywords(method)):
         try:
-            return method(**params)
+            envelope = method(**params)
         except AttributeError as exc:
             # pybit 5.17's legacy crypto-loan methods read `self.crypto_loan_legacy_message`,
             # which their class never sets (its __init__ sits inside a docstring). Nothing was
             # sent yet, so the same request goes through pybit's own machinery instead.
             if exc.obj is not http:
                 raise
-    return pybit_compat.submit(http, request.http_method, request.path, params, auth=request.auth)
+    if envelope is None:
+        envelope = pybit_compat.submit(
+            http, request.http_method, request.path, params, auth=request.auth
+        )
+    return checked(envelope)
+
+
+def checked(envelope: Any) -> dict[str, Any]:
+    """The envelope of an answer, or `ExchangeError` carrying it when the exchange refused.
+
+    The client of `Target.http` hands refusals back instead of raising (pybit's
+    `ignore_codes`), so the refusal's whole envelope reaches `-o raw`.
+    """
+    code = envelope.get("retCode", envelope.get("ret_code")) if isinstance(envelope, dict) else 0
+    if not code:
+        return envelope
+    from bybitctl.catalog import error_meaning
+
+    message = envelope.get("retMsg", envelope.get("ret_msg", ""))
+    error = ExchangeError(int(code), str(message), error_meaning(int(code)))
+    error.envelope = envelope
+    raise error
 
 
 def _takes_keywords(method: Callable[..., Any]) -> bool:

@@ -153,6 +153,16 @@ def test_session_headers_go_with_every_request(exchange: SimHandle) -> None:
     assert all(sent["headers"].get(name) == value for name, value in headers.items())
 
 
+def test_return_refusals_hands_back_the_refusals_envelope(exchange: SimHandle) -> None:
+    http = http_to(exchange, api_key="nope", api_secret="nope")
+    with pytest.raises(Exception) as raised:
+        http.get_wallet_balance(accountType="UNIFIED")
+    assert type(raised.value).__name__ == "InvalidRequestError"
+    pybit_compat.return_refusals(http)
+    envelope = http.get_wallet_balance(accountType="UNIFIED")
+    assert envelope["retCode"] == 10003 and "retMsg" in envelope
+
+
 def test_key_secret_and_recv_window_are_read_from_the_client() -> None:
     assert not pybit_compat.holds_key(HTTP()) and not pybit_compat.holds_secret(HTTP())
     http = HTTP(api_key="K", api_secret="S", recv_window=7000)

@@ -29,6 +29,25 @@ sys.path.insert(0, str(ROOT))
 
 from bybitctl.naming import kebab  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "tools"))
+from catalog_text import (  # noqa: E402
+    GENERIC_HELP,
+    PARAM_HELP,
+    PARAM_HELP_AT,
+    SUMMARIES,
+    TIME_EDGES,
+    TRADING_HELP,
+    TRADING_PATHS,
+)
+from catalog_views import (  # noqa: E402
+    KLINE,
+    SHAPES,
+    VIEWS,
+    default_columns,
+    empty_text,
+    nested_lists,
+)
+
 DEFAULT_OUT = ROOT / "bybitctl" / "catalog"
 DEFAULT_REFERENCE = ROOT / "data" / "reference"
 DOCS_SITE = "https://bybit-exchange.github.io/docs/"
@@ -395,6 +414,7 @@ def _param(
         "description": desc,
         "signed": signed,
         "range": bounds,
+        "sample": sample,
     }
 
 
@@ -501,7 +521,7 @@ def pybit_row(
     others = [m for m in shared[(call.http_method, call.path)] if m != call.method]
     if others:
         decisions.append(f"pybit sends {', '.join(others)} to the same route")
-    summary = entry["title"] if entry else call.doc.split("\n", 1)[0].strip().rstrip(".")
+    summary = entry["title"] if entry else SUMMARIES.get(call.method) or _first_sentence(call.doc)
     documented_verb = entry["method"] if entry else call.http_method
     url = doc_url_of(entry["doc"]) if entry else docstring_url(call.doc)
     return {
@@ -523,6 +543,11 @@ def pybit_row(
     }
 
 
+def _first_sentence(doc: str) -> str:
+    """A docstring's title: its first sentence, without the final full stop."""
+    return re.split(r"\.(\s|$)", doc.strip(), maxsplit=1)[0].strip()
+
+
 def doc_row(entry: dict[str, Any]) -> dict[str, Any]:
     params, notes = build_params(entry, [])
     return {
@@ -542,6 +567,145 @@ def doc_row(entry: dict[str, Any]) -> dict[str, Any]:
         "deprecated": False,
         "decision": "; ".join(["not in pybit; row follows the docs", *notes]),
     }
+
+
+LADDER = ["bidCum", "bidSize", "bid", "ask", "askSize", "askCum"]
+"""Fields of one level of a book shown as a ladder (the `orderbook` shape): a bid and an
+ask side by side, with each side's size summed from the best price."""
+PROVENANCE = ("named by pybit, not in the v5 docs", "documented type: ")
+"""Parts of a source description that say where a parameter came from: catalogue notes,
+kept in the row's `decision`, never in a command's help."""
+SAMPLE_TIME = re.compile(r"[0-9]{10}([0-9]{3})?")
+
+
+def time_unit(name: str, typ: str, description: str, sample: Any) -> str | None:
+    """ "ms" or "s" for a parameter holding an epoch time (startTime, end, ...), else None.
+
+    By name (`TIME_EDGES`), for integer and number parameters, and for a string whose doc
+    example is an epoch number or whose description says "timestamp"; seconds where the
+    doc example has ten digits or the description says seconds.
+    """
+    if name not in TIME_EDGES or typ not in ("integer", "number", "string"):
+        return None
+    text = "" if sample is None else str(sample)
+    if text and not SAMPLE_TIME.fullmatch(text):
+        return None
+    if typ == "string" and not text and "timestamp" not in description.lower():
+        return None
+    seconds = len(text) == 10 or "seconds" in description
+    return "s" if seconds else "ms"
+
+
+def _clean_source(text: str) -> tuple[str, list[str]]:
+    """A source description as help text, and the catalogue notes taken out of it.
+
+    pybit's words and the generator's own notes are joined with "; "; notes about where a
+    parameter came from move out, "Object; fields: a*, b" keeps only its fields, and the
+    text starts with a capital and ends with a full stop.
+    """
+    parts, notes = [], []
+    for part in (p.strip() for p in text.split("; ")):
+        if not part or part == "cursor from the previous page's response":
+            continue
+        if part.startswith(PROVENANCE):
+            notes.append(part)
+            continue
+        if part.startswith("fields: "):
+            part = "Fields: " + part.removeprefix("fields: ")
+        elif part.startswith("required in some cases"):
+            part = "Required in some cases (see the Bybit docs)"
+        parts.append(part.rstrip(". "))
+    parts = [p for p in parts if p not in ("Object", "An array of objects")]
+    sentence = "; ".join(parts)
+    if sentence:
+        sentence = sentence[0].upper() + sentence[1:] + "."
+    return sentence, notes
+
+
+def describe_params(rows: list[dict[str, Any]]) -> None:
+    """Give every parameter its help text and time unit; notes go to the row's decision.
+
+    Help text, first found: the endpoint's own wording (`PARAM_HELP_AT`), the trading words
+    on trading routes (`TRADING_HELP`), the common words (`PARAM_HELP`), what a time takes,
+    the sources' words cleaned, then the generic words (`GENERIC_HELP`).
+    """
+    for key in PARAM_HELP_AT:
+        if not any(r["path"] == key[0] and key[1] in _names(r) for r in rows):
+            raise ValueError(f"PARAM_HELP_AT: {key[0]} has no parameter {key[1]}")
+    for row in rows:
+        notes: list[str] = []
+        trading = row["path"].startswith(TRADING_PATHS)
+        for param in row["params"]:
+            name = param["name"]
+            source, moved = _clean_source(param["description"])
+            notes += [f"{name}: {note}" for note in moved]
+            unit = time_unit(name, param["type"], param["description"], param.pop("sample"))
+            param["time"] = unit
+            text = PARAM_HELP_AT.get((row["path"], name))
+            if text is None and trading:
+                text = TRADING_HELP.get(name)
+            if text is None:
+                text = PARAM_HELP.get(name)
+            if text is None and unit is not None:
+                epoch = "milliseconds" if unit == "ms" else "seconds"
+                text = (
+                    f"{TIME_EDGES[name]} of the time range: epoch {epoch}, an ISO 8601 date "
+                    "or time (UTC), or a time relative to now such as -1h or -7d."
+                )
+            if text is not None:
+                # A condition the sources state ("Either orderId or orderLinkId is
+                # required") still matters next to the common words.
+                text = " ".join([text, *_required_sentences(source)])
+            param["description"] = text or source or GENERIC_HELP.get(name, "")
+        if notes:
+            row["decision"] = "; ".join(filter(None, [row["decision"], *notes]))
+
+
+def _required_sentences(text: str) -> list[str]:
+    """The sentences of `text` that say when a parameter is required."""
+    sentences = [s.strip().rstrip(".") for s in re.split(r"(?<=\.)\s+|;\s+", text)]
+    return [s + "." for s in sentences if "required" in s.lower() and not s.startswith("Fields")]
+
+
+def _names(row: dict[str, Any]) -> set[str]:
+    return {p["name"] for p in row["params"]}
+
+
+def view_of(row: dict[str, Any], response: Any) -> dict[str, Any]:
+    """How the row's answer reads in a table: hand-picked (`VIEWS`) or by rule."""
+    shape = SHAPES.get(row["path"])
+    view: dict[str, Any] = {"shape": shape, "columns": [], "nested": {}, "empty": None}
+    result = response.get("result") if isinstance(response, dict) else None
+    record, listed = _record_of(result)
+    if shape == "kline":
+        width = len(record) if isinstance(record, list) else len(KLINE)
+        view["columns"] = KLINE[:width]
+    elif shape == "orderbook":
+        view["columns"] = list(LADDER)
+    elif isinstance(record, dict):
+        view["columns"] = default_columns(record)
+        view["nested"] = {k: default_columns(v[0]) for k, v in nested_lists(record).items()}
+    if listed or shape is not None:
+        view["empty"] = empty_text(row["summary"])
+    chosen = VIEWS.get(row["path"], {})
+    view.update({k: v for k, v in chosen.items() if k != "nested"})
+    view["nested"] = {**view["nested"], **chosen.get("nested", {})}
+    return view
+
+
+def _record_of(result: Any) -> tuple[Any, bool]:
+    """A documented answer's first row (or the object itself), and whether it has rows."""
+    if isinstance(result, list):
+        return (result[0] if result else None), True
+    if not isinstance(result, dict):
+        return None, False
+    rows = result.get("list")
+    if not isinstance(rows, list):
+        lists = [v for v in result.values() if isinstance(v, list)]
+        rows = lists[0] if len(lists) == 1 else None
+    if rows is None:
+        return result, False
+    return (rows[0] if rows else None), True
 
 
 def name_commands(rows: list[dict[str, Any]]) -> None:
@@ -602,15 +766,18 @@ def generate(reference: Path) -> tuple[list[dict[str, Any]], dict[str, Any], dic
         if not entry["deprecated"] and entry["path"] not in pybit_paths:
             rows.append(doc_row(entry))
     apply_number_overrides(rows)
+    describe_params(rows)
     name_commands(rows)
     rows.sort(key=lambda r: (r["group"], r["command"]))
     examples = {}
     for row in rows:
         entry = by_path.get(row["path"])
-        if entry and entry.get("response_example"):
+        response = (entry or {}).get("response_example")
+        row["view"] = view_of(row, response)
+        if response:
             examples[f"{row['http_method']} {row['path']}"] = {
                 "request": example_request(entry),
-                "response": entry["response_example"],
+                "response": response,
             }
     errors = {k: codes[k]["message"] for k in sorted(codes, key=int)}
     return rows, dict(sorted(examples.items())), errors

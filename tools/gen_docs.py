@@ -27,10 +27,11 @@ do not edit by hand (a test fails when this page is stale).
 
 Naming: a command is its pybit method in kebab-case without a leading `get_` where that
 stays unique in the group (`get_orderbook` -> `bybitctl market orderbook`); endpoints pybit
-lacks are named from their path. Options are the API parameters in kebab-case, and the API's
-own camelCase spelling is accepted too (`--order-type` and `--orderType`). Every endpoint
-command also takes `--param KEY=VALUE` (repeatable), `--dry-run`, `--yes`, `-o/--output`,
-`--fields` and `--query`; paged endpoints take `--all` and `--max-pages N`.
+lacks are named from their path. Options are the API parameters in kebab-case (the API's own
+camelCase spelling, `--orderType`, is accepted too). Every endpoint command also takes
+`--param KEY=VALUE` (repeatable), `--dry-run`, `-o/--output`, `--fields` and `--query`;
+commands that change something take `--yes`, paged endpoints `--all` and `--max-pages N`.
+"Columns" are the default columns of the table (`-o wide` shows every field).
 See docs/cli.md for global options, output formats, exit codes and safety.
 """
 
@@ -44,7 +45,7 @@ def _options(command: click.Command) -> dict[str, str]:
     return {
         param.name: ", ".join(f"`{o}`" for o in param.opts)
         for param in command.params
-        if param.param_type_name == "option" and param.name
+        if param.param_type_name == "option" and param.name and not param.hidden
     }
 
 
@@ -69,14 +70,17 @@ def endpoint_section(row: Endpoint) -> list[str]:
     if row.params:
         lines += ["| option | type | required | allowed | description |", "|---|---|---|---|---|"]
         for i, param in enumerate(row.params):
+            if f"api_{i}" not in names:
+                continue  # hidden: the page cursor, which --all follows
             allowed = ", ".join(param.enum) if param.enum else number_note(param)
+            kind = "time" if param.time else param.type
             lines.append(
-                f"| {names[f'api_{i}']} | {param.type} | {'yes' if param.required else ''} "
+                f"| {names[f'api_{i}']} | {kind} | {'yes' if param.required else ''} "
                 f"| {_cell(allowed)} | {_cell(param.description)} |"
             )
         lines.append("")
-    if row.decision:
-        lines += [f"Note: {_cell(row.decision)}", ""]
+    if row.view.columns:
+        lines += [f"Columns: {', '.join(f'`{c}`' for c in row.view.columns)}", ""]
     lines += ["```sh", example_command(row), "```", ""]
     return lines
 
@@ -84,7 +88,7 @@ def endpoint_section(row: Endpoint) -> list[str]:
 def handwritten_section(name: str, command: click.Command) -> list[str]:
     """The markdown for one hand-written command or group (its options and subcommands)."""
     lines = [f"### bybitctl {name}", "", _cell(command.help or command.short_help), ""]
-    options = [p for p in command.params if p.param_type_name == "option"]
+    options = [p for p in command.params if p.param_type_name == "option" and not p.hidden]
     if options:
         lines += ["| option | description |", "|---|---|"]
         lines += [
@@ -109,6 +113,7 @@ def render() -> str:
         for p in root.params
         if p.param_type_name == "option"
     ]
+    lines += ["", "Global options may be given before or after the command."]
     lines += ["", "## Hand-written commands", ""]
     for name in sorted(LazyGroup.lazy_commands):
         lines += handwritten_section(name, root.get_command(ctx, name))

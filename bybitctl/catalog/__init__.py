@@ -24,13 +24,19 @@ A row of `endpoints.json`, in JSON-Schema terms (every key is always present):
           "type": "string" | "decimal" | "integer" | "number" | "boolean" | "array" | "object",
           "enum": [string] | null, "description": string,
           "signed": boolean,     a number that may be negative (decimal, number, integer)
-          "range": [min, max] | null}],  documented inclusive bounds of a number
+          "range": [min, max] | null,    documented inclusive bounds of a number
+          "time": "ms" | "s" | null}],   an epoch time in that unit (typed as dates too)
       "pagination":   {"cursor_param": string, "cursor_field": string, "list_field": string}
                       | null,   cursor paging: send result[cursor_field] as cursor_param,
                                 rows are result[list_field]
       "dangerous":    boolean,  moves funds, places/amends/cancels orders or changes settings
       "deprecated":   boolean,  the docs mark the endpoint deprecated
-      "decision":     string | null   where pybit and the docs disagree, and which one won
+      "decision":     string | null,  where pybit and the docs disagree, and which one won
+      "view": {                 how the answer reads in a table (docs/cli.md, Output)
+          "shape": "kline" | "orderbook" | null,  rows that are arrays / a book to ladder
+          "columns": [string],  default columns (`parent.child` for a field of an object)
+          "nested": {string: [string]},  default columns of each nested list, by field
+          "empty": string | null}        what an empty list says ("no open orders")
     }
 
 `examples.json` maps "VERB /path" to {"request": {...}, "response": {full envelope}};
@@ -50,6 +56,7 @@ __all__ = [
     "Endpoint",
     "Pagination",
     "Param",
+    "View",
     "by_pybit_method",
     "by_route",
     "error_meaning",
@@ -79,6 +86,7 @@ class Param:
     description: str
     signed: bool = False
     range: tuple[int, int] | None = None
+    time: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +97,7 @@ class Param:
             "description": self.description,
             "signed": self.signed,
             "range": list(self.range) if self.range is not None else None,
+            "time": self.time,
         }
 
 
@@ -105,6 +114,38 @@ class Pagination:
             "cursor_param": self.cursor_param,
             "cursor_field": self.cursor_field,
             "list_field": self.list_field,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """How an endpoint's answer reads in a table: named row shapes, default columns, the
+    columns of nested lists, and the words for an empty list (`bybitctl.output`)."""
+
+    shape: str | None = None
+    columns: tuple[str, ...] = ()
+    nested: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    empty: str | None = None
+
+    @classmethod
+    def from_dict(cls, view: dict[str, Any]) -> View:
+        return cls(
+            shape=view["shape"],
+            columns=tuple(view["columns"]),
+            nested=tuple((k, tuple(v)) for k, v in view["nested"].items()),
+            empty=view["empty"],
+        )
+
+    def nested_columns(self, name: str) -> tuple[str, ...]:
+        """The default columns of the nested list `name` (none known: empty)."""
+        return dict(self.nested).get(name, ())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "shape": self.shape,
+            "columns": list(self.columns),
+            "nested": {k: list(v) for k, v in self.nested},
+            "empty": self.empty,
         }
 
 
@@ -127,6 +168,7 @@ class Endpoint:
     dangerous: bool
     deprecated: bool
     decision: str | None
+    view: View
 
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> Endpoint:
@@ -151,6 +193,7 @@ class Endpoint:
                     p["description"],
                     p["signed"],
                     tuple(p["range"]) if p["range"] is not None else None,
+                    p["time"],
                 )
                 for p in row["params"]
             ),
@@ -158,6 +201,7 @@ class Endpoint:
             dangerous=row["dangerous"],
             deprecated=row["deprecated"],
             decision=row["decision"],
+            view=View.from_dict(row["view"]),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -178,6 +222,7 @@ class Endpoint:
             "dangerous": self.dangerous,
             "deprecated": self.deprecated,
             "decision": self.decision,
+            "view": self.view.to_dict(),
         }
 
 

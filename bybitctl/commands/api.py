@@ -18,7 +18,7 @@ import typer
 from bybitctl.catalog import Pagination, by_route
 from bybitctl.commands import common
 from bybitctl.commands.arguments import add_pairs, arguments_by_name
-from bybitctl.commands.base import PlainCommand
+from bybitctl.commands.base import PlainCommand, examples
 from bybitctl.errors import UsageError
 from bybitctl.request import Request, RunOptions, run_request
 
@@ -66,6 +66,7 @@ def parse_request(words: list[str], *, auth: bool | None, paging: bool) -> Reque
         auth=auth if auth is not None else (row.auth if row else True),
         pagination=(row.pagination if row else None) or (DEFAULT_PAGINATION if paging else None),
         dangerous=row.dangerous if row else verb == "POST",
+        summary=row.summary if row else "",
     )
 
 
@@ -77,13 +78,21 @@ def build(runner: Callable[[RunOptions], None] = run_request) -> typer.Typer:
         "api",
         cls=PlainCommand,
         context_settings=common.common_context(),
-        epilog="Example: bybitctl api GET /v5/market/tickers category=linear symbol=BTCUSDT",
+        epilog=examples(
+            "bybitctl api GET /v5/market/tickers category=linear symbol=BTCUSDT",
+            "bybitctl api /v5/market/time --no-auth",
+        ),
     )
     def api(
         ctx: typer.Context,
         words: Annotated[
             list[str],
-            typer.Argument(metavar="[GET|POST] PATH [KEY=VALUE]...", show_default=False),
+            typer.Argument(
+                metavar="[GET|POST] PATH [KEY=VALUE]...",
+                help="The method (default: the route's; else POST when parameters are given), "
+                "the v5 path, and API parameters.",
+                show_default=False,
+            ),
         ],
         auth: Annotated[
             bool | None,
@@ -99,6 +108,7 @@ def build(runner: Callable[[RunOptions], None] = run_request) -> typer.Typer:
     ) -> None:
         """Send a signed request to any v5 path through pybit."""
         request = parse_request(words, auth=auth, paging=follow or max_pages is not None)
+        row = by_route(request.http_method, request.path)
         runner(
             common.run_options(
                 RunOptions,
@@ -112,6 +122,7 @@ def build(runner: Callable[[RunOptions], None] = run_request) -> typer.Typer:
                 output=output,
                 fields=fields,
                 query=query,
+                answered_by=row,
             )
         )
 

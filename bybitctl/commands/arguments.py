@@ -142,6 +142,22 @@ class BooleanArgument(Argument):
         return value
 
 
+class TimeArgument(Argument):
+    """An epoch time (the catalogue's `time` unit): digits sent as typed, or an ISO 8601
+    date or time, or a time relative to now (`-1h`), converted to the epoch number. The
+    value goes as the parameter's type takes it: a number, or its digits as text."""
+
+    metavar = "TIME"
+
+    def parse(self, raw: str) -> Any:
+        import time
+
+        value = parsing.timestamp(raw, now=time.time(), unit=self.param.time or "ms")
+        if self.query_string or self.param.type == "string":
+            return raw if raw.isascii() and raw.isdigit() else str(value)
+        return value
+
+
 class JSONArgument(Argument):
     """A JSON array or object, e.g. a batch `request`; in a query string, the text typed.
 
@@ -174,7 +190,7 @@ ARGUMENT_TYPES: dict[str, type[Argument]] = {
 
 def argument_for(param: Param, *, http_method: str) -> Argument:
     """The argument class for a catalogue parameter (unknown types are kept as strings)."""
-    cls = ARGUMENT_TYPES.get(param.type, Argument)
+    cls = TimeArgument if param.time else ARGUMENT_TYPES.get(param.type, Argument)
     return cls(param, query_string=http_method == "GET")
 
 

@@ -19,6 +19,12 @@ from typer import _click as click
 from bybitctl.output import FORMATS
 
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
+OUTPUT_HELP = (
+    "table (default on a terminal), wide (every field), json (default in a pipe), jsonl, "
+    "csv, text (bare values, tab-separated rows) or raw (the whole envelope)."
+)
+FIELDS_HELP = "Fields to show, comma-separated (a.b for a field inside an object)."
+QUERY_HELP = "JMESPath expression applied to the result first, e.g. 'list[0].lastPrice'."
 
 
 class PlainCommand(typer.core.TyperCommand):
@@ -36,6 +42,9 @@ class PlainCommand(typer.core.TyperCommand):
         refuse_repeated_options(self, ctx, args)
         return super().parse_args(ctx, args)
 
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        write_epilog(self.epilog, formatter)
+
 
 class PlainGroup(typer.core.TyperGroup):
     """A group whose options skip Typer's pydantic coercion and may not be repeated."""
@@ -46,6 +55,42 @@ class PlainGroup(typer.core.TyperGroup):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         refuse_repeated_options(self, ctx, args)
         return super().parse_args(ctx, args)
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        write_epilog(self.epilog, formatter)
+
+
+class PlainArgument(typer.core.TyperArgument):
+    """A positional argument shown as Click shows one: `KEY` in the usage line (`[KEY]` when
+    optional) and in its help row, without Typer's type labels (`<str>`)."""
+
+    def get_usage_pieces(self, ctx: click.Context) -> list[str]:
+        name = self._plain_name()
+        return [name if self.required or name.startswith("[") else f"[{name}]"]
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        record = super().get_help_record(ctx)
+        if record is None:
+            return None
+        return self._plain_name(), record[1].replace("  [required]", "").replace("[required]", "")
+
+    def _plain_name(self) -> str:
+        name = self.display_name_raw
+        return name + ("..." if self.nargs != 1 and not name.endswith("...") else "")
+
+
+def write_epilog(epilog: str | None, formatter: click.HelpFormatter) -> None:
+    """An epilog as written ("Example:" and indented command lines), never re-wrapped: a
+    command line folded in two cannot be pasted."""
+    if epilog:
+        formatter.write_paragraph()
+        formatter.write(epilog.rstrip() + "\n")
+
+
+def examples(*lines: str) -> str:
+    """The epilog of a command's examples, in the endpoint commands' layout."""
+    heading = "Example:" if len(lines) == 1 else "Examples:"
+    return "\n".join([heading, *(f"  {line}" for line in lines)])
 
 
 def _verbatim_help(option: Any) -> Any:
@@ -154,22 +199,36 @@ class _Verbatim:
 _VERBATIM = (str, bool, int, float, Path, list[str])
 
 
+_METAVARS = {str: "TEXT", int: "INTEGER", float: "NUMBER", Path: "FILE", list[str]: "TEXT"}
+
+
 def strict(command: click.Command) -> click.Command:
-    """Give `command` and its loaded subcommands bybitctl's parsing rules.
+    """Give `command` and its loaded subcommands bybitctl's parsing rules and help style.
 
     Plain-typed parameters get `_Verbatim` (the grammar, no pydantic), and every command
     becomes a `PlainCommand`/`PlainGroup` (repeated options refused): Typer builds the
     commands of apps declared without `cls=` (stream, config, sim, mm) with its own
-    classes, and re-classing them here keeps the rules in one place for all of them.
+    classes, and re-classing them here keeps the rules in one place for all of them. Their
+    help takes the endpoint commands' style: plain text (no rich boxes), and a metavar for
+    each value (TEXT, INTEGER, FILE; an argument's name in capitals) where none was given.
     """
     if type(command) is typer.core.TyperCommand:
         command.__class__ = PlainCommand
     elif type(command) is typer.core.TyperGroup:
         command.__class__ = PlainGroup
+    if hasattr(command, "rich_markup_mode"):
+        command.rich_markup_mode = None  # type: ignore[attr-defined]
     for param in command.params:
         kind = getattr(getattr(param, "type_descriptor", None), "annotation", None)
         if kind in _VERBATIM:
             param._runtime_param = _Verbatim(kind)  # type: ignore[attr-defined]
+        if type(param) is typer.core.TyperArgument:
+            param.__class__ = PlainArgument
+        if param.metavar is None and not getattr(param, "is_flag", False):
+            if param.param_type_name == "argument":
+                param.metavar = (param.name or "value").upper()
+            elif kind in _METAVARS:
+                param.metavar = _METAVARS[kind]
     for sub in getattr(command, "commands", {}).values():
         strict(sub)
     return command

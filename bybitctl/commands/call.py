@@ -16,7 +16,7 @@ import typer
 from bybitctl.catalog import Endpoint, by_pybit_method, load
 from bybitctl.commands import common
 from bybitctl.commands.arguments import add_pairs, arguments_by_name
-from bybitctl.commands.base import PlainCommand
+from bybitctl.commands.base import PlainCommand, examples
 from bybitctl.errors import UsageError
 from bybitctl.request import Request, RunOptions, run_request
 
@@ -54,7 +54,7 @@ def build(runner: Callable[[CallOptions], None] = run_request) -> typer.Typer:
         "call",
         cls=PlainCommand,
         context_settings=common.common_context(),
-        epilog="Example: bybitctl call get_tickers category=linear symbol=BTCUSDT",
+        epilog=examples("bybitctl call get_tickers category=linear symbol=BTCUSDT"),
     )
     def call(
         ctx: typer.Context,
@@ -81,6 +81,7 @@ def build(runner: Callable[[CallOptions], None] = run_request) -> typer.Typer:
                 ctx,
                 Request.for_row(row, params),
                 row=row,
+                answered_by=row,
                 label=f"call {row.pybit_method}",
                 dry_run=dry_run,
                 follow=follow,

@@ -1,7 +1,7 @@
 """`bybitctl catalog [GROUP]`: every endpoint bybitctl knows, as data.
 
 json/jsonl/csv/raw print whole rows (group, command, pybit_method, http_method, path, auth,
-required, params, ...); a table shows what fits a screen unless `--fields` says otherwise.
+required, params, ...); a table shows `TABLE_FIELDS` (its default columns), `-o wide` all.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import typer
 
 from bybitctl.catalog import groups, load
 from bybitctl.commands import common
-from bybitctl.commands.base import PlainCommand
+from bybitctl.commands.base import PlainCommand, examples
 from bybitctl.errors import UsageError
 from bybitctl.request import Presentation
 
@@ -31,26 +31,30 @@ class CatalogOptions:
 
 def run_catalog(opts: CatalogOptions) -> None:
     """Render the rows (of one group, or all) in the chosen format."""
+    from bybitctl.catalog import View
     from bybitctl.output import render
 
     rows = groups()[opts.group] if opts.group else load()
     pres = opts.presentation
-    fields = pres.fields
-    if fields is None and pres.fmt == "table" and pres.query is None:
-        fields = TABLE_FIELDS
     envelope: dict[str, Any] = {
         "retCode": 0,
         "retMsg": "OK",
         "result": [row.to_dict() for row in rows],
     }
-    render(envelope, pres.fmt, fields=fields, query=pres.query)
+    view = View(columns=tuple(TABLE_FIELDS), empty="no endpoints")
+    render(envelope, pres.fmt, fields=pres.fields, query=pres.query, view=view)
 
 
 def build(runner: Callable[[CatalogOptions], None] = run_catalog) -> typer.Typer:
     """The `catalog` command; `runner` receives the parsed options (tests capture them)."""
     app = typer.Typer(rich_markup_mode=None, add_completion=False)
 
-    @app.command("catalog", cls=PlainCommand, context_settings=common.common_context())
+    @app.command(
+        "catalog",
+        cls=PlainCommand,
+        context_settings=common.common_context(),
+        epilog=examples("bybitctl catalog market", "bybitctl catalog -o csv > endpoints.csv"),
+    )
     def catalog(
         ctx: typer.Context,
         group: Annotated[

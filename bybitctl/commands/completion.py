@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from bybitctl.commands import common
-from bybitctl.commands.base import PlainCommand
+from bybitctl.commands.base import PlainCommand, examples
 
 PROG = "bybitctl"
 COMPLETE_VAR = "_BYBITCTL_COMPLETE"
@@ -42,9 +42,14 @@ def script(shell: str) -> str:
 app = typer.Typer(rich_markup_mode=None, add_completion=False)
 
 
-@app.command("completion", cls=PlainCommand, context_settings=common.common_context())
+@app.command(
+    "completion",
+    cls=PlainCommand,
+    context_settings=common.common_context(),
+    epilog=examples("source <(bybitctl completion bash)"),
+)
 def completion(
     shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish.")],
 ) -> None:
-    """Print the shell completion script; e.g. `source <(bybitctl completion bash)`."""
+    """Print the shell completion script for bash, zsh or fish."""
     typer.echo(script(shell.value), nl=False)

@@ -18,12 +18,13 @@ import typer
 
 from bybitctl import config
 from bybitctl.commands import common
-from bybitctl.commands.base import read_secret
+from bybitctl.commands.base import examples, read_secret
 from bybitctl.errors import UsageError
 from bybitctl.output import render
 
 app = typer.Typer(
-    help="Manage profiles and credentials in $XDG_CONFIG_HOME/bybitctl/config.toml.",
+    help="Manage profiles and credentials.\n\n"
+    "Profiles live in $XDG_CONFIG_HOME/bybitctl/config.toml (~/.config by default).",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -31,7 +32,10 @@ app = typer.Typer(
 )
 
 ProfileOption = Annotated[
-    str | None, typer.Option("--profile", help="Profile to act on (default: the selected one).")
+    str | None,
+    typer.Option(
+        "--profile", metavar="NAME", help="Profile to act on (default: the selected one)."
+    ),
 ]
 
 
@@ -79,17 +83,27 @@ def run_init(opts: InitOptions) -> tuple[str, Path]:
     return name, path
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        'printf %s "$SECRET" | bybitctl config init --profile main --api-key KEY '
+        "--api-secret-stdin",
+        "bybitctl config init --profile test --testnet --use",
+    )
+)
 def init(
     ctx: typer.Context,
     profile: ProfileOption = None,
-    api_key: Annotated[str | None, typer.Option("--api-key", help="API key.")] = None,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", metavar="KEY", help="API key.")
+    ] = None,
     api_secret_stdin: Annotated[
         bool, typer.Option("--api-secret-stdin", help="Read the API secret from stdin.")
     ] = False,
     rsa_key_file: Annotated[
         str | None,
-        typer.Option("--rsa-key-file", help="RSA private key (PEM) instead of a secret."),
+        typer.Option(
+            "--rsa-key-file", metavar="PEM", help="RSA private key (PEM) instead of a secret."
+        ),
     ] = None,
     testnet: Annotated[
         bool | None, typer.Option("--testnet/--no-testnet", help="Target Bybit testnet.")
@@ -98,21 +112,26 @@ def init(
         bool | None, typer.Option("--demo/--no-demo", help="Target demo trading.")
     ] = None,
     base_url: Annotated[
-        str | None, typer.Option("--base-url", help="Any http(s) base URL, e.g. a local exchange.")
+        str | None,
+        typer.Option(
+            "--base-url", metavar="URL", help="Any http(s) base URL, e.g. a local exchange."
+        ),
     ] = None,
     tld: Annotated[
         str | None,
-        typer.Option("--tld", help=f"Regional domain: {', '.join(config.BYBIT_TLDS)}."),
+        typer.Option(
+            "--tld", metavar="TLD", help=f"Regional domain: {', '.join(config.BYBIT_TLDS)}."
+        ),
     ] = None,
     make_current: Annotated[
         bool,
         typer.Option("--use", help="Make it the current profile (automatic for the first one)."),
     ] = False,
 ) -> None:
-    """Create or update a profile: prompts on a terminal, flags and stdin in scripts.
+    """Create or update a profile.
 
-    Example: printf %s "$SECRET" | bybitctl config init --profile test --testnet
-    --api-key KEY --api-secret-stdin
+    On a terminal it asks for what the flags leave out; in a script, give the flags and
+    the secret on stdin (never on the command line).
     """
     name = config.check_profile_name(profile) if profile else None
     api_secret = read_secret("API secret") if api_secret_stdin else None
@@ -143,14 +162,22 @@ def init(
     typer.echo(f"saved profile '{saved}' in {path}", err=True)
 
 
-@app.command("set")
+@app.command(
+    "set",
+    epilog=examples(
+        "bybitctl config set output csv", 'printf %s "$SECRET" | bybitctl config set api_secret -'
+    ),
+)
 def set_(
     ctx: typer.Context,
     key: Annotated[str, typer.Argument(help=f"One of: {', '.join(config.PROFILE_KEYS)}.")],
     value: Annotated[str, typer.Argument(help="The value; '-' reads stdin; '' removes the key.")],
     profile: ProfileOption = None,
 ) -> None:
-    """Set one value in a profile. Secrets only from stdin: `bybitctl config set api_secret -`."""
+    """Set one value of a profile.
+
+    Secrets come only from stdin (VALUE `-`), so they stay out of shell history.
+    """
     if key in config.SECRET_KEYS and value not in ("-", ""):
         raise UsageError(
             f"pass {key} on stdin so it stays out of shell history: "
@@ -165,13 +192,16 @@ def set_(
     )
 
 
-@app.command()
+@app.command(epilog=examples("bybitctl config get base_url --profile paper"))
 def get(
     ctx: typer.Context,
     key: Annotated[str, typer.Argument(help=f"One of: {', '.join(config.PROFILE_KEYS)}.")],
     profile: ProfileOption = None,
 ) -> None:
-    """Print one stored value of a profile (masked for secrets; nothing when unset)."""
+    """Print one stored value of a profile.
+
+    Secrets are masked; an unset value prints nothing.
+    """
     if key not in config.PROFILE_KEYS:
         raise UsageError(f"unknown setting '{key}'; valid: {', '.join(config.PROFILE_KEYS)}")
     name = _target(ctx, profile)
@@ -184,14 +214,18 @@ def _text(value: Any) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
-@app.command()
+@app.command(epilog=examples("bybitctl config show", "bybitctl --profile paper config show"))
 def show(
     ctx: typer.Context,
     output: common.OutputOption = None,
     fields: common.FieldsOption = None,
     query: common.QueryOption = None,
 ) -> None:
-    """The effective settings (flag > environment > profile > default), secrets masked."""
+    """Show the effective settings and where each came from.
+
+    A flag beats the environment, which beats the profile, which beats the default.
+    Secrets are masked.
+    """
     app_ctx = common.app_context(ctx)
     settings = app_ctx.settings()
     rows = [{"key": "config_file", "value": str(config.config_path(app_ctx.env)), "source": ""}]
@@ -202,14 +236,17 @@ def show(
     _print(ctx, rows, output, fields, query)
 
 
-@app.command("list")
+@app.command("list", epilog=examples("bybitctl config list"))
 def list_(
     ctx: typer.Context,
     output: common.OutputOption = None,
     fields: common.FieldsOption = None,
     query: common.QueryOption = None,
 ) -> None:
-    """Every stored profile; `current` marks the one commands use now."""
+    """List the stored profiles.
+
+    `current` marks the one commands use now.
+    """
     app_ctx = common.app_context(ctx)
     doc = config.load_config(config.config_path(app_ctx.env))
     selected = config.selected_profile(app_ctx.overrides, app_ctx.env, doc)
@@ -233,9 +270,12 @@ def _describe(values: Mapping[str, Any]) -> str:
     return f"{kind} ({values.get('tld', 'com')})"
 
 
-@app.command()
+@app.command(epilog=examples("bybitctl config use main"))
 def use(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Profile name.")]) -> None:
-    """Make NAME the current profile (BYBIT_PROFILE and --profile still win)."""
+    """Make a profile the current one.
+
+    BYBIT_PROFILE and --profile still win over it.
+    """
     app_ctx = common.app_context(ctx)
     path = config.use(name, app_ctx.env)
     typer.echo(f"current profile: {name} ({path})", err=True)

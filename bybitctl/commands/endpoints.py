@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -100,12 +101,14 @@ def build_command(row: Endpoint, runner: Runner = run_request) -> EndpointComman
     }
     by_name = {arg.param.name: arg for arg in arguments.values()}
     cursor = row.pagination.cursor_param if row.pagination else None
-    options: dict[str, tuple[Any, Any]] = {
-        dest: (
+    options: dict[str, tuple[Any, Any]] = {}
+    aliases: dict[str, str] = {}
+    for dest, arg in arguments.items():
+        options[dest] = (
             str | None,
             typer.Option(
                 None,
-                *arg.names,
+                arg.names[0],
                 metavar=arg.metavar,
                 help=_option_help(arg),
                 hidden=arg.param.name == cursor,
@@ -113,8 +116,20 @@ def build_command(row: Endpoint, runner: Runner = run_request) -> EndpointComman
                 autocompletion=_completer(arg.param.enum) if arg.param.enum else None,
             ),
         )
-        for dest, arg in arguments.items()
-    }
+        for alias in arg.names[1:]:
+            # The API's own camelCase spelling works, but help and completion show one name.
+            aliases[f"{dest}_alias"] = dest
+            options[f"{dest}_alias"] = (
+                str | None,
+                typer.Option(
+                    None,
+                    alias,
+                    metavar=arg.metavar,
+                    hidden=True,
+                    show_default=False,
+                    autocompletion=_completer(arg.param.enum) if arg.param.enum else None,
+                ),
+            )
     options["pairs"] = (
         list[str] | None,
         typer.Option(
@@ -125,21 +140,33 @@ def build_command(row: Endpoint, runner: Runner = run_request) -> EndpointComman
             show_default=False,
         ),
     )
-    options.update(common.request_options(paging=row.pagination is not None))
+    options.update(
+        common.request_options(
+            paging=row.pagination is not None,
+            dangerous=row.dangerous,
+            fields=common.fields_completer(row),
+        )
+    )
 
     def callback(
         ctx: typer.Context,
         pairs: list[str] | None,
         dry_run: bool,
-        yes: bool,
         output: str | None,
         fields: str | None,
         query: str | None,
+        yes: bool = False,
         follow: bool = False,
         max_pages: int | None = None,
         **raw: str | None,
     ) -> None:
         values: dict[str, Any] = {}
+        for alias, dest in aliases.items():
+            if raw[alias] is not None and raw[dest] is not None:
+                names = " and ".join(arguments[dest].names)
+                ctx.fail(f"{names} are the same option: give it once")
+            if raw[alias] is not None:
+                raw[dest] = raw[alias]
         for dest, arg in arguments.items():
             if raw[dest] is not None:
                 arg.add_to(values, raw[dest])
@@ -164,6 +191,7 @@ def build_command(row: Endpoint, runner: Runner = run_request) -> EndpointComman
                 output=output,
                 fields=fields,
                 query=query,
+                answered_by=row,
             )
         )
 
@@ -200,23 +228,26 @@ def _command_help(row: Endpoint, by_name: dict[str, Argument]) -> str:
         required = ", ".join(by_name[n].names[0] if n in by_name else n for n in row.required)
         lines.append(f"Required: {required}")
     if row.dangerous:
-        lines.append("Dangerous: asks for confirmation on a live account unless --yes.")
+        lines.append("Changes your account: asks first on a live account, unless --yes.")
     if row.pagination:
         lines.append("Pages: --all follows the cursor; --max-pages N bounds it.")
-    if row.decision:
-        lines.append(f"Note: {row.decision}")
+    if row.view.columns and not row.dangerous:
+        lines.append(f"Columns: {', '.join(row.view.columns)} (-o wide: every field)")
     return "\n".join(lines)
 
 
 def _option_help(arg: Argument) -> str:
+    """An option's help: the catalogue's words, then what the row says of its values
+    (allowed ones, unless the words name them all; sign and range; JSON)."""
     param = arg.param
-    text = (param.description or "").strip()
-    if param.enum:
+    text = (param.description or "").strip().removesuffix(".")
+    notes = [number_note(param), "JSON" if param.type in ("array", "object") else ""]
+    notes = [n for n in notes if n]
+    if notes:
+        text += f" ({'; '.join(notes)})"
+    text = text + "." if text else ""
+    if param.enum and not all(re.search(rf"\b{re.escape(str(v))}\b", text) for v in param.enum):
         text += f" [{'|'.join(str(v) for v in param.enum)}]"
-    if number_note(param):
-        text += f" ({number_note(param)})"
-    if param.type in ("array", "object"):
-        text += " (JSON)"
     return text.strip()
 
 

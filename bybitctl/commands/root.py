@@ -17,14 +17,17 @@ from typer import _click as click
 from bybitctl import __version__
 from bybitctl.commands.base import (
     CONTEXT_SETTINGS,
+    FIELDS_HELP,
+    OUTPUT_HELP,
+    QUERY_HELP,
     PlainGroup,
     check_format,
+    examples,
     fail_unknown_command,
     read_secret,
     strict,
 )
 from bybitctl.config import BYBIT_TLDS
-from bybitctl.output import FORMATS
 
 
 class LazyGroup(PlainGroup):
@@ -109,6 +112,92 @@ def command() -> click.Command:
     return strict(typer.main.get_command(app))
 
 
+NOT_HOISTED = frozenset({"--help", "-h", "--version"})
+
+
+def hoist_global_options(root: click.Command, args: list[str]) -> list[str]:
+    """`args` with each global option given after the subcommand moved before it.
+
+    The one rule: a global option (`--profile`, `--base-url`, `--debug`, `-o`, ...) may be
+    given anywhere on the line; where the command named has an option of the same name
+    (`-o` of an endpoint command, `config init --profile`, `sim serve --profile`), that one
+    is the command's. So `bybitctl market tickers --category linear --profile paper` is
+    `bybitctl --profile paper market tickers --category linear`.
+    """
+    globals_ = {
+        name: param
+        for param in root.params
+        if param.param_type_name == "option"
+        for name in (*param.opts, *param.secondary_opts)
+        if name not in NOT_HOISTED
+    }
+    start = _after_root_options(args, globals_)
+    if not any(_option_name(a) in globals_ for a in args[start:]):
+        return args  # the common case: nothing to move, nothing built
+    command: click.Command = root
+    ctx = click.Context(root, info_name="bybitctl", resilient_parsing=True)
+    front: list[str] = []
+    rest: list[str] = []
+    i = start
+    while i < len(args):
+        word = args[i]
+        if word == "--":
+            rest += args[i:]
+            break
+        if not word.startswith("-") or word == "-":
+            if isinstance(command, typer.core.TyperGroup):
+                sub = command.get_command(ctx, word)
+                if sub is None:
+                    rest += args[i:]  # Click reports the unknown command
+                    break
+                command = sub
+                ctx = click.Context(sub, info_name=word, parent=ctx, resilient_parsing=True)
+            rest.append(word)
+            i += 1
+            continue
+        name = _option_name(word)
+        own = _option_of(command, name)
+        target = own or globals_.get(name)
+        width = 1 + int(target is not None and _takes_value(target, word))
+        (rest if own is not None or name not in globals_ else front).extend(args[i : i + width])
+        i += width
+    return [*args[:start], *front, *rest]
+
+
+def _option_name(word: str) -> str:
+    """The option a word names: `--profile=x` -> `--profile`, `-ojson` -> `-o`."""
+    if word.startswith("--"):
+        return word.split("=", 1)[0]
+    return word[:2] if word.startswith("-") else ""
+
+
+def _takes_value(option: click.Parameter, word: str) -> bool:
+    """Whether the option's value is the next word (not attached, not a flag)."""
+    if getattr(option, "is_flag", False) or getattr(option, "count", False):
+        return False
+    return "=" not in word if word.startswith("--") else len(word) == 2
+
+
+def _option_of(command: click.Command, name: str) -> click.Parameter | None:
+    return next(
+        (
+            p
+            for p in command.params
+            if p.param_type_name == "option" and name in (*p.opts, *p.secondary_opts)
+        ),
+        None,
+    )
+
+
+def _after_root_options(args: list[str], globals_: dict[str, click.Parameter]) -> int:
+    """The index of the first word after the options given before the subcommand."""
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] not in ("-", "--"):
+        option = globals_.get(_option_name(args[i]))
+        i += 1 + int(option is not None and _takes_value(option, args[i]))
+    return i
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"bybitctl {__version__}")
@@ -124,6 +213,12 @@ app = typer.Typer(
     no_args_is_help=True,
     context_settings=CONTEXT_SETTINGS,
     pretty_exceptions_enable=False,
+    epilog=examples(
+        "bybitctl market tickers --category linear",
+        "bybitctl market orderbook --category linear --symbol BTCUSDT --profile paper",
+        "bybitctl trade open-orders --category linear -o json | jq -r '.list[].orderId'",
+    )
+    + "\n\nGlobal options go before or after the command.",
 )
 
 
@@ -136,25 +231,20 @@ def root(
     ] = False,
     output: Annotated[
         str | None,
-        typer.Option(
-            "-o",
-            "--output",
-            metavar="FORMAT",
-            callback=check_format,
-            help="|".join(FORMATS) + ".",
-        ),
+        typer.Option("-o", "--output", metavar="FORMAT", callback=check_format, help=OUTPUT_HELP),
     ] = None,
-    fields: Annotated[
-        str | None,
-        typer.Option("--fields", metavar="A,B", help="Comma-separated columns to keep."),
-    ] = None,
-    query: Annotated[
-        str | None,
-        typer.Option("--query", metavar="EXPR", help="JMESPath applied to the result."),
-    ] = None,
+    fields: Annotated[str | None, typer.Option("--fields", metavar="A,B", help=FIELDS_HELP)] = None,
+    query: Annotated[str | None, typer.Option("--query", metavar="EXPR", help=QUERY_HELP)] = None,
+    no_pager: Annotated[
+        bool, typer.Option("--no-pager", help="Print long tables directly, not through $PAGER.")
+    ] = False,
     profile: Annotated[
         str | None,
-        typer.Option("--profile", metavar="NAME", help="Profile name (default BYBIT_PROFILE)."),
+        typer.Option(
+            "--profile",
+            metavar="NAME",
+            help="Profile to use (default: BYBIT_PROFILE, else the current one).",
+        ),
     ] = None,
     testnet: Annotated[bool, typer.Option("--testnet", help="Use Bybit testnet.")] = False,
     demo: Annotated[bool, typer.Option("--demo", help="Use Bybit demo trading.")] = False,
@@ -180,7 +270,11 @@ def root(
     ] = None,
     recv_window: Annotated[
         str | None,
-        typer.Option("--recv-window", metavar="MS", help="recv_window in milliseconds."),
+        typer.Option(
+            "--recv-window",
+            metavar="MS",
+            help="How long a signed request stays valid, in milliseconds.",
+        ),
     ] = None,
     timeout: Annotated[
         str | None,
@@ -188,7 +282,8 @@ def root(
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
     yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Do not ask before dangerous requests.")
+        bool,
+        typer.Option("--yes", "-y", help="Send orders, transfers and changes without asking."),
     ] = False,
 ) -> None:
     """Every Bybit v5 endpoint from the command line, over pybit.
@@ -211,4 +306,11 @@ def root(
     }
     if api_secret_stdin:
         overrides["api_secret"] = read_secret("API secret", flag="--api-secret-stdin")
-    ctx.obj = AppContext(overrides=overrides, env=os.environ, debug=debug, yes=yes, output=output)
+    ctx.obj = AppContext(
+        overrides=overrides,
+        env=os.environ,
+        debug=debug,
+        yes=yes,
+        output=output,
+        pager=not no_pager,
+    )

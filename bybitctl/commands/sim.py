@@ -141,7 +141,10 @@ def _key_text(option: str, raw: str) -> str:
     return raw
 
 
-@app.command()
+@app.command(
+    epilog="Examples:\n  bybitctl sim serve --port 0 &\n"
+    "  bybitctl --profile paper market tickers --category linear"
+)
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",

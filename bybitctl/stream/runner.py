@@ -6,8 +6,9 @@ redraws at most every 1/20 s: the view shows the newest state and skips the fram
 between, so it never falls behind the feed.
 
 Resync reporting: in JSONL mode the `resync` event is a line on stdout (the consumer must
-know its last book is void) and the connection diary goes to stderr; on a terminal both go
-to stderr and the ladder says RESYNCING until the fresh snapshot.
+know its last book is void) and the connection diary goes to stderr; on a terminal both are
+notices inside the live view (`bybitctl.stream.views.LiveView`) and the ladder says
+RESYNCING until the fresh snapshot.
 """
 
 from __future__ import annotations
@@ -88,47 +89,6 @@ class JsonlSink:
 
     def close(self) -> None:
         """Every line is already flushed."""
-
-
-class LiveSink:
-    """The rich live view on the terminal; resync and connection notes go to stderr, which
-    rich prints above the view."""
-
-    def __init__(self, kind: str, title: str, pipeline: Pipeline, levels: int) -> None:
-        from rich.console import Console
-        from rich.live import Live
-
-        from bybitctl.stream.views import Dashboard
-
-        self.dashboard = Dashboard(kind, title, pipeline, levels)
-        self._err = Console(stderr=True)
-        self._live = Live(
-            self.dashboard.render(), auto_refresh=False, redirect_stderr=True, transient=False
-        )
-        self._live.start()
-        self._next = 0.0
-
-    def emit(self, event: Event) -> None:
-        self.dashboard.update(event)
-        if event["event"] == "resync":
-            self._err.print(
-                f"resync {event['topic']}: {event['reason']}", markup=False, highlight=False
-            )
-
-    def connection(self, state: str, detail: str) -> None:
-        self.dashboard.set_connection(state, detail)
-        self._err.print(_state_line(state, detail), markup=False, highlight=False)
-        self._next = 0.0
-
-    def tick(self, now: float, frames: int) -> None:
-        self.dashboard.rate.add(frames, now)
-        if now >= self._next:
-            self._live.update(self.dashboard.render(now), refresh=True)
-            self._next = now + FRAME_INTERVAL
-
-    def close(self) -> None:
-        self._live.update(self.dashboard.render(), refresh=True)
-        self._live.stop()
 
 
 def _state_line(state: str, detail: str) -> str:
@@ -247,7 +207,9 @@ class Loop:
 def open_sink(live_view: bool, kind: str, title: str, pipeline: Pipeline, levels: int) -> Sink:
     """The live view on a terminal, JSONL otherwise."""
     if live_view:
-        return LiveSink(kind, title, pipeline, levels)
+        from bybitctl.stream.views import LiveView
+
+        return LiveView(kind, title, pipeline, levels)
     return JsonlSink(sys.stdout, sys.stderr)
 
 

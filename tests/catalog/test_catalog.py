@@ -259,3 +259,39 @@ def test_number_facts_come_from_the_docs():
                 assert p.type in ("decimal", "number", "integer"), (row.path, p.name)
             if p.range:
                 assert 0 <= p.range[0] < p.range[1], (row.path, p.name)
+
+
+def test_every_default_column_is_a_field_of_the_documented_answer():
+    """A view names fields the answer has (a typo would leave a column empty forever);
+    kline and book shapes name their own columns."""
+    from bybitctl.output.frame import KLINE, LADDER, documented_fields
+
+    checked = 0
+    for row in catalog.load():
+        view = row.view
+        if view.shape == "kline":
+            assert view.columns == KLINE[: len(view.columns)], row.path
+            continue
+        if view.shape == "orderbook":
+            assert view.columns == LADDER, row.path
+            continue
+        found = catalog.example(row.http_method, row.path)
+        result = ((found or {}).get("response") or {}).get("result")
+        names = documented_fields(lambda result=result: result)()
+        if not names:
+            continue
+        missing = [c for c in view.columns if c not in names]
+        # The sim's answers carry a few fields newer than the documented example.
+        assert len(missing) <= 2, (row.path, missing)
+        checked += 1
+    assert checked > 300
+
+
+def test_time_parameters_and_their_units():
+    params = {(r.path, p.name): p for r in catalog.load() for p in r.params}
+    assert params[("/v5/market/kline", "start")].time == "ms"
+    assert params[("/v5/order/history", "startTime")].time == "ms"
+    assert params[("/v5/asset/fundinghistory", "createTimeFrom")].time == "s"  # "(seconds)"
+    assert params[("/v5/market/account-ratio", "startTime")].time == "ms"  # a string one
+    assert params[("/v5/order/history", "limit")].time is None
+    assert all(p.time in (None, "ms", "s") for p in params.values())

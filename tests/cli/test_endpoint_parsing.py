@@ -68,11 +68,12 @@ def test_kebab_and_camel_case_are_the_same_option(dry: Any, spelling: str) -> No
     }
 
 
-def test_lowercase_api_name_has_one_option_name(bybitctl: Any) -> None:
+def test_help_shows_one_spelling_and_the_alias_still_works(bybitctl: Any, dry: Any) -> None:
     result = bybitctl("trade", "place-order", "--help")
-    assert "--symbol" in result.stdout
-    assert "--order-type, --orderType" in result.stdout
-    assert "--symbol, --symbol" not in result.stdout
+    assert "--symbol" in result.stdout and "--order-type" in result.stdout
+    assert "--orderType" not in result.stdout and "--symbol, --symbol" not in result.stdout
+    sent = dry(*PLACE, "--orderType", "Limit", "--qty", "0.010", "--price", "100")
+    assert body_of(sent)["orderType"] == "Limit"
 
 
 def test_json_types_follow_the_catalogue(dry: Any) -> None:

@@ -201,6 +201,9 @@ def test_completion_scripts_call_back_into_bybitctl(bybitctl: Any, shell: str) -
         ("bybitctl trade place-order --order-t", ["--order-type"]),
         ("bybitctl market orderbook --category ", ["spot", "linear", "inverse", "option"]),
         ("bybitctl trade place-order --orderType L", ["Limit"]),
+        ("bybitctl trade place-order --orderT", []),  # the alias works, but is not offered
+        ("bybitctl market tickers --fields symbol,lastP", ["symbol,lastPrice"]),
+        ("bybitctl market kline --fields start,c", ["start,close"]),
     ],
 )
 def test_completion_answers_commands_options_and_allowed_values(

@@ -28,7 +28,10 @@ ORDER = (
 def test_dangerous_on_mainnet_refused_without_a_terminal(bybitctl: Any) -> None:
     result = bybitctl(*ORDER)
     assert result.code == 2
-    assert "pass --yes" in result.stderr
+    assert result.stderr == (
+        "error: not sent: Place Order: linear BTCUSDT Buy Market qty 1 on api.bybit.com, "
+        "profile default needs confirmation; stdin is not a terminal\npass --yes to send it\n"
+    )
     assert result.stdout == ""
 
 
@@ -56,22 +59,45 @@ def test_dry_run_of_a_dangerous_row_needs_no_confirmation(bybitctl: Any) -> None
     assert bybitctl(*ORDER, "--dry-run").code == 0
 
 
-def _opts(*, tty: bool, answer: bool, safe: bool = False, yes: bool = False) -> RunOptions:
-    asked: list[str] = []
+ASKED: list[str] = []
 
+
+def _opts(
+    *, tty: bool, answer: bool, safe: bool = False, yes: bool = False, params: Any = None
+) -> RunOptions:
     def confirm(text: str) -> bool:
-        asked.append(text)
+        ASKED.append(text)
         return answer
 
-    request = Request("POST", "/v5/order/create", {}, auth=True, dangerous=True)
+    request = Request(
+        "POST", "/v5/order/create", params or {}, auth=True, dangerous=True, summary="Place Order"
+    )
     target = Target(
-        http=lambda **_: None, is_safe=lambda: safe, stdin_isatty=lambda: tty, confirm=confirm
+        http=lambda **_: None,
+        is_safe=lambda: safe,
+        stdin_isatty=lambda: tty,
+        confirm=confirm,
+        describe=lambda: "api.bybit.nl, profile main",
     )
     return RunOptions(request, Presentation("json"), target, yes=yes, label="trade place-order")
 
 
 def test_terminal_confirmation_yes_proceeds() -> None:
     confirm_if_dangerous(_opts(tty=True, answer=True))
+
+
+def test_the_question_names_the_order_and_the_target() -> None:
+    """Like `kubectl delete` names the object: what, on which market, how much, where."""
+    ASKED.clear()
+    params = {
+        "category": "linear", "symbol": "BTCUSDT", "side": "Sell", "orderType": "Limit",
+        "qty": "0.010", "price": "70000", "orderLinkId": "mine-1", "timeInForce": "GTC",
+    }  # fmt: skip
+    confirm_if_dangerous(_opts(tty=True, answer=True, params=params))
+    assert ASKED == [
+        "Place Order: linear BTCUSDT Sell Limit qty 0.010 price 70000 orderLinkId mine-1 "
+        "on api.bybit.nl, profile main. Send it?"
+    ]
 
 
 def test_terminal_confirmation_no_sends_nothing() -> None:

@@ -60,18 +60,24 @@ def test_tree_has_every_group_and_command(tree: dict[str, Any]) -> None:
 
 
 def test_every_parameter_is_an_option_named_by_the_naming_rule(tree: dict[str, Any]) -> None:
+    """One spelling in help and completion; the API's camelCase one is a hidden alias."""
     for row in load():
         info = tree["commands"][row.group]["commands"][row.command]
         opts = options(info)
         for i, param in enumerate(row.params):
-            names = opts[f"api_{i}"]["opts"]
-            assert names[0] == f"--{kebab(param.name)}"
-            assert names[1:] == ([f"--{param.name}"] if param.name != kebab(param.name) else [])
+            assert opts[f"api_{i}"]["opts"] == [f"--{kebab(param.name)}"]
+            alias = opts.get(f"api_{i}_alias")
+            if param.name != kebab(param.name):
+                assert alias is not None and alias["opts"] == [f"--{param.name}"]
+                assert alias["hidden"]
+            else:
+                assert alias is None
         flat = [o for p in opts.values() for o in p["opts"]]
         assert len(flat) == len(set(flat)), f"{row.group} {row.command}: duplicate option"
         paging = {"--all", "--max-pages"} <= set(flat)
         assert paging == (row.pagination is not None)
-        for common in ("--param", "--dry-run", "--yes", "--output", "--fields", "--query"):
+        assert ("--yes" in flat) == row.dangerous, "--yes only where the command changes something"
+        for common in ("--param", "--dry-run", "--output", "--fields", "--query"):
             assert common in flat
 
 
@@ -121,6 +127,62 @@ def test_endpoint_help_shows_summary_required_example_and_docs(bybitctl: Any) ->
     assert "Required: --category, --symbol, --side, --order-type, --qty" in text
     assert "Example:\n  bybitctl trade place-order --category" in text
     assert "Bybit docs: https://bybit-exchange.github.io/docs/v5/order/create-order" in text
+    assert "--side TEXT" in text and "Buy or Sell." in text
+    text = bybitctl("trade", "open-orders", "--help").stdout
+    assert "Columns: symbol, side, orderType, price, qty, orderId, orderStatus, createdTime" in text
+    assert "--yes" not in text
+
+
+EVERYDAY = ("symbol", "category", "side", "qty", "price", "orderType", "timeInForce",
+            "orderLinkId", "orderId", "startTime", "endTime", "limit", "coin", "accountType",
+            "baseCoin", "settleCoin", "interval", "positionIdx", "reduceOnly", "triggerPrice",
+            "takeProfit", "stopLoss", "leverage")  # fmt: skip
+
+
+def test_common_parameters_are_described_for_this_tool() -> None:
+    """Every parameter on five endpoints or more has words on each of them, and the
+    everyday ones say the same on every trading route (no scraped fragments)."""
+    from collections import Counter, defaultdict
+
+    counts = Counter(p.name for row in load() for p in row.params)
+    words: dict[str, set[str]] = defaultdict(set)
+    for row in load():
+        for param in row.params:
+            if counts[param.name] >= 5:
+                assert param.description, f"{row.group} {row.command} --{kebab(param.name)}"
+            if param.name in EVERYDAY and row.path.startswith(("/v5/order/", "/v5/position/")):
+                words[param.name].add(param.description.split(" Either ")[0])
+            assert not param.description[:1].islower(), param.description
+    for name in ("symbol", "category", "side", "qty", "price", "orderType", "orderLinkId"):
+        assert len(words[name]) == 1, (name, words[name])
+
+
+def test_help_carries_no_catalogue_notes(tree: dict[str, Any], bybitctl: Any) -> None:
+    """Where a parameter came from is the catalogue's business, not the user's."""
+    for row in load():
+        if row.decision is None:
+            continue
+        text = bybitctl(row.group, row.command, "--help").stdout
+        for note in ("Note:", "named by pybit", "documented type", "pybit's docstring"):
+            assert note not in text, (row.group, row.command, note)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ("config", "init"), ("config", "set"), ("config", "show"), ("sim", "serve"),
+        ("stream", "orderbook"), ("stream", "replay"), ("api",), ("call",), ("catalog",),
+        ("completion",), ("market", "kline"),
+    ],
+)  # fmt: skip
+def test_hand_written_help_has_the_endpoint_commands_style(bybitctl: Any, path: tuple) -> None:
+    """Plain text, a metavar for each value, arguments as KEY, examples in an epilog."""
+    text = bybitctl(*path, "--help").stdout
+    assert text.startswith(f"Usage: bybitctl {' '.join(path)} [OPTIONS]")
+    for typer_style in ("<str>", "<int>", "<float>", "<path>", "{", "│", "╭", "[required]"):
+        assert typer_style not in text, (path, typer_style)
+    assert "\nExample:\n  " in text or "\nExamples:\n  " in text
+    assert "  -h, --help" in text
 
 
 def test_help_examples_are_runnable(dry: Any) -> None:

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -73,8 +74,10 @@ def test_api_get_and_signed_post(bybitctl: Any, received: Any) -> None:
 
 def test_api_unsigned_private_path_is_rejected_by_the_exchange(bybitctl: Any) -> None:
     result = bybitctl("api", "GET", "/v5/order/realtime", "category=linear", "--no-auth")
-    assert result.code == 1
-    assert "(retCode 1000" in result.stderr
+    assert result.code == 1 and "(retCode 1000" in result.stderr
+    result = bybitctl("api", "GET", "/v5/order/realtime", "category=linear", "--no-auth",
+                      "-o", "json")  # fmt: skip
+    assert result.code == 1 and json.loads(result.stderr)["retCode"] in (10003, 10004, 10005)
 
 
 def test_dry_run_sends_nothing(bybitctl: Any, received: Any, exchange: SimHandle) -> None:
@@ -98,12 +101,17 @@ def test_every_output_format(bybitctl: Any) -> None:
     assert [json.loads(line) for line in lines] == data["list"]
     rows = list(csv.DictReader(io.StringIO(bybitctl(*args, "-o", "csv").stdout)))
     assert [row["symbol"] for row in rows] == [row["symbol"] for row in data["list"]]
-    # Exchange numbers keep their exact strings; nested values are JSON cells.
+    # Exchange numbers keep their exact strings; objects spread into parent.child columns.
     first = data["list"][0]
-    assert json.loads(rows[0]["priceFilter"]) == first["priceFilter"]
+    assert rows[0]["priceFilter.tickSize"] == first["priceFilter"]["tickSize"]
     assert rows[0]["fundingInterval"] == str(first["fundingInterval"])
     table = bybitctl(*args, "-o", "table").stdout
     assert "symbol" in table and "BTCUSDT" in table and "\x1b[" not in table
+    assert table.splitlines()[0].split()[:2] == ["symbol", "status"]
+    wide = bybitctl(*args, "-o", "wide").stdout
+    assert "lotSizeFilter.postOnlyMaxOrderQty" in wide.splitlines()[0]
+    text = bybitctl(*args, "-o", "text", "--fields", "symbol,priceFilter.tickSize").stdout
+    assert text.splitlines()[0] == f"{first['symbol']}\t{first['priceFilter']['tickSize']}"
     # Piped without -o: json.
     assert bybitctl(*args).json() == data
 
@@ -172,14 +180,36 @@ def test_exit_1_on_a_bad_signature(bybitctl: Any) -> None:
     assert "(retCode 10004)" in result.stderr
 
 
+def test_a_refusal_for_scripts(bybitctl: Any) -> None:
+    """raw: the envelope on stdout; json/jsonl asked for: {"retCode", "retMsg", "hint"} on
+    stderr; a person's table, or json only by default in a pipe: the error line. Exit 1."""
+    cancel = ("trade", "cancel-order", "--category", "linear", "--symbol", "BTCUSDT",
+              "--order-id", "no-such-order")  # fmt: skip
+    raw = bybitctl(*cancel, "-o", "raw")
+    assert raw.code == 1 and json.loads(raw.stdout)["retCode"] == 110001
+    assert set(json.loads(raw.stdout)) == {"retCode", "retMsg", "result", "retExtInfo", "time"}
+    assert raw.stderr.startswith("error: ") and "(retCode 110001)" in raw.stderr
+    for fmt in ("json", "jsonl"):
+        machine = bybitctl(*cancel, "-o", fmt)
+        assert machine.code == 1 and machine.stdout == ""
+        error = json.loads(machine.stderr)
+        assert set(error) == {"retCode", "retMsg", "hint"} and error["retCode"] == 110001
+    for person in (bybitctl(*cancel, "-o", "table"), bybitctl(*cancel)):
+        assert person.code == 1 and person.stdout == ""
+        assert person.stderr.startswith("error: Order does not exist (retCode 110001)")
+    by_env = bybitctl(*cancel, env_update={"BYBITCTL_OUTPUT": "jsonl"})
+    assert json.loads(by_env.stderr)["retCode"] == 110001
+
+
 def test_exit_4_connection_refused_and_http_error(bybitctl: Any, exchange: SimHandle) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     result = bybitctl("--base-url", f"http://127.0.0.1:{port}", "market", "server-time")
     assert result.code == 4
-    assert (
-        result.stderr == f"error: cannot connect to http://127.0.0.1:{port} (connection refused)\n"
+    assert result.stderr == (
+        f"error: cannot connect to http://127.0.0.1:{port} (connection refused)\n"
+        f"is the local exchange running? start it with: bybitctl sim serve --port {port}\n"
     )
     exchange.set_faults("http5xx:1")
     try:
@@ -277,3 +307,18 @@ def test_world_readable_config_with_a_secret_is_refused(
     result = bybitctl("market", "server-time")
     assert result.code == 3
     assert f"chmod 600 {path}" in result.stderr
+
+
+def test_an_answer_for_scripts_loads_no_table_library(env: dict[str, str]) -> None:
+    """rich is imported only when a table is drawn: json in a pipe never pays for it."""
+    probe = (
+        "import sys, atexit\n"
+        "atexit.register(lambda: sys.stderr.write(f'RICH={\"rich\" in sys.modules}\\n'))\n"
+        "from bybitctl.cli import main\n"
+        "main(['market', 'tickers', '--category', 'linear', '-o', 'json'])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["list"] and "RICH=False\n" in result.stderr

@@ -58,7 +58,8 @@ def test_request_received_is_the_dry_run(bybitctl: Any, received: Any, row: Endp
     result = bybitctl("-o", "json", *args)
     assert result.code in (0, 1), result.stderr
     if result.code == 1:
-        assert result.stderr.startswith("error: ") and "(retCode " in result.stderr
+        error = json.loads(result.stderr)  # -o json: the refusal as one JSON object
+        assert set(error) == {"retCode", "retMsg", "hint"} and error["retCode"] != 0
     else:
         json.loads(result.stdout)
     [got] = received()
@@ -121,7 +122,7 @@ def test_place_order_json_types_and_answer(bybitctl: Any, received: Any) -> None
 
 
 def test_exchange_rejection_exit_1_with_meaning(bybitctl: Any) -> None:
-    result = bybitctl(*limit_buy("0.0001"), "--price", "1000")  # under the qty step
+    result = bybitctl(*limit_buy("0.0001"), "--price", "1000", "-o", "table")  # under the step
     assert result.code == 1
     first, *rest = result.stderr.splitlines()
     assert first.startswith("error: ") and first.endswith("(retCode 10001)")

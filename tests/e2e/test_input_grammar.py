@@ -15,11 +15,13 @@ import contextlib
 import io
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from cli.test_time_values import spec as spec_time
 from grammar_spec import (
     input_class,
     plain_decimals,
@@ -79,8 +81,15 @@ CASES = [
     # integer: ranged, in a query string and in a body
     Case("market", "orderbook", "limit", LINEAR),
     Case("trade", "set-dcp", "timeWindow", ()),
-    # number (query string), decimal unsigned and signed (body), decimal in a query string
+    # time: a number parameter in a query string, an integer one in a query string
     Case("position", "move-position-history", "startTime", ()),
+    Case(
+        "market",
+        "kline",
+        "start",
+        ("--category", "linear", "--symbol", "BTCUSDT", "--interval", "60"),
+    ),
+    # decimal unsigned and signed (body), decimal in a query string
     Case("trade", "place-order", "qty", (*ORDER, "--price", "1000")),
     Case("position", "add-or-reduce-margin", "margin", LINEAR),
     Case("spread", "max-qty", "orderPrice", ("--symbol", "BTCUSDT_BTC/USDT", "--side", "1")),
@@ -107,7 +116,12 @@ json_containers = st.recursive(
 json_texts = json_containers.map(json.dumps) | st.sampled_from(
     ['[{"qty": NaN}]', "[1e3]", "[" * 40 + "]" * 40, '{"a": 1', "[Infinity]", "7", '"x"']
 )
+time_texts = st.sampled_from(
+    ["2024-05-01", "2024-05-01T12:30Z", "2024-13-01", "-1h", "-7d", "now", "1h", "-1y",
+     "2024-05-01T25:00", "1700000000000", "2024-05-01T12:30+02:00", "yesterday"]
+)  # fmt: skip
 TEXTS: dict[str, st.SearchStrategy[str]] = {
+    "time": tricky_text | plain_integers | time_texts,
     "string": tricky_text | st.text(max_size=20),
     "integer": tricky_text | plain_integers,
     "number": tricky_text | plain_decimals,
@@ -156,8 +170,15 @@ def _invoker(ex: SimHandle) -> Callable[..., Outcome]:
 
 
 def expected(param: Param, raw: str, *, query: bool) -> tuple[bool, Any]:
-    """(accepted, what the exchange receives) by the written-out rules."""
+    """(accepted, what the exchange receives) by the written-out rules; a time that is not
+    digits arrives as the epoch number it means (`spec_time`, `APPROX` for relative ones)."""
     rule = number_rule(param)
+    if param.time:
+        value = spec_time(raw, time.time(), param.time)
+        if value is None:
+            return False, None
+        sent = raw if raw.isascii() and raw.isdigit() else str(value)
+        return True, (APPROX(sent) if raw == "now" or raw.startswith("-") else sent)
     if param.type == "string":
         return spec_text(raw, required=param.required), raw
     if param.type in ("decimal", "number"):
@@ -172,12 +193,25 @@ def expected(param: Param, raw: str, *, query: bool) -> tuple[bool, Any]:
     return spec_json(raw)
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.command}-{c.name}-{c.param.type}")
+class APPROX(str):
+    """An epoch number in milliseconds sent for a relative time: equal within two seconds."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and other.isdigit() and abs(int(other) - int(self)) < 2000
+
+    __hash__ = str.__hash__
+
+
+def _kind(param: Param) -> str:
+    return "time" if param.time else param.type
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.command}-{c.name}-{_kind(c.param)}")
 @EXAMPLES
 @given(data=st.data())
 def test_a_value_exits_2_or_arrives_as_typed(cli: Callable[..., Outcome], case: Case, data):
     param = case.param
-    raw = data.draw(TEXTS[param.type], label=case.option)
+    raw = data.draw(TEXTS[_kind(param)], label=case.option)
     event(input_class(raw))
     outcome = cli(case.group, case.command, *case.before, f"{case.option}={raw}")
     assert "Traceback" not in outcome.stderr and "internal error" not in outcome.stderr
@@ -193,10 +227,12 @@ def test_a_value_exits_2_or_arrives_as_typed(cli: Callable[..., Outcome], case: 
     [request] = outcome.sent
     assert (request["method"], request["path"]) == (case.row.http_method, case.row.path)
     got = (request["query"] if query else request["body"])[param.name]
-    assert got == value and type(got) is type(value), (raw, got)
+    assert value == got, (raw, got)
+    assert type(got) is (str if isinstance(value, APPROX) else type(value)), (raw, got)
 
 
 VALID = {
+    "time": "1700000000000",
     "string": "BTCUSDT",
     "integer": "5",
     "number": "1700000000000",
@@ -212,7 +248,7 @@ def test_every_case_reaches_the_exchange_with_a_valid_value(
     cli: Callable[..., Outcome], case: Case
 ) -> None:
     """So a refusal in the property above is the value's doing, not the command line's."""
-    outcome = cli(case.group, case.command, *case.before, case.option, VALID[case.param.type])
+    outcome = cli(case.group, case.command, *case.before, case.option, VALID[_kind(case.param)])
     assert outcome.code in (0, 1), outcome.stderr
     assert [r["path"] for r in outcome.sent] == [case.row.path]
 

@@ -18,4 +18,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 add_stream_commands(app)
-app.command("replay")(make_replay_command())
+app.command(
+    "replay",
+    epilog="Example:\n  bybitctl stream replay btc.jsonl.gz --max-speed -o jsonl",
+)(make_replay_command())

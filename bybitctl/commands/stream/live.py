@@ -17,7 +17,14 @@ from typing import Annotated, Any
 import typer
 
 from bybitctl.errors import UsageError
-from bybitctl.stream.topics import SPECS, StreamSpec, Subscription, channel, plan
+from bybitctl.stream.topics import (
+    BOOK_DEPTHS,
+    SPECS,
+    StreamSpec,
+    Subscription,
+    channel,
+    plan,
+)
 
 OUTPUTS = ("table", "jsonl")
 
@@ -41,6 +48,11 @@ class StreamOptions:
 
 def _option(annotation: Any, *decls: str, metavar: str | None = None, help: str) -> Any:
     return Annotated[annotation, typer.Option(*decls, metavar=metavar, help=help)]
+
+
+def _hidden(annotation: Any, *decls: str, metavar: str | None = None) -> Any:
+    """A global option a stream verb also takes itself; help shows it once, at the top."""
+    return Annotated[annotation, typer.Option(*decls, metavar=metavar, hidden=True)]
 
 
 # Parameters by name; a verb's signature is the ones its row takes plus COMMON.
@@ -118,29 +130,27 @@ COMMON: dict[str, tuple[Any, Any]] = {
         ),
         None,
     ),
-    "base_url": (
-        _option(str | None, "--base-url", metavar="URL", help="Same as the global --base-url."),
-        None,
-    ),
-    "profile": (
-        _option(str | None, "--profile", metavar="NAME", help="Same as the global --profile."),
-        None,
-    ),
-    "testnet": (_option(bool, "--testnet", help="Same as the global --testnet."), False),
-    "demo": (_option(bool, "--demo", help="Same as the global --demo."), False),
+    "base_url": (_hidden(str | None, "--base-url", metavar="URL"), None),
+    "profile": (_hidden(str | None, "--profile", metavar="NAME"), None),
+    "testnet": (_hidden(bool, "--testnet"), False),
+    "demo": (_hidden(bool, "--demo"), False),
 }
 
 
 def build_options(ctx: typer.Context, spec: StreamSpec, values: dict[str, Any]) -> StreamOptions:
     """Check the inputs of one verb and bind the app context; no I/O."""
     category = values.get("category")
-    subs = plan(
-        spec,
-        category=category,
-        symbols=tuple(values.get("symbol") or ()),
-        depth=values.get("depth"),
-        interval=values.get("interval"),
-    )
+    try:
+        subs = plan(
+            spec,
+            category=category,
+            symbols=tuple(values.get("symbol") or ()),
+            depth=values.get("depth"),
+            interval=values.get("interval"),
+        )
+    except UsageError as exc:
+        exc.hint = exc.hint or _depth_hint(spec, category, values.get("depth"))
+        raise
     levels = values.get("levels", 25)
     _check_positive("--levels", levels)
     _check_positive("--count", values["count"])
@@ -166,6 +176,17 @@ def build_options(ctx: typer.Context, spec: StreamSpec, values: dict[str, Any]) 
     )
 
 
+def _depth_hint(spec: StreamSpec, category: str | None, depth: int | None) -> str | None:
+    """For a book depth the exchange does not send: the next one up, cut to `--levels`."""
+    if depth is None or spec.view != "book":
+        return None
+    offered = BOOK_DEPTHS.get("spread" if spec.connection == "spread" else category or "linear", ())
+    bigger = next((d for d in offered if d > depth), None)
+    if bigger is None:
+        return None
+    return f"for a {depth}-level ladder: --depth {bigger} --levels {depth}"
+
+
 def _check_positive(name: str, value: float | None) -> None:
     if value is not None and value <= 0:
         raise UsageError(f"{name} must be positive, got {value}")
@@ -181,7 +202,7 @@ def check_output(output: str | None) -> str | None:
 def wants_live_view(output: str | None) -> bool:
     """The live view only on a terminal and only when no machine format was asked for
     (any format but table, from `-o`, BYBITCTL_OUTPUT or the profile, means JSONL)."""
-    return output in (None, "table") and sys.stdout.isatty()
+    return output in (None, "table", "wide") and sys.stdout.isatty()
 
 
 def _app_context(ctx: typer.Context) -> Any:
@@ -251,4 +272,18 @@ def add_stream_commands(
 ) -> None:
     """Register one verb per stream row on `app`."""
     for spec in SPECS:
-        app.command(spec.name, help=spec.summary)(make_command(spec, runner))
+        app.command(spec.name, help=spec.summary, epilog=_example(spec))(make_command(spec, runner))
+
+
+def _example(spec: StreamSpec) -> str:
+    """A command line of the verb, from the inputs it takes."""
+    words = ["bybitctl", "stream", spec.name]
+    if spec.connection == "private" and "category" in spec.inputs:
+        words += ["--category", "linear"]
+    if "symbol" in spec.inputs:
+        words += ["--symbol", "BTCUSDT_BTC/USDT" if spec.connection == "spread" else "BTCUSDT"]
+    if "interval" in spec.inputs:
+        words += ["--interval", "5"]
+    if spec.view == "book" and spec.connection != "spread":
+        words += ["--depth", "50", "--levels", "20"]
+    return "Example:\n  " + " ".join(words)
