@@ -34,6 +34,8 @@ app = typer.Typer(
 PAPER_PROFILE = "paper"
 PORT_RULE = parsing.NumberRule(minimum=0, maximum=65535)
 TIMEOUT_RULE = parsing.NumberRule(positive=True, maximum=3600)
+FUNDING_RULE = parsing.NumberRule(minimum=60, maximum=86400)
+"""--funding-interval in whole seconds: a minute to a day."""
 """--client-timeout in seconds: above zero, at most an hour."""
 T = TypeVar("T")
 
@@ -187,6 +189,14 @@ def serve(
             "(slow clients; also the keep-alive idle limit).",
         ),
     ] = "60",
+    funding_interval: Annotated[
+        str,
+        typer.Option(
+            "--funding-interval",
+            metavar="SECONDS",
+            help="How often perpetual positions settle funding (60-86400; Bybit: 28800).",
+        ),
+    ] = "28800",
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Allow binding a non-loopback interface.")
     ] = False,
@@ -215,6 +225,9 @@ def serve(
     timeout_s = _parsed(
         "--client-timeout", client_timeout, lambda raw: parsing.number(raw, TIMEOUT_RULE)
     )
+    funding_s = _parsed(
+        "--funding-interval", funding_interval, lambda raw: parsing.integer(raw, FUNDING_RULE)
+    )
     if faults:
         try:
             parse_spec(faults)
@@ -239,7 +252,7 @@ def serve(
     keyring.add(ApiKey(keys["api_key"], keys["api_secret"], DEFAULT_ACCOUNT))
     keyring.add(ApiKey(keys["readonly_key"], keys["readonly_secret"], DEFAULT_ACCOUNT, True))
     try:
-        core = make_core(names, seed_number, state, replay)
+        core = make_core(names, seed_number, state, replay, funding_s * 1000)
     except StateFileError as exc:
         raise UsageError(f"--state: {exc}") from None
     server = SimServer(

@@ -20,6 +20,7 @@ from bybitctl.sim.core.clock import wall_ms
 from bybitctl.sim.core.engine import Engine
 from bybitctl.sim.core.errors import ApiError
 from bybitctl.sim.core.exchange import Core
+from bybitctl.sim.core.funding import DEFAULT_INTERVAL_MS
 from bybitctl.sim.core.instruments import build_catalogue
 from bybitctl.sim.core.outbox import Outbox
 from bybitctl.sim.market.books import build_books
@@ -55,11 +56,19 @@ class Exchange(Core):
         state_path: str | None = None,
         noise_rate: float = 4.0,
         replay: str | None = None,
+        funding_interval_ms: int = DEFAULT_INTERVAL_MS,
     ) -> None:
+        self.offset = 0
+        """Milliseconds the exchange's time runs ahead of `clock` (`advance_clock`)."""
+        self.wall = clock
+
+        def shifted() -> int:
+            return self.wall() + self.offset
+
         now = clock()
         self.last_step = now
         self.prices_saved = now
-        catalogue = build_catalogue(tuple(symbols), now)
+        catalogue = build_catalogue(tuple(symbols), now, funding_interval_ms)
         self.store = Store(state_path) if state_path else None
         self.replay = Replay(replay) if replay else None
         self.replayed: dict[tuple[str, str], int] = {}
@@ -69,7 +78,7 @@ class Exchange(Core):
         """Coins whose fair price a replayed book sets (their random walk stops)."""
         saved = self.store.load() if self.store else None
         books = build_books(catalogue, seed, saved.prices if saved else {}, noise_rate, now)
-        super().__init__(catalogue, books.engines, seed, clock)
+        super().__init__(catalogue, books.engines, seed, shifted, funding_interval_ms)
         self.paths = books.paths
         self.basis = books.basis
         self.histories = books.histories
@@ -132,8 +141,18 @@ class Exchange(Core):
     def unsubscribe_public(self, category: str, topic: str) -> None:
         self.public.unsubscribe(category, topic)
 
+    def advance_clock(self, ms: int) -> None:
+        """Move the exchange's time `ms` ahead of its clock for good (tests reach a funding
+        time or an expiry without waiting); the market itself moves at most one step's worth.
+        What fell due settles at the next step."""
+        if ms < 0:
+            raise ValueError("the exchange's clock only moves forward")
+        self.offset += ms
+
     def step(self, now_ms: int) -> None:
-        """Advance the market to `now_ms`, then publish book deltas, trades, tickers, klines."""
+        """Advance the market to `now_ms` (plus any `advance_clock`), then publish book
+        deltas, trades, tickers, klines."""
+        now_ms += self.offset
         dt = min((now_ms - self.last_step) / 1000.0, MAX_DT_S)
         if dt > 0:
             self.last_step = now_ms
@@ -145,6 +164,7 @@ class Exchange(Core):
             for path in self.basis.values():
                 path.advance(dt)
             self._update_marks()
+            self.settle(now_ms)
             trading = self.trading
             for key, eng in self.engines.items():
                 if key in self.replayed:

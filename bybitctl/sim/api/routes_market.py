@@ -12,7 +12,7 @@ from bybitctl.sim.core.engine import Engine
 from bybitctl.sim.core.errors import params_error
 from bybitctl.sim.core.orders import fmt
 from bybitctl.sim.market.history import candles, check_interval, rows
-from bybitctl.sim.market.tickers import FUNDING_MS, price_limit_row, ticker
+from bybitctl.sim.market.tickers import price_limit_row, ticker
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -175,20 +175,21 @@ def _rng(ex: Exchange, *key: Any) -> random.Random:
 
 
 def funding_history(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    """The rates settled at each funding time up to now (the same rates positions paid)."""
     cat = category(p, ("linear", "inverse"))
     eng = engine(ex, cat, p.get("symbol"))
     limit = int_param(p, "limit", 200, 1, 200)
-    end = opt_time(p, "endTime") or ex.clock()
+    interval = ex.funding_interval
+    end = min(opt_time(p, "endTime") or ex.clock(), ex.next_funding - interval)
     start = opt_time(p, "startTime")
-    t = end - end % FUNDING_MS
+    t = end - end % interval
     out = []
     while len(out) < limit and (start is None or t >= start):
-        r = _rng(ex, "funding", eng.inst.symbol, t)
-        rate = Decimal(round(0.0001 + r.gauss(0, 0.00003), 6)).quantize(Decimal("0.000001"))
+        rate = ex.funding_rate(eng.inst.symbol, t)
         out.append(
             {"symbol": eng.inst.symbol, "fundingRate": fmt(rate), "fundingRateTimestamp": str(t)}
         )
-        t -= FUNDING_MS
+        t -= interval
     return {"category": cat, "list": out}
 
 

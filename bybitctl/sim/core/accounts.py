@@ -175,6 +175,19 @@ class Account:
         )
         return Fill(fee, rate, coin, pnl, closing, cost, alloc + close_fee)
 
+    def settle_funding(self, pos: Position, fee: Decimal, row: dict[str, Any], now: int) -> None:
+        """Pay (`fee` > 0) or receive one funding settlement of `pos`. It is realised PnL of
+        the position and, like an opening fee, carried by the open lots into the closed PnL
+        of the orders that close them."""
+        pos.cur_realised -= fee
+        pos.cum_realised -= fee
+        pos.open_fee += fee
+        pos.updated = now
+        pos.seq = self.next_seq()
+        coin = pos.inst.settle
+        self.cum_realised[coin] = self.cum_realised.get(coin, ZERO) - fee
+        self.book_change(coin, -fee, now, row)
+
     def settle_spot(self, order: Order, price: int, lots: int, maker: bool, now: int) -> Fill:
         """Swap coins for one spot execution; the fee comes out of the coin received."""
         inst = order.inst

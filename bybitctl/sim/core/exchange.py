@@ -16,6 +16,12 @@ from bybitctl.sim.core.accounts import INITIAL_BALANCES, Account
 from bybitctl.sim.core.desk import Ids
 from bybitctl.sim.core.engine import Engine
 from bybitctl.sim.core.entry import Trading
+from bybitctl.sim.core.funding import (
+    DEFAULT_INTERVAL_MS,
+    MAX_CATCH_UP,
+    funding_rate,
+    next_settlement,
+)
 from bybitctl.sim.core.instruments import Catalogue
 from bybitctl.sim.core.outbox import Outbox
 from bybitctl.sim.core.ports import Listener
@@ -38,9 +44,13 @@ class Core:
         engines: dict[tuple[str, str], Engine],
         seed: int,
         clock: Callable[[], int],
+        funding_interval_ms: int = DEFAULT_INTERVAL_MS,
     ) -> None:
         self.clock = clock
         self.seed = seed
+        self.funding_interval = funding_interval_ms
+        self.next_funding = next_settlement(clock(), funding_interval_ms)
+        """When the next funding settlement is due (ms, on the interval's epoch grid)."""
         self.catalogue = catalogue
         self.engines = engines
         self.listener: Listener = _NullListener()
@@ -65,6 +75,32 @@ class Core:
             acct.book_change(coin, amount, now, {"type": "TRANSFER_IN", "category": ""})
         self.trading.out.wallet(uid)
         return acct
+
+    def settle(self, now: int) -> None:
+        """What the clock alone brings about, pushed at once: funding settlements reached
+        by `now` (then liquidations and expiries)."""
+        self.check_funding(now)
+        self._flush(now)
+
+    def funding_rate(self, symbol: str, settle_ms: int) -> Decimal:
+        """The synthetic funding rate of `symbol` settled at `settle_ms`."""
+        return funding_rate(self.seed, symbol, settle_ms)
+
+    def check_funding(self, now: int) -> None:
+        """Settle every funding time reached since the last one (the clock may have jumped:
+        at most `MAX_CATCH_UP` of them), each at the marks of now."""
+        if now < self.next_funding:
+            return
+        interval = self.funding_interval
+        due = range(self.next_funding, now + 1, interval)
+        self.next_funding = due[-1] + interval
+        for t in due[-MAX_CATCH_UP:]:
+            for acct in self.accounts.values():
+                for pos in list(acct.positions.values()):
+                    inst = pos.inst
+                    if pos.size and inst.derivative:
+                        rate = self.funding_rate(inst.symbol, t)
+                        self.trading.settle_funding(acct, pos, rate, self.marks[inst.symbol], t)
 
     def dcp_connected(self, account: str, product: str) -> None:
         acct = self.accounts.get(account)

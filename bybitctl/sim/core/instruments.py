@@ -419,7 +419,9 @@ class Catalogue:
         return [i.info for (c, _), i in self.books.items() if c == category]
 
 
-def build_catalogue(symbols: tuple[str, ...], now_ms: int) -> Catalogue:
+def build_catalogue(
+    symbols: tuple[str, ...], now_ms: int, funding_interval_ms: int = 8 * 3_600_000
+) -> Catalogue:
     """Linear perps for `symbols`, spot pairs of the same name, inverse perps of their bases,
     and an option chain per base expiring at the quarterly after `now_ms`."""
     if not symbols or len(symbols) > MAX_SYMBOLS:
@@ -433,6 +435,8 @@ def build_catalogue(symbols: tuple[str, ...], now_ms: int) -> Catalogue:
         books[("linear", sym)] = _linear(sym, base, quote, p)
         books[("spot", sym)] = _spot(sym, base, quote, p)
         inv = _inverse(base, p)
+        for perp in (books[("linear", sym)], inv):
+            perp.info["fundingInterval"] = max(1, funding_interval_ms // 60_000)
         if ("inverse", inv.symbol) not in books:
             books[("inverse", inv.symbol)] = inv
             for opt in _options(base, Decimal(p[0]), expiry):

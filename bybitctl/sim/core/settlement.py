@@ -126,6 +126,84 @@ class Settlement(Desk):
         if pos is not None:
             self.moved.add((acct.uid, inst, pos.idx))
 
+    def settle_funding(
+        self, acct: Account, pos: Position, rate: Decimal, mark: Decimal, now: int
+    ) -> None:
+        """One funding settlement of an open perpetual position, as Bybit books it: a
+        `SETTLEMENT` row in the transaction log and an execution of type `Funding` whose
+        `feeRate` is the rate as it applies to the position's side (longs pay a positive
+        rate) and whose `execFee` is what it paid (negative: received)."""
+        inst = pos.inst
+        lots = abs(pos.size)
+        value = money(inst.value_at(mark, lots))
+        side_rate = rate if pos.size > 0 else -rate
+        fee = money(value * side_rate)
+        side = pos.side()
+        acct.settle_funding(
+            pos,
+            fee,
+            {
+                "symbol": inst.symbol,
+                "category": inst.category,
+                "side": side,
+                "type": "SETTLEMENT",
+                "transSubType": "",
+                "qty": inst.qty_str(lots),
+                "size": inst.qty_str(lots),
+                "tradePrice": fmt(mark),
+                "funding": fmt(fee),
+                "fee": "0",
+                "feeRate": fmt(side_rate),
+                "cashFlow": "0",
+                "bonusChange": "",
+                "orderId": "",
+                "orderLinkId": "",
+                "tradeId": "",
+                "extraFees": "",
+            },
+            now,
+        )
+        self.exec_seq += 1
+        ex = {
+            "category": inst.category,
+            "symbol": inst.symbol,
+            "isLeverage": "",
+            "orderId": self.ids.new(),
+            "orderLinkId": "",
+            "side": side,
+            "orderPrice": "0",
+            "orderQty": "0",
+            "leavesQty": "0",
+            "createType": "",
+            "orderType": "UNKNOWN",
+            "stopOrderType": "UNKNOWN",
+            "execFee": fmt(fee),
+            "execId": self.ids.new(),
+            "execPrice": fmt(mark),
+            "execQty": inst.qty_str(lots),
+            "execPnl": "0",
+            "execType": "Funding",
+            "execValue": fmt(value),
+            "execTime": str(now),
+            "isMaker": False,
+            "feeRate": fmt(side_rate),
+            "tradeIv": "",
+            "markIv": "",
+            "markPrice": fmt(mark),
+            "indexPrice": fmt(mark),
+            "underlyingPrice": "",
+            "blockTradeId": "",
+            "closedSize": "0",
+            "extraFees": "",
+            "seq": self.exec_seq,
+            "feeCurrency": inst.settle,
+            "marketUnit": "",
+        }
+        acct.executions.append(ex)
+        self.out.execs.setdefault(acct.uid, []).append(ex)
+        self.out.position(acct.uid, inst.symbol, pos.idx)
+        self.out.wallet(acct.uid, inst.coins)
+
     def _closed_pnl(
         self, acct: Account, order: Order, pos: Position, fill: Fill, price: int, now: int
     ) -> None:

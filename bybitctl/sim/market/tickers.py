@@ -17,8 +17,6 @@ from bybitctl.sim.market.synthetic import OPTION_VOL, OptionPath
 if TYPE_CHECKING:
     from bybitctl.sim.core.exchange import Core
 
-FUNDING_MS = 8 * 3600 * 1000
-
 
 def ticker(eng: Engine, ex: Core, now: int) -> dict[str, Any]:
     """One ticker row in the category's shape."""
@@ -63,8 +61,8 @@ def ticker(eng: Engine, ex: Core, now: int) -> dict[str, Any]:
         "indexPrice": fmt(mark),
         "openInterest": fmt(oi_dec),
         "openInterestValue": fmt(oi_value.quantize(Decimal("0.01"))),
-        "fundingRate": "0.0001",
-        "nextFundingTime": str(now - now % FUNDING_MS + FUNDING_MS),
+        "fundingRate": fmt(ex.funding_rate(inst.symbol, ex.next_funding)),
+        "nextFundingTime": str(ex.next_funding),
         "predictedDeliveryPrice": "",
         "basisRate": "",
         "basis": "",
@@ -74,7 +72,7 @@ def ticker(eng: Engine, ex: Core, now: int) -> dict[str, Any]:
         "preOpenPrice": "",
         "preQty": "",
         "curPreListingPhase": "",
-        "fundingIntervalHour": "8",
+        "fundingIntervalHour": str(max(1, ex.funding_interval // 3_600_000)),
         "fundingCap": "0.005",
         "basisRateYear": "",
     }

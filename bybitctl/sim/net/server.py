@@ -264,6 +264,7 @@ class SimServer:
         router.add_get("/v5/private", self._ws_handler("private"))
         router.add_get("/v5/trade", self._ws_handler("trade"))
         router.add_route("*", "/_sim/faults", self._guarded(self._admin_faults))
+        router.add_route("POST", "/_sim/clock", self._guarded(self._admin_clock))
         router.add_route("*", "/{tail:.*}", self._guarded(self._rest))
         return app
 
@@ -465,6 +466,33 @@ class SimServer:
         elif request.method != "GET":
             return web.Response(status=405)
         return web.json_response(self.faults.describe(), dumps=_dumps)
+
+    async def _admin_clock(self, request: web.Request) -> web.StreamResponse:
+        """POST `{"advance_ms": N}`: move the exchange's time N ms ahead and run a market step,
+        so what fell due (funding, expiries) has settled when the answer arrives. Loopback
+        clients only; answers the exchange's new time."""
+        if request.remote not in LOOPBACK:
+            return web.Response(status=403, text="the clock endpoint only answers loopback")
+        read = await self._read_body(request)
+        if isinstance(read, web.Response):
+            return read
+        try:
+            ms = orjson.loads(read).get("advance_ms")
+        except (orjson.JSONDecodeError, AttributeError):
+            ms = None
+        if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= 10 * 365 * 86_400_000:
+            return _json_error('send {"advance_ms": N}, N whole milliseconds 0 to 10 years')
+        self.advance_clock(ms)
+        self.step_now()
+        return web.json_response({"advanced_ms": ms}, dumps=_dumps)
+
+    def advance_clock(self, ms: int) -> None:
+        """Move the core's time `ms` ahead (signatures stay checked against wall time)."""
+        self.core.advance_clock(ms)
+
+    def step_now(self) -> None:
+        """One market step at once (it settles what the clock has reached)."""
+        self.call_core(lambda: self.core.step(wall_ms()))
 
     def set_faults(self, spec: str) -> None:
         """Replace the active faults (ValueError on a bad SPEC, leaving the old ones)."""

@@ -58,6 +58,9 @@ class StreamCore:
                 category, topic, {"topic": topic, "type": "delta", "ts": now_ms, "data": data}
             )
 
+    def advance_clock(self, ms: int) -> None:
+        pass
+
     def dcp_connected(self, account: str, product: str) -> None:
         pass
 
