@@ -18,7 +18,7 @@ from bybitctl.sim.api import routes_account, routes_market, routes_trade
 from bybitctl.sim.core.accounts import Account
 from bybitctl.sim.core.clock import wall_ms
 from bybitctl.sim.core.engine import Engine
-from bybitctl.sim.core.errors import ApiError
+from bybitctl.sim.core.errors import ApiError, ApiFailure
 from bybitctl.sim.core.exchange import Core
 from bybitctl.sim.core.funding import DEFAULT_INTERVAL_MS
 from bybitctl.sim.core.instruments import build_catalogue
@@ -108,7 +108,8 @@ class Exchange(Core):
         try:
             res = route(self, params, acct)
         except ApiError as e:
-            env = {"retCode": e.code, "retMsg": e.msg, "result": {}, "retExtInfo": {}}
+            result = e.result if isinstance(e, ApiFailure) else {}
+            env = {"retCode": e.code, "retMsg": e.msg, "result": result, "retExtInfo": {}}
         else:
             ext: dict[str, Any] = {}
             if isinstance(res, tuple):

@@ -75,6 +75,8 @@ class Account:
     mmp: dict[str, dict[str, str]] = field(default_factory=dict)
     dcp_gone: dict[str, int] = field(default_factory=dict)
     """Product -> when its last DCP-subscribed private connection closed (DCP's clock)."""
+    margin_mode: str = "REGULAR_MARGIN"
+    """REGULAR_MARGIN (cross), ISOLATED_MARGIN or PORTFOLIO_MARGIN (`bybitctl.sim.core.margin`)."""
     seq: int = 0
 
     def next_seq(self) -> int:
@@ -113,12 +115,21 @@ class Account:
         return row
 
     def settle_derivative(
-        self, order: Order, pos: Position, price: int, lots: int, maker: bool, now: int
+        self,
+        order: Order,
+        pos: Position,
+        price: int,
+        lots: int,
+        maker: bool,
+        now: int,
+        rate: Decimal | None = None,
     ) -> Fill:
-        """Apply one perpetual execution to `pos` and the settle coin: open, add, reduce, flip."""
+        """Apply one perpetual execution to `pos` and the settle coin: open, add, reduce, flip.
+        `rate` overrides the fee rate (a liquidation's bankruptcy close pays none)."""
         inst = order.inst
         value = inst.value(price, lots)
-        rate = FEE_RATES[inst.category][0 if maker else 1]
+        if rate is None:
+            rate = FEE_RATES[inst.category][0 if maker else 1]
         fee = money(value * rate)
         signed = lots if order.side == "Buy" else -lots
         closing = 0
@@ -157,7 +168,7 @@ class Account:
                 "symbol": inst.symbol,
                 "category": inst.category,
                 "side": order.side,
-                "type": "TRADE",
+                "type": "LIQUIDATION" if order.create_type == "CreateByLiq" else "TRADE",
                 "transSubType": "",
                 "qty": inst.qty_str(lots),
                 "size": inst.qty_str(abs(pos.size)),
@@ -240,7 +251,7 @@ class Account:
             coin = pos.inst.settle
             if pos.size and coin in upl:
                 upl[coin] += pos.unrealised(marks[pos.inst.symbol])
-                pos_im[coin] += pos.im()
+                pos_im[coin] += pos.im() + pos.added_margin
                 pos_mm[coin] += money(pos.entry_value * MM_RATE)
         for o in self.open_orders.values():
             inst = o.inst

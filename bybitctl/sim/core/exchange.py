@@ -15,7 +15,6 @@ from typing import Any
 from bybitctl.sim.core.accounts import INITIAL_BALANCES, Account
 from bybitctl.sim.core.desk import Ids
 from bybitctl.sim.core.engine import Engine
-from bybitctl.sim.core.entry import Trading
 from bybitctl.sim.core.funding import (
     DEFAULT_INTERVAL_MS,
     MAX_CATCH_UP,
@@ -23,6 +22,8 @@ from bybitctl.sim.core.funding import (
     next_settlement,
 )
 from bybitctl.sim.core.instruments import Catalogue
+from bybitctl.sim.core.liquidation import Liquidation
+from bybitctl.sim.core.margin import Risk, position_row
 from bybitctl.sim.core.outbox import Outbox
 from bybitctl.sim.core.ports import Listener
 
@@ -58,7 +59,8 @@ class Core:
         self.usd: dict[str, Decimal] = {"USDT": Decimal(1), "USDC": Decimal(1)}
         self.accounts: dict[str, Account] = {}
         self.private_seq = 0
-        self.trading = Trading(catalogue, engines, self.accounts, self.marks, Ids(seed))
+        self.trading = Liquidation(catalogue, engines, self.accounts, self.marks, Ids(seed))
+        self.trading.usd = self.usd
 
     def set_listener(self, listener: Listener) -> None:
         self.listener = listener
@@ -80,6 +82,7 @@ class Core:
         """What the clock alone brings about, pushed at once: funding settlements reached
         by `now` (then liquidations and expiries)."""
         self.check_funding(now)
+        self.trading.check_liquidations(now)
         self._flush(now)
 
     def funding_rate(self, symbol: str, settle_ms: int) -> Decimal:
@@ -140,8 +143,9 @@ class Core:
                 on_private(uid, "execution.fast", self._private("execution.fast", fast, now))
         for uid, keys in out.positions.items():
             acct = self.accounts[uid]
+            risk = Risk(acct, self.marks, self.usd)
             items = [
-                acct.positions[k].to_dict(self.marks[k[0]])
+                position_row(acct, acct.positions[k], self.marks, self.usd, risk)
                 for k in sorted(keys)
                 if k in acct.positions
             ]

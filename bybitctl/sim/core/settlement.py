@@ -64,9 +64,12 @@ class Settlement(Desk):
         order.cum_value += value
         order.updated = now
         pos: Position | None = None
+        bust = order.create_type == "CreateByLiq"
         if inst.derivative:
             pos = acct.position(inst, order.position_idx, now)
-            fill = acct.settle_derivative(order, pos, price, lots, maker, now)
+            fill = acct.settle_derivative(
+                order, pos, price, lots, maker, now, ZERO if bust else None
+            )
             if fill.closed_lots:
                 self._closed_pnl(acct, order, pos, fill, price, now)
             self._apply_order_tpsl(acct, order, pos)
@@ -100,7 +103,7 @@ class Settlement(Desk):
             "execPrice": inst.price_str(price),
             "execQty": inst.qty_str(lots),
             "execPnl": fmt(fill.pnl),
-            "execType": "Trade",
+            "execType": "BustTrade" if bust else "Trade",
             "execValue": fmt(value),
             "execTime": str(now),
             "isMaker": maker,
@@ -238,7 +241,7 @@ class Settlement(Desk):
                 "orderPrice": inst.price_str(order.price) if order.price is not None else "",
                 "closedSize": inst.qty_str(acc["lots"]),
                 "avgExitPrice": fmt(avg_entry(inst, acc["lots"], acc["exit"])),
-                "execType": "Trade",
+                "execType": "BustTrade" if order.create_type == "CreateByLiq" else "Trade",
                 "fillCount": str(acc["n"]),
                 "cumExitValue": fmt(acc["exit"]),
             }

@@ -73,6 +73,7 @@ def build_books(
         else:
             market = SyntheticMarket(inst, book, path, rng, noise_rate)
         eng = books.engines[(cat, sym)] = Engine(inst, market, book)
+        market.liquidations = eng.liquidations
         eng.last_price = max(1, round(market.fair_ticks()))
         eng.open_price = eng.high = eng.low = eng.last_price
     return books

@@ -141,9 +141,8 @@ class SyntheticMarket:
         unit = float(inst.step) * (float(path.price) if not inst.inverse else 1.0)
         self.level_lots = max(1, round(20000 / unit)) if not inst.inverse else 20000
         self.take_lots = max(1, round(3000 / unit)) if not inst.inverse else 3000
-        self.liquidations: list[tuple[str, int, int]] = []
-        """Crowd trades that were forced closes since the last publish: (position side,
-        lots, price), for the allLiquidation stream."""
+        self.liquidations: list[tuple[str, int, int, bool]] = []
+        """Where the crowd's forced closes go (the engine's `liquidations`, once built)."""
 
     def fair_ticks(self) -> float:
         return self.path.price / float(self.inst.tick)
@@ -211,7 +210,7 @@ class SyntheticMarket:
                 # a forced close: a short bought in (S "Sell") or a long sold out (S "Buy")
                 best = (asks if buy else bids).best()
                 if best is not None:
-                    self.liquidations.append(("Sell" if buy else "Buy", lots, best))
+                    self.liquidations.append(("Sell" if buy else "Buy", lots, best, True))
             if buy:
                 take("Buy", lots, math.ceil(fair) + 30)
             else:

@@ -49,7 +49,7 @@ _ORDER_PLAIN = (
     "trigger_direction", "trigger_by",
 )  # fmt: skip
 _POS_DEC = ("leverage", "entry_value", "open_fee", "cur_realised", "cum_realised", "take_profit",
-            "stop_loss")  # fmt: skip
+            "stop_loss", "added_margin")  # fmt: skip
 _POS_PLAIN = ("idx", "size", "auto_add_margin", "created", "updated", "seq")
 
 
@@ -89,6 +89,7 @@ def account_doc(a: Account) -> bytes:
             "mmp": a.mmp,
             "transfers": a.transfers,
             "seq": a.seq,
+            "margin_mode": a.margin_mode,
         }
     )
 
@@ -119,6 +120,7 @@ class Saved:
             a.mmp = d["mmp"]
             a.transfers = d["transfers"]
             a.seq = d["seq"]
+            a.margin_mode = d.get("margin_mode", a.margin_mode)
             a.executions = self.executions.get(uid, [])
             a.closed_pnl = self.closed.get(uid, [])
             a.tx_log = self.tx.get(uid, [])
@@ -131,7 +133,7 @@ class Saved:
             for k in _POS_PLAIN:
                 setattr(pos, k, d[k])
             for k in _POS_DEC:
-                setattr(pos, k, Decimal(d[k]))
+                setattr(pos, k, Decimal(d.get(k, "0")))  # a field added later: its default
             ex.accounts[uid].positions[(symbol, pos.idx)] = pos
             if pos.size and (pos.take_profit or pos.stop_loss):
                 t.tpsl.add((uid, symbol, pos.idx))
