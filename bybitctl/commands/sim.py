@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import signal
+import ssl
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -143,6 +144,21 @@ def _key_text(option: str, raw: str) -> str:
     return raw
 
 
+def _tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    """The server's TLS context from a PEM certificate and key (both or neither)."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise UsageError("--tls-cert and --tls-key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise UsageError(f"--tls-cert/--tls-key: cannot load {cert}: {reason}") from None
+    return context
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
@@ -197,6 +213,13 @@ def serve(
             help="How often perpetual positions settle funding (60-86400; Bybit: 28800).",
         ),
     ] = "28800",
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option("--tls-cert", help="Serve https:// and wss:// with this PEM certificate."),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="The certificate's PEM private key.")
+    ] = None,
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Allow binding a non-loopback interface.")
     ] = False,
@@ -245,6 +268,7 @@ def serve(
 
         symbols = ",".join(recorded_symbols(replay) if replay else ()) or "BTCUSDT,ETHUSDT"
     names = _symbols(symbols)
+    tls = _tls_context(tls_cert, tls_key)
     keys = load_or_create_keys(data_dir() / "sim-keys.json")
     if api_key is not None and api_secret is not None:
         keys = {**keys, "api_key": api_key, "api_secret": api_secret}
@@ -263,6 +287,7 @@ def serve(
         rate_limits=rate_limits,
         client_timeout=float(timeout_s),
         debug=bool(getattr(ctx.obj, "debug", False)),
+        tls=tls,
     )
 
     def ready(base_url: str) -> None:

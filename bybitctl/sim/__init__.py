@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
@@ -154,6 +155,7 @@ def running_exchange(
     client_timeout: float = CLIENT_TIMEOUT_S,
     debug: bool = False,
     funding_interval_ms: int | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> Iterator[SimHandle]:
     """Start an exchange on 127.0.0.1 (a free port) in a background thread; yield its handle.
 
@@ -164,7 +166,8 @@ def running_exchange(
     the trade WebSocket (0 for none); `client_timeout` is how long a connection may take to
     send a whole request (and stay idle) before it is dropped; `debug` logs the traceback of
     an unexpected failure, not just its line; `funding_interval_ms` is how often perpetuals
-    settle funding (Bybit's 8 hours by default).
+    settle funding (Bybit's 8 hours by default); `tls` serves `https://` and `wss://` with
+    that server context (for clients that accept nothing else).
     """
     from bybitctl.sim.net.server import SimServer
 
@@ -191,6 +194,7 @@ def running_exchange(
             trade_latency_ms=trade_latency_ms,
             client_timeout=client_timeout,
             debug=debug,
+            tls=tls,
         )
         await server.start("127.0.0.1", 0)
         ready.set_result(server)
@@ -220,7 +224,7 @@ def running_exchange(
         raise
     handle = SimHandle(
         base_url=server.base_url,
-        ws_base=server.base_url.replace("http://", "ws://", 1),
+        ws_base=server.base_url.replace("http", "ws", 1),
         api_key=api_key,
         api_secret=api_secret,
         readonly_key=ro_key,

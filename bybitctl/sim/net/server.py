@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import ssl
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -182,8 +183,11 @@ class SimServer:
         trade_latency_ms: int = TRADE_LATENCY_MS,
         client_timeout: float = CLIENT_TIMEOUT_S,
         debug: bool = False,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.core = core
+        self.tls = tls
+        """Serve HTTPS and WSS with this context (clients that insist on `wss://`)."""
         self.keys = keys
         self.limiter = RateLimiter(rate_limits)
         self.faults = Faults(seed)
@@ -521,7 +525,7 @@ class SimServer:
 
     async def _bind(self, host: str, port: int) -> None:
         assert self._runner is not None
-        self._site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        self._site = web.TCPSite(self._runner, host, port, reuse_address=True, ssl_context=self.tls)
         await self._site.start()
         self.host, self.port = host, self._runner.addresses[-1][1]
 
@@ -540,10 +544,12 @@ class SimServer:
 
     @property
     def base_url(self) -> str:
-        """`http://host:port` of the REST API; a wildcard bind is reached through loopback."""
+        """`http://host:port` (`https` under TLS) of the REST API; a wildcard bind is reached
+        through loopback."""
         host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
         host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     async def _tick(self) -> None:
         """Drive the core's clock and the timed faults; runs for the server's lifetime, so a
