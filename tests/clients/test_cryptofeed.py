@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from cryptofeed import FeedHandler
@@ -30,13 +30,15 @@ def local_feed(ex: LocalBybit) -> type[Bybit]:
     opts = {"compression": None, "ssl": ex.tls}
 
     class LocalFeed(Bybit):
-        websocket_endpoints = [
+        websocket_endpoints: ClassVar[list[WebsocketEndpoint]] = [
             WebsocketEndpoint(ex.ws_public("linear"), instrument_filter=linear.instrument_filter,
                               channel_filter=linear.channel_filter, options=opts),
             WebsocketEndpoint(ex.ws_public("spot"), instrument_filter=spot.instrument_filter,
                               channel_filter=spot.channel_filter, options=opts),
         ]  # fmt: skip
-        rest_endpoints = [RestEndpoint(ex.base_url, routes=Bybit.rest_endpoints[0].routes)]
+        rest_endpoints: ClassVar[list[RestEndpoint]] = [
+            RestEndpoint(ex.base_url, routes=Bybit.rest_endpoints[0].routes)
+        ]
 
     return LocalFeed
 
