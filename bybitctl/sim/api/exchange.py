@@ -82,6 +82,7 @@ class Exchange(Core):
         self.paths = books.paths
         self.basis = books.basis
         self.histories = books.histories
+        self.option_paths = books.options
         self._priced = self._priced_books()
         self._update_marks()
         if saved:
@@ -164,11 +165,14 @@ class Exchange(Core):
                     path.advance(dt)
             for path in self.basis.values():
                 path.advance(dt)
+            for opt in self.option_paths.values():
+                opt.now = now_ms
             self._update_marks()
             self.settle(now_ms)
             trading = self.trading
+            expired = trading.expired
             for key, eng in self.engines.items():
-                if key in self.replayed:
+                if key in self.replayed or key[1] in expired:
                     continue
 
                 def take(side: str, lots: int, limit: int, eng: Engine = eng) -> None:

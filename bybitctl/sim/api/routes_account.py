@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from bybitctl.sim.api.routes_market import category, int_param, opt_int, opt_time
 from bybitctl.sim.api.routes_trade import _acct, page
-from bybitctl.sim.core.accounts import FEE_RATES, Account
+from bybitctl.sim.core.accounts import FEE_RATES, INITIAL_BALANCES, Account
 from bybitctl.sim.core.errors import ApiError, ApiFailure, params_error
 from bybitctl.sim.core.margin import MARGIN_MODES, PORTFOLIO_MIN_EQUITY
 from bybitctl.sim.core.orders import ZERO, fmt
@@ -123,40 +123,93 @@ def _base_coin(p: dict[str, Any]) -> str:
     return str(base)
 
 
-def mmp_modify(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
-    a = _acct(acct)
+def _option_coin(ex: Exchange, p: dict[str, Any]) -> str:
+    """A base coin the exchange lists options of (MMP is for options only)."""
     base = _base_coin(p)
-    cfg = {}
-    for name in ("window", "frozenPeriod", "qtyLimit", "deltaLimit"):
-        v = p.get(name)
-        if v is None or v == "":
-            raise params_error(f"{name} is required")
-        cfg[name] = str(v)
-    cfg["vegaLimit"] = str(p.get("vegaLimit") or "")
-    a.mmp[base] = cfg
+    if not any(i.category == "option" and i.base == base for i in ex.catalogue.books.values()):
+        raise params_error(f"baseCoin {base[:20]} has no options")
+    return base
+
+
+def mmp_modify(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    """Arm (or re-arm) MMP for a coin: window and frozen period in ms, qty and delta limits."""
+    a = _acct(acct)
+    base = _option_coin(ex, p)
+    settings: dict[str, Any] = {}
+    for name in ("window", "frozenPeriod"):
+        v = str(p.get(name) or "")
+        if not v.isascii() or not v.isdigit() or len(v) > 12:
+            raise params_error(f"{name} must be whole milliseconds")
+        settings[name] = v
+    if int(settings["window"]) <= 0:
+        raise params_error("window must be above 0")
+    for name in ("qtyLimit", "deltaLimit"):
+        try:
+            value = Decimal(str(p.get(name)))
+        except InvalidOperation:
+            raise params_error(f"{name} invalid") from None
+        if not value.is_finite() or value <= 0:
+            raise params_error(f"{name} must be above 0")
+        settings[name] = fmt(value)
+    settings["vegaLimit"] = str(p.get("vegaLimit") or "")
+    ex.trading.set_mmp(a, base, settings)
     ex.trading.out.touched.add(a.uid)
     return {}
 
 
 def mmp_reset(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    """Unfreeze at once and forget the fills counted so far."""
     a = _acct(acct)
     base = _base_coin(p)
-    if base not in a.mmp:
+    state = ex.trading.mmp.get((a.uid, base))
+    if state is None:
         raise ApiError(110062, "There is no MMP information of the institution found.")
+    state.reset()
     return {}
 
 
 def mmp_state(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
     a = _acct(acct)
     base = _base_coin(p)
-    cfg = a.mmp.get(base)
-    if cfg is None:
+    state = ex.trading.mmp.get((a.uid, base))
+    if state is None:
         return {"result": []}
+    frozen = state.frozen(ex.clock())
     return {
         "result": [
-            {"baseCoin": base, "mmpEnabled": True, **cfg, "mmpFrozenUntil": "0", "mmpFrozen": False}
+            {
+                "baseCoin": base,
+                "mmpEnabled": True,
+                **state.settings(),
+                "mmpFrozenUntil": str(max(state.frozen_until, 0)),
+                "mmpFrozen": frozen,
+            }
         ]
     }
+
+
+def coin_greeks(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    a = _acct(acct)
+    base = p.get("baseCoin") or None
+    return {"list": ex.trading.coin_greeks(a, base, ex.clock())}
+
+
+def delivery_record(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    """The account's option deliveries, newest first."""
+    a = _acct(acct)
+    cat = category(p, ("option", "linear", "inverse"))
+    sym = p.get("symbol")
+    start, end = opt_time(p, "startTime"), opt_time(p, "endTime")
+    rows = (
+        (i, r)
+        for i, r in reversed(list(enumerate(a.deliveries)))
+        if cat == "option"
+        and (not sym or r["symbol"] == sym)
+        and (start is None or r["deliveryTime"] >= start)
+        and (end is None or r["deliveryTime"] <= end)
+    )
+    out, nxt = page(rows, int_param(p, "limit", 20, 1, 50), p.get("cursor"))
+    return {"category": cat, "list": out, "nextPageCursor": nxt}
 
 
 def inter_transfer(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
@@ -260,8 +313,10 @@ def demo_apply_money(ex: Exchange, p: dict[str, Any], acct: Account | None) -> d
     items = p.get("utaDemoApplyMoney")
     if items is None and p.get("coin"):
         items = [{"coin": p.get("coin"), "amountStr": p.get("amountStr")}]
+    elif items is None:  # nothing named: a new account's funds
+        items = [{"coin": c, "amountStr": str(v)} for c, v in INITIAL_BALANCES.items()]
     if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
-        raise params_error("utaDemoApplyMoney must be a list of {coin, amountStr}")
+        raise params_error("utaDemoApplyMoney: give a list of {coin, amountStr} objects")
     changes: list[tuple[str, Decimal]] = []
     for item in items:
         coin = item.get("coin")
@@ -330,4 +385,6 @@ ROUTES = {
     ("POST", "/v5/account/set-margin-mode"): set_margin_mode,
     ("POST", "/v5/account/demo-apply-money"): demo_apply_money,
     ("GET", "/v5/asset/coin/query-info"): coin_info,
+    ("GET", "/v5/asset/coin-greeks"): coin_greeks,
+    ("GET", "/v5/asset/delivery-record"): delivery_record,
 }

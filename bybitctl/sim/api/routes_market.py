@@ -90,6 +90,8 @@ def instruments(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[s
         out = [r for r in out if r["baseCoin"] == p["baseCoin"]]
     if p.get("status"):
         out = [r for r in out if r["status"] == p["status"]]
+    else:  # delivered options are listed only when asked for by status
+        out = [r for r in out if r["status"] != "Closed"]
     limit = int_param(p, "limit", 500, 1, 1000)
     start = int_param(p, "cursor", 0, 0, INT64_MAX)
     page = out[start : start + limit]
@@ -296,8 +298,18 @@ def insurance(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str
 
 
 def delivery_price(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    """The delivery prices of the options delivered so far, newest first."""
     cat = category(p, ("linear", "inverse", "option"))
-    return {"category": cat, "list": [], "nextPageCursor": ""}
+    sym, base = p.get("symbol"), p.get("baseCoin")
+    rows = [
+        r
+        for r in reversed(ex.trading.deliveries)
+        if cat == "option"
+        and (not sym or r["symbol"] == sym)
+        and (not base or r["symbol"].startswith(f"{base}-"))
+    ]
+    limit = int_param(p, "limit", 50, 1, 200)
+    return {"category": cat, "list": rows[:limit], "nextPageCursor": ""}
 
 
 def historical_volatility(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:

@@ -13,13 +13,14 @@ from bybitctl.sim.core.accounts import DEFAULT_LEVERAGE, Account
 from bybitctl.sim.core.entry import TRADE_CATEGORIES
 from bybitctl.sim.core.errors import ApiError, params_error
 from bybitctl.sim.core.margin import Risk, position_row
+from bybitctl.sim.core.options import option_greeks
 from bybitctl.sim.core.orders import ZERO, Order, fmt
 from bybitctl.sim.core.positions import money
 
 if TYPE_CHECKING:
     from bybitctl.sim.api.exchange import Exchange
 
-BATCH_MAX = {"linear": 20, "inverse": 20, "spot": 10}
+BATCH_MAX = {"linear": 20, "inverse": 20, "spot": 10, "option": 20}
 """Most orders one batch request may carry, per category."""
 
 WS_OPS = {
@@ -290,9 +291,14 @@ def positions(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str
     out = []
     for (c, s), eng in ex.engines.items():
         inst = eng.inst
-        if c != cat or cat == "option" or (sym and s != sym):
+        if c != cat or (sym and s != sym):
             continue
         if (base and inst.base != base) or (settle and inst.settle != settle):
+            continue
+        if cat == "option":
+            pos = a.positions.get((s, 0))
+            if pos is not None and pos.size:
+                out.append(_option_row(ex, a, pos, risk))
             continue
         for pos in a.positions_of(inst, now):
             if sym or pos.size:
@@ -302,6 +308,20 @@ def positions(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str
     limit = int_param(p, "limit", 20, 1, 200)
     rows, nxt = page(enumerate(out), limit, p.get("cursor"))
     return {"category": cat, "list": rows, "nextPageCursor": nxt}
+
+
+def _option_row(ex: Exchange, a: Account, pos: Any, risk: Risk) -> dict[str, Any]:
+    """An option position: the perpetual's row with its greeks and its mark unrounded."""
+    row = position_row(a, pos, ex.marks, ex.usd, risk)
+    inst = pos.inst
+    g = option_greeks(inst, float(ex.trading.index(inst.base)), ex.clock())
+    qty = float(inst.qty_dec(pos.size))
+    row.update({
+        "markPrice": fmt(ex.marks[inst.symbol]), "leverage": "", "liqPrice": "", "bustPrice": "",
+        "delta": f"{g['delta'] * qty:.8f}", "gamma": f"{g['gamma'] * qty:.8f}",
+        "vega": f"{g['vega'] * qty:.8f}", "theta": f"{g['theta'] * qty:.8f}",
+    })  # fmt: skip
+    return row
 
 
 def _perp(ex: Exchange, p: dict[str, Any]) -> Any:

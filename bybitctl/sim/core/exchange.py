@@ -22,8 +22,8 @@ from bybitctl.sim.core.funding import (
     next_settlement,
 )
 from bybitctl.sim.core.instruments import Catalogue
-from bybitctl.sim.core.liquidation import Liquidation
 from bybitctl.sim.core.margin import Risk, position_row
+from bybitctl.sim.core.option_desk import OptionDesk
 from bybitctl.sim.core.outbox import Outbox
 from bybitctl.sim.core.ports import Listener
 
@@ -59,7 +59,7 @@ class Core:
         self.usd: dict[str, Decimal] = {"USDT": Decimal(1), "USDC": Decimal(1)}
         self.accounts: dict[str, Account] = {}
         self.private_seq = 0
-        self.trading = Liquidation(catalogue, engines, self.accounts, self.marks, Ids(seed))
+        self.trading = OptionDesk(catalogue, engines, self.accounts, self.marks, Ids(seed))
         self.trading.usd = self.usd
 
     def set_listener(self, listener: Listener) -> None:
@@ -80,8 +80,10 @@ class Core:
 
     def settle(self, now: int) -> None:
         """What the clock alone brings about, pushed at once: funding settlements reached
-        by `now` (then liquidations and expiries)."""
+        by `now`, option marks and deliveries, then liquidations."""
         self.check_funding(now)
+        self.trading.refresh_option_marks(now)
+        self.trading.check_expiries(now)
         self.trading.check_liquidations(now)
         self._flush(now)
 
@@ -147,10 +149,16 @@ class Core:
             items = [
                 position_row(acct, acct.positions[k], self.marks, self.usd, risk)
                 for k in sorted(keys)
-                if k in acct.positions
+                if k in acct.positions and k[0] in self.marks  # an option never held: no mark
             ]
             if items:
                 on_private(uid, "position", self._private("position", items, now))
+        greeks, self.trading.greeks_due = self.trading.greeks_due, set()
+        for uid in sorted({u for u, _ in greeks}):
+            acct = self.accounts[uid]
+            for base in sorted(b for u, b in greeks if u == uid):
+                rows = self.trading.coin_greeks(acct, base, now)
+                on_private(uid, "greeks", self._private("greeks", rows, now))
         for uid, coins in out.wallets.items():
             acct = self.accounts[uid]
             w = acct.wallet_dict(self.marks, self.usd, sorted(coins) or None)

@@ -26,6 +26,7 @@ from bybitctl.sim.core.positions import MM_RATE, Position, money
 if TYPE_CHECKING:
     from bybitctl.sim.core.accounts import Account
 
+ONE = Decimal(1)
 MARGIN_MODES = ("REGULAR_MARGIN", "ISOLATED_MARGIN", "PORTFOLIO_MARGIN")
 PORTFOLIO_MIN_EQUITY = Decimal(1000)
 """Equity (USD) an account needs to switch to portfolio margin, as Bybit asks."""
@@ -74,6 +75,9 @@ class Risk:
         mm = ZERO
         net: dict[str, Decimal] = {}
         for pos in acct.positions.values():
+            if pos.size and pos.inst.category == "option":
+                value = pos.inst.value_at(marks[pos.inst.symbol], abs(pos.size))
+                equity += (value if pos.size > 0 else -value) * usd.get(pos.inst.settle, ONE)
             if not pos.size or not pos.inst.derivative:
                 continue
             px = usd.get(pos.inst.settle, Decimal(1))

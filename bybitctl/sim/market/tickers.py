@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from bybitctl.sim.core.desk import PRICE_BAND
 from bybitctl.sim.core.engine import Engine
 from bybitctl.sim.core.orders import fmt
-from bybitctl.sim.market.synthetic import OPTION_VOL, OptionPath
+from bybitctl.sim.market.synthetic import OptionPath
 
 if TYPE_CHECKING:
     from bybitctl.sim.core.exchange import Core
@@ -84,7 +84,7 @@ def _option(eng: Engine, ex: Core, bid: dict[str, str], common: dict[str, str]) 
     assert isinstance(path, OptionPath)
     g = path.greeks()
     under = fmt(Decimal(repr(path.underlying.price)).quantize(Decimal("0.01")))
-    iv = f"{OPTION_VOL:.4f}"
+    iv = f"{g['iv']:.4f}"
     return {
         "symbol": common["symbol"],
         "bidPrice": bid["bid1Price"] or "0",

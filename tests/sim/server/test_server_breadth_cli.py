@@ -114,6 +114,15 @@ def with_order(link: str, params: Params) -> Callable[[SimHandle], Params]:
     return prepare
 
 
+def isolated_position(ex: SimHandle) -> Params:
+    """Isolated margin and a BTCUSDT position to add margin to (the walk stays isolated)."""
+    session = http(ex)
+    session.set_margin_mode(setMarginMode="ISOLATED_MARGIN")
+    session.place_order(category="linear", symbol="BTCUSDT", side="Buy", orderType="Market",
+                        qty="0.01")  # fmt: skip
+    return {"category": "linear", "symbol": "BTCUSDT", "margin": "1"}
+
+
 VALID: dict[tuple[str, str], Params | Callable[[SimHandle], Params]] = {
     # documented examples naming what this exchange does not have: instruments it does not
     # list, orders and positions that do not exist, option-only features
@@ -137,6 +146,11 @@ VALID: dict[tuple[str, str], Params | Callable[[SimHandle], Params]] = {
         "toAccountType": "FUND",
     },
     ("POST", "/v5/position/trading-stop"): eth_position,
+    ("POST", "/v5/position/add-margin"): isolated_position,
+    ("POST", "/v5/account/demo-apply-money"): {
+        "adjustType": 0,
+        "utaDemoApplyMoney": [{"coin": "USDT", "amountStr": "1"}],
+    },
     ("POST", "/v5/position/switch-mode"): {"category": "linear", "symbol": "SOLUSDT", "mode": 3},
     ("POST", "/v5/order/amend"): with_order(
         "walk-amend",
