@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from bybitctl.sim.api import routes_account, routes_market, routes_trade
+from bybitctl.sim.api import routes_account, routes_market, routes_spread, routes_trade
 from bybitctl.sim.core.accounts import Account
 from bybitctl.sim.core.clock import wall_ms
 from bybitctl.sim.core.engine import Engine
@@ -35,6 +35,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     **routes_market.ROUTES,
     **routes_trade.ROUTES,
     **routes_account.ROUTES,
+    **routes_spread.ROUTES,
 }
 """(HTTP method, path) of every REST route the exchange models; `handle` answers None for
 others."""

@@ -69,6 +69,8 @@ class Account:
     closed_pnl: list[dict[str, Any]] = field(default_factory=list)
     tx_log: list[dict[str, Any]] = field(default_factory=list)
     transfers: list[dict[str, Any]] = field(default_factory=list)
+    spread_executions: list[dict[str, Any]] = field(default_factory=list)
+    """Spread fills with their legs (`/v5/spread/execution/list` rows)."""
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     """Option deliveries (`/v5/asset/delivery-record` rows)."""
     fund: dict[str, Decimal] = field(default_factory=dict)

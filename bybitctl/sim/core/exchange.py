@@ -23,9 +23,9 @@ from bybitctl.sim.core.funding import (
 )
 from bybitctl.sim.core.instruments import Catalogue
 from bybitctl.sim.core.margin import Risk, position_row
-from bybitctl.sim.core.option_desk import OptionDesk
 from bybitctl.sim.core.outbox import Outbox
 from bybitctl.sim.core.ports import Listener
+from bybitctl.sim.core.spread_desk import SpreadDesk, spread_row
 
 
 class _NullListener:
@@ -59,7 +59,7 @@ class Core:
         self.usd: dict[str, Decimal] = {"USDT": Decimal(1), "USDC": Decimal(1)}
         self.accounts: dict[str, Account] = {}
         self.private_seq = 0
-        self.trading = OptionDesk(catalogue, engines, self.accounts, self.marks, Ids(seed))
+        self.trading = SpreadDesk(catalogue, engines, self.accounts, self.marks, Ids(seed))
         self.trading.usd = self.usd
 
     def set_listener(self, listener: Listener) -> None:
@@ -136,8 +136,15 @@ class Core:
         self.trading.out = Outbox()
         on_private = self.listener.on_private
         for uid, orders in out.orders.items():
-            for items in _by_category((o.inst.category, o.to_dict()) for o in orders.values()):
+            spreads = [spread_row(o) for o in orders.values() if o.inst.category == "spread"]
+            if spreads:
+                on_private(uid, "spread.order", self._private("spread.order", spreads, now))
+            plain = (o for o in orders.values() if o.inst.category != "spread")
+            for items in _by_category((o.inst.category, o.to_dict()) for o in plain):
                 on_private(uid, "order", self._private("order", items, now))
+        spread_execs, self.trading.spread_execs = self.trading.spread_execs, {}
+        for uid, items in spread_execs.items():
+            on_private(uid, "spread.execution", self._private("spread.execution", items, now))
         for uid, execs in out.execs.items():
             for items in _by_category((e["category"], e) for e in execs):
                 on_private(uid, "execution", self._private("execution", items, now))
