@@ -111,6 +111,16 @@ class SimHandle:
         against the real time, so clients need no change."""
         self.call(lambda: self._server.advance_clock(ms))
 
+    def set_price(self, coin: str, price: float) -> None:
+        """Move a coin's fair price (marks, index, books) to `price` and run a market step,
+        so the liquidations, triggers and TP/SL it sets off have happened on return."""
+
+        def move() -> None:
+            self._server.core.set_price(coin, price)
+            self._server.step_now()
+
+        self.call(move)
+
     def step(self) -> None:
         """Run one market step now (settling whatever the clock has reached) and wait for it."""
         self.call(self._server.step_now)

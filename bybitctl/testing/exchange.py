@@ -20,6 +20,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -124,6 +125,13 @@ class LocalBybit:
         req = urllib.request.Request(f"{self.base_url}/_sim/clock", body, method="POST")
         self._open(req)
 
+    def set_price(self, coin: str, price: str | float | Decimal) -> None:
+        """Move a coin's fair price (its marks, index and books) to `price` at once, and
+        settle what that sets off (liquidations, triggers, TP/SL) before returning."""
+        body = json.dumps({"coin": coin, "price": str(price)}).encode()
+        req = urllib.request.Request(f"{self.base_url}/_sim/price", body, method="POST")
+        self._open(req)
+
     # ---- client settings -----------------------------------------------------------------
 
     def ccxt_config(self, **extra: Any) -> dict[str, Any]:
@@ -160,7 +168,9 @@ class LocalBybit:
 
     def pybit_ws(self, channel_type: str, **kwargs: Any) -> Any:
         """pybit's `WebSocket` for a channel type ("linear", "spot", "private", ...) on the
-        exchange: a subclass that changes only the URL it connects to (pybit takes none)."""
+        exchange: a subclass that changes only the URL it connects to (pybit takes none),
+        and counts acknowledged subscriptions so a test can wait for them
+        (`wait_subscribed(n)`) instead of sleeping."""
         from pybit.unified_trading import WebSocket
 
         url = self.ws_private if channel_type == "private" else self.ws_public(channel_type)
@@ -168,8 +178,26 @@ class LocalBybit:
             kwargs = {"api_key": self.api_key, "api_secret": self.api_secret, **kwargs}
 
         class LocalWebSocket(WebSocket):  # type: ignore[misc]
+            def __init__(self, **kw: Any) -> None:
+                self.acked = 0
+                self._acks = threading.Condition()
+                super().__init__(**kw)
+
             def _connect(self, _: str) -> None:
                 super()._connect(url)
+
+            def _process_subscription_message(self, message: dict[str, Any]) -> None:
+                super()._process_subscription_message(message)
+                if message.get("success") is True:
+                    with self._acks:
+                        self.acked += 1
+                        self._acks.notify_all()
+
+            def wait_subscribed(self, count: int, timeout: float = 10) -> None:
+                """Wait until `count` subscriptions have been acknowledged."""
+                with self._acks:
+                    if not self._acks.wait_for(lambda: self.acked >= count, timeout):
+                        raise TimeoutError(f"{self.acked} of {count} subscriptions acknowledged")
 
         return LocalWebSocket(channel_type=channel_type, **{"testnet": False, **kwargs})
 

@@ -46,6 +46,7 @@ def test_pybit_websockets_and_a_raw_socket(local_bybit: LocalBybit) -> None:
     try:
         public.orderbook_stream(1, "BTCUSDT", books.put)
         private.order_stream(orders.put)
+        private.wait_subscribed(1)
         assert books.get(timeout=10)["topic"] == "orderbook.1.BTCUSDT"
         acks: queue.Queue[dict] = queue.Queue()
         trading.place_order(acks.put, category="linear", symbol="BTCUSDT", side="Buy",

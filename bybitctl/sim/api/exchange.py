@@ -152,6 +152,15 @@ class Exchange(Core):
             raise ValueError("the exchange's clock only moves forward")
         self.offset += ms
 
+    def set_price(self, coin: str, price: float) -> None:
+        """Move a coin's fair price (and so its marks, index and every book of it) to
+        `price` at once, as a sudden market move would; the random walk goes on from there.
+        KeyError for a coin the exchange does not list, ValueError for a price not above 0."""
+        if not price > 0:
+            raise ValueError("the price must be above 0")
+        self.paths[coin].price = float(price)
+        self._update_marks()
+
     def step(self, now_ms: int) -> None:
         """Advance the market to `now_ms` (plus any `advance_clock`), then publish book
         deltas, trades, tickers, klines."""

@@ -27,7 +27,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from bybitctl import catalog
+from bybitctl import catalog, parsing
 from bybitctl.sim.api import params
 from bybitctl.sim.core.clock import wall_ms
 from bybitctl.sim.core.errors import ApiError, params_error
@@ -269,6 +269,7 @@ class SimServer:
         router.add_get("/v5/trade", self._ws_handler("trade"))
         router.add_route("*", "/_sim/faults", self._guarded(self._admin_faults))
         router.add_route("POST", "/_sim/clock", self._guarded(self._admin_clock))
+        router.add_route("POST", "/_sim/price", self._guarded(self._admin_price))
         router.add_route("*", "/{tail:.*}", self._guarded(self._rest))
         return app
 
@@ -489,6 +490,24 @@ class SimServer:
         self.advance_clock(ms)
         self.step_now()
         return web.json_response({"advanced_ms": ms}, dumps=_dumps)
+
+    async def _admin_price(self, request: web.Request) -> web.StreamResponse:
+        """POST `{"coin": "BTC", "price": "60000"}`: move the coin's fair price there and run
+        a market step (liquidations, triggers and TP/SL it sets off have happened when the
+        answer arrives). Loopback clients only."""
+        if request.remote not in LOOPBACK:
+            return web.Response(status=403, text="the price endpoint only answers loopback")
+        read = await self._read_body(request)
+        if isinstance(read, web.Response):
+            return read
+        try:
+            body = orjson.loads(read)
+            coin, price = body["coin"], float(parsing.number(str(body["price"])))
+            self.core.set_price(coin, price)
+        except (orjson.JSONDecodeError, TypeError, KeyError, ValueError, parsing.InvalidValue):
+            return _json_error('send {"coin": "BTC", "price": "60000"}: a listed coin, a price')
+        self.step_now()
+        return web.json_response({"coin": coin, "price": price}, dumps=_dumps)
 
     def advance_clock(self, ms: int) -> None:
         """Move the core's time `ms` ahead (signatures stay checked against wall time)."""

@@ -61,6 +61,9 @@ class StreamCore:
     def advance_clock(self, ms: int) -> None:
         pass
 
+    def set_price(self, coin: str, price: float) -> None:
+        pass
+
     def dcp_connected(self, account: str, product: str) -> None:
         pass
 
