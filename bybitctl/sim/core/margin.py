@@ -141,7 +141,7 @@ def _usd_value(pos: Position, marks: dict[str, Decimal], usd: dict[str, Decimal]
 
 
 def liq_and_bust(
-    acct: Account, pos: Position, risk: Risk | None, marks: dict[str, Decimal]
+    acct: Account, pos: Position, risk: Risk | None
 ) -> tuple[Decimal | None, Decimal | None]:
     """The position's liquidation and bankruptcy prices (None where there is none)."""
     if not pos.size:
@@ -167,5 +167,5 @@ def position_row(
     liquidation and bankruptcy prices (`risk`: the account's, when already worked out)."""
     if pos.size and risk is None and not isolated(acct, pos):
         risk = Risk(acct, marks, usd)
-    liq, bust = liq_and_bust(acct, pos, risk, marks)
+    liq, bust = liq_and_bust(acct, pos, risk)
     return pos.to_dict(marks[pos.inst.symbol], liq, bust, isolated(acct, pos))
