@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from bybitctl.sim.api import routes_account, routes_market, routes_spread, routes_trade
 from bybitctl.sim.core.accounts import Account
@@ -26,7 +26,7 @@ from bybitctl.sim.core.outbox import Outbox
 from bybitctl.sim.market.books import build_books
 from bybitctl.sim.market.public import PublicFeeds
 from bybitctl.sim.market.replay import Replay, apply_book, apply_trades, recorded_mid, stream_depth
-from bybitctl.sim.market.synthetic import MAX_DT_S, OptionPath, PricePath
+from bybitctl.sim.market.synthetic import MAX_DT_S, OptionPath, PricePath, SyntheticMarket
 from bybitctl.sim.store.state import Store
 
 Route = Callable[["Exchange", dict[str, Any], Account | None], Any]
@@ -182,13 +182,14 @@ class Exchange(Core):
             trading = self.trading
             expired = trading.expired
             for key, eng in self.engines.items():
-                if key in self.replayed or key[1] in expired:
+                market = cast(SyntheticMarket, eng.market)
+                if not market.due(now_ms) or key in self.replayed or key[1] in expired:
                     continue
 
                 def take(side: str, lots: int, limit: int, eng: Engine = eng) -> None:
                     trading.synthetic_take(eng, side, lots, limit, now_ms)
 
-                eng.market.step(now_ms, take)
+                market.step(now_ms, take)
             trading.check_tpsl(now_ms)
             trading.check_triggers(now_ms)
             self.check_dcp(now_ms)

@@ -287,7 +287,7 @@ def positions(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str
     if cat == "linear" and not (sym or settle):
         raise params_error("symbol or settleCoin is required")
     now = ex.clock()
-    risk = Risk(a, ex.marks, ex.usd)
+    risk = Risk(a, ex.marks, ex.usd) if any(p.size for p in a.positions.values()) else None
     out = []
     for (c, s), eng in ex.engines.items():
         inst = eng.inst
@@ -310,7 +310,7 @@ def positions(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str
     return {"category": cat, "list": rows, "nextPageCursor": nxt}
 
 
-def _option_row(ex: Exchange, a: Account, pos: Any, risk: Risk) -> dict[str, Any]:
+def _option_row(ex: Exchange, a: Account, pos: Any, risk: Risk | None) -> dict[str, Any]:
     """An option position: the perpetual's row with its greeks and its mark unrounded."""
     row = position_row(a, pos, ex.marks, ex.usd, risk)
     inst = pos.inst

@@ -152,7 +152,8 @@ class Core:
                 on_private(uid, "execution.fast", self._private("execution.fast", fast, now))
         for uid, keys in out.positions.items():
             acct = self.accounts[uid]
-            risk = Risk(acct, self.marks, self.usd)
+            held = any(p.size for p in acct.positions.values())
+            risk = Risk(acct, self.marks, self.usd) if held else None
             items = [
                 position_row(acct, acct.positions[k], self.marks, self.usd, risk)
                 for k in sorted(keys)

@@ -154,15 +154,21 @@ class SyntheticMarket:
                 n += 1
             p += 1
 
+    def due(self, now_ms: int) -> bool:
+        """Whether a step at `now_ms` would move the book (time has passed, and at least
+        `min_step_ms` of it)."""
+        gap = now_ms - self.last_ms
+        return gap > 0 and gap >= self.min_step_ms
+
     def step(self, now_ms: int, take: TakeFn) -> None:
         """Advance to `now_ms`: arbitrage to the fair price, noise trades, refill, trim.
 
         Steps closer together than `min_step_ms` are skipped (the next one covers the gap),
         which keeps many slow books (options) cheap.
         """
-        dt = min((now_ms - self.last_ms) / 1000.0, MAX_DT_S)
-        if dt <= 0 or now_ms - self.last_ms < self.min_step_ms:
+        if not self.due(now_ms):
             return
+        dt = min((now_ms - self.last_ms) / 1000.0, MAX_DT_S)
         self.last_ms = now_ms
         rng = self.rng
         fair = self.fair_ticks()
