@@ -173,3 +173,23 @@ def test_spread_order_legs_and_streams_through_pybit(local_bybit: LocalBybit) ->
     assert (pos["side"], pos["size"]) == ("Buy", "0.010")
     trades = http.spread_get_trade_history(symbol=symbol)["result"]["list"]
     assert len(trades[0]["legs"]) == 2
+
+
+def test_an_option_is_delivered_when_the_clock_reaches_its_expiry(local_bybit: LocalBybit) -> None:
+    http = local_bybit.pybit_http()
+    rows = http.get_instruments_info(category="option", baseCoin="BTC")["result"]["list"]
+    row = min(rows, key=lambda r: (int(r["deliveryTime"]), r["symbol"]))
+    ask = http.get_tickers(category="option", symbol=row["symbol"])["result"]["list"][0]["askPrice"]
+    http.place_order(category="option", symbol=row["symbol"], side="Buy", orderType="Limit",
+                     qty="0.1", price=ask, orderLinkId="expiring")  # fmt: skip
+    held = http.get_positions(category="option")["result"]["list"]
+    assert [(p["symbol"], p["size"]) for p in held] == [(row["symbol"], "0.10")]
+    now = int(http.get_server_time()["result"]["timeNano"]) // 1_000_000
+    local_bybit.advance(int(row["deliveryTime"]) - now + 1)
+    assert http.get_positions(category="option")["result"]["list"] == []
+    record = http.get_option_delivery_record(category="option")["result"]["list"][0]
+    assert record["symbol"] == row["symbol"] and record["position"] == "0.1"
+    log = http.get_transaction_log(type="DELIVERY")["result"]["list"]
+    assert len(log) == 1 and D(log[0]["cashFlow"]) >= 0
+    listed = http.get_instruments_info(category="option", baseCoin="BTC")["result"]["list"]
+    assert row["symbol"] not in {r["symbol"] for r in listed}

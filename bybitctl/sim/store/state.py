@@ -91,6 +91,7 @@ def account_doc(a: Account) -> bytes:
             "seq": a.seq,
             "margin_mode": a.margin_mode,
             "deliveries": a.deliveries,
+            "spread_executions": a.spread_executions,
         }
     )
 
@@ -123,6 +124,7 @@ class Saved:
             a.seq = d["seq"]
             a.margin_mode = d.get("margin_mode", a.margin_mode)
             a.deliveries = d.get("deliveries", [])
+            a.spread_executions = d.get("spread_executions", [])
             a.executions = self.executions.get(uid, [])
             a.closed_pnl = self.closed.get(uid, [])
             a.tx_log = self.tx.get(uid, [])
