@@ -103,3 +103,21 @@ def test_funding_history_after_a_settlement(shared: LocalBybit, bybit: ccxt.bybi
     assert any(r["fundingRate"] == paid[-1]["rate"] for r in rates)
     ledger = bybit.fetch_ledger("USDT")
     assert any(e["info"]["type"] == "SETTLEMENT" for e in ledger)
+
+
+def test_options_through_ccxt(bybit: ccxt.bybit) -> None:
+    calls = sorted(
+        (s for s, m in bybit.markets.items()
+         if m["option"] and m["base"] == "BTC" and m["optionType"] == "call"),
+        key=lambda s: (bybit.markets[s]["expiry"], bybit.markets[s]["strike"]),
+    )  # fmt: skip
+    sym = calls[2]
+    greeks = bybit.fetch_greeks(sym)
+    assert 0 < greeks["delta"] < 1 and greeks["markImpliedVolatility"] > 0
+    ticker = bybit.fetch_ticker(sym)
+    assert 0 < ticker["bid"] < ticker["ask"]
+    placed = bybit.create_order(sym, "limit", "buy", 0.1, ticker["ask"])  # ccxt sends a link id
+    assert bybit.fetch_my_trades(sym)[0]["order"] == placed["id"]
+    held = bybit.fetch_positions([sym])
+    assert [(p["symbol"], p["contracts"], p["side"]) for p in held] == [(sym, 0.1, "long")]
+    assert held[0]["initialMargin"] == 0  # paid for: a long option holds no margin

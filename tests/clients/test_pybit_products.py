@@ -116,7 +116,7 @@ def test_options_greeks_and_mmp_through_pybit(local_bybit: LocalBybit) -> None:
         placed = []
         for i, sym in enumerate(calls[:2]):
             ask = D(
-                http.get_tickers(category="option", symbol=sym)["result"]["list"][0]["askPrice"]
+                http.get_tickers(category="option", symbol=sym)["result"]["list"][0]["ask1Price"]
             )
             placed.append(http.place_order(category="option", symbol=sym, side="Sell",
                                            orderType="Limit", qty="0.3", price=str(ask),
@@ -179,7 +179,9 @@ def test_an_option_is_delivered_when_the_clock_reaches_its_expiry(local_bybit: L
     http = local_bybit.pybit_http()
     rows = http.get_instruments_info(category="option", baseCoin="BTC")["result"]["list"]
     row = min(rows, key=lambda r: (int(r["deliveryTime"]), r["symbol"]))
-    ask = http.get_tickers(category="option", symbol=row["symbol"])["result"]["list"][0]["askPrice"]
+    ask = http.get_tickers(category="option", symbol=row["symbol"])["result"]["list"][0][
+        "ask1Price"
+    ]
     http.place_order(category="option", symbol=row["symbol"], side="Buy", orderType="Limit",
                      qty="0.1", price=ask, orderLinkId="expiring")  # fmt: skip
     held = http.get_positions(category="option")["result"]["list"]

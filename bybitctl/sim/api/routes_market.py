@@ -12,7 +12,7 @@ from bybitctl.sim.core.engine import Engine
 from bybitctl.sim.core.errors import params_error
 from bybitctl.sim.core.orders import fmt
 from bybitctl.sim.market.history import candles, check_interval, rows
-from bybitctl.sim.market.tickers import price_limit_row, ticker
+from bybitctl.sim.market.tickers import price_limit_row, rest_row, ticker
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -119,7 +119,7 @@ def tickers(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, 
         raise params_error("symbol invalid")
     if p.get("baseCoin"):
         engs = [e for e in engs if e.inst.base == p["baseCoin"]]
-    return {"category": cat, "list": [ticker(e, ex, now) for e in engs]}
+    return {"category": cat, "list": [rest_row(ticker(e, ex, now), cat) for e in engs]}
 
 
 def _kline(kind: str) -> Callable[[Exchange, dict[str, Any], Account | None], dict[str, Any]]:

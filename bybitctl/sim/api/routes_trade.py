@@ -13,7 +13,7 @@ from bybitctl.sim.core.accounts import DEFAULT_LEVERAGE, Account
 from bybitctl.sim.core.entry import TRADE_CATEGORIES
 from bybitctl.sim.core.errors import ApiError, params_error
 from bybitctl.sim.core.margin import Risk, position_row
-from bybitctl.sim.core.options import option_greeks
+from bybitctl.sim.core.options import option_greeks, short_margins
 from bybitctl.sim.core.orders import ZERO, Order, fmt
 from bybitctl.sim.core.positions import money
 
@@ -316,7 +316,13 @@ def _option_row(ex: Exchange, a: Account, pos: Any, risk: Risk | None) -> dict[s
     inst = pos.inst
     g = option_greeks(inst, float(ex.trading.index(inst.base)), ex.clock())
     qty = float(inst.qty_dec(pos.size))
+    im = mm = ZERO
+    if pos.size < 0:  # a long is paid for; a short holds margin
+        im, mm = short_margins(inst, ex.trading.index(inst.base), ex.marks[inst.symbol])
+        im, mm = money(im * inst.qty_dec(-pos.size)), money(mm * inst.qty_dec(-pos.size))
     row.update({
+        "positionIM": fmt(im), "positionIMByMp": fmt(im), "positionMM": fmt(mm),
+        "positionMMByMp": fmt(mm), "positionBalance": fmt(im),
         "markPrice": fmt(ex.marks[inst.symbol]), "leverage": "", "liqPrice": "", "bustPrice": "",
         "delta": f"{g['delta'] * qty:.8f}", "gamma": f"{g['gamma'] * qty:.8f}",
         "vega": f"{g['vega'] * qty:.8f}", "theta": f"{g['theta'] * qty:.8f}",

@@ -131,6 +131,26 @@ def _spread(eng: Engine, bb: int | None, ba: int | None) -> dict[str, Any]:
     }
 
 
+_REST_OPTION = {
+    "bidPrice": "bid1Price",
+    "bidSize": "bid1Size",
+    "bidIv": "bid1Iv",
+    "askPrice": "ask1Price",
+    "askSize": "ask1Size",
+    "askIv": "ask1Iv",
+    "markPriceIv": "markIv",
+}
+"""REST option tickers name the touch and the IVs as Bybit's REST does (`bid1Price`,
+`markIv`); the `tickers` stream keeps the WebSocket names."""
+
+
+def rest_row(row: dict[str, Any], category: str) -> dict[str, Any]:
+    """A ticker row as `/v5/market/tickers` shows it."""
+    if category != "option":
+        return row
+    return {_REST_OPTION.get(k, k): v for k, v in row.items()}
+
+
 SNAPSHOT_ONLY = ("spot", "option", "spread")
 """Categories whose tickers stream snapshots only."""
 

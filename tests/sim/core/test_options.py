@@ -48,7 +48,7 @@ def test_chain_has_expiries_strikes_and_a_smile(alice: Client) -> None:
         for t in alice.get("/v5/market/tickers", category="option", baseCoin="BTC")["list"]
     }
     near = [r for r in rows if int(r["deliveryTime"]) == expiries[-1] and r["optionsType"] == "Put"]
-    ivs = {strike_of(r): D(tickers[r["symbol"]]["markPriceIv"]) for r in near}
+    ivs = {strike_of(r): D(tickers[r["symbol"]]["markIv"]) for r in near}
     low, *_, high = sorted(ivs)
     atm = sorted(ivs)[2]
     assert ivs[low] > ivs[atm] and ivs[low] > ivs[high]  # smile, puts skewed up
