@@ -13,7 +13,6 @@ from bybitctl.sim.core.accounts import DEFAULT_LEVERAGE, Account
 from bybitctl.sim.core.entry import TRADE_CATEGORIES
 from bybitctl.sim.core.errors import ApiError, params_error
 from bybitctl.sim.core.margin import Risk, position_row
-from bybitctl.sim.core.options import option_greeks, short_margins
 from bybitctl.sim.core.orders import ZERO, Order, fmt
 from bybitctl.sim.core.positions import money
 
@@ -298,7 +297,7 @@ def positions(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str
         if cat == "option":
             pos = a.positions.get((s, 0))
             if pos is not None and pos.size:
-                out.append(_option_row(ex, a, pos, risk))
+                out.append(ex.trading.option_row(a, pos, ex.clock()))
             continue
         for pos in a.positions_of(inst, now):
             if sym or pos.size:
@@ -308,26 +307,6 @@ def positions(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str
     limit = int_param(p, "limit", 20, 1, 200)
     rows, nxt = page(enumerate(out), limit, p.get("cursor"))
     return {"category": cat, "list": rows, "nextPageCursor": nxt}
-
-
-def _option_row(ex: Exchange, a: Account, pos: Any, risk: Risk | None) -> dict[str, Any]:
-    """An option position: the perpetual's row with its greeks and its mark unrounded."""
-    row = position_row(a, pos, ex.marks, ex.usd, risk)
-    inst = pos.inst
-    g = option_greeks(inst, float(ex.trading.index(inst.base)), ex.clock())
-    qty = float(inst.qty_dec(pos.size))
-    im = mm = ZERO
-    if pos.size < 0:  # a long is paid for; a short holds margin
-        im, mm = short_margins(inst, ex.trading.index(inst.base), ex.marks[inst.symbol])
-        im, mm = money(im * inst.qty_dec(-pos.size)), money(mm * inst.qty_dec(-pos.size))
-    row.update({
-        "positionIM": fmt(im), "positionIMByMp": fmt(im), "positionMM": fmt(mm),
-        "positionMMByMp": fmt(mm), "positionBalance": fmt(im),
-        "markPrice": fmt(ex.marks[inst.symbol]), "leverage": "", "liqPrice": "", "bustPrice": "",
-        "delta": f"{g['delta'] * qty:.8f}", "gamma": f"{g['gamma'] * qty:.8f}",
-        "vega": f"{g['vega'] * qty:.8f}", "theta": f"{g['theta'] * qty:.8f}",
-    })  # fmt: skip
-    return row
 
 
 def _perp(ex: Exchange, p: dict[str, Any]) -> Any:

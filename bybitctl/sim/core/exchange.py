@@ -155,9 +155,13 @@ class Core:
             held = any(p.size for p in acct.positions.values())
             risk = Risk(acct, self.marks, self.usd) if held else None
             items = [
-                position_row(acct, acct.positions[k], self.marks, self.usd, risk)
+                self.trading.option_row(acct, pos, now)
+                if pos.inst.category == "option"
+                else position_row(acct, pos, self.marks, self.usd, risk)
                 for k in sorted(keys)
-                if k in acct.positions and k[0] in self.marks  # an option never held: no mark
+                if k[0] in self.marks  # an option never held has no mark
+                for pos in (acct.positions.get(k),)
+                if pos is not None
             ]
             if items:
                 on_private(uid, "position", self._private("position", items, now))

@@ -21,9 +21,15 @@ from bybitctl.sim.core.accounts import Account
 from bybitctl.sim.core.errors import ApiError
 from bybitctl.sim.core.instruments import Instrument
 from bybitctl.sim.core.liquidation import Liquidation
-from bybitctl.sim.core.options import delivery_fee, option_greeks, option_mark, payoff
+from bybitctl.sim.core.options import (
+    delivery_fee,
+    option_greeks,
+    option_mark,
+    payoff,
+    short_margins,
+)
 from bybitctl.sim.core.orders import ZERO, Order, fmt
-from bybitctl.sim.core.positions import gain, money
+from bybitctl.sim.core.positions import Position, gain, money
 
 MMP_FROZEN = 110066
 MMP_FROZEN_MESSAGE = "MMP is frozen for {coin}: new MMP orders are refused until {until}."
@@ -148,6 +154,32 @@ class OptionDesk(Liquidation):
             if inst is not None and symbol not in self.expired:
                 self.marks[symbol] = option_mark(inst, self.index(inst.base), now)
 
+    def option_row(self, acct: Account, pos: Position, now: int) -> dict[str, Any]:
+        """An option position as `/v5/position/list` and the `position` stream show it: the
+        perpetual's row with its own margins (a long is paid for, a short holds margin), its
+        mark unrounded, and its greeks."""
+        inst = pos.inst
+        index = self.index(inst.base)
+        mark = self.marks[inst.symbol]
+        row = pos.to_dict(mark)
+        g = option_greeks(inst, float(index), now)
+        qty = float(inst.qty_dec(pos.size))
+        im = mm = ZERO
+        if pos.size < 0:
+            per_im, per_mm = short_margins(inst, index, mark)
+            im, mm = (
+                money(per_im * inst.qty_dec(-pos.size)),
+                money(per_mm * inst.qty_dec(-pos.size)),
+            )
+        row.update({
+            "positionIM": fmt(im), "positionIMByMp": fmt(im), "positionMM": fmt(mm),
+            "positionMMByMp": fmt(mm), "positionBalance": fmt(im), "markPrice": fmt(mark),
+            "leverage": "", "liqPrice": "", "bustPrice": "",
+            "delta": f"{g['delta'] * qty:.8f}", "gamma": f"{g['gamma'] * qty:.8f}",
+            "vega": f"{g['vega'] * qty:.8f}", "theta": f"{g['theta'] * qty:.8f}",
+        })  # fmt: skip
+        return row
+
     def coin_greeks(self, acct: Account, base: str | None, now: int) -> list[dict[str, str]]:
         """Total delta, gamma, vega and theta of the account's options, per base coin."""
         totals: dict[str, list[float]] = {}
@@ -196,7 +228,7 @@ class OptionDesk(Liquidation):
             if pos is not None and pos.size:
                 self._deliver_position(acct, pos, index, when)
 
-    def _deliver_position(self, acct: Account, pos: Any, index: Decimal, when: int) -> None:
+    def _deliver_position(self, acct: Account, pos: Position, index: Decimal, when: int) -> None:
         inst = pos.inst
         long = pos.size > 0
         qty = inst.qty_dec(abs(pos.size))
