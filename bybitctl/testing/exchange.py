@@ -297,31 +297,33 @@ def _as_process(
         args += ["--tls-cert", str(cert[0]), "--tls-key", str(cert[1])]
     env = {**os.environ, "XDG_DATA_HOME": str(tmp / "data"), "XDG_CONFIG_HOME": str(tmp / "cfg")}
     code = "import sys; from bybitctl.cli import main; main(sys.argv[1:])"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    try:
-        proc.stdin.write(secret + "\n")
-        proc.stdin.close()
-        url = proc.stdout.readline().strip()
-        if not url.startswith("http"):
-            raise RuntimeError(f"bybitctl sim serve did not start: {proc.stderr.read()[-500:]}")
-        yield url, key, secret, None
-    finally:
-        proc.terminate()
+    # stderr to a file: a pipe nobody drains would stall the server once full
+    with open(tmp / "serve.log", "w+", encoding="utf-8") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=env,
+        )
+        assert proc.stdin is not None and proc.stdout is not None
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+            proc.stdin.write(secret + "\n")
+            proc.stdin.close()
+            url = proc.stdout.readline().strip()
+            if not url.startswith("http"):
+                log.seek(0)
+                raise RuntimeError(f"bybitctl sim serve did not start: {log.read()[-500:]}")
+            yield url, key, secret, None
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:

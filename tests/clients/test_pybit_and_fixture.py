@@ -102,3 +102,11 @@ def test_the_plugin_in_another_project(tmp_path: Path) -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert "1 passed" in out.stdout
+
+
+def test_a_process_that_cannot_start_says_why() -> None:
+    with (
+        pytest.raises(RuntimeError, match="--symbols"),
+        start_local_bybit(process=True, symbols=["btcusdt"]),
+    ):
+        pass
