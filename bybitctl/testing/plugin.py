@@ -11,11 +11,12 @@ and run every such exchange as a `bybitctl sim serve` process instead of a threa
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from bybitctl.testing.exchange import LocalBybit, start_local_bybit
+if TYPE_CHECKING:
+    from bybitctl.testing.exchange import LocalBybit
 
 MARKER_OPTIONS = ("symbols", "seed", "balances", "funding_interval", "tls")
 
@@ -54,6 +55,8 @@ def local_bybit(request: pytest.FixtureRequest) -> Iterator[LocalBybit]:
                 f"local_bybit marker takes only {', '.join(MARKER_OPTIONS)} as keywords"
             )
         options = dict(marker.kwargs)
+    from bybitctl.testing.exchange import start_local_bybit
+
     process = request.config.getoption("--local-bybit-process")
     if process is None:
         process = request.config.getini("local_bybit_process")
