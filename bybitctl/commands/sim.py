@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import signal
+import ssl
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,8 @@ app = typer.Typer(
 PAPER_PROFILE = "paper"
 PORT_RULE = parsing.NumberRule(minimum=0, maximum=65535)
 TIMEOUT_RULE = parsing.NumberRule(positive=True, maximum=3600)
+FUNDING_RULE = parsing.NumberRule(minimum=60, maximum=86400)
+"""--funding-interval in whole seconds: a minute to a day."""
 """--client-timeout in seconds: above zero, at most an hour."""
 T = TypeVar("T")
 
@@ -141,6 +144,21 @@ def _key_text(option: str, raw: str) -> str:
     return raw
 
 
+def _tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    """The server's TLS context from a PEM certificate and key (both or neither)."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise UsageError("--tls-cert and --tls-key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise UsageError(f"--tls-cert/--tls-key: cannot load {cert}: {reason}") from None
+    return context
+
+
 @app.command(
     epilog="Examples:\n  bybitctl sim serve --port 0 &\n"
     "  bybitctl --profile paper market tickers --category linear"
@@ -190,6 +208,21 @@ def serve(
             "(slow clients; also the keep-alive idle limit).",
         ),
     ] = "60",
+    funding_interval: Annotated[
+        str,
+        typer.Option(
+            "--funding-interval",
+            metavar="SECONDS",
+            help="How often perpetual positions settle funding (60-86400; Bybit: 28800).",
+        ),
+    ] = "28800",
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option("--tls-cert", help="Serve https:// and wss:// with this PEM certificate."),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="The certificate's PEM private key.")
+    ] = None,
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Allow binding a non-loopback interface.")
     ] = False,
@@ -218,6 +251,9 @@ def serve(
     timeout_s = _parsed(
         "--client-timeout", client_timeout, lambda raw: parsing.number(raw, TIMEOUT_RULE)
     )
+    funding_s = _parsed(
+        "--funding-interval", funding_interval, lambda raw: parsing.integer(raw, FUNDING_RULE)
+    )
     if faults:
         try:
             parse_spec(faults)
@@ -235,6 +271,7 @@ def serve(
 
         symbols = ",".join(recorded_symbols(replay) if replay else ()) or "BTCUSDT,ETHUSDT"
     names = _symbols(symbols)
+    tls = _tls_context(tls_cert, tls_key)
     keys = load_or_create_keys(data_dir() / "sim-keys.json")
     if api_key is not None and api_secret is not None:
         keys = {**keys, "api_key": api_key, "api_secret": api_secret}
@@ -242,7 +279,7 @@ def serve(
     keyring.add(ApiKey(keys["api_key"], keys["api_secret"], DEFAULT_ACCOUNT))
     keyring.add(ApiKey(keys["readonly_key"], keys["readonly_secret"], DEFAULT_ACCOUNT, True))
     try:
-        core = make_core(names, seed_number, state, replay)
+        core = make_core(names, seed_number, state, replay, funding_s * 1000)
     except StateFileError as exc:
         raise UsageError(f"--state: {exc}") from None
     server = SimServer(
@@ -253,6 +290,7 @@ def serve(
         rate_limits=rate_limits,
         client_timeout=float(timeout_s),
         debug=bool(getattr(ctx.obj, "debug", False)),
+        tls=tls,
     )
 
     def ready(base_url: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
@@ -40,13 +41,21 @@ def make_core(
     seed: int,
     state: str | os.PathLike[str] | None,
     replay: str | os.PathLike[str] | None = None,
+    funding_interval_ms: int | None = None,
 ) -> ExchangeCore:
     """The real matching/market core (imported late: it is the heavy part)."""
     from bybitctl.sim.api.exchange import Exchange
+    from bybitctl.sim.core.funding import DEFAULT_INTERVAL_MS
 
     path = os.fspath(state) if state is not None else None
     recording = os.fspath(replay) if replay is not None else None
-    return Exchange(symbols=tuple(symbols), seed=seed, state_path=path, replay=recording)
+    return Exchange(
+        symbols=tuple(symbols),
+        seed=seed,
+        state_path=path,
+        replay=recording,
+        funding_interval_ms=funding_interval_ms or DEFAULT_INTERVAL_MS,
+    )
 
 
 @dataclass
@@ -96,6 +105,26 @@ class SimHandle:
 
         self.call(add)
 
+    def advance_clock(self, ms: int) -> None:
+        """Move the exchange's time `ms` ahead (funding times, option expiries); what fell
+        due settles at the next market step (within 25 ms). Signatures keep being checked
+        against the real time, so clients need no change."""
+        self.call(lambda: self._server.advance_clock(ms))
+
+    def set_price(self, coin: str, price: float) -> None:
+        """Move a coin's fair price (marks, index, books) to `price` and run a market step,
+        so the liquidations, triggers and TP/SL it sets off have happened on return."""
+
+        def move() -> None:
+            self._server.core.set_price(coin, price)
+            self._server.step_now()
+
+        self.call(move)
+
+    def step(self) -> None:
+        """Run one market step now (settling whatever the clock has reached) and wait for it."""
+        self.call(self._server.step_now)
+
     def stop(self) -> None:
         """Stop serving, close the core and end the thread (idempotent)."""
         if not self._thread.is_alive():
@@ -135,6 +164,8 @@ def running_exchange(
     trade_latency_ms: int = TRADE_LATENCY_MS,
     client_timeout: float = CLIENT_TIMEOUT_S,
     debug: bool = False,
+    funding_interval_ms: int | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> Iterator[SimHandle]:
     """Start an exchange on 127.0.0.1 (a free port) in a background thread; yield its handle.
 
@@ -144,7 +175,9 @@ def running_exchange(
     disconnect for tests; `trade_latency_ms` is how long an order op's reply waits on
     the trade WebSocket (0 for none); `client_timeout` is how long a connection may take to
     send a whole request (and stay idle) before it is dropped; `debug` logs the traceback of
-    an unexpected failure, not just its line.
+    an unexpected failure, not just its line; `funding_interval_ms` is how often perpetuals
+    settle funding (Bybit's 8 hours by default); `tls` serves `https://` and `wss://` with
+    that server context (for clients that accept nothing else).
     """
     from bybitctl.sim.net.server import SimServer
 
@@ -159,7 +192,9 @@ def running_exchange(
 
     async def start() -> None:
         server = SimServer(
-            core if core is not None else make_core(symbols, seed, state, replay),
+            core
+            if core is not None
+            else make_core(symbols, seed, state, replay, funding_interval_ms),
             keys,
             faults=faults,
             seed=seed,
@@ -169,6 +204,7 @@ def running_exchange(
             trade_latency_ms=trade_latency_ms,
             client_timeout=client_timeout,
             debug=debug,
+            tls=tls,
         )
         await server.start("127.0.0.1", 0)
         ready.set_result(server)
@@ -198,7 +234,7 @@ def running_exchange(
         raise
     handle = SimHandle(
         base_url=server.base_url,
-        ws_base=server.base_url.replace("http://", "ws://", 1),
+        ws_base=server.base_url.replace("http", "ws", 1),
         api_key=api_key,
         api_secret=api_secret,
         readonly_key=ro_key,

@@ -12,20 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from bybitctl.sim.api import routes_account, routes_market, routes_trade
+from bybitctl.sim.api import routes_account, routes_market, routes_spread, routes_trade
 from bybitctl.sim.core.accounts import Account
 from bybitctl.sim.core.clock import wall_ms
 from bybitctl.sim.core.engine import Engine
-from bybitctl.sim.core.errors import ApiError
+from bybitctl.sim.core.errors import ApiError, ApiFailure
 from bybitctl.sim.core.exchange import Core
+from bybitctl.sim.core.funding import DEFAULT_INTERVAL_MS
 from bybitctl.sim.core.instruments import build_catalogue
 from bybitctl.sim.core.outbox import Outbox
 from bybitctl.sim.market.books import build_books
 from bybitctl.sim.market.public import PublicFeeds
 from bybitctl.sim.market.replay import Replay, apply_book, apply_trades, recorded_mid, stream_depth
-from bybitctl.sim.market.synthetic import MAX_DT_S, OptionPath, PricePath
+from bybitctl.sim.market.synthetic import MAX_DT_S, OptionPath, PricePath, SyntheticMarket
 from bybitctl.sim.store.state import Store
 
 Route = Callable[["Exchange", dict[str, Any], Account | None], Any]
@@ -34,6 +35,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     **routes_market.ROUTES,
     **routes_trade.ROUTES,
     **routes_account.ROUTES,
+    **routes_spread.ROUTES,
 }
 """(HTTP method, path) of every REST route the exchange models; `handle` answers None for
 others."""
@@ -55,11 +57,19 @@ class Exchange(Core):
         state_path: str | None = None,
         noise_rate: float = 4.0,
         replay: str | None = None,
+        funding_interval_ms: int = DEFAULT_INTERVAL_MS,
     ) -> None:
+        self.offset = 0
+        """Milliseconds the exchange's time runs ahead of `clock` (`advance_clock`)."""
+        self.wall = clock
+
+        def shifted() -> int:
+            return self.wall() + self.offset
+
         now = clock()
         self.last_step = now
         self.prices_saved = now
-        catalogue = build_catalogue(tuple(symbols), now)
+        catalogue = build_catalogue(tuple(symbols), now, funding_interval_ms)
         self.store = Store(state_path) if state_path else None
         self.replay = Replay(replay) if replay else None
         self.replayed: dict[tuple[str, str], int] = {}
@@ -69,10 +79,11 @@ class Exchange(Core):
         """Coins whose fair price a replayed book sets (their random walk stops)."""
         saved = self.store.load() if self.store else None
         books = build_books(catalogue, seed, saved.prices if saved else {}, noise_rate, now)
-        super().__init__(catalogue, books.engines, seed, clock)
+        super().__init__(catalogue, books.engines, seed, shifted, funding_interval_ms)
         self.paths = books.paths
         self.basis = books.basis
         self.histories = books.histories
+        self.option_paths = books.options
         self._priced = self._priced_books()
         self._update_marks()
         if saved:
@@ -99,7 +110,8 @@ class Exchange(Core):
         try:
             res = route(self, params, acct)
         except ApiError as e:
-            env = {"retCode": e.code, "retMsg": e.msg, "result": {}, "retExtInfo": {}}
+            result = e.result if isinstance(e, ApiFailure) else {}
+            env = {"retCode": e.code, "retMsg": e.msg, "result": result, "retExtInfo": {}}
         else:
             ext: dict[str, Any] = {}
             if isinstance(res, tuple):
@@ -132,8 +144,27 @@ class Exchange(Core):
     def unsubscribe_public(self, category: str, topic: str) -> None:
         self.public.unsubscribe(category, topic)
 
+    def advance_clock(self, ms: int) -> None:
+        """Move the exchange's time `ms` ahead of its clock for good (tests reach a funding
+        time or an expiry without waiting); the market itself moves at most one step's worth.
+        What fell due settles at the next step."""
+        if ms < 0:
+            raise ValueError("the exchange's clock only moves forward")
+        self.offset += ms
+
+    def set_price(self, coin: str, price: float) -> None:
+        """Move a coin's fair price (and so its marks, index and every book of it) to
+        `price` at once, as a sudden market move would; the random walk goes on from there.
+        KeyError for a coin the exchange does not list, ValueError for a price not above 0."""
+        if not price > 0:
+            raise ValueError("the price must be above 0")
+        self.paths[coin].price = float(price)
+        self._update_marks()
+
     def step(self, now_ms: int) -> None:
-        """Advance the market to `now_ms`, then publish book deltas, trades, tickers, klines."""
+        """Advance the market to `now_ms` (plus any `advance_clock`), then publish book
+        deltas, trades, tickers, klines."""
+        now_ms += self.offset
         dt = min((now_ms - self.last_step) / 1000.0, MAX_DT_S)
         if dt > 0:
             self.last_step = now_ms
@@ -144,16 +175,21 @@ class Exchange(Core):
                     path.advance(dt)
             for path in self.basis.values():
                 path.advance(dt)
+            for opt in self.option_paths.values():
+                opt.now = now_ms
             self._update_marks()
+            self.settle(now_ms)
             trading = self.trading
+            expired = trading.expired
             for key, eng in self.engines.items():
-                if key in self.replayed:
+                market = cast(SyntheticMarket, eng.market)
+                if not market.due(now_ms) or key in self.replayed or key[1] in expired:
                     continue
 
                 def take(side: str, lots: int, limit: int, eng: Engine = eng) -> None:
                     trading.synthetic_take(eng, side, lots, limit, now_ms)
 
-                eng.market.step(now_ms, take)
+                market.step(now_ms, take)
             trading.check_tpsl(now_ms)
             trading.check_triggers(now_ms)
             self.check_dcp(now_ms)

@@ -12,7 +12,7 @@ from bybitctl.sim.core.engine import Engine
 from bybitctl.sim.core.errors import params_error
 from bybitctl.sim.core.orders import fmt
 from bybitctl.sim.market.history import candles, check_interval, rows
-from bybitctl.sim.market.tickers import FUNDING_MS, price_limit_row, ticker
+from bybitctl.sim.market.tickers import price_limit_row, rest_row, ticker
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -90,6 +90,8 @@ def instruments(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[s
         out = [r for r in out if r["baseCoin"] == p["baseCoin"]]
     if p.get("status"):
         out = [r for r in out if r["status"] == p["status"]]
+    else:  # delivered options are listed only when asked for by status
+        out = [r for r in out if r["status"] != "Closed"]
     limit = int_param(p, "limit", 500, 1, 1000)
     start = int_param(p, "cursor", 0, 0, INT64_MAX)
     page = out[start : start + limit]
@@ -117,7 +119,7 @@ def tickers(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, 
         raise params_error("symbol invalid")
     if p.get("baseCoin"):
         engs = [e for e in engs if e.inst.base == p["baseCoin"]]
-    return {"category": cat, "list": [ticker(e, ex, now) for e in engs]}
+    return {"category": cat, "list": [rest_row(ticker(e, ex, now), cat) for e in engs]}
 
 
 def _kline(kind: str) -> Callable[[Exchange, dict[str, Any], Account | None], dict[str, Any]]:
@@ -175,20 +177,21 @@ def _rng(ex: Exchange, *key: Any) -> random.Random:
 
 
 def funding_history(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    """The rates settled at each funding time up to now (the same rates positions paid)."""
     cat = category(p, ("linear", "inverse"))
     eng = engine(ex, cat, p.get("symbol"))
     limit = int_param(p, "limit", 200, 1, 200)
-    end = opt_time(p, "endTime") or ex.clock()
+    interval = ex.funding_interval
+    end = min(opt_time(p, "endTime") or ex.clock(), ex.next_funding - interval)
     start = opt_time(p, "startTime")
-    t = end - end % FUNDING_MS
+    t = end - end % interval
     out = []
     while len(out) < limit and (start is None or t >= start):
-        r = _rng(ex, "funding", eng.inst.symbol, t)
-        rate = Decimal(round(0.0001 + r.gauss(0, 0.00003), 6)).quantize(Decimal("0.000001"))
+        rate = ex.funding_rate(eng.inst.symbol, t)
         out.append(
             {"symbol": eng.inst.symbol, "fundingRate": fmt(rate), "fundingRateTimestamp": str(t)}
         )
-        t -= FUNDING_MS
+        t -= interval
     return {"category": cat, "list": out}
 
 
@@ -295,8 +298,18 @@ def insurance(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str
 
 
 def delivery_price(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    """The delivery prices of the options delivered so far, newest first."""
     cat = category(p, ("linear", "inverse", "option"))
-    return {"category": cat, "list": [], "nextPageCursor": ""}
+    sym, base = p.get("symbol"), p.get("baseCoin")
+    rows = [
+        r
+        for r in reversed(ex.trading.deliveries)
+        if cat == "option"
+        and (not sym or r["symbol"] == sym)
+        and (not base or r["symbol"].startswith(f"{base}-"))
+    ]
+    limit = int_param(p, "limit", 50, 1, 200)
+    return {"category": cat, "list": rows[:limit], "nextPageCursor": ""}
 
 
 def historical_volatility(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:

@@ -12,13 +12,14 @@ from bybitctl.sim.api.routes_market import category, int_param, opt_int, opt_tim
 from bybitctl.sim.core.accounts import DEFAULT_LEVERAGE, Account
 from bybitctl.sim.core.entry import TRADE_CATEGORIES
 from bybitctl.sim.core.errors import ApiError, params_error
+from bybitctl.sim.core.margin import Risk, position_row
 from bybitctl.sim.core.orders import ZERO, Order, fmt
 from bybitctl.sim.core.positions import money
 
 if TYPE_CHECKING:
     from bybitctl.sim.api.exchange import Exchange
 
-BATCH_MAX = {"linear": 20, "inverse": 20, "spot": 10}
+BATCH_MAX = {"linear": 20, "inverse": 20, "spot": 10, "option": 20}
 """Most orders one batch request may carry, per category."""
 
 WS_OPS = {
@@ -285,16 +286,22 @@ def positions(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str
     if cat == "linear" and not (sym or settle):
         raise params_error("symbol or settleCoin is required")
     now = ex.clock()
+    risk = Risk(a, ex.marks, ex.usd) if any(p.size for p in a.positions.values()) else None
     out = []
     for (c, s), eng in ex.engines.items():
         inst = eng.inst
-        if c != cat or cat == "option" or (sym and s != sym):
+        if c != cat or (sym and s != sym):
             continue
         if (base and inst.base != base) or (settle and inst.settle != settle):
             continue
+        if cat == "option":
+            pos = a.positions.get((s, 0))
+            if pos is not None and pos.size:
+                out.append(ex.trading.option_row(a, pos, ex.clock()))
+            continue
         for pos in a.positions_of(inst, now):
             if sym or pos.size:
-                out.append(pos.to_dict(ex.marks[s]))
+                out.append(position_row(a, pos, ex.marks, ex.usd, risk))
     if sym and not out and cat != "option":
         raise params_error("symbol invalid")
     limit = int_param(p, "limit", 20, 1, 200)
@@ -431,6 +438,39 @@ def auto_add_margin(ex: Exchange, p: dict[str, Any], acct: Account | None) -> di
     return {}
 
 
+def add_margin(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
+    """Add (or, negative, take back) margin of an isolated position."""
+    a = _acct(acct)
+    inst = _perp(ex, p)
+    if a.margin_mode != "ISOLATED_MARGIN":
+        raise ApiError(110015, "The position is in cross margin mode.")
+    try:
+        amount = Decimal(str(p.get("margin")))
+    except InvalidOperation:
+        raise params_error("margin invalid") from None
+    if not amount.is_finite() or amount == 0:
+        raise params_error("margin invalid")
+    idx = opt_int(p, "positionIdx") or 0
+    pos = a.positions.get((inst.symbol, idx))
+    if pos is None or not pos.size:
+        raise ApiError(110030, "Position does not exist")
+    if amount > 0 and amount > a.available(inst.settle, ex.marks):
+        raise ApiError(110007, "Available balance is insufficient")
+    if pos.added_margin + amount < 0:
+        raise ApiError(110046, "Liquidation will be triggered immediately by this adjustment.")
+    pos.added_margin += amount
+    pos.updated = ex.clock()
+    ex.trading.out.position(a.uid, inst.symbol, idx)
+    ex.trading.out.wallet(a.uid, inst.coins)
+    row = position_row(a, pos, ex.marks, ex.usd)
+    keep = ("category", "symbol", "positionIdx", "riskId", "riskLimitValue", "size",
+            "positionValue", "avgPrice", "liqPrice", "bustPrice", "markPrice", "leverage",
+            "autoAddMargin", "positionStatus", "positionIM", "positionMM", "unrealisedPnl",
+            "cumRealisedPnl", "stopLoss", "takeProfit", "trailingStop", "createdTime",
+            "updatedTime")  # fmt: skip
+    return {k: row[k] for k in keep}
+
+
 def closed_pnl(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
     a = _acct(acct)
     cat = category(p, ("linear", "inverse", "option"))
@@ -471,4 +511,5 @@ ROUTES = {
     ("POST", "/v5/position/trading-stop"): trading_stop,
     ("POST", "/v5/position/set-auto-add-margin"): auto_add_margin,
     ("GET", "/v5/position/closed-pnl"): closed_pnl,
+    ("POST", "/v5/position/add-margin"): add_margin,
 }

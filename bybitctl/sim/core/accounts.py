@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from bybitctl.sim.core.instruments import Instrument
+from bybitctl.sim.core.options import short_margins
 from bybitctl.sim.core.orders import ZERO, Order, fmt
 from bybitctl.sim.core.positions import MM_RATE, Position, gain, money
 
@@ -68,6 +69,10 @@ class Account:
     closed_pnl: list[dict[str, Any]] = field(default_factory=list)
     tx_log: list[dict[str, Any]] = field(default_factory=list)
     transfers: list[dict[str, Any]] = field(default_factory=list)
+    spread_executions: list[dict[str, Any]] = field(default_factory=list)
+    """Spread fills with their legs (`/v5/spread/execution/list` rows)."""
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    """Option deliveries (`/v5/asset/delivery-record` rows)."""
     fund: dict[str, Decimal] = field(default_factory=dict)
     """FUND account balances: only inter-transfers touch them."""
     cum_realised: dict[str, Decimal] = field(default_factory=dict)
@@ -75,6 +80,8 @@ class Account:
     mmp: dict[str, dict[str, str]] = field(default_factory=dict)
     dcp_gone: dict[str, int] = field(default_factory=dict)
     """Product -> when its last DCP-subscribed private connection closed (DCP's clock)."""
+    margin_mode: str = "REGULAR_MARGIN"
+    """REGULAR_MARGIN (cross), ISOLATED_MARGIN or PORTFOLIO_MARGIN (`bybitctl.sim.core.margin`)."""
     seq: int = 0
 
     def next_seq(self) -> int:
@@ -113,13 +120,26 @@ class Account:
         return row
 
     def settle_derivative(
-        self, order: Order, pos: Position, price: int, lots: int, maker: bool, now: int
+        self,
+        order: Order,
+        pos: Position,
+        price: int,
+        lots: int,
+        maker: bool,
+        now: int,
+        rate: Decimal | None = None,
+        fee: Decimal | None = None,
     ) -> Fill:
-        """Apply one perpetual execution to `pos` and the settle coin: open, add, reduce, flip."""
+        """Apply one perpetual or option execution to `pos` and the settle coin: open, add,
+        reduce, flip. `rate` overrides the fee rate (a liquidation's bankruptcy close pays
+        none); `fee` the fee itself (an option's is worked out on the index). A perpetual
+        moves the wallet by what it realises; an option by its premium, paid or received."""
         inst = order.inst
         value = inst.value(price, lots)
-        rate = FEE_RATES[inst.category][0 if maker else 1]
-        fee = money(value * rate)
+        if rate is None:
+            rate = FEE_RATES[inst.category][0 if maker else 1]
+        if fee is None:
+            fee = money(value * rate)
         signed = lots if order.side == "Buy" else -lots
         closing = 0
         if pos.size and (pos.size > 0) != (signed > 0):
@@ -149,15 +169,17 @@ class Account:
         pos.seq = self.next_seq()
         coin = inst.settle
         self.cum_realised[coin] = self.cum_realised.get(coin, ZERO) + net
+        premium = inst.category == "option"
+        cash = (-value if order.side == "Buy" else value) if premium else pnl
         self.book_change(
             coin,
-            net,
+            cash - fee,
             now,
             {
                 "symbol": inst.symbol,
                 "category": inst.category,
                 "side": order.side,
-                "type": "TRADE",
+                "type": "LIQUIDATION" if order.create_type == "CreateByLiq" else "TRADE",
                 "transSubType": "",
                 "qty": inst.qty_str(lots),
                 "size": inst.qty_str(abs(pos.size)),
@@ -165,7 +187,7 @@ class Account:
                 "funding": "",
                 "fee": fmt(fee),
                 "feeRate": fmt(rate),
-                "cashFlow": fmt(pnl),
+                "cashFlow": fmt(cash),
                 "bonusChange": "",
                 "orderId": order.order_id,
                 "orderLinkId": order.link_id,
@@ -174,6 +196,19 @@ class Account:
             },
         )
         return Fill(fee, rate, coin, pnl, closing, cost, alloc + close_fee)
+
+    def settle_funding(self, pos: Position, fee: Decimal, row: dict[str, Any], now: int) -> None:
+        """Pay (`fee` > 0) or receive one funding settlement of `pos`. It is realised PnL of
+        the position and, like an opening fee, carried by the open lots into the closed PnL
+        of the orders that close them."""
+        pos.cur_realised -= fee
+        pos.cum_realised -= fee
+        pos.open_fee += fee
+        pos.updated = now
+        pos.seq = self.next_seq()
+        coin = pos.inst.settle
+        self.cum_realised[coin] = self.cum_realised.get(coin, ZERO) - fee
+        self.book_change(coin, -fee, now, row)
 
     def settle_spot(self, order: Order, price: int, lots: int, maker: bool, now: int) -> Fill:
         """Swap coins for one spot execution; the fee comes out of the coin received."""
@@ -223,12 +258,27 @@ class Account:
         """
         upl = {c: ZERO for c in coins}
         pos_im, pos_mm, order_im, locked = dict(upl), dict(upl), dict(upl), dict(upl)
+        opt_value, opt_upl = dict(upl), dict(upl)
         for pos in self.positions.values():
-            coin = pos.inst.settle
-            if pos.size and coin in upl:
-                upl[coin] += pos.unrealised(marks[pos.inst.symbol])
-                pos_im[coin] += pos.im()
-                pos_mm[coin] += money(pos.entry_value * MM_RATE)
+            inst = pos.inst
+            coin = inst.settle
+            if not pos.size or coin not in upl:
+                continue
+            mark = marks[inst.symbol]
+            if inst.category == "option":
+                # paid for up front: its value at the mark is equity, a short holds margin
+                lots = abs(pos.size)
+                value = inst.value_at(mark, lots)
+                opt_value[coin] += value if pos.size > 0 else -value
+                opt_upl[coin] += pos.unrealised(mark)
+                if pos.size < 0:
+                    im, mm = short_margins(inst, marks[f"{inst.base}USD"], mark)
+                    pos_im[coin] += money(im * inst.qty_dec(lots))
+                    pos_mm[coin] += money(mm * inst.qty_dec(lots))
+                continue
+            upl[coin] += pos.unrealised(mark)
+            pos_im[coin] += pos.im() + pos.added_margin
+            pos_mm[coin] += money(pos.entry_value * MM_RATE)
         for o in self.open_orders.values():
             inst = o.inst
             if o.status == "Untriggered":
@@ -243,14 +293,22 @@ class Account:
             elif inst.derivative and inst.settle in order_im and not o.reduce_only and o.price:
                 lev = self.leverage.get(inst.symbol, DEFAULT_LEVERAGE)
                 order_im[inst.settle] += inst.value(o.price, o.leaves) / lev
+            elif inst.category == "option" and inst.settle in order_im and not o.reduce_only:
+                assert o.price is not None
+                if o.side == "Buy":
+                    order_im[inst.settle] += inst.value(o.price, o.leaves)
+                else:
+                    index = marks[f"{inst.base}USD"]
+                    im, _ = short_margins(inst, index, inst.price_dec(o.price))
+                    order_im[inst.settle] += im * inst.qty_dec(o.leaves)
         views: dict[str, dict[str, Decimal]] = {}
         for coin in upl:
             wallet = self.wallet.get(coin, ZERO)
             im = money(order_im[coin])
-            equity = wallet + upl[coin]
+            equity = wallet + upl[coin] + opt_value[coin]
             views[coin] = {
                 "wallet": wallet,
-                "upl": upl[coin],
+                "upl": upl[coin] + opt_upl[coin],
                 "equity": equity,
                 "pos_im": pos_im[coin],
                 "pos_mm": pos_mm[coin],

@@ -64,6 +64,20 @@ class Desk:
         """orderId -> (running sums, closed-PnL row) while a closing order is still filling."""
         self.conditional: dict[str, Order] = {}
         """orderId -> untriggered conditional orders, checked against their trigger each step."""
+        self.expired: set[str] = set()
+        """Option symbols delivered: no longer traded."""
+
+    def _check_mmp(self, acct: Account, inst: Instrument, now: int) -> None:
+        """Refuse a new MMP order while the account's MMP for the coin is frozen (the option
+        desk's; a desk without options has nothing to refuse)."""
+
+    def _on_option_fill(self, order: Order, lots: int, maker: bool, now: int) -> None:
+        """An option order was filled (greeks change; MMP counts maker fills)."""
+
+    def index(self, base: str) -> Decimal:
+        """The coin's index price: its fair price, as every mark of the coin is (read off its
+        inverse perpetual, which every listed coin has)."""
+        return self.marks[f"{base}USD"]
 
     def _fair_ticks(self, inst: Instrument) -> int:
         return max(1, round(self.engines[(inst.category, inst.symbol)].market.fair_ticks()))

@@ -50,6 +50,9 @@ class Engine:
         self.high = 0
         self.low = 0
         self.open_price = 0
+        self.liquidations: list[tuple[str, int, int, bool]] = []
+        """Liquidations since the last publish, for `allLiquidation`: (position side, lots,
+        price in ticks, whether the crowd's rather than a user's)."""
         self.candles: dict[int, list[Any]] = {}
         """minute start (ms) -> [open, high, low, close, lots, turnover] in ticks/lots/Decimal."""
 

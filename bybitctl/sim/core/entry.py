@@ -15,8 +15,8 @@ from bybitctl.sim.core.instruments import Instrument
 from bybitctl.sim.core.orders import ZERO, Order, fmt
 from bybitctl.sim.core.triggers import Triggers
 
-TRADE_CATEGORIES = ("linear", "inverse", "spot")
-"""Categories with a trading model; option books are market data only."""
+TRADE_CATEGORIES = ("linear", "inverse", "spot", "option")
+"""Categories orders are placed in (spread orders have routes of their own)."""
 TIFS = ("GTC", "IOC", "FOK", "PostOnly")
 MAX_OPEN_ORDERS = 500
 TRIGGER_BY = ("LastPrice", "MarkPrice", "IndexPrice")
@@ -60,6 +60,8 @@ class Trading(Triggers):
             if category == "spot":
                 raise ApiError(170121, "Invalid symbol.")
             raise ApiError(10001, "params error: symbol invalid")
+        if inst.symbol in self.expired:
+            raise ApiError(110074, "This contract is not live")
         return inst
 
     def _price_ticks(self, inst: Instrument, price: Decimal) -> int:
@@ -78,6 +80,8 @@ class Trading(Triggers):
         return ticks
 
     def _band(self, inst: Instrument, side: str, ticks: int) -> None:
+        if inst.category == "option":
+            return  # option prices have no band here: the book is the only limit
         fair = Decimal(repr(self.engines[(inst.category, inst.symbol)].market.path.price))
         px = inst.price_dec(ticks)
         spot = inst.category == "spot"
@@ -172,6 +176,12 @@ class Trading(Triggers):
         link = str(p.get("orderLinkId") or "")
         if len(link) > 36:
             raise params_error("orderLinkId is too long")
+        option = inst.category == "option"
+        if option and not link:
+            raise params_error("orderLinkId is required for option orders")
+        mmp = option and _bool(p.get("mmp"))
+        if mmp:
+            self._check_mmp(acct, inst, now)
         if link and link in acct.link_ids:
             raise (
                 ApiError(170141, "Duplicate clientOrderId")
@@ -183,6 +193,8 @@ class Trading(Triggers):
             raise params_error("qty is required")
         price = _dec(p, "price")
         take_profit, stop_loss = _dec(p, "takeProfit") or ZERO, _dec(p, "stopLoss") or ZERO
+        if option and _dec(p, "triggerPrice"):
+            raise params_error("option orders cannot be conditional")
         trigger = self._trigger(inst, p)
         idx = self._resolve_idx(acct, inst, p)
         reduce_only = _bool(p.get("reduceOnly")) and not spot
@@ -249,9 +261,10 @@ class Trading(Triggers):
             quote_qty=quote_qty,
             leaves=lots,
             updated=now,
-            take_profit=fmt(take_profit) if not spot else "",
-            stop_loss=fmt(stop_loss) if not spot else "",
+            take_profit=fmt(take_profit) if inst.derivative else "",
+            stop_loss=fmt(stop_loss) if inst.derivative else "",
             last_price_on_created=inst.price_str(eng.last_price),
+            mmp=mmp,
         )
         if spot and market:
             order.price = None if quote_qty is not None else ticks

@@ -15,3 +15,11 @@ class ApiError(Exception):
 def params_error(detail: str) -> ApiError:
     """10001 with a reason, worded like Bybit's `params error: ...` messages."""
     return ApiError(10001, f"params error: {detail}")
+
+
+class ApiFailure(ApiError):
+    """A refusal Bybit answers with a result too (e.g. `set-margin-mode`'s reasons)."""
+
+    def __init__(self, code: int, msg: str, result: dict[str, object]) -> None:
+        super().__init__(code, msg)
+        self.result = result

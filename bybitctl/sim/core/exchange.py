@@ -15,10 +15,17 @@ from typing import Any
 from bybitctl.sim.core.accounts import INITIAL_BALANCES, Account
 from bybitctl.sim.core.desk import Ids
 from bybitctl.sim.core.engine import Engine
-from bybitctl.sim.core.entry import Trading
+from bybitctl.sim.core.funding import (
+    DEFAULT_INTERVAL_MS,
+    MAX_CATCH_UP,
+    funding_rate,
+    next_settlement,
+)
 from bybitctl.sim.core.instruments import Catalogue
+from bybitctl.sim.core.margin import Risk, position_row
 from bybitctl.sim.core.outbox import Outbox
 from bybitctl.sim.core.ports import Listener
+from bybitctl.sim.core.spread_desk import SpreadDesk, spread_row
 
 
 class _NullListener:
@@ -38,9 +45,13 @@ class Core:
         engines: dict[tuple[str, str], Engine],
         seed: int,
         clock: Callable[[], int],
+        funding_interval_ms: int = DEFAULT_INTERVAL_MS,
     ) -> None:
         self.clock = clock
         self.seed = seed
+        self.funding_interval = funding_interval_ms
+        self.next_funding = next_settlement(clock(), funding_interval_ms)
+        """When the next funding settlement is due (ms, on the interval's epoch grid)."""
         self.catalogue = catalogue
         self.engines = engines
         self.listener: Listener = _NullListener()
@@ -48,7 +59,8 @@ class Core:
         self.usd: dict[str, Decimal] = {"USDT": Decimal(1), "USDC": Decimal(1)}
         self.accounts: dict[str, Account] = {}
         self.private_seq = 0
-        self.trading = Trading(catalogue, engines, self.accounts, self.marks, Ids(seed))
+        self.trading = SpreadDesk(catalogue, engines, self.accounts, self.marks, Ids(seed))
+        self.trading.usd = self.usd
 
     def set_listener(self, listener: Listener) -> None:
         self.listener = listener
@@ -65,6 +77,35 @@ class Core:
             acct.book_change(coin, amount, now, {"type": "TRANSFER_IN", "category": ""})
         self.trading.out.wallet(uid)
         return acct
+
+    def settle(self, now: int) -> None:
+        """What the clock alone brings about, pushed at once: funding settlements reached
+        by `now`, option marks and deliveries, then liquidations."""
+        self.check_funding(now)
+        self.trading.refresh_option_marks(now)
+        self.trading.check_expiries(now)
+        self.trading.check_liquidations(now)
+        self._flush(now)
+
+    def funding_rate(self, symbol: str, settle_ms: int) -> Decimal:
+        """The synthetic funding rate of `symbol` settled at `settle_ms`."""
+        return funding_rate(self.seed, symbol, settle_ms)
+
+    def check_funding(self, now: int) -> None:
+        """Settle every funding time reached since the last one (the clock may have jumped:
+        at most `MAX_CATCH_UP` of them), each at the marks of now."""
+        if now < self.next_funding:
+            return
+        interval = self.funding_interval
+        due = range(self.next_funding, now + 1, interval)
+        self.next_funding = due[-1] + interval
+        for t in due[-MAX_CATCH_UP:]:
+            for acct in self.accounts.values():
+                for pos in list(acct.positions.values()):
+                    inst = pos.inst
+                    if pos.size and inst.derivative:
+                        rate = self.funding_rate(inst.symbol, t)
+                        self.trading.settle_funding(acct, pos, rate, self.marks[inst.symbol], t)
 
     def dcp_connected(self, account: str, product: str) -> None:
         acct = self.accounts.get(account)
@@ -95,8 +136,15 @@ class Core:
         self.trading.out = Outbox()
         on_private = self.listener.on_private
         for uid, orders in out.orders.items():
-            for items in _by_category((o.inst.category, o.to_dict()) for o in orders.values()):
+            spreads = [spread_row(o) for o in orders.values() if o.inst.category == "spread"]
+            if spreads:
+                on_private(uid, "spread.order", self._private("spread.order", spreads, now))
+            plain = (o for o in orders.values() if o.inst.category != "spread")
+            for items in _by_category((o.inst.category, o.to_dict()) for o in plain):
                 on_private(uid, "order", self._private("order", items, now))
+        spread_execs, self.trading.spread_execs = self.trading.spread_execs, {}
+        for uid, items in spread_execs.items():
+            on_private(uid, "spread.execution", self._private("spread.execution", items, now))
         for uid, execs in out.execs.items():
             for items in _by_category((e["category"], e) for e in execs):
                 on_private(uid, "execution", self._private("execution", items, now))
@@ -104,13 +152,25 @@ class Core:
                 on_private(uid, "execution.fast", self._private("execution.fast", fast, now))
         for uid, keys in out.positions.items():
             acct = self.accounts[uid]
+            held = any(p.size for p in acct.positions.values())
+            risk = Risk(acct, self.marks, self.usd) if held else None
             items = [
-                acct.positions[k].to_dict(self.marks[k[0]])
+                self.trading.option_row(acct, pos, now)
+                if pos.inst.category == "option"
+                else position_row(acct, pos, self.marks, self.usd, risk)
                 for k in sorted(keys)
-                if k in acct.positions
+                if k[0] in self.marks  # an option never held has no mark
+                for pos in (acct.positions.get(k),)
+                if pos is not None
             ]
             if items:
                 on_private(uid, "position", self._private("position", items, now))
+        greeks, self.trading.greeks_due = self.trading.greeks_due, set()
+        for uid in sorted({u for u, _ in greeks}):
+            acct = self.accounts[uid]
+            for base in sorted(b for u, b in greeks if u == uid):
+                rows = self.trading.coin_greeks(acct, base, now)
+                on_private(uid, "greeks", self._private("greeks", rows, now))
         for uid, coins in out.wallets.items():
             acct = self.accounts[uid]
             w = acct.wallet_dict(self.marks, self.usd, sorted(coins) or None)

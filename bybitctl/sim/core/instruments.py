@@ -333,8 +333,29 @@ def option_expiry(now_ms: int) -> int:
     return calendar.timegm((year, month, day, 8, 0, 0)) * 1000
 
 
+DAY_MS = 86_400_000
+
+
+def option_expiries(now_ms: int) -> list[int]:
+    """A daily, a weekly (Friday) and a quarterly expiry, each at 08:00 UTC, as Bybit lists
+    them: the first daily is at least an hour away.
+
+    >>> [datetime.fromtimestamp(t / 1000, UTC).strftime("%a %d %b %H:%M")
+    ...  for t in option_expiries(1_760_000_000_000)]  # Thu 9 Oct 2025, 08:53 UTC
+    ['Fri 10 Oct 08:00', 'Fri 17 Oct 08:00', 'Fri 30 Jan 08:00']
+    """
+    eight = 8 * 3_600_000
+    daily = now_ms - (now_ms - eight) % DAY_MS + DAY_MS
+    if daily - now_ms < 3_600_000:
+        daily += DAY_MS
+    weekly = daily + DAY_MS
+    while datetime.fromtimestamp(weekly / 1000, UTC).weekday() != 4:
+        weekly += DAY_MS
+    return sorted({daily, weekly, option_expiry(now_ms)})
+
+
 def _options(base: str, price: Decimal, expiry: int) -> list[Instrument]:
-    """A small chain: one quarterly expiry, five strikes around the price, calls and puts."""
+    """One expiry's chain: five strikes around the price, calls and puts."""
     unit = Decimal(10) ** max(0, len(str(int(price))) - 2)
     atm = (price / unit).to_integral_value() * unit
     d = datetime.fromtimestamp(expiry / 1000, UTC)
@@ -419,24 +440,29 @@ class Catalogue:
         return [i.info for (c, _), i in self.books.items() if c == category]
 
 
-def build_catalogue(symbols: tuple[str, ...], now_ms: int) -> Catalogue:
+def build_catalogue(
+    symbols: tuple[str, ...], now_ms: int, funding_interval_ms: int = 8 * 3_600_000
+) -> Catalogue:
     """Linear perps for `symbols`, spot pairs of the same name, inverse perps of their bases,
-    and an option chain per base expiring at the quarterly after `now_ms`."""
+    and an option chain per base (`option_expiries` after `now_ms`)."""
     if not symbols or len(symbols) > MAX_SYMBOLS:
         raise ValueError(f"list 1 to {MAX_SYMBOLS} symbols, not {len(symbols)}")
     books: dict[tuple[str, str], Instrument] = {}
     spreads: list[dict[str, Any]] = []
-    expiry = option_expiry(now_ms)
+    expiries = option_expiries(now_ms)
     for sym in symbols:
         base, quote = split_symbol(sym)
         p = _PROFILES.get(base, _DEFAULT_PROFILE)
         books[("linear", sym)] = _linear(sym, base, quote, p)
         books[("spot", sym)] = _spot(sym, base, quote, p)
         inv = _inverse(base, p)
+        for perp in (books[("linear", sym)], inv):
+            perp.info["fundingInterval"] = max(1, funding_interval_ms // 60_000)
         if ("inverse", inv.symbol) not in books:
             books[("inverse", inv.symbol)] = inv
-            for opt in _options(base, Decimal(p[0]), expiry):
-                books[("option", opt.symbol)] = opt
+            for expiry in expiries:
+                for opt in _options(base, Decimal(p[0]), expiry):
+                    books[("option", opt.symbol)] = opt
             row = _spread(base, quote, p)
             spreads.append(row)
             books[("spread", row["symbol"])] = _spread_book(row, p)

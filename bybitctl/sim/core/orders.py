@@ -52,6 +52,8 @@ class Order:
     trigger_direction: int = 0
     """1: triggered when the price rises to `trigger_price`, 2: when it falls to it."""
     trigger_by: str = ""
+    mmp: bool = False
+    """An option order under market maker protection (`bybitctl.sim.core.option_desk`)."""
     entry: Entry | None = field(default=None, repr=False)
 
     @property

@@ -54,6 +54,8 @@ class Position:
     take_profit: Decimal = ZERO
     stop_loss: Decimal = ZERO
     auto_add_margin: int = 0
+    added_margin: Decimal = ZERO
+    """Margin `add-margin` put into an isolated position beyond its initial margin."""
     created: int = 0
     updated: int = 0
     seq: int = 0
@@ -84,16 +86,25 @@ class Position:
     def im(self) -> Decimal:
         return money(self.entry_value / self.leverage)
 
-    def to_dict(self, mark: Decimal) -> dict[str, Any]:
+    def to_dict(
+        self,
+        mark: Decimal,
+        liq: Decimal | None = None,
+        bust: Decimal | None = None,
+        isolated: bool = False,
+    ) -> dict[str, Any]:
+        """The position row; `liq` and `bust` are its liquidation and bankruptcy prices
+        (the account's to work out), `isolated` its margin mode."""
         inst = self.inst
         avg = fmt(self.avg_price())
         value = fmt(self.entry_value)
         im, mm = fmt(self.im()), fmt(money(self.entry_value * MM_RATE))
+        balance = fmt(self.im() + self.added_margin) if isolated else im
         return {
             "category": inst.category,
             "symbol": inst.symbol,
             "positionIdx": self.idx,
-            "tradeMode": 0,
+            "tradeMode": 1 if isolated else 0,
             "riskId": 1,
             "riskLimitValue": "2000000",
             "side": self.side(),
@@ -101,7 +112,7 @@ class Position:
             "avgPrice": avg,
             "entryPrice": avg,
             "positionValue": value,
-            "positionBalance": im,
+            "positionBalance": balance,
             "leverage": fmt(self.leverage),
             "breakEvenPrice": avg,
             "markPrice": inst.price_str(int(mark / inst.tick)),
@@ -109,8 +120,8 @@ class Position:
             "positionIMByMp": im,
             "positionMM": mm,
             "positionMMByMp": mm,
-            "liqPrice": "",
-            "bustPrice": "",
+            "liqPrice": _price(inst, liq, self.size > 0),
+            "bustPrice": _price(inst, bust, self.size > 0),
             "takeProfit": fmt(self.take_profit),
             "stopLoss": fmt(self.stop_loss),
             "trailingStop": "0",
@@ -129,3 +140,13 @@ class Position:
             "updatedTime": str(self.updated or self.created),
             "seq": self.seq,
         }
+
+
+def _price(inst: Instrument, price: Decimal | None, long: bool) -> str:
+    """A liquidation or bankruptcy price on the tick grid, rounded towards the mark (a long's
+    up, a short's down), as Bybit shows them; "" where there is none."""
+    if price is None or price <= 0:
+        return ""
+    ticks = price / inst.tick
+    n = int(ticks) + (1 if long and ticks != int(ticks) else 0)
+    return inst.price_str(max(1, n))

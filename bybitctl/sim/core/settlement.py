@@ -6,11 +6,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from bybitctl.sim.core.accounts import DEFAULT_LEVERAGE, Account, Fill
+from bybitctl.sim.core.accounts import DEFAULT_LEVERAGE, FEE_RATES, Account, Fill
 from bybitctl.sim.core.desk import Desk
 from bybitctl.sim.core.engine import Engine
 from bybitctl.sim.core.errors import ApiError
 from bybitctl.sim.core.instruments import Instrument
+from bybitctl.sim.core.options import FEE_CAP, option_mark, short_margins
 from bybitctl.sim.core.orders import ZERO, Order, fmt
 from bybitctl.sim.core.positions import Position, avg_entry, money
 
@@ -44,6 +45,9 @@ class Settlement(Desk):
             return
         if reduce_only:
             return
+        if inst.category == "option":
+            self._check_option_funds(acct, inst, side, ticks, lots, now)
+            return
         opening = lots
         if inst.symbol not in acct.hedge:
             opening = max(0, lots - self._reducible(acct, inst, 0, side, now))
@@ -51,6 +55,31 @@ class Settlement(Desk):
         need = money(inst.value(ticks, opening) / lev)
         if need > acct.available(inst.settle, self.marks):
             raise ApiError(110007, "Available balance is insufficient")
+
+    def _check_option_funds(
+        self, acct: Account, inst: Instrument, side: str, ticks: int, lots: int, now: int
+    ) -> None:
+        """A buy pays its premium; a sell that opens a short holds the short's margin."""
+        if side == "Buy":
+            need = inst.value(ticks, lots)
+        else:
+            opening = max(0, lots - self._reducible(acct, inst, 0, side, now))
+            index = self.index(inst.base)
+            im, _ = short_margins(inst, index, inst.price_dec(ticks))
+            need = money(im * inst.qty_dec(opening))
+        if need > acct.available(inst.settle, self.marks):
+            raise ApiError(110007, "Available balance is insufficient")
+
+    def _option_fee(self, inst: Instrument, price: int, lots: int, maker: bool) -> Decimal:
+        """Bybit's option fee: its rate on the index value, at most 12.5 % of the premium."""
+        rate = FEE_RATES["option"][0 if maker else 1]
+        return money(min(rate * self.index(inst.base) * inst.qty_dec(lots),
+                         FEE_CAP * inst.value(price, lots)))  # fmt: skip
+
+    def ensure_option_mark(self, inst: Instrument, now: int) -> None:
+        """Options are marked once somebody holds them (and at every step after)."""
+        if inst.symbol not in self.marks:
+            self.marks[inst.symbol] = option_mark(inst, self.index(inst.base), now)
 
     def _fill(
         self, order: Order, eng: Engine, price: int, lots: int, maker: bool, now: int, tid: str
@@ -64,9 +93,21 @@ class Settlement(Desk):
         order.cum_value += value
         order.updated = now
         pos: Position | None = None
-        if inst.derivative:
+        bust = order.create_type == "CreateByLiq"
+        if inst.category == "option":
+            self.ensure_option_mark(inst, now)
             pos = acct.position(inst, order.position_idx, now)
-            fill = acct.settle_derivative(order, pos, price, lots, maker, now)
+            fee = self._option_fee(inst, price, lots, maker)
+            fill = acct.settle_derivative(order, pos, price, lots, maker, now, fee=fee)
+            if fill.closed_lots:
+                self._closed_pnl(acct, order, pos, fill, price, now)
+            self.out.position(acct.uid, inst.symbol, pos.idx)
+            self._on_option_fill(order, lots, maker, now)
+        elif inst.derivative:
+            pos = acct.position(inst, order.position_idx, now)
+            fill = acct.settle_derivative(
+                order, pos, price, lots, maker, now, ZERO if bust else None
+            )
             if fill.closed_lots:
                 self._closed_pnl(acct, order, pos, fill, price, now)
             self._apply_order_tpsl(acct, order, pos)
@@ -82,6 +123,7 @@ class Settlement(Desk):
             order.status = "PartiallyFilled"
         self.exec_seq += 1
         mark = self.marks.get(inst.symbol, inst.price_dec(price))
+        index = self.index(inst.base) if inst.category == "option" else mark
         ex = {
             "category": inst.category,
             "symbol": inst.symbol,
@@ -100,7 +142,7 @@ class Settlement(Desk):
             "execPrice": inst.price_str(price),
             "execQty": inst.qty_str(lots),
             "execPnl": fmt(fill.pnl),
-            "execType": "Trade",
+            "execType": "BustTrade" if bust else "Trade",
             "execValue": fmt(value),
             "execTime": str(now),
             "isMaker": maker,
@@ -108,10 +150,10 @@ class Settlement(Desk):
             "tradeIv": "",
             "markIv": "",
             "markPrice": fmt(mark),
-            "indexPrice": fmt(mark),
-            "underlyingPrice": "",
+            "indexPrice": fmt(index),
+            "underlyingPrice": fmt(index) if inst.category == "option" else "",
             "blockTradeId": "",
-            "closedSize": inst.qty_str(fill.closed_lots) if inst.derivative else "",
+            "closedSize": inst.qty_str(fill.closed_lots) if inst.category != "spot" else "",
             "extraFees": "",
             "seq": self.exec_seq,
             "feeCurrency": fill.fee_coin,
@@ -125,6 +167,84 @@ class Settlement(Desk):
             self.closing.pop(order.order_id, None)
         if pos is not None:
             self.moved.add((acct.uid, inst, pos.idx))
+
+    def settle_funding(
+        self, acct: Account, pos: Position, rate: Decimal, mark: Decimal, now: int
+    ) -> None:
+        """One funding settlement of an open perpetual position, as Bybit books it: a
+        `SETTLEMENT` row in the transaction log and an execution of type `Funding` whose
+        `feeRate` is the rate as it applies to the position's side (longs pay a positive
+        rate) and whose `execFee` is what it paid (negative: received)."""
+        inst = pos.inst
+        lots = abs(pos.size)
+        value = money(inst.value_at(mark, lots))
+        side_rate = rate if pos.size > 0 else -rate
+        fee = money(value * side_rate)
+        side = pos.side()
+        acct.settle_funding(
+            pos,
+            fee,
+            {
+                "symbol": inst.symbol,
+                "category": inst.category,
+                "side": side,
+                "type": "SETTLEMENT",
+                "transSubType": "",
+                "qty": inst.qty_str(lots),
+                "size": inst.qty_str(lots),
+                "tradePrice": fmt(mark),
+                "funding": fmt(fee),
+                "fee": "0",
+                "feeRate": fmt(side_rate),
+                "cashFlow": "0",
+                "bonusChange": "",
+                "orderId": "",
+                "orderLinkId": "",
+                "tradeId": "",
+                "extraFees": "",
+            },
+            now,
+        )
+        self.exec_seq += 1
+        ex = {
+            "category": inst.category,
+            "symbol": inst.symbol,
+            "isLeverage": "",
+            "orderId": self.ids.new(),
+            "orderLinkId": "",
+            "side": side,
+            "orderPrice": "0",
+            "orderQty": "0",
+            "leavesQty": "0",
+            "createType": "",
+            "orderType": "UNKNOWN",
+            "stopOrderType": "UNKNOWN",
+            "execFee": fmt(fee),
+            "execId": self.ids.new(),
+            "execPrice": fmt(mark),
+            "execQty": inst.qty_str(lots),
+            "execPnl": "0",
+            "execType": "Funding",
+            "execValue": fmt(value),
+            "execTime": str(now),
+            "isMaker": False,
+            "feeRate": fmt(side_rate),
+            "tradeIv": "",
+            "markIv": "",
+            "markPrice": fmt(mark),
+            "indexPrice": fmt(mark),
+            "underlyingPrice": "",
+            "blockTradeId": "",
+            "closedSize": "0",
+            "extraFees": "",
+            "seq": self.exec_seq,
+            "feeCurrency": inst.settle,
+            "marketUnit": "",
+        }
+        acct.executions.append(ex)
+        self.out.execs.setdefault(acct.uid, []).append(ex)
+        self.out.position(acct.uid, inst.symbol, pos.idx)
+        self.out.wallet(acct.uid, inst.coins)
 
     def _closed_pnl(
         self, acct: Account, order: Order, pos: Position, fill: Fill, price: int, now: int
@@ -160,7 +280,7 @@ class Settlement(Desk):
                 "orderPrice": inst.price_str(order.price) if order.price is not None else "",
                 "closedSize": inst.qty_str(acc["lots"]),
                 "avgExitPrice": fmt(avg_entry(inst, acc["lots"], acc["exit"])),
-                "execType": "Trade",
+                "execType": "BustTrade" if order.create_type == "CreateByLiq" else "Trade",
                 "fillCount": str(acc["n"]),
                 "cumExitValue": fmt(acc["exit"]),
             }

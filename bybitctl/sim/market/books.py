@@ -17,10 +17,14 @@ from bybitctl.sim.core.instruments import Catalogue
 from bybitctl.sim.market.history import History
 from bybitctl.sim.market.synthetic import OptionPath, PricePath, SyntheticMarket
 
-OPTION_DEPTH = 100
-"""Synthetic levels per side of an option book (its deepest stream is orderbook.100)."""
-OPTION_STEP_MS = 200
-"""Option books move at most this often (Bybit pushes orderbook.100 every 100 ms)."""
+OPTION_DEPTH = 50
+"""Synthetic levels per side of an option book (so orderbook.100 shows up to 50 a side: a
+chain has dozens of books, each thinner than a perpetual's)."""
+OPTION_STEP_MS = 1000
+"""Option books move at most this often: a chain has dozens of books, each far quieter than
+a perpetual's."""
+OPTION_CHURN = 2.0
+"""Adds and cancels per second near an option book's touch (a perpetual's: 20)."""
 SPREAD_DEPTH = 50
 """Synthetic levels per side of a spread book (its only stream is orderbook.25)."""
 SPREAD_STEP_MS = 100
@@ -39,13 +43,15 @@ class Books(NamedTuple):
     basis: dict[str, PricePath]
     """Spread symbol -> its basis (perp minus spot), which its book quotes around."""
     histories: dict[str, History]
+    options: dict[str, OptionPath]
+    """Option symbol -> its fair price (the exchange moves their clock on)."""
 
 
 def build_books(
     catalogue: Catalogue, seed: int, prices: dict[str, float], noise_rate: float, now: int
 ) -> Books:
     """One price path per coin (resumed from `prices`), one market and engine per book."""
-    books = Books({}, {}, {}, {})
+    books = Books({}, {}, {}, {}, {})
     for (cat, sym), inst in catalogue.books.items():
         path = books.paths.get(inst.base)
         if path is None:
@@ -66,13 +72,14 @@ def build_books(
             market.level_lots = max(1, round(20000 / unit))
             market.take_lots = max(1, round(3000 / unit))
         elif cat == "option":
-            opt = OptionPath(path, float(inst.strike), inst.expiry, now, inst.call)
+            opt = books.options[sym] = OptionPath(path, inst, now)
             market = SyntheticMarket(
-                inst, book, opt, rng, noise_rate / 4, OPTION_DEPTH, OPTION_STEP_MS
+                inst, book, opt, rng, noise_rate / 4, OPTION_DEPTH, OPTION_STEP_MS, OPTION_CHURN
             )
         else:
             market = SyntheticMarket(inst, book, path, rng, noise_rate)
         eng = books.engines[(cat, sym)] = Engine(inst, market, book)
+        market.liquidations = eng.liquidations
         eng.last_price = max(1, round(market.fair_ticks()))
         eng.open_price = eng.high = eng.low = eng.last_price
     return books

@@ -27,8 +27,6 @@ PRICE_LIMIT_PUSH_MS = 300
 """Bybit's `priceLimit.{symbol}` push frequency (docs/v5/websocket/public/order-price-limit)."""
 INSURANCE_PUSH_MS = 1000
 """`insurance.{USDT,USDC}` push at most this often, and only pools that changed."""
-INSURANCE_START = Decimal("902178.57602476")
-"""Every pool's balance at start (the figure of Bybit's documented example)."""
 INSURANCE_SHARE = Decimal("0.0005")
 """Share of a liquidation's value the pool keeps (the liquidation fee left after closing)."""
 LT_TOPICS = ("kline_lt", "tickers_lt", "lt")
@@ -61,8 +59,8 @@ class PublicFeeds:
         self.kline_sent: dict[tuple[str, str], int] = {}
         self.kline_start: dict[tuple[str, str], int] = {}
         self.price_limit_sent: dict[tuple[str, str], int] = {}
-        self.insurance: dict[str, Decimal] = {"USDT": INSURANCE_START, "USDC": INSURANCE_START}
-        """Shared insurance pool per settle coin of the linear books; liquidations feed it."""
+        self.insurance = core.trading.insurance
+        """Insurance pool per settle coin (the core's); liquidations feed it."""
         self.insurance_due: set[tuple[str, str]] = set()
         """(category, insurance topic) to push at the next insurance tick."""
         self.insurance_sent = 0
@@ -173,7 +171,7 @@ class PublicFeeds:
                 msg = tfeed.update(now)
                 if msg is not None:
                     self.core.listener.on_public(cat, tickers[1], msg)
-            liqs = eng.market.liquidations
+            liqs = eng.liquidations
             if liqs:
                 self._publish_liquidations(cat, eng, now)
                 liqs.clear()
@@ -221,15 +219,15 @@ class PublicFeeds:
         coin's insurance pool."""
         inst = eng.inst
         if cat == "linear" and inst.settle in self.insurance:
-            fee = sum(inst.value(p, n) for _, n, p in eng.market.liquidations) * INSURANCE_SHARE
-            self.insurance[inst.settle] += fee
+            crowd = (inst.value(p, n) for _, n, p, by_crowd in eng.liquidations if by_crowd)
+            self.insurance[inst.settle] += sum(crowd) * INSURANCE_SHARE
             topic = f"insurance.{inst.settle}"
             for c in ("linear", "inverse", "spot"):
                 if (c, topic) in self.subs:
                     self.insurance_due.add((c, topic))
         data = [
             {"T": now, "s": inst.symbol, "S": s, "v": inst.qty_str(n), "p": inst.price_str(p)}
-            for s, n, p in eng.market.liquidations
+            for s, n, p, _ in eng.liquidations
         ]
         topic = f"allLiquidation.{inst.symbol}"
         if (cat, topic) in self.subs:

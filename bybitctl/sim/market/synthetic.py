@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from bybitctl.sim.core.book import Book, Side
 from bybitctl.sim.core.instruments import Instrument
+from bybitctl.sim.core.options import option_greeks
 
 TakeFn = Callable[[str, int, int], None]
 """take(side, lots, limit_price_ticks): a synthetic taker order, run through matching."""
@@ -54,52 +55,23 @@ class PricePath:
         self.price *= math.exp(sigma * math.sqrt(dt) * g(0, 1) - 0.5 * sigma * sigma * dt)
 
 
-OPTION_VOL = 0.55
-"""Implied volatility the option books are priced at."""
-YEAR_MS = 365 * 86_400_000
-
-
-def black_scholes(s: float, k: float, t: float, vol: float, call: bool) -> dict[str, float]:
-    """Price and greeks (per unit of underlying; vega per 1 vol point, theta per day)."""
-    t = max(t, 1e-6)
-    sq = vol * math.sqrt(t)
-    d1 = (math.log(s / k) + 0.5 * vol * vol * t) / sq
-    d2 = d1 - sq
-    n1, n2 = _cdf(d1), _cdf(d2)
-    pdf = math.exp(-0.5 * d1 * d1) / math.sqrt(2 * math.pi)
-    price = s * n1 - k * n2 if call else k * (1 - n2) - s * (1 - n1)
-    return {
-        "price": price,
-        "delta": n1 if call else n1 - 1,
-        "gamma": pdf / (s * sq),
-        "vega": s * pdf * math.sqrt(t) / 100,
-        "theta": -s * pdf * vol / (2 * math.sqrt(t)) / 365,
-    }
-
-
-def _cdf(x: float) -> float:
-    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
-
-
 class OptionPath:
-    """An option's fair price, read off its underlying's path (Black-Scholes at OPTION_VOL)."""
+    """An option's fair price, read off its underlying's path through the volatility surface
+    at the exchange's time (`now`, moved on by every market step)."""
 
-    __slots__ = ("call", "strike", "t", "underlying")
+    __slots__ = ("inst", "now", "underlying")
 
-    def __init__(
-        self, underlying: PricePath, strike: float, expiry: int, now: int, call: bool
-    ) -> None:
+    def __init__(self, underlying: PricePath, inst: Instrument, now: int) -> None:
         self.underlying = underlying
-        self.strike = strike
-        self.t = (expiry - now) / YEAR_MS
-        self.call = call
+        self.inst = inst
+        self.now = now
 
     @property
     def price(self) -> float:
         return self.greeks()["price"]
 
     def greeks(self) -> dict[str, float]:
-        return black_scholes(self.underlying.price, self.strike, self.t, OPTION_VOL, self.call)
+        return option_greeks(self.inst, self.underlying.price, self.now)
 
 
 class SyntheticMarket:
@@ -107,6 +79,7 @@ class SyntheticMarket:
 
     __slots__ = (
         "book",
+        "churn_rate",
         "depth",
         "inst",
         "last_ms",
@@ -128,8 +101,11 @@ class SyntheticMarket:
         noise_rate: float,
         depth: int = DEPTH_LEVELS,
         min_step_ms: int = 0,
+        churn_rate: float = 20.0,
     ) -> None:
         self.depth = depth
+        self.churn_rate = churn_rate
+        """Adds and cancels per second on each side near the touch."""
         self.min_step_ms = min_step_ms
         self.inst = inst
         self.book = book
@@ -141,9 +117,8 @@ class SyntheticMarket:
         unit = float(inst.step) * (float(path.price) if not inst.inverse else 1.0)
         self.level_lots = max(1, round(20000 / unit)) if not inst.inverse else 20000
         self.take_lots = max(1, round(3000 / unit)) if not inst.inverse else 3000
-        self.liquidations: list[tuple[str, int, int]] = []
-        """Crowd trades that were forced closes since the last publish: (position side,
-        lots, price), for the allLiquidation stream."""
+        self.liquidations: list[tuple[str, int, int, bool]] = []
+        """Where the crowd's forced closes go (the engine's `liquidations`, once built)."""
 
     def fair_ticks(self) -> float:
         return self.path.price / float(self.inst.tick)
@@ -179,15 +154,21 @@ class SyntheticMarket:
                 n += 1
             p += 1
 
+    def due(self, now_ms: int) -> bool:
+        """Whether a step at `now_ms` would move the book (time has passed, and at least
+        `min_step_ms` of it)."""
+        gap = now_ms - self.last_ms
+        return gap > 0 and gap >= self.min_step_ms
+
     def step(self, now_ms: int, take: TakeFn) -> None:
         """Advance to `now_ms`: arbitrage to the fair price, noise trades, refill, trim.
 
         Steps closer together than `min_step_ms` are skipped (the next one covers the gap),
         which keeps many slow books (options) cheap.
         """
-        dt = min((now_ms - self.last_ms) / 1000.0, MAX_DT_S)
-        if dt <= 0 or now_ms - self.last_ms < self.min_step_ms:
+        if not self.due(now_ms):
             return
+        dt = min((now_ms - self.last_ms) / 1000.0, MAX_DT_S)
         self.last_ms = now_ms
         rng = self.rng
         fair = self.fair_ticks()
@@ -211,7 +192,7 @@ class SyntheticMarket:
                 # a forced close: a short bought in (S "Sell") or a long sold out (S "Buy")
                 best = (asks if buy else bids).best()
                 if best is not None:
-                    self.liquidations.append(("Sell" if buy else "Buy", lots, best))
+                    self.liquidations.append(("Sell" if buy else "Buy", lots, best, True))
             if buy:
                 take("Buy", lots, math.ceil(fair) + 30)
             else:
@@ -254,7 +235,7 @@ class SyntheticMarket:
             best = side.best()
             if best is None:
                 continue
-            for _ in range(_poisson(rng, 20.0 * dt)):
+            for _ in range(_poisson(rng, self.churn_rate * dt)):
                 d = min(int(rng.expovariate(0.1)), 200)
                 p = best - d if side.sign < 0 else best + d
                 if p <= 0:

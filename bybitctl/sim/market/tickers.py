@@ -12,12 +12,10 @@ from typing import TYPE_CHECKING, Any
 from bybitctl.sim.core.desk import PRICE_BAND
 from bybitctl.sim.core.engine import Engine
 from bybitctl.sim.core.orders import fmt
-from bybitctl.sim.market.synthetic import OPTION_VOL, OptionPath
+from bybitctl.sim.market.synthetic import OptionPath
 
 if TYPE_CHECKING:
     from bybitctl.sim.core.exchange import Core
-
-FUNDING_MS = 8 * 3600 * 1000
 
 
 def ticker(eng: Engine, ex: Core, now: int) -> dict[str, Any]:
@@ -63,8 +61,8 @@ def ticker(eng: Engine, ex: Core, now: int) -> dict[str, Any]:
         "indexPrice": fmt(mark),
         "openInterest": fmt(oi_dec),
         "openInterestValue": fmt(oi_value.quantize(Decimal("0.01"))),
-        "fundingRate": "0.0001",
-        "nextFundingTime": str(now - now % FUNDING_MS + FUNDING_MS),
+        "fundingRate": fmt(ex.funding_rate(inst.symbol, ex.next_funding)),
+        "nextFundingTime": str(ex.next_funding),
         "predictedDeliveryPrice": "",
         "basisRate": "",
         "basis": "",
@@ -74,7 +72,7 @@ def ticker(eng: Engine, ex: Core, now: int) -> dict[str, Any]:
         "preOpenPrice": "",
         "preQty": "",
         "curPreListingPhase": "",
-        "fundingIntervalHour": "8",
+        "fundingIntervalHour": str(max(1, ex.funding_interval // 3_600_000)),
         "fundingCap": "0.005",
         "basisRateYear": "",
     }
@@ -86,7 +84,7 @@ def _option(eng: Engine, ex: Core, bid: dict[str, str], common: dict[str, str]) 
     assert isinstance(path, OptionPath)
     g = path.greeks()
     under = fmt(Decimal(repr(path.underlying.price)).quantize(Decimal("0.01")))
-    iv = f"{OPTION_VOL:.4f}"
+    iv = f"{g['iv']:.4f}"
     return {
         "symbol": common["symbol"],
         "bidPrice": bid["bid1Price"] or "0",
@@ -131,6 +129,26 @@ def _spread(eng: Engine, bb: int | None, ba: int | None) -> dict[str, Any]:
         "prevPrice24h": inst.price_str(eng.open_price or eng.last_price),
         "volume24h": inst.qty_str(eng.volume),
     }
+
+
+_REST_OPTION = {
+    "bidPrice": "bid1Price",
+    "bidSize": "bid1Size",
+    "bidIv": "bid1Iv",
+    "askPrice": "ask1Price",
+    "askSize": "ask1Size",
+    "askIv": "ask1Iv",
+    "markPriceIv": "markIv",
+}
+"""REST option tickers name the touch and the IVs as Bybit's REST does (`bid1Price`,
+`markIv`); the `tickers` stream keeps the WebSocket names."""
+
+
+def rest_row(row: dict[str, Any], category: str) -> dict[str, Any]:
+    """A ticker row as `/v5/market/tickers` shows it."""
+    if category != "option":
+        return row
+    return {_REST_OPTION.get(k, k): v for k, v in row.items()}
 
 
 SNAPSHOT_ONLY = ("spot", "option", "spread")

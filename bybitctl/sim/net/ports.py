@@ -54,6 +54,12 @@ class ExchangeCore(Protocol):
     def step(self, now_ms: int) -> None:
         """Advance the synthetic market and matching to `now_ms`, pushing what changed."""
 
+    def advance_clock(self, ms: int) -> None:
+        """Move the exchange's time `ms` ahead (ValueError for a negative `ms`)."""
+
+    def set_price(self, coin: str, price: float) -> None:
+        """Move a coin's fair price at once (KeyError: not listed; ValueError: not above 0)."""
+
     def dcp_connected(self, account: str, product: str) -> None:
         """A private connection of `account` subscribed to the DCP topic of `product`
         (DERIVATIVES, SPOT, OPTIONS): that product's DCP clock stops."""

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import ssl
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from bybitctl import catalog
+from bybitctl import catalog, parsing
 from bybitctl.sim.api import params
 from bybitctl.sim.core.clock import wall_ms
 from bybitctl.sim.core.errors import ApiError, params_error
@@ -182,8 +183,11 @@ class SimServer:
         trade_latency_ms: int = TRADE_LATENCY_MS,
         client_timeout: float = CLIENT_TIMEOUT_S,
         debug: bool = False,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.core = core
+        self.tls = tls
+        """Serve HTTPS and WSS with this context (clients that insist on `wss://`)."""
         self.keys = keys
         self.limiter = RateLimiter(rate_limits)
         self.faults = Faults(seed)
@@ -264,6 +268,8 @@ class SimServer:
         router.add_get("/v5/private", self._ws_handler("private"))
         router.add_get("/v5/trade", self._ws_handler("trade"))
         router.add_route("*", "/_sim/faults", self._guarded(self._admin_faults))
+        router.add_route("POST", "/_sim/clock", self._guarded(self._admin_clock))
+        router.add_route("POST", "/_sim/price", self._guarded(self._admin_price))
         router.add_route("*", "/{tail:.*}", self._guarded(self._rest))
         return app
 
@@ -466,6 +472,51 @@ class SimServer:
             return web.Response(status=405)
         return web.json_response(self.faults.describe(), dumps=_dumps)
 
+    async def _admin_clock(self, request: web.Request) -> web.StreamResponse:
+        """POST `{"advance_ms": N}`: move the exchange's time N ms ahead and run a market step,
+        so what fell due (funding, expiries) has settled when the answer arrives. Loopback
+        clients only; answers the exchange's new time."""
+        if request.remote not in LOOPBACK:
+            return web.Response(status=403, text="the clock endpoint only answers loopback")
+        read = await self._read_body(request)
+        if isinstance(read, web.Response):
+            return read
+        try:
+            ms = orjson.loads(read).get("advance_ms")
+        except (orjson.JSONDecodeError, AttributeError):
+            ms = None
+        if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= 10 * 365 * 86_400_000:
+            return _json_error('send {"advance_ms": N}, N whole milliseconds 0 to 10 years')
+        self.advance_clock(ms)
+        self.step_now()
+        return web.json_response({"advanced_ms": ms}, dumps=_dumps)
+
+    async def _admin_price(self, request: web.Request) -> web.StreamResponse:
+        """POST `{"coin": "BTC", "price": "60000"}`: move the coin's fair price there and run
+        a market step (liquidations, triggers and TP/SL it sets off have happened when the
+        answer arrives). Loopback clients only."""
+        if request.remote not in LOOPBACK:
+            return web.Response(status=403, text="the price endpoint only answers loopback")
+        read = await self._read_body(request)
+        if isinstance(read, web.Response):
+            return read
+        try:
+            body = orjson.loads(read)
+            coin, price = body["coin"], float(parsing.number(str(body["price"])))
+            self.core.set_price(coin, price)
+        except (orjson.JSONDecodeError, TypeError, KeyError, ValueError, parsing.InvalidValue):
+            return _json_error('send {"coin": "BTC", "price": "60000"}: a listed coin, a price')
+        self.step_now()
+        return web.json_response({"coin": coin, "price": price}, dumps=_dumps)
+
+    def advance_clock(self, ms: int) -> None:
+        """Move the core's time `ms` ahead (signatures stay checked against wall time)."""
+        self.core.advance_clock(ms)
+
+    def step_now(self) -> None:
+        """One market step at once (it settles what the clock has reached)."""
+        self.call_core(lambda: self.core.step(wall_ms()))
+
     def set_faults(self, spec: str) -> None:
         """Replace the active faults (ValueError on a bad SPEC, leaving the old ones)."""
         self.faults.set(spec, wall_ms())
@@ -493,7 +544,7 @@ class SimServer:
 
     async def _bind(self, host: str, port: int) -> None:
         assert self._runner is not None
-        self._site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        self._site = web.TCPSite(self._runner, host, port, reuse_address=True, ssl_context=self.tls)
         await self._site.start()
         self.host, self.port = host, self._runner.addresses[-1][1]
 
@@ -512,10 +563,12 @@ class SimServer:
 
     @property
     def base_url(self) -> str:
-        """`http://host:port` of the REST API; a wildcard bind is reached through loopback."""
+        """`http://host:port` (`https` under TLS) of the REST API; a wildcard bind is reached
+        through loopback."""
         host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
         host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     async def _tick(self) -> None:
         """Drive the core's clock and the timed faults; runs for the server's lifetime, so a

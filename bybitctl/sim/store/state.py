@@ -46,10 +46,10 @@ _ORDER_PLAIN = (
     "created", "seq", "reduce_only", "close_on_trigger", "status", "reject_reason",
     "cancel_type", "create_type", "stop_order_type", "market_unit", "leaves", "cum_qty",
     "updated", "take_profit", "stop_loss", "last_price_on_created", "trigger_price",
-    "trigger_direction", "trigger_by",
+    "trigger_direction", "trigger_by", "mmp",
 )  # fmt: skip
 _POS_DEC = ("leverage", "entry_value", "open_fee", "cur_realised", "cum_realised", "take_profit",
-            "stop_loss")  # fmt: skip
+            "stop_loss", "added_margin")  # fmt: skip
 _POS_PLAIN = ("idx", "size", "auto_add_margin", "created", "updated", "seq")
 
 
@@ -89,6 +89,9 @@ def account_doc(a: Account) -> bytes:
             "mmp": a.mmp,
             "transfers": a.transfers,
             "seq": a.seq,
+            "margin_mode": a.margin_mode,
+            "deliveries": a.deliveries,
+            "spread_executions": a.spread_executions,
         }
     )
 
@@ -119,10 +122,15 @@ class Saved:
             a.mmp = d["mmp"]
             a.transfers = d["transfers"]
             a.seq = d["seq"]
+            a.margin_mode = d.get("margin_mode", a.margin_mode)
+            a.deliveries = d.get("deliveries", [])
+            a.spread_executions = d.get("spread_executions", [])
             a.executions = self.executions.get(uid, [])
             a.closed_pnl = self.closed.get(uid, [])
             a.tx_log = self.tx.get(uid, [])
             ex.accounts[uid] = a
+            for base, settings in a.mmp.items():
+                t.set_mmp(a, base, settings)
         for uid, symbol, d in self.positions:
             inst = ex.catalogue.get(d["category"], symbol)
             if inst is None or uid not in ex.accounts:
@@ -131,8 +139,10 @@ class Saved:
             for k in _POS_PLAIN:
                 setattr(pos, k, d[k])
             for k in _POS_DEC:
-                setattr(pos, k, Decimal(d[k]))
+                setattr(pos, k, Decimal(d.get(k, "0")))  # a field added later: its default
             ex.accounts[uid].positions[(symbol, pos.idx)] = pos
+            if inst.category == "option" and pos.size:
+                t.ensure_option_mark(inst, ex.clock())
             if pos.size and (pos.take_profit or pos.stop_loss):
                 t.tpsl.add((uid, symbol, pos.idx))
         for d in self.orders:

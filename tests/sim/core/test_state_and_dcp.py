@@ -122,3 +122,45 @@ def test_dcp_cancels_after_the_window(ex: Exchange, clock: Clock, rec: Recorder)
         x["orderId"] == lin["orderId"] and x["orderStatus"] == "Cancelled"
         for x in rec.items("order", "1001")
     )
+
+
+def test_margin_mmp_options_and_spreads_survive_a_restart(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.db")
+    clock = Clock()
+    ex = Exchange(clock=clock, state_path=path)
+    empty_books(ex)
+    alice, bob = Client(ex, "1001"), Client(ex, "1002")
+    alice.post("/v5/account/mmp-modify", baseCoin="BTC", window="5000", frozenPeriod="100",
+               qtyLimit="5", deltaLimit="5")  # fmt: skip
+    spread = {"symbol": "BTCUSDT_BTC/USDT", "orderType": "Limit", "qty": "0.01", "price": "60"}
+    bob.post("/v5/spread/order/create", side="Sell", **spread)
+    alice.post("/v5/spread/order/create", side="Buy", **spread)
+    resting = alice.post("/v5/spread/order/create", side="Buy", **{**spread, "price": "50"})
+    option = ex.handle("GET", "/v5/market/instruments-info", {"category": "option"}, None)
+    assert option is not None
+    call = option["result"]["list"][4]["symbol"]
+    order = {"category": "option", "symbol": call, "orderType": "Limit", "qty": "0.1"}
+    bob.post("/v5/order/create", side="Sell", price="2000", orderLinkId="o1", **order)
+    alice.post("/v5/order/create", side="Buy", price="2000", orderLinkId="o2", **order)
+    alice.post("/v5/account/set-margin-mode", setMarginMode="PORTFOLIO_MARGIN")
+
+    def state(c: Client) -> dict[str, Any]:
+        return {
+            "mode": c.get("/v5/account/info")["marginMode"],
+            "mmp": c.get("/v5/account/mmp-state", baseCoin="BTC"),
+            "spread_open": c.get("/v5/spread/order/realtime")["list"],
+            "spread_fills": c.get("/v5/spread/execution/list")["list"],
+            "options": [
+                (p["symbol"], p["size"])
+                for p in c.get("/v5/position/list", category="option")["list"]
+            ],
+        }
+
+    before = state(alice)
+    assert before["spread_fills"] and before["options"] == [(call, "0.10")]
+    ex.close()
+    ex2 = Exchange(clock=clock, state_path=path)
+    after = state(Client(ex2, "1001"))
+    assert after == before
+    assert after["spread_open"][0]["orderId"] == resting["orderId"]
+    ex2.close()

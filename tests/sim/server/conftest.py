@@ -58,6 +58,12 @@ class StreamCore:
                 category, topic, {"topic": topic, "type": "delta", "ts": now_ms, "data": data}
             )
 
+    def advance_clock(self, ms: int) -> None:
+        pass
+
+    def set_price(self, coin: str, price: float) -> None:
+        pass
+
     def dcp_connected(self, account: str, product: str) -> None:
         pass
 

@@ -114,6 +114,32 @@ def with_order(link: str, params: Params) -> Callable[[SimHandle], Params]:
     return prepare
 
 
+def isolated_position(ex: SimHandle) -> Params:
+    """Isolated margin and a BTCUSDT position to add margin to (the walk stays isolated)."""
+    session = http(ex)
+    session.set_margin_mode(setMarginMode="ISOLATED_MARGIN")
+    session.place_order(category="linear", symbol="BTCUSDT", side="Buy", orderType="Market",
+                        qty="0.01")  # fmt: skip
+    return {"category": "linear", "symbol": "BTCUSDT", "margin": "1"}
+
+
+SPREAD = "BTCUSDT_BTC/USDT"
+
+
+def with_spread_order(link: str | None, params: Params) -> Callable[[SimHandle], Params]:
+    """Cross margin again (spread trading needs it) and, with `link`, a resting spread order."""
+
+    def prepare(ex: SimHandle) -> Params:
+        session = http(ex)
+        session.set_margin_mode(setMarginMode="REGULAR_MARGIN")
+        if link is not None:
+            session.spread_place_order(symbol=SPREAD, side="Buy", orderType="Limit", qty="0.01",
+                                       price="10", orderLinkId=link)  # fmt: skip
+        return params
+
+    return prepare
+
+
 VALID: dict[tuple[str, str], Params | Callable[[SimHandle], Params]] = {
     # documented examples naming what this exchange does not have: instruments it does not
     # list, orders and positions that do not exist, option-only features
@@ -137,6 +163,31 @@ VALID: dict[tuple[str, str], Params | Callable[[SimHandle], Params]] = {
         "toAccountType": "FUND",
     },
     ("POST", "/v5/position/trading-stop"): eth_position,
+    ("POST", "/v5/position/add-margin"): isolated_position,
+    ("GET", "/v5/spread/max-qty"): {"symbol": SPREAD, "side": "1", "orderPrice": "10"},
+    ("POST", "/v5/spread/order/create"): with_spread_order(
+        None,
+        {
+            "symbol": SPREAD,
+            "side": "Buy",
+            "orderType": "Limit",
+            "qty": "0.01",
+            "price": "10",
+            "orderLinkId": "walk-spread-create",
+            "timeInForce": "PostOnly",
+        },
+    ),
+    ("POST", "/v5/spread/order/amend"): with_spread_order(
+        "walk-spread-amend",
+        {"symbol": SPREAD, "orderLinkId": "walk-spread-amend", "price": "11", "qty": "0.02"},
+    ),
+    ("POST", "/v5/spread/order/cancel"): with_spread_order(
+        "walk-spread-cancel", {"orderLinkId": "walk-spread-cancel"}
+    ),
+    ("POST", "/v5/account/demo-apply-money"): {
+        "adjustType": 0,
+        "utaDemoApplyMoney": [{"coin": "USDT", "amountStr": "1"}],
+    },
     ("POST", "/v5/position/switch-mode"): {"category": "linear", "symbol": "SOLUSDT", "mode": 3},
     ("POST", "/v5/order/amend"): with_order(
         "walk-amend",
