@@ -166,6 +166,7 @@ def running_exchange(
     debug: bool = False,
     funding_interval_ms: int | None = None,
     tls: ssl.SSLContext | None = None,
+    record: bool = True,
 ) -> Iterator[SimHandle]:
     """Start an exchange on 127.0.0.1 (a free port) in a background thread; yield its handle.
 
@@ -177,7 +178,9 @@ def running_exchange(
     send a whole request (and stay idle) before it is dropped; `debug` logs the traceback of
     an unexpected failure, not just its line; `funding_interval_ms` is how often perpetuals
     settle funding (Bybit's 8 hours by default); `tls` serves `https://` and `wss://` with
-    that server context (for clients that accept nothing else).
+    that server context (for clients that accept nothing else); `record` keeps every request
+    in `SimHandle.received` for tests to assert on (off for a long-running paper exchange,
+    where the list would only grow).
     """
     from bybitctl.sim.net.server import SimServer
 
@@ -199,7 +202,7 @@ def running_exchange(
             faults=faults,
             seed=seed,
             rate_limits=rate_limits,
-            record=received,
+            record=received if record else None,
             ws_idle_ms=ws_idle_ms,
             trade_latency_ms=trade_latency_ms,
             client_timeout=client_timeout,

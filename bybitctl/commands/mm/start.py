@@ -221,7 +221,7 @@ def run_start(opts: StartOptions) -> int:
                 from bybitctl.sim import running_exchange
 
                 seed = opts.paper_seed if opts.paper_seed is not None else secrets.randbelow(2**31)
-                with running_exchange(symbols=(opts.config.symbol,), seed=seed) as ex:
+                with running_exchange(symbols=(opts.config.symbol,), seed=seed, record=False) as ex:
                     settings = Settings(
                         profile="paper",
                         api_key=ex.api_key,

@@ -69,7 +69,11 @@ def test_requotes_only_beyond_the_tolerance(exchange, run_engine) -> None:
         assert abs(new - old) / old * 10000 > Decimal("0.3") - Decimal("0.02"), (old, new)
 
     # a tolerance the market does not cross here: the quotes rest where they were placed
-    wide = run_engine(exchange, refresh_tolerance_bps=200.0, min_requote_interval_ms=0)
+    # (50 bps from the mid, beyond the reach of the exchange's noise takers, so no fill
+    # replaces one either)
+    wide = run_engine(
+        exchange, spread_bps=50.0, refresh_tolerance_bps=200.0, min_requote_interval_ms=0
+    )
     wait_for(lambda: len(own_open(rest(exchange))) == 2)
     decided = wide.engine.stats.decisions
     wait_for(lambda: wide.engine.stats.decisions >= decided + 40, timeout=30)  # book moves
