@@ -54,7 +54,7 @@ def run_runs(opts: RunsOptions) -> int:
         journal.close()
     if not rows:
         print(f"no runs in {opts.journal}", file=sys.stderr)
-    if opts.fmt == "table":
+    if opts.fmt in ("table", "csv"):  # text for people and spreadsheets: never 1e-05
         rows = [{key: plain(value) for key, value in row.items()} for row in rows]
     render({"result": rows}, opts.fmt)
     return 0

@@ -110,12 +110,12 @@ def test_limit_keeps_the_newest(path: Path, capsys: pytest.CaptureFixture[str]) 
     ]
 
 
-def test_jsonl_and_csv_have_one_row_per_run(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_jsonl_has_numbers_and_csv_plain_text_one_row_per_run(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rows = [json.loads(line) for line in listed(path, capsys, "jsonl").splitlines()]
     assert [r["pnl"] for r in rows] == [0.0, -0.25, 9.5]
     assert listed(path, capsys, "csv").splitlines() == [
         "run_id,started,duration_s,fills,pnl,exit_reason",
-        "mmcccccc,2023-11-14T22:15:20Z,0.0,0,0.0,crashed",
+        "mmcccccc,2023-11-14T22:15:20Z,0,0,0,crashed",
         "mmbbbbbb,2023-11-14T22:14:20Z,2.5,1,-0.25,duration",
         "mmaaaaaa,2023-11-14T22:13:20Z,2.5,1,9.5,duration",
     ]
