@@ -110,7 +110,9 @@ def test_limit_keeps_the_newest(path: Path, capsys: pytest.CaptureFixture[str]) 
     ]
 
 
-def test_jsonl_has_numbers_and_csv_plain_text_one_row_per_run(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_jsonl_has_numbers_and_csv_plain_text_one_row_per_run(
+    path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rows = [json.loads(line) for line in listed(path, capsys, "jsonl").splitlines()]
     assert [r["pnl"] for r in rows] == [0.0, -0.25, 9.5]
     assert listed(path, capsys, "csv").splitlines() == [
