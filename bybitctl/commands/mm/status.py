@@ -97,7 +97,7 @@ def run_status(opts: StatusOptions) -> int:
     if opts.fmt == "json":
         sys.stdout.write(json.dumps(doc) + "\n")
         return 0
-    fields = {key: _cell(doc[key], plain) for key in _TABLE_KEYS if key in doc}
+    fields = {key: _cell(doc[key]) for key in _TABLE_KEYS if key in doc}
     render({"result": fields}, "table")
     quotes = doc.get("quotes") or []
     if quotes:
@@ -107,8 +107,10 @@ def run_status(opts: StatusOptions) -> int:
     return 0
 
 
-def _cell(value: Any, plain: Callable[[Any], str]) -> str:
+def _cell(value: Any) -> str:
     """A status field as text: a book side `[price, size]` as "price x size"."""
+    from bybitctl.mm.report import plain
+
     if isinstance(value, list):
         return " x ".join(plain(v) for v in value)
     return plain(value)
