@@ -376,11 +376,11 @@ class Journal:
             )
         ]
 
-    def runs(self, run_ids: list[str]) -> list[dict[str, Any]]:
-        """The run rows, oldest first."""
+    def runs(self, run_ids: list[str] | None = None) -> list[dict[str, Any]]:
+        """The run rows (default: every run), oldest first."""
+        where = "" if run_ids is None else f" WHERE run_id IN ({_marks(run_ids)})"
         cur = self.db.execute(
-            f"SELECT * FROM runs WHERE run_id IN ({_marks(run_ids)}) ORDER BY started_ms",
-            run_ids,
+            f"SELECT * FROM runs{where} ORDER BY started_ms, rowid", run_ids or ()
         )
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur]
@@ -512,6 +512,19 @@ class Journal:
         ):
             counts[event] = n
         return counts
+
+    def rejects(self, run_ids: list[str]) -> list[tuple[str, int, str | None]]:
+        """Refused actions by the code journaled with them: (code, count, the latest
+        message), in no order."""
+        # SQLite gives a bare column the value of the row MAX() picked: the latest message
+        return [
+            (r[0], r[1], r[2])
+            for r in self.db.execute(
+                f"SELECT status, COUNT(*), detail, MAX(id) FROM orders"
+                f" WHERE run_id IN ({_marks(run_ids)}) AND event = 'reject' GROUP BY status",
+                run_ids,
+            )
+        ]
 
     def latencies(self, run_ids: list[str]) -> list[float]:
         """Tick-to-quote latencies (µs) of the decisions that sent actions."""

@@ -4,7 +4,9 @@
 The `--report-json` keys are exactly `REPORT_KEYS` (shared with the backtest), all JSON
 numbers; the printed report adds the PnL attribution, taker fills and run facts, among them
 `reconciled`: whether the run's exit read the exchange's executions and booked any the
-stream had missed (when it could not, the fills and position are those received).
+stream had missed (when it could not, the fills and position are those received), and
+`rejects`: the exchange's refusals of our orders by retCode, each with Bybit's documented
+meaning (from the catalogue) and the exchange's latest message.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from bybitctl.errors import UsageError
 from bybitctl.mm.figures import REPORT_KEYS, report_figures
 from bybitctl.mm.journal import Journal
+from bybitctl.mm.orders import TIMEOUT
 from bybitctl.output import render
 
 
@@ -63,9 +66,100 @@ def build_report(
             "reconciled": bool(last.get("reconciled")),
             "duration_s": round(elapsed / 1000.0, 3),
             "latency_samples": len(latencies),
+            "rejects": rejects(journal, run_ids),
         }
     )
     return report
+
+
+def rejects(journal: Journal, run_ids: list[str]) -> list[dict[str, Any]]:
+    """The exchange's refusals of our order actions by retCode, most frequent first: count,
+    Bybit's documented meaning (None when undocumented) and the latest message it sent.
+    Unanswered requests (timeouts) are not refusals."""
+    from bybitctl.catalog import error_meaning
+
+    out = []
+    for status, count, message in journal.rejects(run_ids):
+        try:
+            code = int(status)
+        except (TypeError, ValueError):
+            continue
+        if code != TIMEOUT:
+            out.append(
+                {"code": code, "count": count, "meaning": error_meaning(code), "message": message}
+            )
+    return sorted(out, key=lambda r: (-r["count"], r["code"]))
+
+
+def reject_reason(code: int, message: str | None, meaning: str | None) -> str:
+    """A refusal in words: the documented meaning, then the exchange's message when it says
+    something else (Bybit's are often terse: "ab not enough for new order").
+
+    >>> reject_reason(110007, "ab not enough for new order", "Available balance is insufficient")
+    'Available balance is insufficient (ab not enough for new order)'
+    >>> meaning = "Available balance is insufficient"
+    >>> reject_reason(110007, meaning + ".", meaning)
+    'Available balance is insufficient'
+    >>> reject_reason(123, "", None)
+    'retCode 123'
+    """
+    message = (message or "").strip()
+    if not meaning:
+        return message or f"retCode {code}"
+    if not message or _words(message) == _words(meaning):
+        return meaning
+    return f"{meaning} ({message})"
+
+
+def _words(text: str) -> str:
+    return " ".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
+
+
+def run_list(journal: Journal, running: str | None = None) -> list[dict[str, Any]]:
+    """Every run in the journal, newest first: id, start (ISO 8601, UTC), duration, fills,
+    PnL and exit reason. A run's PnL is what its own fills made, fees included, marked at
+    its last mid: the chain's PnL after them minus before them, both at that mid, so the
+    inventory it inherited does not count (for a run without predecessors it is the
+    report's `total_pnl`). A run not ended is `running` when it is `running` (the run of the
+    instance holding the journal's lock), else `crashed`."""
+    from bybitctl.mm.accounting import Ledger
+
+    ledgers: dict[str, Ledger] = {}  # by target: the accounting a run resumes
+    out = []
+    for run in journal.runs():
+        run_id = run["run_id"]
+        ledger = ledgers.setdefault(run["target"], Ledger())
+        fills = list(journal.fills([run_id]))
+        mark = journal.last_mid([run_id]) or (fills[-1].mid if fills else Decimal(0))
+        before = ledger.total(mark)
+        for fill in fills:
+            ledger.apply(fill)
+        if run["ended_ms"] is not None:
+            reason = run["exit_reason"] or ""
+        else:
+            reason = "running" if run_id == running else "crashed"
+        out.append(
+            {
+                "run_id": run_id,
+                "started": _iso(run["started_ms"]),
+                "duration_s": round((run["elapsed_ms"] or 0) / 1000.0, 3),
+                "fills": len(fills),
+                "pnl": float(ledger.total(mark) - before),
+                "exit_reason": reason,
+            }
+        )
+    return out[::-1]
+
+
+def _iso(ms: int) -> str:
+    """Milliseconds since the epoch as ISO 8601 UTC to the second.
+
+    >>> _iso(1_700_000_000_999)
+    '2023-11-14T22:13:20Z'
+    """
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms // 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def report_json(report: dict[str, Any]) -> dict[str, Any]:
@@ -83,16 +177,40 @@ def write_report_json(path: Path, report: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
+def plain(value: Any) -> str:
+    """A figure as a person reads it: numbers in plain notation to 8 decimals (never
+    `1e-05`), booleans as true/false, nothing as ""; the same in the report, `mm status`,
+    `mm runs` and the dashboard.
+
+    >>> plain(1e-05), plain(0.0123456789), plain(-0.0), plain(65000.1), plain(True), plain(None)
+    ('0.00001', '0.01234568', '0', '65000.1', 'true', '')
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        text = f"{value:.8f}".rstrip("0").rstrip(".")
+        return "0" if text in ("", "-0") else text
+    return str(value)
+
+
 def as_text(report: dict[str, Any]) -> dict[str, str]:
-    """Every figure as a person reads it: floats in plain notation to 8 decimals, a nested
-    figure (the latency percentiles) on one line."""
+    """Every figure as a person reads it (`plain`), a nested figure (the latency
+    percentiles) on one line, and one line per rejected retCode (`rejects.<code>`: count
+    and reason)."""
     text: dict[str, str] = {}
     for key, value in report.items():
-        if isinstance(value, dict):
-            value = "  ".join(f"{k} {v}" for k, v in value.items())
-        elif isinstance(value, float):
-            value = f"{value:.8f}".rstrip("0").rstrip(".") if value else "0"
-        text[key] = str(value)
+        if key == "rejects" and isinstance(value, list):
+            for r in value:
+                reason = reject_reason(r["code"], r["message"], r["meaning"])
+                text[f"rejects.{r['code']}"] = f"{r['count']}  {reason}"
+            if not value:
+                text[key] = "0"
+        elif isinstance(value, dict):
+            text[key] = "  ".join(f"{k} {plain(v)}" for k, v in value.items())
+        else:
+            text[key] = plain(value)
     return text
 
 

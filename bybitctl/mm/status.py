@@ -2,12 +2,15 @@
 `mm status` (through the journal's control row) show, twice a second.
 
 `snapshot` only reads the engine's state; `publish` also journals the run's progress and a
-PnL point and emits the status event.
+PnL point and emits the status event. Every figure is a JSON number, as in `mm report`
+(prices, quantities and money are exact decimals converted once, here; the journal keeps
+the exact values).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from bybitctl.mm.figures import percentile
@@ -55,11 +58,11 @@ def snapshot(engine: Engine, now: int) -> dict[str, Any]:
         quotes.append(
             {
                 "side": o.side,
-                "price": str(o.price),
-                "qty": str(o.remaining),
+                "price": float(o.price),
+                "qty": float(o.remaining),
                 "status": o.status,
-                "level_qty": str(size) if size else None,
-                "queue_ahead": None if ahead is None else str(ahead),
+                "level_qty": float(size) if size else None,
+                "queue_ahead": number(ahead),
                 "level": tracker.level(o.link_id),
             }
         )
@@ -76,18 +79,16 @@ def snapshot(engine: Engine, now: int) -> dict[str, Any]:
         "public": engine.public.up,
         "private": engine.private.up,
         "trade_ws": engine.executor.ws_up,
-        "bid": list(bid) if bid else None,
-        "ask": list(ask) if ask else None,
+        "bid": [number(x) for x in bid] if bid else None,
+        "ask": [number(x) for x in ask] if ask else None,
         "quotes": quotes,
-        "position": str(engine.inventory.position),
-        "exchange_position": None
-        if engine.exchange_position is None
-        else str(engine.exchange_position),
-        "realized_pnl": str(ledger.realized),
-        "unrealized_pnl": str(ledger.unrealized(mark)) if mark else "0",
-        "fees": str(ledger.fees),
+        "position": float(engine.inventory.position),
+        "exchange_position": number(engine.exchange_position),
+        "realized_pnl": float(ledger.realized),
+        "unrealized_pnl": float(ledger.unrealized(mark)) if mark else 0.0,
+        "fees": float(ledger.fees),
         "fills": ledger.fills,
-        "equity": engine.equity,
+        "equity": number(engine.equity),
         "orders_placed": stats.orders_placed,
         "orders_amended": stats.orders_amended,
         "orders_cancelled": stats.orders_cancelled,
@@ -98,8 +99,24 @@ def snapshot(engine: Engine, now: int) -> dict[str, Any]:
             "n": len(lat),
         },
         "quote_uptime_pct": round(100.0 * engine.quoted_ms / elapsed, 1),
-        "recent_fills": engine.fills_recent,
+        "recent_fills": [
+            {k: number(v) if k in _FILL_FIGURES else v for k, v in fill.items()}
+            for fill in engine.fills_recent
+        ],
     }
+
+
+_FILL_FIGURES = frozenset({"price", "qty", "fee", "position"})
+"""The figures of a `fill` event (exact strings there) that the status gives as numbers."""
+
+
+def number(value: Decimal | str | float | None) -> float | None:
+    """A figure as a JSON number (None stays None: not known).
+
+    >>> number("0.00001"), number(Decimal("65000.1")), number(None)
+    (1e-05, 65000.1, None)
+    """
+    return None if value is None or value == "" else float(value)
 
 
 def publish(engine: Engine, now: int) -> None:

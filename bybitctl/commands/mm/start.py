@@ -299,8 +299,8 @@ def _run(opts: StartOptions, journal: Any, settings: Any, target: str) -> int:
         return INTERRUPTED
     if (engine.stop_reason or "").startswith("rejects:"):
         print(
-            f"error: stopped after {opts.config.reject_limit} order placements in a row "
-            f"were rejected with retCode {engine.stop_reason.split(':', 1)[1]}",
+            f"error: stopped: {opts.config.reject_limit} order placements in a row "
+            f"rejected with retCode {engine.stop_reason.split(':', 1)[1]}",
             file=sys.stderr,
         )
     return code

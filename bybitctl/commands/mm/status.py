@@ -61,36 +61,59 @@ def status_of(path: Path) -> dict[str, Any]:
         journal.close()
 
 
+_TABLE_KEYS = (
+    "running",
+    "journal",
+    "pid",
+    "run_id",
+    "status",
+    "uptime_s",
+    "guard",
+    "kill",
+    "mmp",
+    "bid",
+    "ask",
+    "position",
+    "realized_pnl",
+    "unrealized_pnl",
+    "fees",
+    "fills",
+    "rejects",
+    "quote_uptime_pct",
+    "reason",
+    "open_orders",
+)
+_QUOTE_KEYS = ("side", "price", "qty", "status", "level", "level_qty", "queue_ahead")
+
+
 def run_status(opts: StatusOptions) -> int:
-    """Print the status; "not running" is an answer, not a failure (exit 0)."""
+    """Print the status; "not running" is an answer, not a failure (exit 0). json is the
+    whole document, its figures JSON numbers; the table shows the fields a person checks,
+    then one row per quote, every figure in plain notation (as `mm report` prints it)."""
+    from bybitctl.mm.report import plain
+    from bybitctl.output import render
+
     doc = status_of(opts.journal)
     if opts.fmt == "json":
         sys.stdout.write(json.dumps(doc) + "\n")
         return 0
-    lines = [f"{'running' if doc['running'] else 'not running'}  ({doc['journal']})"]
-    for key in (
-        "run_id",
-        "pid",
-        "status",
-        "uptime_s",
-        "guard",
-        "kill",
-        "position",
-        "realized_pnl",
-        "unrealized_pnl",
-        "fees",
-        "fills",
-        "quote_uptime_pct",
-        "reason",
-    ):
-        if key in doc:
-            lines.append(f"  {key}: {doc[key]}")
-    for q in doc.get("quotes") or []:
-        ahead = q.get("queue_ahead")
-        queue = f", {ahead} ahead in queue" if ahead is not None else ""
-        lines.append(f"  quote {q['side']} {q['qty']} @ {q['price']} ({q['status']}{queue})")
-    sys.stdout.write("\n".join(lines) + "\n")
+    fields = {key: _cell(doc[key]) for key in _TABLE_KEYS if key in doc}
+    render({"result": fields}, "table")
+    quotes = doc.get("quotes") or []
+    if quotes:
+        sys.stdout.write("\n")
+        rows = [{key: plain(q.get(key)) for key in _QUOTE_KEYS} for q in quotes]
+        render({"result": {"list": rows}}, "table")
     return 0
+
+
+def _cell(value: Any) -> str:
+    """A status field as text: a book side `[price, size]` as "price x size"."""
+    from bybitctl.mm.report import plain
+
+    if isinstance(value, list):
+        return " x ".join(plain(v) for v in value)
+    return plain(value)
 
 
 def make_status(runner: Callable[[StatusOptions], int] = run_status) -> Callable[..., None]:

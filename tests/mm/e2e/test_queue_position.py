@@ -63,18 +63,23 @@ def still(tmp_path: Path) -> Iterator[SimHandle]:
         yield ex
 
 
+def _exact(figure: float) -> Decimal:
+    """A status figure (a JSON number) as the decimal it was written from."""
+    return Decimal(repr(figure))
+
+
 def _our_bid(bot: Any) -> dict[str, Any] | None:
     """Our bid at BID in the latest status."""
     statuses = bot.of("status")
     for q in statuses[-1]["quotes"] if statuses else []:
-        if q["side"] == "Buy" and q["price"] == BID:
+        if q["side"] == "Buy" and _exact(q["price"]) == Decimal(BID):
             return q
     return None
 
 
 def _ahead_is(bot: Any, want: Decimal) -> bool:
     q = _our_bid(bot)
-    return q is not None and q["queue_ahead"] is not None and Decimal(q["queue_ahead"]) == want
+    return q is not None and q["queue_ahead"] is not None and _exact(q["queue_ahead"]) == want
 
 
 def test_taker_trades_at_our_price_bring_the_queue_ahead_down_to_0_at_our_fill(
@@ -103,7 +108,9 @@ def test_taker_trades_at_our_price_bring_the_queue_ahead_down_to_0_at_our_fill(
         "price": BID,
     }
     behind.place_order(**{**sell, "side": "Buy", "timeInForce": "PostOnly", "qty": "0.5"})
-    wait_for(lambda: (q := _our_bid(bot)) is not None and q["level_qty"] == "0.802")
+    wait_for(
+        lambda: (q := _our_bid(bot)) is not None and _exact(q["level_qty"]) == Decimal("0.802")
+    )
     assert _ahead_is(bot, AHEAD)  # joining behind us changes nothing ahead
 
     flow.place_order(**sell, qty="0.2")
@@ -112,6 +119,6 @@ def test_taker_trades_at_our_price_bring_the_queue_ahead_down_to_0_at_our_fill(
     flow.place_order(**sell, qty="0.101")  # the last 0.1 ahead, then half of ours
     fill = wait_for(lambda: bot.of("fill"))[0]
     assert (fill["side"], fill["price"], fill["qty"]) == ("Buy", BID, "0.001")
-    wait_for(lambda: (q := _our_bid(bot)) is not None and q["qty"] == "0.001")
+    wait_for(lambda: (q := _our_bid(bot)) is not None and _exact(q["qty"]) == Decimal("0.001"))
     assert _ahead_is(bot, Decimal(0))  # we were reached: nothing is ahead
     assert bot.stop() == 0
