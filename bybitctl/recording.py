@@ -17,7 +17,7 @@ import gzip
 import os
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -126,6 +126,27 @@ def iter_recording(path: str | Path) -> Iterator[dict[str, Any]]:
         ):
             raise UsageError(f"{path}: line {number} is not a recorded frame")
         yield line
+
+
+def iter_recordings(paths: Iterable[str | Path]) -> Iterator[dict[str, Any]]:
+    """The frame lines of several recordings read one after the other (in the order given,
+    which should be time order), as one stream.
+
+    A rotated recording starts with the books as they stood at the rotation (lines marked
+    `"restated": true`, see `RotatingWriter`), so each file can be replayed alone; read after
+    the file before it, such a line repeats what that file already built and is skipped.
+    """
+    seen: set[str] = set()
+    for path in paths:
+        topics: set[str] = set()
+        for line in iter_recording(path):
+            topic = line["frame"].get("topic")
+            if line.get("restated") and topic in seen:
+                continue
+            if isinstance(topic, str):
+                topics.add(topic)
+            yield line
+        seen |= topics
 
 
 def _iter_lines(path: Path) -> Iterator[tuple[int, Any]]:
