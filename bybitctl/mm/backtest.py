@@ -43,10 +43,12 @@ from bybitctl.mm.strategy import (
     OpenOrder,
     Place,
     QuoteParams,
+    QuotePlan,
     StrategyState,
     VolEstimator,
     book_view,
-    decide,
+    quote_plan,
+    settle,
 )
 from bybitctl.recording import iter_recordings
 
@@ -127,12 +129,11 @@ class Backtest:
         self._start: int | None = None
         self._two_sided_ms = 0
         self._kill = config.kill_max_loss is not None or config.kill_max_drawdown is not None
-        self._reads = _ViewReads.of(self.params)
         self._dirty = True
         """Whether an input of the decision other than the view and the time changed since
         the last call (our orders, inventory, strategy state), or that call left actions
         to do."""
-        self._memo: tuple[Any, ...] | None = None
+        self._memo: QuotePlan | None = None
         self._wake = 0
         """From when the last quiet decision may no longer hold on time alone."""
 
@@ -229,21 +230,20 @@ class Backtest:
         """One decision point; returns True when actions were handed to the exchange.
 
         `decide` is pure, so when nothing it reads changed since a call that asked for
-        nothing (the view's fields the config uses, the guard's verdict, our orders,
-        inventory and state) and no time-driven rule can have flipped (`_wake`), it would
-        ask for nothing again: the rate budget still refills as if it had been asked."""
+        nothing (its `QuotePlan` of the market, our orders, inventory and state) and no
+        time-driven rule can have flipped (`_wake`), it would ask for nothing again: the
+        rate budget still refills as if it had been asked."""
         self.decisions += 1
         risk = self.risk
         if self._kill:
             risk.kill.update(self.ledger.total(self.market.mark_price()), now)
-        view = self._view(now, risk.halt(now))
-        memo = self._reads.key(view, now, self.params.stale_ms)
-        if not self._dirty and now < self._wake and memo == self._memo:
+        plan = quote_plan(self.params, self._view(now, risk.halt(now)), self.inventory, now)
+        if not self._dirty and now < self._wake and plan == self._memo:
             risk.budget.admit((), now)
             return False
         self.calls += 1
         orders = self.tracker.open_orders()
-        decision = decide(self.params, view, self.inventory, orders, now, self.state)
+        decision = settle(self.params, plan, self.inventory, orders, now, self.state)
         self.state = decision.state
         sent, _ = risk.budget.admit(decision.actions, now)
         counts = self.counts
@@ -255,7 +255,7 @@ class Backtest:
         self.tracker.sent(sent, now)
         self._dirty = bool(decision.actions)
         if not self._dirty:
-            self._memo = memo
+            self._memo = plan
             self._wake = self._next_wake(orders, now)
         return bool(sent)
 
@@ -491,38 +491,6 @@ def shared_market(symbol: str) -> Market:
     book (no depth cut), the guard's last message time and resync state, the last trade and
     the mark. Volatility is each backtest's own (its window is a config field)."""
     return Market(symbol, depth=None, stale_ms=0, vol_window_ms=1, vol=False)
-
-
-@dataclass(frozen=True, slots=True)
-class _ViewReads:
-    """Which fields of the view a config's decision reads beyond the top prices, the guard
-    flags and the stale verdict: top sizes (microprice), the last trade, the mark, the
-    volatility."""
-
-    sizes: bool
-    last: bool
-    mark: bool
-    vol: bool
-
-    @classmethod
-    def of(cls, p: QuoteParams) -> _ViewReads:
-        ref = p.reference
-        return cls(ref == "microprice", ref == "last", ref == "mark", p.vol_multiplier > 0)
-
-    def key(self, view: BookView, now: int, stale_ms: int) -> tuple[Any, ...]:
-        """What `decide` reads of `view` at `now`: equal keys, equal reads."""
-        return (
-            view.bid,
-            view.ask,
-            (view.bid_qty, view.ask_qty) if self.sizes else None,
-            view.last if self.last else None,
-            view.mark if self.mark else None,
-            view.vol_bps if self.vol else None,
-            view.resyncing,
-            view.private_ok,
-            view.halt,
-            now - view.ts_ms > stale_ms,
-        )
 
 
 _UNSEEN = object()
