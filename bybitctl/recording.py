@@ -41,8 +41,37 @@ def _create(path: Path) -> IO[bytes]:
     return fh
 
 
-def _open(path: Path) -> IO[bytes]:
-    if path.suffix == ".gz":
+Source = str | Path
+"""A recording's location: a local path, or an fsspec URL (`s3://...`, `file://...`)."""
+
+
+def is_url(path: Source) -> bool:
+    """Whether `path` names a recording by URL (read through fsspec)."""
+    return isinstance(path, str) and "://" in path
+
+
+def _local(path: Source) -> Source:
+    return path if is_url(path) else Path(path)
+
+
+def _open(path: Source) -> IO[bytes]:
+    if is_url(path):
+        try:
+            import fsspec
+        except ImportError:
+            raise UsageError(
+                f"{path}: reading a recording by URL needs fsspec",
+                hint="install it with: pip install 'bybitctl[cluster]'",
+            ) from None
+        name = str(path)
+        compression = "gzip" if name.endswith(".gz") else None
+        try:
+            return fsspec.open(name, "rb", compression=compression).open()  # type: ignore[no-any-return]
+        except FileNotFoundError:
+            raise
+        except (ValueError, ImportError) as exc:
+            raise UsageError(f"cannot read the recording {path}: {exc}") from None
+    if Path(path).suffix == ".gz":
         return gzip.open(path, "rb")  # type: ignore[return-value]
     return open(path, "rb")
 
@@ -91,9 +120,9 @@ class RecordingWriter:
         self.close()
 
 
-def read_header(path: str | Path) -> dict[str, Any]:
+def read_header(path: Source) -> dict[str, Any]:
     """The header line of a recording; `UsageError` when the file is not one."""
-    path = Path(path)
+    path = _local(path)
     _, header = next(_iter_lines(path), (0, None))
     if header is None:
         raise UsageError(f"{path} is empty")
@@ -102,13 +131,13 @@ def read_header(path: str | Path) -> dict[str, Any]:
     return header
 
 
-def iter_recording(path: str | Path) -> Iterator[dict[str, Any]]:
+def iter_recording(path: Source) -> Iterator[dict[str, Any]]:
     """Yield the frame lines `{"recv_ns", "channel", "frame"}` of a recording, header skipped.
 
     A line cut short by a killed writer ends the iteration instead of failing it; a whole
     line of another shape is an error.
     """
-    path = Path(path)
+    path = _local(path)
     lines = _iter_lines(path)
     _, header = next(lines, (0, None))
     if header is None:
@@ -128,7 +157,7 @@ def iter_recording(path: str | Path) -> Iterator[dict[str, Any]]:
         yield line
 
 
-def iter_recordings(paths: Iterable[str | Path]) -> Iterator[dict[str, Any]]:
+def iter_recordings(paths: Iterable[Source]) -> Iterator[dict[str, Any]]:
     """The frame lines of several recordings read one after the other (in the order given,
     which should be time order), as one stream.
 
@@ -149,7 +178,7 @@ def iter_recordings(paths: Iterable[str | Path]) -> Iterator[dict[str, Any]]:
         seen |= topics
 
 
-def _iter_lines(path: Path) -> Iterator[tuple[int, Any]]:
+def _iter_lines(path: Source) -> Iterator[tuple[int, Any]]:
     """Each non-blank line, decoded, with its line number in the file (blank lines count, so
     an error names the line an editor shows); an undecodable line or a cut gzip stream ends
     it."""

@@ -486,6 +486,17 @@ def _price(value: Any) -> Decimal | None:
         return None
 
 
+def full_report(result: BacktestResult) -> dict[str, Any]:
+    """What `mm backtest` prints (and each `mm sweep` row holds after its swept fields): the
+    report keys, then the decision points and the PnL attribution."""
+    return {
+        **result.report,
+        "decisions": result.decisions,
+        "spread_capture": float(result.ledger.spread_capture),
+        "inventory_pnl": float(result.ledger.inventory_pnl(result.mark)),
+    }
+
+
 def shared_market(symbol: str) -> Market:
     """The public market a replay keeps for every backtest of `symbol`: the whole recorded
     book (no depth cut), the guard's last message time and resync state, the last trade and

@@ -11,9 +11,11 @@ from bybitctl.commands.mm.resume import make_resume
 from bybitctl.commands.mm.start import make_start
 from bybitctl.commands.mm.status import make_status
 from bybitctl.commands.mm.stop import make_stop
+from bybitctl.commands.mm.sweep import make_sweep
 
 app = typer.Typer(
-    help="Quote a market on both sides, safely: start, stop, status, resume, report, backtest.",
+    help="Quote a market on both sides, safely: start, stop, status, resume, report, "
+    "backtest, sweep.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -26,3 +28,4 @@ app.command("status")(make_status())
 app.command("resume")(make_resume())
 app.command("report")(make_report())
 app.command("backtest")(make_backtest())
+app.command("sweep")(make_sweep())
