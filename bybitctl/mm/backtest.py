@@ -95,6 +95,8 @@ class Backtest:
         settings: BacktestSettings | None = None,
         timer: Callable[[], int] = time.perf_counter_ns,
         market: Market | None = None,
+        *,
+        reuse: bool = True,
     ) -> None:
         self.config = config
         self.settings = settings or BacktestSettings()
@@ -133,6 +135,9 @@ class Backtest:
         """Whether an input of the decision other than the view and the time changed since
         the last call (our orders, inventory, strategy state), or that call left actions
         to do."""
+        self._reuse = reuse
+        """False: call `settle` at every decision point (the reference `reuse` is tested
+        against: both give the same results)."""
         self._memo: QuotePlan | None = None
         self._wake = 0
         """From when the last quiet decision may no longer hold on time alone."""
@@ -238,7 +243,7 @@ class Backtest:
         if self._kill:
             risk.kill.update(self.ledger.total(self.market.mark_price()), now)
         plan = quote_plan(self.params, self._view(now, risk.halt(now)), self.inventory, now)
-        if not self._dirty and now < self._wake and plan == self._memo:
+        if self._reuse and not self._dirty and now < self._wake and plan == self._memo:
             risk.budget.admit((), now)
             return False
         self.calls += 1

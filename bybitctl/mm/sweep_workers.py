@@ -63,7 +63,7 @@ def connect(address: str, timeout: float = 10.0) -> Any:
             hint="install it with: pip install 'bybitctl[cluster]'",
         ) from None
     try:
-        return Client(address, timeout=timeout, set_as_default=False)
+        return Client(address, timeout=timeout)
     except (OSError, TimeoutError) as exc:
         raise NetworkError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
 
