@@ -4,7 +4,10 @@ and `sim serve --replay` read.
 A recording is JSONL (gzip when the name ends in `.gz`). The first line is a header
 `{"recording": "bybitctl", "version": 1, "created_ns", "channel", "topics"}`; every other line
 is one frame as received: `{"recv_ns", "channel", "frame"}`. Frames are stored undecoded in
-meaning (the exchange's strings stay strings) so a replay sees exactly what the feed saw.
+meaning (the exchange's strings stay strings) so a replay sees exactly what the feed saw. One
+recording may hold several topics, symbols and channels (books, trades and tickers together,
+as a backtest needs), each line naming its channel. `RotatingWriter` cuts a long collection
+into files by time or size; `iter_recordings` reads such files (or any) in sequence.
 
 A recording is created readable by its owner only (0600): private streams carry orders,
 executions and balances. Reading anything that is not a recording (a directory, a binary
@@ -15,14 +18,17 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
+from bybitctl import parsing
 from bybitctl.errors import UsageError
 
 FORMAT = "bybitctl"
@@ -100,11 +106,28 @@ class RecordingWriter:
         self._fh.write(orjson.dumps(header) + b"\n")
         self._fh.flush()
 
-    def write(self, frame: dict[str, Any], recv_ns: int, channel: str | None = None) -> None:
-        """Record one decoded frame with the local time it was received."""
-        line = {"recv_ns": recv_ns, "channel": channel or self.channel, "frame": frame}
+    def write(
+        self,
+        frame: dict[str, Any],
+        recv_ns: int,
+        channel: str | None = None,
+        *,
+        restated: bool = False,
+    ) -> None:
+        """Record one decoded frame with the local time it was received (`restated`: not
+        received but the state a rotated file starts from; see `RotatingWriter`)."""
+        line: dict[str, Any] = {"recv_ns": recv_ns, "channel": channel or self.channel}
+        line["frame"] = frame
+        if restated:
+            line["restated"] = True
         self._fh.write(orjson.dumps(line) + b"\n")
         self._fh.flush()
+
+    @property
+    def size(self) -> int:
+        """Bytes in the file so far (compressed, for gzip)."""
+        inner = getattr(self._fh, "fileobj", None)
+        return (inner or self._fh).tell()  # type: ignore[no-any-return]
 
     def close(self) -> None:
         """Finish the file (writes the gzip trailer and closes the file under it)."""
@@ -114,6 +137,126 @@ class RecordingWriter:
             inner.close()
 
     def __enter__(self) -> RecordingWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_SIZES = {"KB": 1000, "MB": 1000**2, "GB": 1000**3}
+_ROTATION = re.compile(r"([0-9]+)(s|m|h|d|KB|MB|GB)")
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """When a rotating recording starts its next file: every `seconds` (aligned to the
+    clock: `1h` rotates on the hour) or once a file holds `size` bytes."""
+
+    seconds: int | None = None
+    size: int | None = None
+
+
+def parse_rotation(text: str) -> Rotation:
+    """`--rotate`: a whole number and a unit, time (`30s`, `15m`, `1h`, `1d`) or size
+    (`500KB`, `100MB`, `1GB`, decimal units).
+
+    >>> parse_rotation("1h"), parse_rotation("100MB")
+    (Rotation(seconds=3600, size=None), Rotation(seconds=None, size=100000000))
+    """
+    found = _ROTATION.fullmatch(text.strip())
+    if found is None:
+        raise UsageError(
+            f"--rotate {text}: expected a period (30s, 15m, 1h, 1d) or a size (500KB, 100MB, 1GB)"
+        )
+    try:
+        count = parsing.integer(found.group(1), parsing.NumberRule(positive=True))
+    except parsing.InvalidValue as exc:
+        raise UsageError(f"--rotate {text}: {exc}") from None
+    unit = found.group(2)
+    if unit in _UNITS:
+        return Rotation(seconds=count * _UNITS[unit])
+    return Rotation(size=count * _SIZES[unit])
+
+
+Restate = Callable[[], list[tuple[str, dict[str, Any]]]]
+"""The frames a new file of a rotating recording starts with: (channel, frame) per book."""
+
+
+class RotatingWriter:
+    """A recording cut into files for 24/7 collection: `PATH` `btc.jsonl.gz` becomes
+    `btc-20250101T000000Z.jsonl.gz`, `btc-20250101T010000Z.jsonl.gz`, ... (the UTC time of
+    each file's first frame), each a whole recording with its own header.
+
+    A book stream sends its snapshot once, on subscribing, so each new file starts with the
+    books as they stand (`restate`: one snapshot frame per book, marked `"restated": true`);
+    a file replays alone, and `iter_recordings` skips those lines when it reads the files
+    one after the other, so the sequence replays exactly as one unrotated recording would.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        rotation: Rotation,
+        *,
+        channel: str = "",
+        topics: list[str] | None = None,
+        restate: Restate | None = None,
+    ) -> None:
+        self.template = Path(path)
+        self.rotation = rotation
+        self.channel = channel
+        self.topics = list(topics or [])
+        self.restate = restate
+        self.paths: list[Path] = []
+        self._writer: RecordingWriter | None = None
+        self._period: int | None = None
+        parent = self.template.absolute().parent
+        if not parent.is_dir():
+            raise UsageError(f"cannot write the recording {path}: no such directory {parent}")
+
+    def write(self, frame: dict[str, Any], recv_ns: int, channel: str | None = None) -> None:
+        """Record one frame, starting the next file first when this one is due."""
+        writer = self._writer
+        rotation = self.rotation
+        period = recv_ns // (rotation.seconds * 10**9) if rotation.seconds else None
+        if writer is None:
+            self._open(recv_ns, period, restate=False)
+        elif (period is not None and period != self._period) or (
+            rotation.size is not None and writer.size >= rotation.size
+        ):
+            writer.close()
+            self._open(recv_ns, period, restate=True)
+        assert self._writer is not None
+        self._writer.write(frame, recv_ns, channel)
+
+    def _open(self, recv_ns: int, period: int | None, *, restate: bool) -> None:
+        path = self._name(recv_ns)
+        self._writer = RecordingWriter(path, channel=self.channel, topics=self.topics)
+        self._period = period
+        self.paths.append(path)
+        if restate and self.restate is not None:
+            for channel, frame in self.restate():
+                self._writer.write(frame, recv_ns, channel, restated=True)
+
+    def _name(self, recv_ns: int) -> Path:
+        name = self.template.name
+        suffix = "".join(s for s in self.template.suffixes if s in (".jsonl", ".gz", ".json"))
+        stem = name[: len(name) - len(suffix)] if suffix else name
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(recv_ns / 1e9))
+        path = self.template.with_name(f"{stem}-{stamp}{suffix}")
+        n = 1
+        while path in self.paths or path.exists():
+            n += 1
+            path = self.template.with_name(f"{stem}-{stamp}-{n}{suffix}")
+        return path
+
+    def close(self) -> None:
+        """Finish the current file."""
+        if self._writer is not None:
+            self._writer.close()
+
+    def __enter__(self) -> RotatingWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
