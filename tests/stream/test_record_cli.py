@@ -69,7 +69,9 @@ def test_records_several_symbols_and_streams_into_rotated_files(
                     "maxOrderQty": "100", "minOrderQty": "0.001", "qtyStep": "0.001",
                     "minNotionalValue": "5",
                 },
-                "leverageFilter": {"minLeverage": "1", "maxLeverage": "100", "leverageStep": "0.01"},
+                "leverageFilter": {
+                    "minLeverage": "1", "maxLeverage": "100", "leverageStep": "0.01"
+                },
             }
         )
     )  # fmt: skip
