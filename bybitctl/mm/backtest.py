@@ -138,9 +138,11 @@ class Backtest:
         self._reuse = reuse
         """False: call `settle` at every decision point (the reference `reuse` is tested
         against: both give the same results)."""
-        self._memo: QuotePlan | None = None
+        self._quiet: set[Any] = set()
+        """Plans `settle` answered with nothing since our orders, inventory or state last
+        changed and a time rule last flipped: the market often comes back to where it was."""
         self._wake = 0
-        """From when the last quiet decision may no longer hold on time alone."""
+        """From when the quiet answers may no longer hold on time alone."""
 
     # -- driving --------------------------------------------------------------------------
 
@@ -234,18 +236,23 @@ class Backtest:
     def _decide(self, now: int) -> bool:
         """One decision point; returns True when actions were handed to the exchange.
 
-        `decide` is pure, so when nothing it reads changed since a call that asked for
-        nothing (its `QuotePlan` of the market, our orders, inventory and state) and no
-        time-driven rule can have flipped (`_wake`), it would ask for nothing again: the
+        `decide` is pure: when our orders, inventory and state are as they were, no
+        time-driven rule can have flipped since (`_wake`) and `settle` already answered
+        this very `QuotePlan` of the market with nothing, it would answer nothing again. The
         rate budget still refills as if it had been asked."""
         self.decisions += 1
         risk = self.risk
         if self._kill:
             risk.kill.update(self.ledger.total(self.market.mark_price()), now)
         plan = quote_plan(self.params, self._view(now, risk.halt(now)), self.inventory, now)
-        if self._reuse and not self._dirty and now < self._wake and plan == self._memo:
-            risk.budget.admit((), now)
-            return False
+        quiet = self._quiet
+        if self._dirty or now >= self._wake:
+            quiet.clear()
+        else:
+            keys = self._quiet_keys(plan)
+            if self._reuse and all(key in quiet for key in keys):
+                risk.budget.admit((), now)
+                return False
         self.calls += 1
         orders = self.tracker.open_orders()
         decision = settle(self.params, plan, self.inventory, orders, now, self.state)
@@ -260,9 +267,21 @@ class Backtest:
         self.tracker.sent(sent, now)
         self._dirty = bool(decision.actions)
         if not self._dirty:
-            self._memo = plan
+            if len(quiet) >= 4096:
+                quiet.clear()
+            quiet.update(self._quiet_keys(plan))
             self._wake = self._next_wake(orders, now)
         return bool(sent)
+
+    def _quiet_keys(self, plan: QuotePlan) -> tuple[Any, ...]:
+        """What a quiet answer is remembered by. In one-way mode each side's actions depend
+        on its own wanted quotes only (with the guard verdict, the cap and the tolerance),
+        so a side quiet before is quiet again whatever the other side wants; in hedge mode
+        the sides share the opening room, so the whole plan is the key."""
+        if plan.reason or self.params.hedge_mode:
+            return (plan,)
+        head = (plan.cap_lots, plan.tol)
+        return ((*head, True, plan.bids), (*head, False, plan.asks))
 
     def _view(self, now: int, halt: str) -> BookView:
         market = self.market
