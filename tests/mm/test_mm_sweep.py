@@ -122,7 +122,8 @@ def bybitctl() -> str:
     return found
 
 
-def sweep(tmp_path: Path, data: Path | str, *args: str) -> subprocess.CompletedProcess[str]:
+def write_inputs(tmp_path: Path) -> None:
+    """mm.toml, grid.toml (GRID) and the instrument row in `tmp_path`."""
     (tmp_path / "mm.toml").write_text(
         "".join(f"{k} = {json.dumps(v)}\n" for k, v in BASE.items() if k != "level_spacing_bps")
     )
@@ -130,30 +131,12 @@ def sweep(tmp_path: Path, data: Path | str, *args: str) -> subprocess.CompletedP
         "".join(f"{k} = {json.dumps(v)}\n" for k, v in GRID.items())
     )
     (tmp_path / "inst.json").write_text(json.dumps(LINEAR_INSTRUMENT))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BYBIT", "XDG_"))}
-    env["HOME"] = str(tmp_path / "home")
-    return subprocess.run(
-        [
-            bybitctl(),
-            "mm",
-            "sweep",
-            "--data",
-            str(data),
-            "--grid",
-            str(tmp_path / "grid.toml"),
-            "--config",
-            str(tmp_path / "mm.toml"),
-            "--instrument",
-            str(tmp_path / "inst.json"),
-            "--level-spacing-bps",
-            "2",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+
+
+def sweep(tmp_path: Path, data: Path | str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed `bybitctl mm sweep` of GRID over BASE on `data`."""
+    write_inputs(tmp_path)
+    return sweep_with_grid(tmp_path, data, "--level-spacing-bps", "2", *args)
 
 
 def rows_of(out: str) -> list[dict[str, Any]]:
@@ -280,3 +263,62 @@ def test_a_dask_cluster_gives_the_rows_of_local_workers(
     by_url = sweep(tmp_path, recording.resolve().as_uri(), "--scheduler", dask_cluster)
     assert by_url.returncode == 0, by_url.stderr
     assert by_config(rows_of(by_url.stdout)) == by_config(local_rows)
+
+
+@pytest.mark.parametrize(
+    ("grid", "args", "message"),
+    [
+        ("spread_bps = [1, 2]\nwarp = [1]\n", [], "warp: not an mm field"),
+        ("spread_bps = 2\n", [], "spread_bps: expected a non-empty list"),
+        ("spread_bps = [1, 0]\n", [], "spread_bps"),
+        ("spread_bps = [1, 2]\n", ["--workers", "0"], "--workers"),
+        ("spread_bps = [1, 2]\n", ["--scheduler", "localhost:8786"], "tcp://HOST:PORT"),
+        ("spread_bps = [1, 2]\n", ["-o", "yaml"], "-o yaml"),
+        ("spread_bps = [1, 2]\n", ["--plot", "x.png"], "two swept fields"),
+        (
+            "spread_bps = [1, 2]\nlevels = [1]\n",
+            ["--plot", "x.png", "--plot-figure", "x"],
+            "not a report key",
+        ),
+        ("spread_bps = [1, 2]\n", ["--data", "nowhere-*.jsonl"], "matches no file"),
+        ("max_position = [0.0001]\n", [], "max_position"),  # below the minimum order qty
+    ],
+)
+def test_bad_input_is_refused_in_one_line_before_anything_runs(
+    recording: Path, tmp_path: Path, grid: str, args: list[str], message: str
+) -> None:
+    write_inputs(tmp_path)
+    (tmp_path / "grid.toml").write_text(grid)
+    done = sweep_with_grid(tmp_path, recording, *args)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert done.stdout == "" and "sweep:" not in done.stderr  # nothing ran
+
+
+def sweep_with_grid(
+    tmp_path: Path, data: Path | str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """`bybitctl mm sweep` with the input files as they are in `tmp_path`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BYBIT", "XDG_"))}
+    env["HOME"] = str(tmp_path / "home")
+    base = ["--data", str(data)] if "--data" not in args else []
+    return subprocess.run(
+        [
+            bybitctl(),
+            "mm",
+            "sweep",
+            *base,
+            "--grid",
+            str(tmp_path / "grid.toml"),
+            "--config",
+            str(tmp_path / "mm.toml"),
+            "--instrument",
+            str(tmp_path / "inst.json"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
