@@ -27,7 +27,7 @@ import bybitctl.mm.backtest as backtest
 from bybitctl.mm.config import from_mapping
 from bybitctl.mm.figures import percentile
 from bybitctl.mm.rules import validate
-from bybitctl.mm.strategy import Decision, decide
+from bybitctl.mm.strategy import decide, quote_plan, settle
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "1 level": {"levels": 1},
@@ -55,18 +55,29 @@ BASE = {
 
 
 def capture(config: Any, lines: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """Every decide() call of one backtest replay, as its argument tuple."""
+    """Every decision of one backtest replay (deciding at every point, as live), as the
+    argument tuple `decide` takes: the view the plan was made from, then settle's inputs."""
     calls: list[tuple[Any, ...]] = []
+    views: list[Any] = []
 
-    def recording_decide(*args: Any) -> Decision:
-        calls.append(args)
-        return decide(*args)
+    def recording_plan(p: Any, view: Any, inventory: Any, now: int) -> Any:
+        views.append(view)
+        return quote_plan(p, view, inventory, now)
 
-    backtest.decide = recording_decide  # type: ignore[assignment]
+    def recording_settle(
+        p: Any, plan: Any, inventory: Any, orders: Any, now: int, state: Any
+    ) -> Any:
+        calls.append((p, views[-1], inventory, orders, now, state))
+        return settle(p, plan, inventory, orders, now, state)
+
+    backtest.quote_plan = recording_plan  # type: ignore[assignment]
+    backtest.settle = recording_settle  # type: ignore[assignment]
     try:
-        backtest.run_backtest(lines, config, validate(config, LINEAR_INSTRUMENT))
+        rules = validate(config, LINEAR_INSTRUMENT)
+        backtest.Backtest(config, rules, reuse=False).run(lines)
     finally:
-        backtest.decide = decide  # type: ignore[assignment]
+        backtest.quote_plan = quote_plan  # type: ignore[assignment]
+        backtest.settle = settle  # type: ignore[assignment]
     return calls
 
 

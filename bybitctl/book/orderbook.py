@@ -384,6 +384,49 @@ class OrderBook:
         ps = self._ap[:] if n is None else self._ap[:n] if n > 0 else []
         return self._rows(ps, self._ad)
 
+    def level_at(self, price: Decimal | str, side: str | None = None) -> Level | None:
+        """The level at `price` as (price, size[, rpiSize]) strings, or None when no level
+        has that price; `side` "bid" or "ask" looks on that side only. Prices compare as
+        numbers (`"100.10"` finds `"100.1"`). O(1) when the exchange spells the price as
+        `str(price)` does, else O(log n).
+
+        >>> _demo().level_at(Decimal("99.50")), _demo().level_at("101", "bid")
+        (('99.5', '4'), None)
+        """
+        if side is None:
+            sides = self._sides
+        elif side == "bid":
+            sides = self._sides[:1]
+        elif side == "ask":
+            sides = self._sides[1:]
+        else:
+            raise ValueError(f"side must be 'bid', 'ask' or None, got {side!r}")
+        key = price if isinstance(price, str) else str(price)
+        rpi = self._rpi
+        for _, d, keys, prices in sides:
+            value = d.get(key)
+            if value is None and keys:
+                f = float(key)
+                i = bisect_left(keys, f)
+                if i < len(keys) and keys[i] == f:
+                    key = prices[i]
+                    value = d[key]
+            if value is not None:
+                return (key, *value) if rpi else (key, value)
+        return None
+
+    def size_at(self, price: Decimal | str, side: str | None = None) -> Decimal:
+        """The displayed size at `price` (size + rpiSize in RPI books, as the analytics count
+        it), 0 when no level has that price; `side` as in `level_at`. O(1) / O(log n).
+
+        >>> _demo().size_at("100.50"), _demo().size_at("100.25")
+        (Decimal('1'), Decimal('0'))
+        """
+        level = self.level_at(price, side)
+        if level is None:
+            return Decimal(0)
+        return Decimal(level[1]) + Decimal(level[2]) if self._rpi else Decimal(level[1])
+
     def _rows(self, ps: list[str], d: dict[str, Any]) -> list[Level]:
         if self._rpi:
             return [(p, *d[p]) for p in ps]

@@ -318,30 +318,35 @@ def pull_all(orders: Sequence[OpenOrder], state: StrategyState, reason: str) -> 
     return Decision(actions, (), reason, state)
 
 
-def decide(
-    p: QuoteParams,
-    view: BookView,
-    inventory: Inventory,
-    orders: Sequence[OpenOrder],
-    now_ms: int,
-    state: StrategyState,
-) -> Decision:
-    """Decide the order actions for this instant. Pure: same inputs, same Decision.
+class QuotePlan(NamedTuple):
+    """Everything a decision reads of the market, reduced to the tick and lot grids: why no
+    quote may rest ('' when quoting is allowed), the exposure cap in lots, the refresh
+    tolerance in whole ticks (the decision only compares it with whole tick distances, so
+    its floor decides exactly as the fraction would) and the wanted (ticks, lots) per level,
+    best first, of the bids and the asks. Two views with equal plans give equal decisions
+    (the inventory, our orders, the time and the state being equal): a replay decides again
+    only when the plan changed."""
 
-    Rules (docs/mm.md "Strategy"): quotes at reference +- half-spread, further levels
-    `spacing_bps` apart, shifted by the inventory skew; bids rounded down and asks up to the
-    tick (away from the mid) and never crossing the book; qty rounded down to the lot,
-    levels below min qty / min notional dropped; a resting order moves only when its price is
-    off by more than the tolerance or it is older than max age, at most once per min requote
-    interval; exposure at worst case (see module docstring) is never increased past the limit,
-    and is cut (far levels first) when the limit shrinks below it.
+    reason: str
+    cap_lots: int = 0
+    tol: int = 0
+    bids: tuple[tuple[int, int], ...] = ()
+    asks: tuple[tuple[int, int], ...] = ()
+
+
+def quote_plan(p: QuoteParams, view: BookView, inventory: Inventory, now_ms: int) -> QuotePlan:
+    """The first half of `decide`: the guards, the reference price and the wanted quotes.
+
+    Quotes at reference +- half-spread, further levels `spacing_bps` apart, shifted by the
+    inventory skew; bids rounded down and asks up to the tick (away from the mid) and never
+    crossing the book; qty rounded down to the lot, capped at the maximum order qty.
     """
     reason = guard_reason(p, view, now_ms)
     if reason:
-        return pull_all(orders, state, reason)
+        return QuotePlan(reason)
     ref = reference_price(p, view)
     if ref is None:
-        return pull_all(orders, state, "guard:no_reference")
+        return QuotePlan("guard:no_reference")
 
     half = p.spread_bps
     if p.floor_bps > half:
@@ -355,16 +360,78 @@ def decide(
         cap = p.max_notional / ref
     q = pos / p.max_position
     q = 1.0 if q > 1.0 else -1.0 if q < -1.0 else q
-    shift = -p.skew * half * q
+    shift = -p.skew * half * q * 1e-4
     inv_tick = 1.0 / p.tick
-    step = p.step
-    cap_lots = math.floor(cap / step + _EPS)
-    pos_lots = pos / step
     tol_ticks = p.tol_bps * ref * 1e-4 * inv_tick
-    last_requote = state.last_requote_ms
-    may_requote = last_requote is None or now_ms - last_requote >= p.min_requote_ms
     best_bid_ticks = round(view.bid * inv_tick)
     best_ask_ticks = round(view.ask * inv_tick)
+    level_lots = p.level_lots
+    max_lots = p.max_lots
+    sides: list[tuple[tuple[int, int], ...]] = []
+    for buy in (True, False):
+        wanted: list[tuple[int, int]] = []
+        for level in range(p.levels):
+            dist = (half + level * p.spacing_bps) * 1e-4
+            if buy:
+                ticks = math.floor(ref * (1.0 - dist + shift) * inv_tick + _EPS)
+                if ticks >= best_ask_ticks:
+                    ticks = best_ask_ticks - 1
+            else:
+                ticks = math.ceil(ref * (1.0 + dist + shift) * inv_tick - _EPS)
+                if ticks <= best_bid_ticks:
+                    ticks = best_bid_ticks + 1
+            if ticks <= 0:
+                wanted.append((1, 0))
+                continue
+            if level_lots is not None:
+                lots = level_lots[level]
+            else:
+                notional = p.level_notional[level]  # type: ignore[index]
+                lots = math.floor(notional / (ticks * p.tick) / p.step + _EPS)
+            wanted.append((ticks, lots if lots <= max_lots else max_lots))
+        sides.append(tuple(wanted))
+    cap_lots = math.floor(cap / p.step + _EPS)
+    return QuotePlan("", cap_lots, math.floor(tol_ticks), sides[0], sides[1])
+
+
+def decide(
+    p: QuoteParams,
+    view: BookView,
+    inventory: Inventory,
+    orders: Sequence[OpenOrder],
+    now_ms: int,
+    state: StrategyState,
+) -> Decision:
+    """Decide the order actions for this instant. Pure: same inputs, same Decision.
+
+    Rules (docs/mm.md "Strategy"): `quote_plan` places the wanted quotes; `settle` pairs
+    them with our orders: a resting order moves only when its price is off by more than the
+    tolerance or it is older than max age, at most once per min requote interval; exposure
+    at worst case (see module docstring) is never increased past the limit, and is cut (far
+    levels first) when the limit shrinks below it.
+    """
+    return settle(p, quote_plan(p, view, inventory, now_ms), inventory, orders, now_ms, state)
+
+
+def settle(
+    p: QuoteParams,
+    plan: QuotePlan,
+    inventory: Inventory,
+    orders: Sequence[OpenOrder],
+    now_ms: int,
+    state: StrategyState,
+) -> Decision:
+    """The second half of `decide`: the actions that bring our orders to `plan`."""
+    if plan.reason:
+        return pull_all(orders, state, plan.reason)
+    pos = float(inventory.position)
+    step = p.step
+    cap_lots = plan.cap_lots
+    pos_lots = pos / step
+    tol_ticks = plan.tol
+    inv_tick = 1.0 / p.tick
+    last_requote = state.last_requote_ms
+    may_requote = last_requote is None or now_ms - last_requote >= p.min_requote_ms
 
     by_side: dict[str, list[OpenOrder]] = {BUY: [], SELL: []}
     for o in orders:
@@ -381,9 +448,11 @@ def decide(
         if buy:
             pos_side = math.ceil(pos_lots - _EPS)
             last_fill = inventory.last_buy_fill_ms
+            wanted = plan.bids
         else:
             pos_side = math.ceil(-pos_lots - _EPS)
             last_fill = inventory.last_sell_fill_ms
+            wanted = plan.asks
         cooling = last_fill is not None and now_ms - last_fill < p.fill_cooldown_ms
         may_add = may_requote and not cooling
 
@@ -406,26 +475,6 @@ def decide(
         if hedge is not None:  # the side's pool: closing the opposite leg or opening its own
             slots, allow, room, idx, min_value = hedge.pool(side, slots, actions, min_value)
 
-        wanted: list[tuple[int, int]] = []  # (ticks, lots) per level, best first
-        for level in range(p.levels):
-            dist = (half + level * p.spacing_bps) * 1e-4
-            if buy:
-                ticks = math.floor(ref * (1.0 - dist + shift * 1e-4) * inv_tick + _EPS)
-                if ticks >= best_ask_ticks:
-                    ticks = best_ask_ticks - 1
-            else:
-                ticks = math.ceil(ref * (1.0 + dist + shift * 1e-4) * inv_tick - _EPS)
-                if ticks <= best_bid_ticks:
-                    ticks = best_bid_ticks + 1
-            if ticks <= 0:
-                wanted.append((1, 0))
-                continue
-            if p.level_lots is not None:
-                lots = p.level_lots[level]
-            else:
-                notional = p.level_notional[level]  # type: ignore[index]
-                lots = math.floor(notional / (ticks * p.tick) / step + _EPS)
-            wanted.append((ticks, lots if lots <= p.max_lots else p.max_lots))
         paired, surplus = _match(wanted, slots, tol_ticks)
 
         for level in range(p.levels):
@@ -507,7 +556,7 @@ def _place(
 
 
 def _match(
-    wanted: list[tuple[int, int]], slots: list[tuple[int, int, OpenOrder]], tol_ticks: float
+    wanted: Sequence[tuple[int, int]], slots: list[tuple[int, int, OpenOrder]], tol_ticks: int
 ) -> tuple[list[tuple[int, int, OpenOrder] | None], list[tuple[int, int, OpenOrder]]]:
     """Pair wanted levels with our orders: an order already within tolerance of a level
     keeps it (so a fill at level 1 does not drag every order behind it forward and cost

@@ -23,8 +23,8 @@ from typing import IO, Any, Protocol
 
 import orjson
 
-from bybitctl.recording import RecordingWriter
-from bybitctl.stream.pipeline import RESYNCING, Event, Pipeline, control_error
+from bybitctl.recording import RecordingWriter, RotatingWriter, Rotation
+from bybitctl.stream.pipeline import LIVE, RESYNCING, Event, Pipeline, control_error
 from bybitctl.stream.supervisor import RECONNECTING
 
 FRAME_INTERVAL = 1 / 20
@@ -113,7 +113,7 @@ class Loop:
         *,
         count: int | None = None,
         duration: float | None = None,
-        recorder: RecordingWriter | None = None,
+        recorder: RecordingWriter | RotatingWriter | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -213,6 +213,52 @@ def open_sink(live_view: bool, kind: str, title: str, pipeline: Pipeline, levels
     return JsonlSink(sys.stdout, sys.stderr)
 
 
-def open_recorder(path: Path | None, channel: str, topics: list[str]) -> RecordingWriter | None:
-    """A recording of the raw frames when --record was given."""
-    return None if path is None else RecordingWriter(path, channel=channel, topics=topics)
+def open_recorder(
+    path: Path | None,
+    channel: str,
+    topics: list[str],
+    rotation: Rotation | None = None,
+    pipeline: Pipeline | None = None,
+) -> RecordingWriter | RotatingWriter | None:
+    """A recording of the raw frames when --record was given; with `rotation`, cut into
+    files that each start from the pipeline's live books."""
+    if path is None:
+        return None
+    if rotation is None:
+        return RecordingWriter(path, channel=channel, topics=topics)
+    return RotatingWriter(
+        path,
+        rotation,
+        channel=channel,
+        topics=topics,
+        restate=None if pipeline is None else lambda: live_books(pipeline, channel),
+    )
+
+
+def live_books(pipeline: Pipeline, channel: str) -> list[tuple[str, dict[str, Any]]]:
+    """Each book the pipeline trusts, as a snapshot frame of `channel`."""
+    return [
+        (channel, state.book.to_snapshot())
+        for state in pipeline.books.values()
+        if state.status == LIVE
+    ]
+
+
+class QuietSink:
+    """No events on stdout (a recorder's): connection changes go to stderr."""
+
+    def __init__(self, err: IO[str]) -> None:
+        self._err = err
+
+    def emit(self, event: Event) -> None:
+        """Recorded, not printed."""
+
+    def connection(self, state: str, detail: str) -> None:
+        self._err.write(_state_line(state, detail) + "\n")
+        self._err.flush()
+
+    def tick(self, now: float, frames: int) -> None:
+        """Nothing to redraw."""
+
+    def close(self) -> None:
+        """Nothing buffered."""

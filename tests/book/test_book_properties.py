@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -79,7 +80,28 @@ def run_both(messages: list[dict[str, Any]], depth: int | None, rpi: bool = Fals
         assert book.asks() == ref.ask_rows()
         assert book.needs_resync == ref.needs_resync
         assert book.update_id == ref.update_id
+        check_lookups(book)
     assert book.stats.unknown_deletes == ref.unknown_deletes
+
+
+def check_lookups(book: OrderBook) -> None:
+    """`level_at` / `size_at` agree with a scan of the levels, at every tick in either
+    spelling, on each side and on both."""
+    rows = {"bid": book.bids(), "ask": book.asks()}
+    for t in range(1, 51):
+        for spelling in (0, 1):
+            p = price(t, spelling)
+            want = {
+                side: next((r for r in levels if Decimal(r[0]) == Decimal(p)), None)
+                for side, levels in rows.items()
+            }
+            for side in ("bid", "ask"):
+                assert book.level_at(p, side) == want[side]
+                assert book.level_at(Decimal(p), side) == want[side]
+            either = want["bid"] or want["ask"]
+            assert book.level_at(Decimal(p)) == either
+            size = sum((Decimal(x) for x in either[1:]), Decimal(0)) if either else Decimal(0)
+            assert book.size_at(p) == size
 
 
 @settings(max_examples=150, deadline=None)

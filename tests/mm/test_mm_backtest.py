@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.synthetic import synthetic_recording
@@ -307,3 +308,61 @@ def test_an_amend_refused_below_the_filled_qty_keeps_the_order_at_its_old_terms(
         D("0.205"),
     )
     assert set(at_exchange) == set(bt.tracker.orders)  # every resting order is tracked
+
+
+# -- deciding only when the decision's inputs changed ----------------------------------------
+
+
+def with_quiet_deltas(lines: list[dict[str, Any]], per_message: int = 4) -> list[dict[str, Any]]:
+    """The recording with deltas that touch only a deep level (as most of a real feed's do)
+    between its own: the top of book, and so the decision's plan, stays as it was."""
+    out: list[dict[str, Any]] = []
+    shift = 0
+    for entry in lines:
+        frame = entry["frame"]
+        if not frame["topic"].startswith("orderbook."):
+            out.append(entry)
+            continue
+        data = dict(frame["data"], u=frame["data"]["u"] + shift)
+        out.append({**entry, "frame": {**frame, "data": data}})
+        for k in range(per_message):
+            shift += 1
+            deep = {"s": data["s"], "b": [["50.00", str(k + 1)]], "a": [], "u": data["u"] + k + 1}
+            quiet = {**frame, "type": "delta", "data": {**deep, "seq": data["seq"]}}
+            out.append({**entry, "recv_ns": entry["recv_ns"] + (k + 1) * 200_000, "frame": quiet})
+    return out
+
+
+REUSE_CONFIGS = [
+    {},
+    {"levels": 3, "inventory_skew": True, "min_requote_interval_ms": 0},
+    {"reference": "microprice", "max_order_age_ms": 400, "fill_cooldown_ms": 150},
+    {"vol_scaling": True, "vol_multiplier": 3.0, "vol_window_ms": 300},
+    {"reference": "last", "use_amend": False, "min_requote_interval_ms": 300},
+    {"reference": "mark", "stale_book_ms": 40, "kill_max_drawdown": "0.05"},
+    {"kill_max_loss": "0.02", "kill_action": "cooldown", "kill_cooldown_s": 1},
+    {"mmp_max_qty": "0.15", "mmp_window_ms": 300, "mmp_freeze_s": 1, "rate_limit": 8},
+    {"hedge_mode": True, "order_qty": None, "order_notional": "12", "max_notional": "40"},
+]
+
+
+@pytest.mark.parametrize("over", REUSE_CONFIGS)
+def test_deciding_only_on_changed_inputs_is_bit_identical_to_deciding_always(
+    over: dict[str, Any],
+) -> None:
+    """The replay calls `settle` only when the plan, our orders, inventory or state changed,
+    or a time rule (requote interval, cooldown, order age) can flip; the same replay calling
+    it at every decision point gives exactly the same orders, fills and report."""
+    cfg = mm_config(spread_bps=1.0, **{k: v for k, v in over.items()})
+    for seed, latency in ((11, 5), (12, 0)):
+        lines = with_quiet_deltas(synthetic_recording(seed=seed, messages=700, step_ms=(1, 90)))
+        results = []
+        for reuse in (True, False):
+            bt = Backtest(cfg, rules(), BacktestSettings(latency), fake_timer(), reuse=reuse)
+            results.append((bt, bt.run(lines)))
+        (fast, a), (slow, b) = results
+        assert a.report == b.report
+        assert a.fills == b.fills and a.decisions == b.decisions
+        assert slow.calls == slow.decisions
+        assert fast.calls < 0.5 * slow.calls  # the quiet deltas were not decided on again
+        assert a.report["orders_placed"] > 0

@@ -12,9 +12,11 @@ from bybitctl.commands.mm.runs import make_runs
 from bybitctl.commands.mm.start import make_start
 from bybitctl.commands.mm.status import make_status
 from bybitctl.commands.mm.stop import make_stop
+from bybitctl.commands.mm.sweep import make_sweep
 
 app = typer.Typer(
-    help="Quote a market on both sides, safely: start, stop, status, resume, report, backtest.",
+    help="Quote a market on both sides, safely: start, stop, status, resume, report, "
+    "backtest, sweep.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -28,3 +30,4 @@ app.command("runs")(make_runs())
 app.command("resume")(make_resume())
 app.command("report")(make_report())
 app.command("backtest")(make_backtest())
+app.command("sweep")(make_sweep())

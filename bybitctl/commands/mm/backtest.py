@@ -4,6 +4,7 @@ Deterministic for one recording, config and instrument (only the latency figures
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -33,7 +34,7 @@ class BacktestOptions:
     """The recording, the checked config, the instrument row (or a thunk that fetches it),
     the simulated venue, and the format."""
 
-    data: Path
+    data: list[str]
     config: Any  # MMConfig
     instrument: Callable[[], dict[str, Any]]
     latency_ms: int
@@ -66,18 +67,59 @@ def _instrument_from_file(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _check_recording(path: Path) -> None:
-    """`--data` is a `bybitctl stream --record` file, by its header line."""
-    from bybitctl.recording import read_header
+_GLOB = frozenset("*?[")
 
-    check_input_file(path, "--data")
+
+def recording_sources(items: list[str], option: str = "--data") -> list[str]:
+    """The recordings `--data` names (paths, globs, fsspec URLs), each checked by its
+    header line, in time order (by when each was created; a glob's matches and a list
+    alike). A glob that matches nothing, a missing file and a file that is no recording are
+    refused in one line before anything is read."""
+    from bybitctl.recording import is_url, read_header
+
+    if not items:
+        raise UsageError(f"{option} is required")
+    found: list[str] = []
+    for item in items:
+        if is_url(item):
+            found += _url_matches(item, option) if _GLOB & set(item) else [item]
+            continue
+        if _GLOB & set(item):
+            matches = sorted(p for p in glob.glob(item) if Path(p).is_file())
+            if not matches:
+                raise UsageError(f"{option} {item} matches no file")
+            found += matches
+            continue
+        check_input_file(Path(item), option)
+        found.append(item)
+    created = {}
+    for source in dict.fromkeys(found):
+        try:
+            header = read_header(source)
+        except (UsageError, OSError, EOFError, AttributeError):
+            # unreadable, a broken gzip stream, or a first line that is JSON but no object
+            raise UsageError(f"{option} {source} is not a bybitctl recording") from None
+        stamp = header.get("created_ns")
+        created[source] = stamp if isinstance(stamp, int) else 0
+    return sorted(created, key=lambda source: created[source])
+
+
+def _url_matches(pattern: str, option: str) -> list[str]:
+    """The URLs an fsspec glob matches, with their protocol."""
     try:
-        read_header(path)
-    except UsageError:
-        raise UsageError(f"--data {path} is not a bybitctl recording") from None
-    except (OSError, EOFError, AttributeError):
-        # unreadable, a broken gzip stream, or a first line that is JSON but no object
-        raise UsageError(f"--data {path} is not a bybitctl recording") from None
+        import fsspec
+    except ImportError:
+        raise UsageError(
+            f"{option} {pattern}: URLs need fsspec",
+            hint="install it with: pip install 'bybitctl[cluster]'",
+        ) from None
+    try:
+        files = fsspec.open_files(pattern)
+    except (ValueError, ImportError, OSError) as exc:
+        raise UsageError(f"{option} {pattern}: {exc}") from None
+    if not files:
+        raise UsageError(f"{option} {pattern} matches no file")
+    return sorted(f.full_name for f in files)
 
 
 LATENCY = NumberRule(minimum=0, maximum=60_000)
@@ -89,11 +131,12 @@ FEE_RATE = NumberRule(signed=True, minimum=Decimal("-0.1"), maximum=Decimal("0.1
 _OWN: dict[str, tuple[Any, Any]] = {
     "data": (
         Annotated[
-            Path,
+            list[str],
             typer.Option(
                 "--data",
                 metavar="RECORDING",
-                help="A `bybitctl stream --record` file (.jsonl/.gz).",
+                help="A `bybitctl stream --record` file (.jsonl/.gz), a glob, or an fsspec "
+                "URL; repeat for more. Replayed in time order as one recording.",
             ),
         ],
         ...,
@@ -145,54 +188,73 @@ _OWN: dict[str, tuple[Any, Any]] = {
 }
 
 
-def build_backtest_options(ctx: typer.Context, values: Mapping[str, Any]) -> BacktestOptions:
-    """Check every input before reading the recording (and before fetching anything)."""
-    from bybitctl.mm.config import from_mapping, read_config_file
+def base_config(values: Mapping[str, Any], own: Mapping[str, Any]) -> tuple[dict, dict]:
+    """The `--config` file's values and the config flags given (checked, not yet built)."""
+    from bybitctl.mm.config import read_config_file
 
     config_file = values["config_file"]
     if config_file is not None:
         check_input_file(config_file, "--config")
     file_values = read_config_file(config_file) if config_file is not None else {}
     warn_retired(file_values)
-    config = from_mapping({**file_values, **config_overrides(values, _OWN)})
-    data: Path = values["data"]
-    _check_recording(data)
+    return file_values, config_overrides(values, own)
+
+
+def venue(values: Mapping[str, Any]) -> tuple[int, Decimal, Decimal]:
+    """`--latency-ms`, `--maker-fee`, `--taker-fee`, checked."""
     latency = number_option(values["latency_ms"], "--latency-ms", LATENCY, integral=True)
-    fees = {
-        name: decimal_option(values[name], f"--{name.replace('_', '-')}", FEE_RATE)
+    fees = [
+        decimal_option(values[name], f"--{name.replace('_', '-')}", FEE_RATE)
         for name in ("maker_fee", "taker_fee")
-    }
-    path = values["instrument"]
+    ]
+    return latency, fees[0], fees[1]
+
+
+def instrument_source(
+    ctx: typer.Context, path: Path | None, category: str, symbol: str
+) -> Callable[[], dict[str, Any]]:
+    """The instruments-info row: read from `--instrument` now (so a bad file is refused
+    before anything else), or a thunk that fetches it from the active profile."""
     if path is not None:
         row = _instrument_from_file(path)
 
         def instrument() -> dict[str, Any]:
             return row
-    else:
-        app = app_context(ctx)
 
-        def instrument() -> dict[str, Any]:
-            result = app.http().get_instruments_info(
-                category=config.category, symbol=config.symbol
-            )["result"]
-            if not result.get("list"):
-                raise UsageError(f"no {config.category} instrument {config.symbol}")
-            return result["list"][0]
+        return instrument
+    app = app_context(ctx)
 
+    def fetch() -> dict[str, Any]:
+        result = app.http().get_instruments_info(category=category, symbol=symbol)["result"]
+        if not result.get("list"):
+            raise UsageError(f"no {category} instrument {symbol}")
+        return result["list"][0]
+
+    return fetch
+
+
+def build_backtest_options(ctx: typer.Context, values: Mapping[str, Any]) -> BacktestOptions:
+    """Check every input before reading the recording (and before fetching anything)."""
+    from bybitctl.mm.config import from_mapping
+
+    file_values, flags = base_config(values, _OWN)
+    config = from_mapping({**file_values, **flags})
+    data = recording_sources(list(values["data"]))
+    latency, maker_fee, taker_fee = venue(values)
     return BacktestOptions(
         data,
         config,
-        instrument,
+        instrument_source(ctx, values["instrument"], config.category, config.symbol),
         latency,
-        fees["maker_fee"],
-        fees["taker_fee"],
+        maker_fee,
+        taker_fee,
         output_choice(values["output"], ctx, ("table", "json")),
     )
 
 
 def run_backtest_command(opts: BacktestOptions) -> int:
     """Validate against the instrument, replay, print the report."""
-    from bybitctl.mm.backtest import BacktestSettings, run_backtest
+    from bybitctl.mm.backtest import BacktestSettings, full_report, run_backtest
     from bybitctl.mm.report import print_report
     from bybitctl.mm.rules import validate
 
@@ -205,13 +267,7 @@ def run_backtest_command(opts: BacktestOptions) -> int:
             latency_ms=opts.latency_ms, maker_fee=opts.maker_fee, taker_fee=opts.taker_fee
         ),
     )
-    report = {
-        **result.report,
-        "decisions": result.decisions,
-        "spread_capture": float(result.ledger.spread_capture),
-        "inventory_pnl": float(result.ledger.inventory_pnl(result.mark)),
-    }
-    print_report(report, opts.fmt)
+    print_report(full_report(result), opts.fmt)
     return 0
 
 

@@ -44,6 +44,7 @@ class StreamOptions:
     output: str | None
     settings: Callable[[], Any]
     debug: bool = False
+    rotate: Any = None  # bybitctl.recording.Rotation
 
 
 def _option(annotation: Any, *decls: str, metavar: str | None = None, help: str) -> Any:
@@ -120,6 +121,15 @@ COMMON: dict[str, tuple[Any, Any]] = {
         ),
         None,
     ),
+    "rotate": (
+        _option(
+            str | None,
+            "--rotate",
+            metavar="PERIOD|SIZE",
+            help="Cut the recording into files every PERIOD (1h, 1d) or SIZE (100MB).",
+        ),
+        None,
+    ),
     "output": (
         _option(
             str | None,
@@ -162,6 +172,7 @@ def build_options(ctx: typer.Context, spec: StreamSpec, values: dict[str, Any]) 
     for key in ("testnet", "demo"):
         if values[key]:
             app.overrides[key] = True
+    rotate = check_rotate(values.get("rotate"), values["record"])
     return StreamOptions(
         spec=spec,
         channel=channel(spec, category),
@@ -173,6 +184,7 @@ def build_options(ctx: typer.Context, spec: StreamSpec, values: dict[str, Any]) 
         output=check_output(values["output"]) or app.output,
         settings=app.settings,
         debug=app.debug,
+        rotate=rotate,
     )
 
 
@@ -185,6 +197,17 @@ def _depth_hint(spec: StreamSpec, category: str | None, depth: int | None) -> st
     if bigger is None:
         return None
     return f"for a {depth}-level ladder: --depth {bigger} --levels {depth}"
+
+
+def check_rotate(rotate: str | None, record: Path | None) -> Any:
+    """`--rotate`, which only means something with `--record`."""
+    from bybitctl.recording import parse_rotation
+
+    if rotate is None:
+        return None
+    if record is None:
+        raise UsageError("--rotate needs --record FILE")
+    return parse_rotation(rotate)
 
 
 def _check_positive(name: str, value: float | None) -> None:
@@ -226,7 +249,7 @@ def run_live(opts: StreamOptions) -> int:
         settings.require_credentials()
     pipeline = Pipeline(levels=opts.levels)
     topics = [s.topic for s in opts.subscriptions]
-    recorder = open_recorder(opts.record, opts.channel, topics)
+    recorder = open_recorder(opts.record, opts.channel, topics, opts.rotate, pipeline)
     live_view = wants_live_view(opts.output or settings.output)
     sink = open_sink(live_view, opts.spec.view, " ".join(topics), pipeline, opts.levels)
     loop = Loop(pipeline, sink, count=opts.count, duration=opts.duration, recorder=recorder)
