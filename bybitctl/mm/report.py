@@ -216,12 +216,13 @@ def as_text(report: dict[str, Any]) -> dict[str, str]:
 
 def print_report(report: dict[str, Any], fmt: str) -> None:
     """The report on stdout: one JSON line for `json`, else the key/value table every other
-    command prints an object as; flushed."""
+    command prints an object as; flushed. Never paged: a run's report stays on the screen
+    when the run ends, and a pager would hold the exiting process."""
     if fmt == "json":
         sys.stdout.write(json.dumps(report) + "\n")
         sys.stdout.flush()
         return
-    render({"result": as_text(report)}, "table")
+    render({"result": as_text(report)}, "table", pager=False)
 
 
 def plot(journal: Journal, run_ids: list[str], path: Path) -> None:

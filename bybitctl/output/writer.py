@@ -245,8 +245,10 @@ def render(
     query: str | None = None,
     out: IO[str] | None = None,
     view: View | None = None,
+    pager: bool = True,
 ) -> None:
-    """Print one response envelope in format `fmt`."""
-    writer = PageWriter(fmt, fields, query, out, view=view)
+    """Print one response envelope in format `fmt` (through the pager when it is long, on a
+    terminal, unless `pager` is off)."""
+    writer = PageWriter(fmt, fields, query, out, view=view, pager=pager)
     writer.page(envelope)
     writer.close()

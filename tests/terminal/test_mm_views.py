@@ -627,7 +627,9 @@ def test_mm_runs_lists_the_runs_newest_first(
     newest = show(
         [binary, "mm", "runs", "--journal", str(journal), "--limit", "1"], cols, rows, env
     )
-    assert [r[0] for r in table_rows(newest, header)] == [runs[0]["run_id"]]
+    # one run is one row, which prints as field/value lines like any single row
+    fields = dict(line.split(maxsplit=1) for line in newest if line.strip())
+    assert list(fields) == header and fields["run_id"] == runs[0]["run_id"]
     csv = subprocess.run(
         [binary, "mm", "runs", "--journal", str(journal), "-o", "csv"],
         capture_output=True,

@@ -23,6 +23,7 @@ from bybitctl.commands.mm.common import (
     decimal_option,
     number_option,
     output_choice,
+    paper_defaults,
     warn_retired,
 )
 from bybitctl.errors import UsageError
@@ -233,13 +234,46 @@ def instrument_source(
     return fetch
 
 
+def recorded_market(data: list[str], given: Mapping[str, Any]) -> dict[str, Any]:
+    """The config a backtest of `data` starts from before `given` (the config file and the
+    flags) wins: a paper run's defaults, with the symbol (and category) the recordings hold
+    when there is only one. A symbol they do not hold is an error, as is a choice left open
+    among several. Recordings whose headers list no topics leave the symbol to the config."""
+    from bybitctl.mm.config import CATEGORIES
+    from bybitctl.recording import read_header
+
+    markets: set[tuple[str, str]] = set()
+    for source in data:
+        header = read_header(source)
+        for topic in header.get("topics") or ():
+            if isinstance(topic, str) and "." in topic:
+                channel = str(header.get("channel", ""))  # "public/linear"
+                markets.add((channel.rsplit("/", 1)[-1], topic.rsplit(".", 1)[1]))
+    defaults = {k: v for k, v in paper_defaults(given).items() if k != "symbol"}
+    symbols = sorted({symbol for _, symbol in markets})
+    if not symbols:
+        return defaults
+    symbol = given.get("symbol")
+    if symbol is None and len(symbols) > 1:
+        raise UsageError(f"--data holds {', '.join(symbols)}: choose one with --symbol")
+    if symbol is None:
+        symbol = defaults["symbol"] = symbols[0]
+    elif symbol not in symbols:
+        raise UsageError(f"--data holds no {symbol} (it holds {', '.join(symbols)})")
+    channels = {channel for channel, recorded in markets if recorded == symbol}
+    if "category" not in given and len(channels) == 1 and channels <= set(CATEGORIES):
+        defaults["category"] = channels.pop()
+    return defaults
+
+
 def build_backtest_options(ctx: typer.Context, values: Mapping[str, Any]) -> BacktestOptions:
     """Check every input before reading the recording (and before fetching anything)."""
     from bybitctl.mm.config import from_mapping
 
     file_values, flags = base_config(values, _OWN)
-    config = from_mapping({**file_values, **flags})
     data = recording_sources(list(values["data"]))
+    given = {**file_values, **flags}
+    config = from_mapping({**recorded_market(data, given), **given})
     latency, maker_fee, taker_fee = venue(values)
     return BacktestOptions(
         data,

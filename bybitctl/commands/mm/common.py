@@ -228,6 +228,29 @@ def config_params() -> dict[str, tuple[Any, Any]]:
     return params
 
 
+PAPER_DEFAULTS = {
+    "symbol": "BTCUSDT",
+    "order_qty": "0.001",
+    "max_position": "0.01",
+    "spread_bps": "4",
+    "refresh_tolerance_bps": "4",
+}
+"""What `--paper` quotes (and a backtest replays) when neither the file nor a flag says, so
+`mm start --paper` runs and a minute shows fills: 4 bps clears the local exchange's 2 bps
+maker fee plus the 1 bps edge, and a tolerance as wide as the half-spread lets quotes rest
+while the price walks into them (the exchange's noise takers trade within a tick or so of
+its fair price, so a quote that always steps back from the mid is never reached)."""
+
+
+def paper_defaults(given: Mapping[str, Any]) -> dict[str, Any]:
+    """PAPER_DEFAULTS minus the fields the config file or a flag sets (`given`: they win),
+    and without `order_qty` when an `order_notional` is given (the two exclude each other)."""
+    names = {key.replace("-", "_") for key in given}
+    if given.get("order_notional", given.get("order-notional")) is not None:
+        names.add("order_qty")
+    return {k: v for k, v in PAPER_DEFAULTS.items() if k not in names}
+
+
 def warn_retired(file_values: Mapping[str, Any]) -> None:
     """Say on stderr which fields of the config file are no longer used (their values are
     ignored: an older `mm.toml` keeps working)."""

@@ -27,6 +27,7 @@ from bybitctl.commands.mm.common import (
     journal_path,
     number_option,
     output_choice,
+    paper_defaults,
     warn_retired,
 )
 from bybitctl.errors import INTERRUPTED, BybitctlError, UsageError
@@ -133,29 +134,6 @@ _OWN: dict[str, tuple[Any, Any]] = {
 }
 
 
-PAPER_DEFAULTS = {
-    "symbol": "BTCUSDT",
-    "order_qty": "0.001",
-    "max_position": "0.01",
-    "spread_bps": "4",
-    "refresh_tolerance_bps": "4",
-}
-"""What `--paper` quotes when neither the file nor a flag says, so `mm start --paper` runs
-and a minute shows fills: 4 bps clears the local exchange's 2 bps maker fee plus the 1 bps
-edge, and a tolerance as wide as the half-spread lets quotes rest while the price walks
-into them (the exchange's noise takers trade within a tick or so of its fair price, so a
-quote that always steps back from the mid is never reached)."""
-
-
-def _paper_defaults(given: Mapping[str, Any]) -> dict[str, Any]:
-    """PAPER_DEFAULTS minus the fields the config file or a flag sets (`given`: they win),
-    and without `order_qty` when an `order_notional` is given (the two exclude each other)."""
-    names = {key.replace("-", "_") for key in given}
-    if given.get("order_notional", given.get("order-notional")) is not None:
-        names.add("order_qty")
-    return {k: v for k, v in PAPER_DEFAULTS.items() if k not in names}
-
-
 def build_start_options(ctx: typer.Context, values: Mapping[str, Any]) -> StartOptions:
     """Parse and check the flags, the config file and every file the run will write; no
     network, no exchange: whatever is wrong is said before the first request."""
@@ -169,7 +147,7 @@ def build_start_options(ctx: typer.Context, values: Mapping[str, Any]) -> StartO
     warn_retired(file_values)
     overrides = config_overrides(values, _OWN)
     given = {**file_values, **overrides}
-    defaults = _paper_defaults(given) if values["paper"] else {}
+    defaults = paper_defaults(given) if values["paper"] else {}
     config = from_mapping({**defaults, **given})
     duration = number_option(values["duration"], "--duration", DURATION)
     seed = number_option(values["paper_seed"], "--paper-seed", SEED, integral=True)

@@ -23,6 +23,7 @@ from bybitctl.commands.mm.backtest import (
 from bybitctl.commands.mm.backtest import (
     base_config,
     instrument_source,
+    recorded_market,
     recording_sources,
     venue,
 )
@@ -188,9 +189,11 @@ def build_sweep_options(ctx: typer.Context, values: Mapping[str, Any]) -> SweepO
     """Check every input before anything is read or run."""
     from bybitctl.mm.figures import REPORT_KEYS
 
-    base, flags = base_config(values, _OWN)
+    file_values, flags = base_config(values, _OWN)
     grid = read_grid(values["grid"])
     data = recording_sources(list(values["data"]))
+    swept = {name: points[0] for name, points in grid.items()}
+    base = {**recorded_market(data, {**file_values, **swept, **flags}), **file_values}
     latency, maker_fee, taker_fee = venue(values)
     workers = number_option(values["workers"], "--workers", WORKERS, integral=True)
     batch = number_option(values["batch"], "--batch", WORKERS, integral=True)

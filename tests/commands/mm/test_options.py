@@ -133,6 +133,36 @@ def test_stop_report_and_backtest_options(tmp_path: Path, clean_env: Any) -> Non
     assert isinstance(result.exception, UsageError)
 
 
+def test_backtest_takes_the_recorded_symbol_and_a_paper_runs_defaults(
+    tmp_path: Path, clean_env: Any
+) -> None:
+    spot = tmp_path / "eth.jsonl"
+    RecordingWriter(spot, channel="public/spot", topics=["orderbook.50.ETHUSDT"]).close()
+    app, captured = _app("backtest", make_backtest)
+    result = _invoke(app, "backtest", "--data", str(spot))
+    assert result.exit_code == 0, result.output
+    config = captured[-1].config
+    assert (config.symbol, config.category) == ("ETHUSDT", "spot")
+    assert config.order_qty == Decimal("0.001") and config.max_position == Decimal("0.01")
+    assert config.spread_bps == 4  # as `mm start --paper` quotes
+    result = _invoke(app, "backtest", "--data", str(spot), "--spread-bps", "9")
+    assert result.exit_code == 0 and captured[-1].config.spread_bps == 9
+
+    result = _invoke(app, "backtest", "--data", str(spot), "--symbol", "BTCUSDT")
+    assert isinstance(result.exception, UsageError)
+    assert "holds no BTCUSDT (it holds ETHUSDT)" in str(result.exception)
+
+    both = tmp_path / "both.jsonl"
+    topics = ["orderbook.50.BTCUSDT", "publicTrade.BTCUSDT", "tickers.ETHUSDT"]
+    RecordingWriter(both, channel="public/linear", topics=topics).close()
+    result = _invoke(app, "backtest", "--data", str(both))
+    assert isinstance(result.exception, UsageError)
+    assert "holds BTCUSDT, ETHUSDT: choose one with --symbol" in str(result.exception)
+    result = _invoke(app, "backtest", "--data", str(both), "--symbol", "ETHUSDT")
+    assert result.exit_code == 0, result.output
+    assert (captured[-1].config.symbol, captured[-1].config.category) == ("ETHUSDT", "linear")
+
+
 def test_paper_fills_in_defaults_that_flags_and_file_override(
     tmp_path: Path, clean_env: Any
 ) -> None:
