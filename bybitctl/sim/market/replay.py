@@ -12,6 +12,7 @@ replayed books stay as the recording left them and keep matching user orders.
 
 from __future__ import annotations
 
+import logging
 import zlib
 from collections.abc import Callable, Iterator
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from bybitctl.sim.core.engine import Engine
     from bybitctl.sim.core.entry import Trading
 
+log = logging.getLogger(__name__)
+
 PUBLIC_PREFIX = "public/"
 T = TypeVar("T")
 
@@ -34,13 +37,21 @@ T = TypeVar("T")
 def _frames(path: Path) -> Iterator[dict[str, Any]]:
     """A recording's frame lines, as `iter_recording` reads them, that are JSON objects; a
     file that cannot be read further (a damaged gzip stream) ends there, as a cut-short
-    recording does."""
+    recording does, and so does a line of another shape after the first frame (logged:
+    the exchange keeps serving what it replayed so far)."""
     lines = iter_recording(path)
+    first = True
     while True:
         try:
             line = next(lines, None)
         except (OSError, EOFError, zlib.error):
             return
+        except UsageError as exc:
+            if first:
+                raise
+            log.warning("replay ends early: %s", exc.message)
+            return
+        first = False
         if line is None:
             return
         if isinstance(line, dict):

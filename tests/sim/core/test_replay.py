@@ -245,6 +245,31 @@ def test_an_empty_file_is_refused_and_a_bare_header_replays_nothing(
         ex.close()
 
 
+def test_a_line_of_another_shape_mid_file_ends_the_replay_there(
+    tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write_recording(tmp_path / "r.jsonl", FRAMES[:2])
+    with path.open("a") as fh:
+        after = {
+            "recv_ns": START_NS,
+            "channel": "public/linear",
+            "frame": trade("Buy", "2", "95001"),
+        }
+        fh.write("[1, 2]\n" + json.dumps(after) + "\n")
+    ex = Exchange(clock=clock, seed=7, replay=str(path))
+    try:
+        user = Client(ex, "1001")
+        step_to(ex, clock, 0)
+        step_to(ex, clock, 100)  # the exchange goes on serving the book replayed so far
+        assert rest_book(user) == RECORDED
+        assert ex.replay is not None and ex.replay.finished
+        assert f"{path}: line 4 is not a recorded frame" in caplog.text
+        got = user.get("/v5/market/recent-trade", category="linear", symbol="BTCUSDT", limit=5)
+        assert all(Decimal(t["price"]) != 95001 for t in got["list"])  # nothing after the bad line
+    finally:
+        ex.close()
+
+
 def test_a_gzip_recording_from_the_writer_replays(tmp_path, clock):
     """What `stream --record` writes (RecordingWriter, .gz) is what --replay reads."""
     from bybitctl.recording import RecordingWriter
