@@ -151,6 +151,9 @@ _PROFILES: dict[str, tuple[str, str, str, str, str, str, str, str]] = {
     "XRP": ("0.6", "0.0001", "1", "6760000", "75", "0.0001", "0.01", "0.0001"),
 }
 _DEFAULT_PROFILE = ("10", "0.001", "0.1", "1000000", "50", "0.001", "0.01", "0.001")
+OPTION_BASES = ("BTC", "ETH", "SOL")
+"""The coins with an option chain, as on Bybit (whose option prices tick in 5 USD: a chain
+on a coin worth a few dollars would have no price between zero and its first tick)."""
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:
@@ -444,7 +447,7 @@ def build_catalogue(
     symbols: tuple[str, ...], now_ms: int, funding_interval_ms: int = 8 * 3_600_000
 ) -> Catalogue:
     """Linear perps for `symbols`, spot pairs of the same name, inverse perps of their bases,
-    and an option chain per base (`option_expiries` after `now_ms`)."""
+    and an option chain per base of OPTION_BASES (`option_expiries` after `now_ms`)."""
     if not symbols or len(symbols) > MAX_SYMBOLS:
         raise ValueError(f"list 1 to {MAX_SYMBOLS} symbols, not {len(symbols)}")
     books: dict[tuple[str, str], Instrument] = {}
@@ -460,7 +463,7 @@ def build_catalogue(
             perp.info["fundingInterval"] = max(1, funding_interval_ms // 60_000)
         if ("inverse", inv.symbol) not in books:
             books[("inverse", inv.symbol)] = inv
-            for expiry in expiries:
+            for expiry in expiries if base in OPTION_BASES else ():
                 for opt in _options(base, Decimal(p[0]), expiry):
                     books[("option", opt.symbol)] = opt
             row = _spread(base, quote, p)

@@ -207,3 +207,22 @@ def test_mmp_settings_are_checked(alice: Client) -> None:
     arm(alice, frozen=100)
     state = alice.get("/v5/account/mmp-state", baseCoin="BTC")["result"][0]
     assert (state["window"], state["frozenPeriod"], state["qtyLimit"]) == ("5000", "100", "0.5")
+
+
+@pytest.mark.parametrize("symbol", ["XRPUSDT", "DOGEUSDT", "ABCUSDC", "SOLUSDT"])
+def test_any_listed_coin_trades_and_only_option_coins_have_a_chain(symbol: str) -> None:
+    """A coin worth a few dollars (or one the exchange has no profile for) lists and moves
+    like the others; a chain exists only where Bybit lists options."""
+    clock = Clock()
+    ex = Exchange(symbols=(symbol,), clock=clock, seed=3)
+    try:
+        for _ in range(20):
+            ex.step(clock.advance(250))
+        c = Client(ex, "1001")
+        base = symbol[:-4]
+        listed = chain(c, base)
+        assert bool(listed) == (base == "SOL") and len(listed) % 10 == 0  # 5 strikes x C/P
+        book = c.get("/v5/market/orderbook", category="linear", symbol=symbol, limit=5)
+        assert book["b"] and book["a"] and D(book["b"][0][0]) < D(book["a"][0][0])
+    finally:
+        ex.close()
