@@ -234,21 +234,30 @@ def instrument_source(
     return fetch
 
 
-def recorded_market(data: list[str], given: Mapping[str, Any]) -> dict[str, Any]:
-    """The config a backtest of `data` starts from before `given` (the config file and the
-    flags) wins: a paper run's defaults, with the symbol (and category) the recordings hold
-    when there is only one. A symbol they do not hold is an error, as is a choice left open
-    among several. Recordings whose headers list no topics leave the symbol to the config."""
-    from bybitctl.mm.config import CATEGORIES
+Markets = set[tuple[str, str]]
+"""(category, symbol) pairs a set of recordings names in their headers' topics."""
+
+
+def recorded_markets(data: list[str]) -> Markets:
+    """What the recordings' headers say they hold (nothing, for headers without topics)."""
     from bybitctl.recording import read_header
 
-    markets: set[tuple[str, str]] = set()
+    markets: Markets = set()
     for source in data:
         header = read_header(source)
         for topic in header.get("topics") or ():
             if isinstance(topic, str) and "." in topic:
                 channel = str(header.get("channel", ""))  # "public/linear"
                 markets.add((channel.rsplit("/", 1)[-1], topic.rsplit(".", 1)[1]))
+    return markets
+
+
+def recorded_defaults(markets: Markets, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The config a backtest starts from before `given` (the config file and the flags)
+    wins: a paper run's defaults, with the symbol (and category) the recordings hold when
+    they hold only one; a choice left open among several is an error."""
+    from bybitctl.mm.config import CATEGORIES
+
     defaults = {k: v for k, v in paper_defaults(given).items() if k != "symbol"}
     symbols = sorted({symbol for _, symbol in markets})
     if not symbols:
@@ -258,12 +267,17 @@ def recorded_market(data: list[str], given: Mapping[str, Any]) -> dict[str, Any]
         raise UsageError(f"--data holds {', '.join(symbols)}: choose one with --symbol")
     if symbol is None:
         symbol = defaults["symbol"] = symbols[0]
-    elif symbol not in symbols:
-        raise UsageError(f"--data holds no {symbol} (it holds {', '.join(symbols)})")
     channels = {channel for channel, recorded in markets if recorded == symbol}
     if "category" not in given and len(channels) == 1 and channels <= set(CATEGORIES):
         defaults["category"] = channels.pop()
     return defaults
+
+
+def check_recorded(markets: Markets, symbol: str) -> None:
+    """A (checked) symbol the recordings do not hold is an error before anything replays."""
+    symbols = sorted({recorded for _, recorded in markets})
+    if symbols and symbol not in symbols:
+        raise UsageError(f"--data holds no {symbol} (it holds {', '.join(symbols)})")
 
 
 def build_backtest_options(ctx: typer.Context, values: Mapping[str, Any]) -> BacktestOptions:
@@ -273,7 +287,9 @@ def build_backtest_options(ctx: typer.Context, values: Mapping[str, Any]) -> Bac
     file_values, flags = base_config(values, _OWN)
     data = recording_sources(list(values["data"]))
     given = {**file_values, **flags}
-    config = from_mapping({**recorded_market(data, given), **given})
+    markets = recorded_markets(data)
+    config = from_mapping({**recorded_defaults(markets, given), **given})
+    check_recorded(markets, config.symbol)
     latency, maker_fee, taker_fee = venue(values)
     return BacktestOptions(
         data,

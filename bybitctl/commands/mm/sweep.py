@@ -22,8 +22,10 @@ from bybitctl.commands.mm.backtest import (
 )
 from bybitctl.commands.mm.backtest import (
     base_config,
+    check_recorded,
     instrument_source,
-    recorded_market,
+    recorded_defaults,
+    recorded_markets,
     recording_sources,
     venue,
 )
@@ -187,13 +189,15 @@ def read_grid(path: Path) -> dict[str, list[Any]]:
 
 def build_sweep_options(ctx: typer.Context, values: Mapping[str, Any]) -> SweepOptions:
     """Check every input before anything is read or run."""
+    from bybitctl.mm.config import from_mapping
     from bybitctl.mm.figures import REPORT_KEYS
 
     file_values, flags = base_config(values, _OWN)
     grid = read_grid(values["grid"])
     data = recording_sources(list(values["data"]))
     swept = {name: points[0] for name, points in grid.items()}
-    base = {**recorded_market(data, {**file_values, **swept, **flags}), **file_values}
+    markets = recorded_markets(data)
+    base = {**recorded_defaults(markets, {**file_values, **swept, **flags}), **file_values}
     latency, maker_fee, taker_fee = venue(values)
     workers = number_option(values["workers"], "--workers", WORKERS, integral=True)
     batch = number_option(values["batch"], "--batch", WORKERS, integral=True)
@@ -230,6 +234,7 @@ def build_sweep_options(ctx: typer.Context, values: Mapping[str, Any]) -> SweepO
         raise UsageError("mm config: symbol: required (in --config, a flag or the grid)")
     if "symbol" in grid and len(grid["symbol"]) > 1 and "symbol" not in flags:
         raise UsageError("--grid: one sweep backtests one symbol")
+    check_recorded(markets, from_mapping({**base, **swept, **flags}).symbol)
     return SweepOptions(
         data,
         grid,

@@ -151,6 +151,10 @@ def test_backtest_takes_the_recorded_symbol_and_a_paper_runs_defaults(
     result = _invoke(app, "backtest", "--data", str(spot), "--symbol", "BTCUSDT")
     assert isinstance(result.exception, UsageError)
     assert "holds no BTCUSDT (it holds ETHUSDT)" in str(result.exception)
+    for bad in ("BTCUSDT\x1b[2J", "btcusdt"):  # the config's rule first, never echoed raw
+        result = _invoke(app, "backtest", "--data", str(spot), "--symbol", bad)
+        assert result.exit_code != 0 and "holds no" not in str(result.exception)
+        assert "\x1b" not in str(result.exception)
 
     both = tmp_path / "both.jsonl"
     topics = ["orderbook.50.BTCUSDT", "publicTrade.BTCUSDT", "tickers.ETHUSDT"]
