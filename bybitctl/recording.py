@@ -38,9 +38,9 @@ _UNREADABLE = (EOFError, gzip.BadGzipFile, zlib.error)
 
 
 def _create(path: Path) -> IO[bytes]:
-    """A new (or emptied) file with mode 0600, gzip-compressed when its name ends in .gz."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_TRUNC
+    """A new file with mode 0600, gzip-compressed when its name ends in .gz; an existing
+    file is never overwritten (FileExistsError): a recording may be a week of data."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     fh = os.fdopen(fd, "wb")
     if path.suffix == ".gz":
         return gzip.GzipFile(filename=path.name, mode="wb", fileobj=fh)  # type: ignore[return-value]
@@ -94,6 +94,11 @@ class RecordingWriter:
         self.channel = channel
         try:
             self._fh = _create(self.path)
+        except FileExistsError:
+            raise UsageError(
+                f"{path} exists: a recording is never overwritten "
+                "(remove it or choose another name)"
+            ) from None
         except OSError as exc:
             raise UsageError(f"cannot write the recording {path}: {exc.strerror}") from None
         header = {

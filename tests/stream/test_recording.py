@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import stat
 from pathlib import Path
 
@@ -76,14 +77,26 @@ def test_not_a_recording(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["rec.jsonl", "rec.jsonl.gz"])
 def test_a_recording_is_readable_by_its_owner_only(tmp_path: Path, name: str) -> None:
-    """Private streams record orders and balances: 0600, an existing file tightened too."""
+    """Private streams record orders and balances: 0600 (whatever the umask)."""
     path = tmp_path / name
-    path.write_bytes(b"")
-    path.chmod(0o644)
-    with RecordingWriter(path, channel="private") as rec:
-        rec.write({"topic": "wallet", "data": []}, 1)
+    old = os.umask(0)
+    try:
+        with RecordingWriter(path, channel="private") as rec:
+            rec.write({"topic": "wallet", "data": []}, 1)
+    finally:
+        os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [line["recv_ns"] for line in iter_recording(path)] == [1]
+
+
+def test_an_existing_file_is_never_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "week.jsonl"
+    with RecordingWriter(path, channel="public/linear") as rec:
+        rec.write({"topic": "tickers.BTCUSDT", "data": {}}, 1)
+    before = path.read_bytes()
+    with pytest.raises(UsageError, match="exists: a recording is never overwritten"):
+        RecordingWriter(path, channel="public/linear")
+    assert path.read_bytes() == before
 
 
 def _corrupt_gzip(path: Path) -> None:
