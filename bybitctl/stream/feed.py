@@ -178,7 +178,8 @@ def connector(settings: Any, channel: str, *, debug: bool = False) -> Connect:
 
 class ReplayFeed:
     """Frames from a recording, paced by their receive times (`speed` x real time), or as
-    fast as the pipeline takes them (`speed=None`)."""
+    fast as the pipeline takes them (`speed=None`); `on_state` hears REPLAYING, then ENDED,
+    as a live feed's listener hears its connection."""
 
     def __init__(
         self,
@@ -188,8 +189,10 @@ class ReplayFeed:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         batch: int = 512,
+        on_state: Callable[[str, str], None] = lambda state, detail: None,
     ) -> None:
         self._lines: Iterator[dict[str, Any]] = iter_recording(path)
+        self._on_state = on_state
         self._speed = speed
         self._clock = clock
         self._sleep = sleep
@@ -200,7 +203,8 @@ class ReplayFeed:
         self.finished = False
 
     def start(self) -> None:
-        """Nothing to open: the file is read as `poll` asks."""
+        """Nothing to open (the file is read as `poll` asks): say the replay is on."""
+        self._on_state(REPLAYING, "")
 
     def poll(self, timeout: float) -> list[Frame]:
         """The frames due now (at most `batch`), waiting up to `timeout` s for the next."""
@@ -211,6 +215,7 @@ class ReplayFeed:
             if line is None:
                 self.finished = True
                 self.state = ENDED
+                self._on_state(ENDED, "")
                 break
             wait = self._due_in(line["recv_ns"])
             if wait > 0:

@@ -158,12 +158,13 @@ class Dashboard:
     def frame(self, now: float, width: int, height: int) -> RenderableType:
         """The screen for a terminal of `width` x `height` cells."""
         state = self.connection.upper()
-        if self.connection_detail and self.connection != "connected":
+        flowing = self.connection in ("connected", "replaying")
+        if self.connection_detail and not flowing:
             state += f" ({self.connection_detail})"
         header = Text.assemble(
             (self.title, "bold"),
             "  ",
-            (state, "green" if self.connection == "connected" else "yellow"),
+            (state, "green" if flowing else "yellow"),
             f"  {self.rate.value} msg/s",
         )
         notice = Text(self.notice_line(), style="dim")

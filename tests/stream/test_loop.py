@@ -140,12 +140,17 @@ def test_replay_paces_by_receive_time(tmp_path: Path) -> None:
 
     times = [0, 0, 1_000_000_000, 3_000_000_000]
     path = _record(tmp_path / "r.jsonl", [(t, {"n": i}) for i, t in enumerate(times)])
-    feed = ReplayFeed(path, 2.0, clock=lambda: now[0], sleep=sleep)
+    states: list[str] = []
+    feed = ReplayFeed(
+        path, 2.0, clock=lambda: now[0], sleep=sleep, on_state=lambda s, _: states.append(s)
+    )
+    feed.start()
     got = []
     while not feed.finished:
         got.extend(frame["n"] for _, frame in feed.poll(10.0))
     assert got == [0, 1, 2, 3]
     assert slept == [0.5, 1.0]  # 1 s and then 2 s of recording at speed 2
+    assert states == ["replaying", "ended"]  # what the view's header shows, never CONNECTING
 
 
 def test_backoff_is_exponential_and_capped() -> None:

@@ -51,7 +51,7 @@ def run_replay(opts: ReplayOptions) -> int:
         opts.live_view, view_of(topics), f"replay {opts.path.name}", pipeline, opts.levels
     )
     loop = Loop(pipeline, sink, count=opts.count)
-    loop.run(ReplayFeed(opts.path, opts.speed))
+    loop.run(ReplayFeed(opts.path, opts.speed, on_state=loop.on_state))
     return 0
 
 
