@@ -168,6 +168,18 @@ def _check_range(value: Any, raw: str, rule: NumberRule, what: str) -> None:
         raise InvalidValue(f"expected {what}{rule.describe()}, got {raw!r}")
 
 
+def _check_digits(raw: str, what: str) -> None:
+    """At most DECIMAL_MAX_DIGITS significant digits before the point and digits after it:
+    more than a float or an exchange can tell apart is a typo, never a value."""
+    whole, _, rest = raw.lstrip("-").partition(".")
+    fraction = re.split("[eE]", rest)[0] if rest else ""
+    if len(whole.lstrip("0")) > DECIMAL_MAX_DIGITS or len(fraction) > DECIMAL_MAX_DIGITS:
+        raise InvalidValue(
+            f"expected {what} with at most {DECIMAL_MAX_DIGITS} digits on each side of the "
+            f"point, got {_short(raw)}"
+        )
+
+
 def decimal_text(raw: str, rule: NumberRule = UNSIGNED) -> str:
     """A decimal number, returned as the exact text typed (Bybit's prices and quantities).
 
@@ -182,13 +194,7 @@ def decimal_text(raw: str, rule: NumberRule = UNSIGNED) -> str:
     """
     what = "a decimal number"
     _shape(raw, rule, _EXPONENT if rule.exponent else _PLAIN, what)
-    whole, _, rest = raw.lstrip("-").partition(".")
-    fraction = re.split("[eE]", rest)[0] if rest else ""
-    if len(whole.lstrip("0")) > DECIMAL_MAX_DIGITS or len(fraction) > DECIMAL_MAX_DIGITS:
-        raise InvalidValue(
-            f"expected {what} with at most {DECIMAL_MAX_DIGITS} digits on each side of the "
-            f"point, got {_short(raw)}"
-        )
+    _check_digits(raw, what)
     if rule.exponent or rule.minimum is not None or rule.maximum is not None or rule.positive:
         from decimal import Decimal  # only for a bounded decimal: start-up stays light
 
@@ -227,13 +233,17 @@ def number(raw: str, rule: NumberRule = UNSIGNED) -> int | float:
     """
     what = "a number"
     _shape(raw, rule, _EXPONENT if rule.exponent else _PLAIN, what)
-    whole = raw.lstrip("-").partition(".")[0]
-    if len(whole.lstrip("0")) > DECIMAL_MAX_DIGITS:
-        raise InvalidValue(f"expected {what} below 10^{DECIMAL_MAX_DIGITS}, got {_short(raw)}")
-    value: int | float = int(raw) if _INTEGER.fullmatch(raw) else float(raw)
+    _check_digits(raw, what)
+    if _INTEGER.fullmatch(raw):
+        value: int | float = int(raw)
+        _check_range(value, raw, rule, what)
+        return value
+    value = float(raw)
     if value != value or value in (float("inf"), float("-inf")):
         raise InvalidValue(f"expected a finite number, got {_short(raw)}")
-    _check_range(value, raw, rule, what)
+    from decimal import Decimal  # the range as typed: 5000.000000000000000001 is not 5000
+
+    _check_range(Decimal(raw), raw, rule, what)
     return value
 
 

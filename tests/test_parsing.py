@@ -72,9 +72,19 @@ def test_number_is_finite_and_plain(raw: str):
         got = parsing.number(raw, SIGNED)
     except InvalidValue:
         ok = re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", raw, flags=re.ASCII) is not None
-        assert not ok or len(raw.lstrip("-").partition(".")[0].lstrip("0")) > 18, raw
+        whole, _, fraction = raw.lstrip("-").partition(".")
+        assert not ok or len(whole.lstrip("0")) > 18 or len(fraction) > 18, raw
     else:
         assert Decimal(raw) == Decimal(repr(got)) or float(raw) == got
+
+
+@pytest.mark.parametrize(
+    "raw", ["5000.000000000000000001", "5000.0000000000000000001", "0.0000000000000000001"]
+)
+def test_a_number_is_ranged_as_typed_not_as_its_float(raw: str) -> None:
+    """float("5000.000000000000000001") is 5000.0: the bound is checked on the exact text."""
+    with pytest.raises(InvalidValue):
+        parsing.number(raw, NumberRule(positive=True, maximum=5000))
 
 
 def test_no_unicode_digit_is_a_number():

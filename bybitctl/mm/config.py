@@ -167,7 +167,7 @@ class MMConfig:
         default=(),
         metadata=_doc(
             "",
-            "Size multiplier per level, e.g. [1, 2, 3]; empty = 1 for every level.",
+            "Size multiplier per level (flag: 1,2,3; mm.toml: [1, 2, 3]); empty = 1 each.",
             section="size",
             rule=NumberRule(minimum=0, maximum=1000, positive=True),
         ),
