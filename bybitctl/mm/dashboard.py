@@ -262,6 +262,7 @@ class Dashboard:
                 f"realised {plain(s['realized_pnl'])}",
                 f"unrealised {plain(s['unrealized_pnl'])}",
                 f"fees {plain(s['fees'])}",
+                f"funding {plain(s.get('funding', 0.0))}",
             ],
             [
                 f"fills {s['fills']}",
@@ -482,6 +483,14 @@ def _describe(event: dict[str, Any]) -> tuple[str, str]:
             f"fill {event['side']} {event['qty']} @ {event['price']} {role}"
             f" fee {event['fee']}, position {event['position']}",
             "green" if event["side"] == "Buy" else "red",
+        )
+    if kind == "funding":
+        amount = event["amount"]
+        verb = "paid" if amount.startswith("-") else "received"
+        return (
+            f"funding {verb} {amount.lstrip('-')} at rate {event['rate']},"
+            f" position {event['position']} @ {event['mark']}",
+            "cyan",
         )
     if kind == "reject":
         from bybitctl.catalog import error_meaning

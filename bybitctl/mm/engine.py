@@ -29,7 +29,7 @@ from typing import Any
 from bybitctl.book import BookError
 from bybitctl.errors import EXCHANGE_REJECTED, BybitctlError, ConfigError
 from bybitctl.mm import reconcile, shutdown, status
-from bybitctl.mm.accounting import Fill, Ledger
+from bybitctl.mm.accounting import FUNDING, Fill, Funding, Ledger
 from bybitctl.mm.config import MMConfig
 from bybitctl.mm.executor import REPLY
 from bybitctl.mm.feeds import DOWN, FRAME, UP
@@ -386,13 +386,18 @@ class Engine:
             self._dirty = True
 
     def on_execution(self, row: dict[str, Any]) -> None:
-        """One execution of ours (stream or REST sweep), booked once by its execId."""
-        link = row.get("orderLinkId") or ""
-        if row.get("symbol") != self.config.symbol or not self.owns(link):
+        """One execution of ours or a funding settlement of the symbol's position (stream
+        or REST sweep), booked once by its execId."""
+        if row.get("symbol") != self.config.symbol:
             return
-        if row.get("execType", "Trade") != "Trade":
-            return
+        kind = row.get("execType", "Trade")
         now = self.clock.now_ms()
+        if kind == FUNDING:
+            self.on_funding(Funding.from_execution(row, now), row["execId"])
+            return
+        link = row.get("orderLinkId") or ""
+        if kind != "Trade" or not self.owns(link):
+            return
         fill = Fill(
             row["side"],
             Decimal(row["execPrice"]),
@@ -429,6 +434,22 @@ class Engine:
         }
         self.fills_recent = [*self.fills_recent[-9:], event]
         self.emit(event)
+
+    def on_funding(self, funding: Funding, exec_id: str) -> None:
+        """A funding settlement: journaled and booked as PnL outside trading; the position,
+        the orders and the fill counters are untouched."""
+        if not self.journal.funding(exec_id, funding):
+            return
+        self.ledger.settle(funding)
+        self.emit(
+            {
+                "event": "funding",
+                "amount": str(funding.amount),
+                "rate": str(funding.rate),
+                "position": str(funding.qty),
+                "mark": str(funding.price),
+            }
+        )
 
     def update_inventory(self) -> None:
         """The strategy's inventory from the ledger, the start offset and the tracker."""

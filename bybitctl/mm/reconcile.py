@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from bybitctl.errors import BybitctlError, UsageError
+from bybitctl.mm.accounting import booked
 from bybitctl.mm.config import MMConfig
 from bybitctl.mm.orders import LIVE_STATUSES, OrderUpdate
 from bybitctl.mm.rest import SWEEP_WINDOW_MS, cancel_own
@@ -258,15 +259,14 @@ def resync_orders(engine: Engine) -> None:
 
 
 def sweep_executions(engine: Engine) -> None:
-    """Book every execution of ours since the sweep mark that the journal lacks."""
+    """Book every execution of ours and funding settlement of the symbol since the sweep
+    mark that the journal lacks."""
     since = max(engine.sweep_from_ms, engine.clock.now_ms() - SWEEP_WINDOW_MS)
     for rows in engine.rest.executions(since):
         if engine.stop_asked is not None:
             return  # the exit sweeps again, within its bound
         for row in reversed(rows):  # oldest first, as the ledger expects
-            if engine.owns(row.get("orderLinkId") or "") and not engine.journal.has_fill(
-                row["execId"]
-            ):
+            if booked(engine.owns, row) and not engine.journal.has_fill(row["execId"]):
                 engine.on_execution(row)
 
 

@@ -57,7 +57,7 @@ def build_report(
             "taker_fills": ledger.taker_fills,
             "spread_capture": float(ledger.spread_capture),
             "inventory_pnl": float(inventory),
-            "total_pnl": float(ledger.realized + unrealized),
+            "funding_settlements": ledger.funding_settlements,
             "mark": float(mark),
             "runs": len(runs),
             "run_id": last.get("run_id", ""),
@@ -117,11 +117,11 @@ def _words(text: str) -> str:
 
 def run_list(journal: Journal, running: str | None = None) -> list[dict[str, Any]]:
     """Every run in the journal, newest first: id, start (ISO 8601, UTC), duration, fills,
-    PnL and exit reason. A run's PnL is what its own fills made, fees included, marked at
-    its last mid: the chain's PnL after them minus before them, both at that mid, so the
-    inventory it inherited does not count (for a run without predecessors it is the
-    report's `total_pnl`). A run not ended is `running` when it is `running` (the run of the
-    instance holding the journal's lock), else `crashed`."""
+    PnL and exit reason. A run's PnL is what its own fills made, fees and the funding it
+    settled included, marked at its last mid: the chain's PnL after them minus before them,
+    both at that mid, so the inventory it inherited does not count (for a run without
+    predecessors it is the report's `total_pnl`). A run not ended is `running` when it is
+    `running` (the run of the instance holding the journal's lock), else `crashed`."""
     from bybitctl.mm.accounting import Ledger
 
     ledgers: dict[str, Ledger] = {}  # by target: the accounting a run resumes
@@ -134,6 +134,8 @@ def run_list(journal: Journal, running: str | None = None) -> list[dict[str, Any
         before = ledger.total(mark)
         for fill in fills:
             ledger.apply(fill)
+        for funding in journal.fundings([run_id]):
+            ledger.settle(funding)
         if run["ended_ms"] is not None:
             reason = run["exit_reason"] or ""
         else:

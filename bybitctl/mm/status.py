@@ -87,6 +87,7 @@ def snapshot(engine: Engine, now: int) -> dict[str, Any]:
         "realized_pnl": float(ledger.realized),
         "unrealized_pnl": float(ledger.unrealized(mark)) if mark else 0.0,
         "fees": float(ledger.fees),
+        "funding": float(ledger.funding),
         "fills": ledger.fills,
         "equity": number(engine.equity),
         "orders_placed": stats.orders_placed,

@@ -280,6 +280,30 @@ class Venue:
         if not update_first:
             self.update(order)
 
+    def settle_funding(self, paid: str, position: str, *, stream: bool = True) -> dict[str, Any]:
+        """A funding settlement of the position, as Bybit reports it: an execution of type
+        Funding with no orderLinkId, `execFee` what was paid (`stream` off: never heard)."""
+        size = Decimal(position)
+        row = {
+            "symbol": SYMBOL,
+            "orderLinkId": "",
+            "execId": f"e{next(self._exec_ids)}",
+            "side": "Buy" if size > 0 else "Sell",
+            "execPrice": "100",
+            "execQty": str(abs(size)),
+            "execFee": paid,
+            "feeRate": "0.0001" if size > 0 else "-0.0001",
+            "isMaker": False,
+            "execTime": str(self.clock.now_ms()),
+            "execType": "Funding",
+            "orderQty": "0",
+            "leavesQty": "0",
+        }
+        self.executions.append(row)
+        if stream:
+            self.private.send({"topic": "execution", "data": [row]})
+        return row
+
     def open_rows(self) -> list[dict[str, Any]]:
         return [o.row() for o in self.orders.values()]
 
