@@ -492,6 +492,13 @@ def _describe(event: dict[str, Any]) -> tuple[str, str]:
             f" position {event['position']} @ {event['mark']}",
             "cyan",
         )
+    if kind == "mmp":
+        state = event.get("state")
+        if state == "armed":
+            return f"exchange MMP armed for {event.get('coin')}", ""
+        if state == "frozen":
+            return f"MMP frozen by the exchange ({event.get('reason')}): quotes pulled", "bold red"
+        return "MMP released: quoting again", "green"
     if kind == "reject":
         from bybitctl.catalog import error_meaning
 

@@ -556,6 +556,14 @@ class Journal:
             counts[event] = n
         return counts
 
+    def mmp_freezes(self, run_ids: list[str]) -> int:
+        """How often the exchange's MMP froze the runs' option quotes."""
+        return self.db.execute(
+            f"SELECT COUNT(*) FROM orders WHERE run_id IN ({_marks(run_ids)})"
+            " AND event = 'mmp_freeze'",
+            run_ids,
+        ).fetchone()[0]
+
     def rejects(self, run_ids: list[str]) -> list[tuple[str, int, str | None]]:
         """Refused actions by the code journaled with them: (code, count, the latest
         message), in no order."""

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from bybitctl.errors import BybitctlError, UsageError
+from bybitctl.mm import exchange_mmp
 from bybitctl.mm.accounting import booked
 from bybitctl.mm.config import MMConfig
 from bybitctl.mm.orders import LIVE_STATUSES, OrderUpdate
@@ -68,6 +69,8 @@ def check_on_exchange(engine: Engine) -> None:
     if engine.stop_asked is not None:
         return
     engine.rules = validate(c, row, engine.rest.last_price())
+    if c.category == "option":
+        engine.mmp_coin = str(row.get("baseCoin") or c.symbol.split("-")[0])
     if c.fee_aware and c.maker_fee_bps is None and engine.stop_asked is None:
         rate = engine.rest.maker_fee_rate()
         if rate is not None:
@@ -122,6 +125,8 @@ def _reconcile(engine: Engine, previous: list[str]) -> None:
     if engine.stop_asked is not None:
         return
     _arm_dcp(engine)
+    if engine.mmp_coin:  # every option quote goes under it, so it is armed first
+        exchange_mmp.arm(engine, engine.mmp_coin)
     if c.leverage is not None and c.category == "linear":
         with contextlib.suppress(Exception):  # 110043: leverage not modified
             engine.rest.set_leverage(c.leverage)

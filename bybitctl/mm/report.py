@@ -6,7 +6,8 @@ numbers; the printed report adds the PnL attribution, taker fills and run facts,
 `reconciled`: whether the run's exit read the exchange's executions and booked any the
 stream had missed (when it could not, the fills and position are those received), and
 `rejects`: the exchange's refusals of our orders by retCode, each with Bybit's documented
-meaning (from the catalogue) and the exchange's latest message.
+meaning (from the catalogue) and the exchange's latest message; `mmp_freezes`: how often the
+exchange's MMP froze option quotes (its 110066 refusals are that, not refusals).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def build_report(
             "reconciled": bool(last.get("reconciled")),
             "duration_s": round(elapsed / 1000.0, 3),
             "latency_samples": len(latencies),
+            "mmp_freezes": journal.mmp_freezes(run_ids),
             "rejects": rejects(journal, run_ids),
         }
     )

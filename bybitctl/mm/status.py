@@ -76,6 +76,8 @@ def snapshot(engine: Engine, now: int) -> dict[str, Any]:
         "kill": risk.kill.state,
         "kill_resumes": risk.kill.resumes,
         "mmp": risk.mmp.active(now),
+        "mmp_until_ms": risk.mmp.frozen_until if risk.mmp.active(now) else None,
+        "mmp_trips": risk.mmp.trips,
         "public": engine.public.up,
         "private": engine.private.up,
         "trade_ws": engine.executor.ws_up,
