@@ -147,13 +147,27 @@ into them (the exchange's noise takers trade within a tick or so of its fair pri
 quote that always steps back from the mid is never reached)."""
 
 
+OPTION_PAPER_DEFAULTS = {
+    "order_qty": "0.01",
+    "max_position": "0.1",
+    "mmp_max_qty": "1",
+    "spread_bps": "20",
+    "refresh_tolerance_bps": "20",
+}
+"""The same for `--category option` (the symbol is the user's: an option the local exchange
+lists, e.g. `BTC-<expiry>-<strike>-C`): its 0.01 qty step, the MMP limit an option needs,
+and a spread a few of its 5 USDC ticks wide."""
+
+
 def _paper_defaults(given: Mapping[str, Any]) -> dict[str, Any]:
-    """PAPER_DEFAULTS minus the fields the config file or a flag sets (`given`: they win),
-    and without `order_qty` when an `order_notional` is given (the two exclude each other)."""
+    """PAPER_DEFAULTS (OPTION_PAPER_DEFAULTS for an option) minus the fields the config
+    file or a flag sets (`given`: they win), and without `order_qty` when an
+    `order_notional` is given (the two exclude each other)."""
     names = {key.replace("-", "_") for key in given}
     if given.get("order_notional", given.get("order-notional")) is not None:
         names.add("order_qty")
-    return {k: v for k, v in PAPER_DEFAULTS.items() if k not in names}
+    defaults = OPTION_PAPER_DEFAULTS if given.get("category") == "option" else PAPER_DEFAULTS
+    return {k: v for k, v in defaults.items() if k not in names}
 
 
 def build_start_options(ctx: typer.Context, values: Mapping[str, Any]) -> StartOptions:
@@ -221,7 +235,10 @@ def run_start(opts: StartOptions) -> int:
                 from bybitctl.sim import running_exchange
 
                 seed = opts.paper_seed if opts.paper_seed is not None else secrets.randbelow(2**31)
-                with running_exchange(symbols=(opts.config.symbol,), seed=seed, record=False) as ex:
+                c = opts.config
+                # an option's chain is listed with its coin's perpetual
+                listed = f"{c.symbol.split('-')[0]}USDT" if c.category == "option" else c.symbol
+                with running_exchange(symbols=(listed,), seed=seed, record=False) as ex:
                     settings = Settings(
                         profile="paper",
                         api_key=ex.api_key,
