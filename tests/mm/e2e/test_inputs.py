@@ -77,8 +77,10 @@ def _base(name: str) -> list[str]:
     base = {k: v for k, v in REQUIRED.items() if k != name}
     if name == "order_notional":
         base.pop("order_qty")
-    if name == "mmp_max_delta":  # an option field: with the MMP an option needs
-        base.update(category="option", mmp_max_qty="1")
+    if name in ("category", "mmp_max_delta"):  # an option needs the MMP's qty limit
+        base["mmp_max_qty"] = "1"
+    if name == "mmp_max_delta":
+        base["category"] = "option"
     return [f"--{k.replace('_', '-')}={v}" for k, v in base.items()]
 
 
