@@ -27,7 +27,7 @@ from typing import Any
 
 from bybitctl import parsing
 from bybitctl.book import BookError
-from bybitctl.mm.accounting import Fill, Ledger
+from bybitctl.mm.accounting import Fill, Funding, Ledger
 from bybitctl.mm.config import MMConfig
 from bybitctl.mm.figures import report_figures
 from bybitctl.mm.fillmodel import QueueFillModel, SimFill, SimOrder, closes
@@ -232,6 +232,13 @@ class Backtest:
             self._record_fills(self.model.on_trade(side, price, qty, price_f), now)
 
     # -- our side -------------------------------------------------------------------------
+
+    def settle_funding(self, at: int, rate: Decimal) -> None:
+        """A funding time the recording's ticker announced: the position held then pays or
+        receives its value at the mark times the predicted rate, booked as live."""
+        if self.ledger.position:
+            mark = self.market.mark_price()
+            self.ledger.settle(Funding.on_position(self.ledger.position, mark, rate, at))
 
     def _decide(self, now: int) -> bool:
         """One decision point; returns True when actions were handed to the exchange.
@@ -569,6 +576,11 @@ class Replay:
             if not isinstance(topic, str) or not topic.endswith(suffix):
                 continue
             now = recv_ns // 1_000_000
+            due = market.funding_due(now)
+            if due is not None:
+                for bt in bts:
+                    bt.advance(due[0])
+                    bt.settle_funding(*due)
             for bt in bts:
                 bt.advance(now)
             if topic.startswith("orderbook.") and isinstance(data, dict):
@@ -596,6 +608,7 @@ class Replay:
                 mark = value(data.get("markPrice"))
                 if mark is not None:
                     market.mark = mark[1]
+                market.on_funding_fields(data)
 
     def _value(self, raw: Any) -> tuple[Decimal, float] | None:
         """A recorded price or size as (exact, float), None when it is not one; trades

@@ -26,12 +26,13 @@ from bybitctl import parsing
 from bybitctl.errors import UsageError
 from bybitctl.parsing import InvalidValue, NumberRule
 
-CATEGORIES = ("linear", "spot")
+CATEGORIES = ("linear", "spot", "option")
 REFERENCES = ("mid", "microprice", "last", "mark")
 KILL_ACTIONS = ("pause", "cooldown", "stop")
 LEFTOVERS = ("cancel", "adopt")
 _PREFIX = re.compile(r"[A-Za-z0-9]{1,12}")
-_SYMBOL = re.compile(r"[A-Z0-9]{1,32}")
+_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9-]{0,31}")
+"""A symbol: `BTCUSDT`, or an option's `BTC-27DEC25-100000-C`."""
 
 # Ranges shared by several fields. Every numeric field has a finite range: beyond these no
 # value means anything a market maker could want, and each bound keeps the arithmetic on it
@@ -102,21 +103,26 @@ class MMConfig:
     symbol: str = field(
         metadata=_doc(
             "",
-            "Instrument to quote, e.g. BTCUSDT.",
+            "Instrument to quote, e.g. BTCUSDT (an option: BTC-27DEC25-100000-C).",
             section="market",
-            text=(_SYMBOL, "1-32 upper-case letters or digits"),
+            text=(_SYMBOL, "1-32 upper-case letters, digits or '-', not starting with '-'"),
         )
     )
     category: str = field(
         default="linear",
-        metadata=_doc("", "linear (USDT perpetual) or spot.", section="market", choices=CATEGORIES),
+        metadata=_doc(
+            "",
+            "linear (USDT perpetual), spot, or option (quoted under the exchange's MMP).",
+            section="market",
+            choices=CATEGORIES,
+        ),
     )
     reference: str = field(
         default="mid",
         metadata=_doc(
             "",
             "Price the quotes are centred on: mid, microprice (size-weighted top of book), "
-            "last (last public trade) or mark (mark price, linear only).",
+            "last (last public trade) or mark (mark price; linear and option).",
             section="quotes",
             choices=REFERENCES,
         ),
@@ -366,7 +372,8 @@ class MMConfig:
         default=1_000,
         metadata=_doc(
             "ms",
-            "Market-maker protection: window the maker fill qty is summed over.",
+            "Market-maker protection: window the maker fill qty is summed over (option: the "
+            "exchange's MMP window).",
             section="guards",
             rule=_HOUR_MS_POSITIVE,
         ),
@@ -375,14 +382,30 @@ class MMConfig:
         default=None,
         metadata=_doc(
             "base",
-            "MMP: pull all quotes when maker fills in the window exceed this; unset = off.",
+            "MMP: pull all quotes when maker fills in the window exceed this; unset = off "
+            "(required for option: the exchange's qty limit).",
             section="guards",
             rule=_AMOUNT,
         ),
     )
     mmp_freeze_s: float = field(
         default=10.0,
-        metadata=_doc("s", "MMP: how long quotes stay pulled.", section="guards", rule=_DAY),
+        metadata=_doc(
+            "s",
+            "MMP: how long quotes stay pulled (option: the exchange's frozen period, > 0).",
+            section="guards",
+            rule=_DAY,
+        ),
+    )
+    mmp_max_delta: Decimal | None = field(
+        default=None,
+        metadata=_doc(
+            "delta",
+            "Option only: the exchange's MMP delta limit (|sum of maker fill qty x delta| in "
+            "the window); unset = mmp_max_qty, which a delta of at most 1 never exceeds first.",
+            section="guards",
+            rule=_AMOUNT,
+        ),
     )
     rate_limit: float = field(
         default=10.0,
@@ -505,6 +528,10 @@ def _cross_problems(c: MMConfig) -> list[str]:
     problems = []
     if c.reference == "mark" and c.category == "spot":
         problems.append("reference: spot has no mark price")
+    if c.category == "option":
+        problems += _option_problems(c)
+    elif c.mmp_max_delta is not None:
+        problems.append("mmp_max_delta: option only (the exchange's MMP is for options)")
     if c.levels > 1 and c.level_spacing_bps == 0:
         problems.append("level_spacing_bps: must be > 0 with several levels, got 0")
     if (c.order_qty is None) == (c.order_notional is None):
@@ -518,6 +545,24 @@ def _cross_problems(c: MMConfig) -> list[str]:
         problems.append("hedge_mode: spot has no hedge mode")
     if c.leverage is not None and c.category == "spot":
         problems.append("leverage: linear only: spot has no leverage")
+    return problems
+
+
+def _option_problems(c: MMConfig) -> list[str]:
+    """What an option config cannot have: no leverage, no hedge mode, and the exchange's MMP
+    needs its limits and a frozen period it ends by itself."""
+    problems = []
+    if c.leverage is not None:
+        problems.append("leverage: linear only: options have no leverage")
+    if c.hedge_mode:
+        problems.append("hedge_mode: linear only: options have no hedge mode")
+    if c.mmp_max_qty is None:
+        problems.append("mmp_max_qty: required for option (the exchange's MMP qty limit)")
+    if c.mmp_freeze_s * 1000 < 1:
+        problems.append(
+            "mmp_freeze_s: must be at least 0.001 for option (0 freezes the exchange's MMP "
+            "until a reset)"
+        )
     return problems
 
 

@@ -262,6 +262,7 @@ class Dashboard:
                 f"realised {plain(s['realized_pnl'])}",
                 f"unrealised {plain(s['unrealized_pnl'])}",
                 f"fees {plain(s['fees'])}",
+                f"funding {plain(s.get('funding', 0.0))}",
             ],
             [
                 f"fills {s['fills']}",
@@ -483,6 +484,21 @@ def _describe(event: dict[str, Any]) -> tuple[str, str]:
             f" fee {event['fee']}, position {event['position']}",
             "green" if event["side"] == "Buy" else "red",
         )
+    if kind == "funding":
+        amount = event["amount"]
+        verb = "paid" if amount.startswith("-") else "received"
+        return (
+            f"funding {verb} {amount.lstrip('-')} at rate {event['rate']},"
+            f" position {event['position']} @ {event['mark']}",
+            "cyan",
+        )
+    if kind == "mmp":
+        state = event.get("state")
+        if state == "armed":
+            return f"exchange MMP armed for {event.get('coin')}", ""
+        if state == "frozen":
+            return f"MMP frozen by the exchange ({event.get('reason')}): quotes pulled", "bold red"
+        return "MMP released: quoting again", "green"
     if kind == "reject":
         from bybitctl.catalog import error_meaning
 

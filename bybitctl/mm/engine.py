@@ -28,8 +28,8 @@ from typing import Any
 
 from bybitctl.book import BookError
 from bybitctl.errors import EXCHANGE_REJECTED, BybitctlError, ConfigError
-from bybitctl.mm import reconcile, shutdown, status
-from bybitctl.mm.accounting import Fill, Ledger
+from bybitctl.mm import exchange_mmp, reconcile, shutdown, status
+from bybitctl.mm.accounting import FUNDING, Fill, Funding, Ledger
 from bybitctl.mm.config import MMConfig
 from bybitctl.mm.executor import REPLY
 from bybitctl.mm.feeds import DOWN, FRAME, UP
@@ -57,6 +57,13 @@ TIMER_S = 0.05
 """Timer period: guards (stale book, dead sockets, kill switch) are re-checked this often."""
 STATUS_EVERY_MS = 500
 BOOK_DEPTH = 50
+OPTION_BOOK_DEPTH = 25
+"""Option books stream at 25 or 100 levels only."""
+
+
+def book_depth(category: str) -> int:
+    """The book depth the engine subscribes to and keeps for `category`."""
+    return OPTION_BOOK_DEPTH if category == "option" else BOOK_DEPTH
 
 
 class Engine:
@@ -96,7 +103,7 @@ class Engine:
         )
         self.market = Market(
             config.symbol,
-            depth=BOOK_DEPTH,
+            depth=book_depth(config.category),
             stale_ms=config.stale_book_ms,
             vol_window_ms=config.vol_window_ms,
             vol=config.vol_scaling and config.vol_multiplier > 0,
@@ -125,6 +132,11 @@ class Engine:
         """The exit read our executions from the exchange and booked the missing ones."""
         self.exit_error = ""
         self.dcp_armed = False
+        self.mmp_coin = ""
+        """Options: the base coin whose exchange MMP the run armed ("" otherwise)."""
+        self.mmp_check_due = False
+        """The exchange's MMP fired: read its state on the next timer."""
+        self.mmp_held = False
         self.started_ms = 0
         self.quoted_ms = 0
         self.last_timer_ms = 0
@@ -332,6 +344,8 @@ class Engine:
             self._dirty = True
         elif topic.startswith("publicTrade."):
             data = frame.get("data") or []
+            if self.mmp_coin:  # option trades stream per base coin
+                data = [t for t in data if t.get("s") == self.config.symbol]
             if data:
                 self.market.last = float(data[-1]["p"])
                 self.queues.on_trade_frame(data)
@@ -382,17 +396,24 @@ class Engine:
             row.get("rejectReason") or None,
         )
         self.queues.on_order(row, self.market.book)
+        if row.get("cancelType") == exchange_mmp.CANCEL_BY_MMP:
+            exchange_mmp.frozen(self, exchange_mmp.CANCEL_BY_MMP)
         if self.tracker.on_update(update, self.clock.now_ms()):
             self._dirty = True
 
     def on_execution(self, row: dict[str, Any]) -> None:
-        """One execution of ours (stream or REST sweep), booked once by its execId."""
-        link = row.get("orderLinkId") or ""
-        if row.get("symbol") != self.config.symbol or not self.owns(link):
+        """One execution of ours or a funding settlement of the symbol's position (stream
+        or REST sweep), booked once by its execId."""
+        if row.get("symbol") != self.config.symbol:
             return
-        if row.get("execType", "Trade") != "Trade":
-            return
+        kind = row.get("execType", "Trade")
         now = self.clock.now_ms()
+        if kind == FUNDING:
+            self.on_funding(Funding.from_execution(row, now), row["execId"])
+            return
+        link = row.get("orderLinkId") or ""
+        if kind != "Trade" or not self.owns(link):
+            return
         fill = Fill(
             row["side"],
             Decimal(row["execPrice"]),
@@ -430,6 +451,22 @@ class Engine:
         self.fills_recent = [*self.fills_recent[-9:], event]
         self.emit(event)
 
+    def on_funding(self, funding: Funding, exec_id: str) -> None:
+        """A funding settlement: journaled and booked as PnL outside trading; the position,
+        the orders and the fill counters are untouched."""
+        if not self.journal.funding(exec_id, funding):
+            return
+        self.ledger.settle(funding)
+        self.emit(
+            {
+                "event": "funding",
+                "amount": str(funding.amount),
+                "rate": str(funding.rate),
+                "position": str(funding.qty),
+                "mark": str(funding.price),
+            }
+        )
+
     def update_inventory(self) -> None:
         """The strategy's inventory from the ledger, the start offset and the tracker."""
         self.inventory = self.tracker.inventory(
@@ -443,6 +480,10 @@ class Engine:
         if any(code in RATE_CODES for _, code, _ in results):
             self.risk.budget.throttle(now)
         for action, code, message in results:
+            if code == exchange_mmp.MMP_FROZEN:  # the exchange's MMP holds: no rejection
+                self.tracker.on_result(action, code)
+                exchange_mmp.frozen(self, str(code))
+                continue
             if isinstance(action, Place) and self.risk.rejects.on_place(code, now):
                 self._rejects_tripped(code, message)
             if code == 0:
@@ -562,6 +603,8 @@ class Engine:
         if self.resync_due and self.private.up:
             self.resync_due = False
             reconcile.resync_orders(self)
+        if self.mmp_coin:
+            exchange_mmp.check(self)
         if self.last_timer_ms and self.tracker.two_sided():
             self.quoted_ms += now - self.last_timer_ms
         self.last_timer_ms = now
@@ -570,7 +613,8 @@ class Engine:
         if guard.stale(now) and guard.stale_episodes != episodes and guard.ts_ms:
             # connected but silent: ask for the topic again (a fresh snapshot ends it)
             self.emit({"event": "stale", "since_ms": guard.ts_ms})
-            self.public.resubscribe(f"orderbook.{BOOK_DEPTH}.{self.config.symbol}")
+            depth = book_depth(self.config.category)
+            self.public.resubscribe(f"orderbook.{depth}.{self.config.symbol}")
             self._dirty = True
         before = self.risk.kill.state
         kill = self.risk.kill.update(self.ledger.total(self.market.mark_price()), now)

@@ -290,6 +290,8 @@ class Executor:
             }
             if action.position_idx:
                 req["positionIdx"] = action.position_idx
+            if self.category == "option":
+                req["mmp"] = True  # under the exchange's MMP, armed at start
             return req
         if isinstance(action, Amend):
             return {

@@ -145,11 +145,13 @@ def public_feed(
     *,
     debug: bool = False,
 ) -> Feed:
-    """Book (`orderbook.{depth}`), public trades and ticker of one symbol."""
+    """Book (`orderbook.{depth}`), public trades and ticker of one symbol (an option's
+    trades stream per base coin, `publicTrade.BTC`: the engine keeps its symbol's)."""
+    trades = symbol.split("-")[0] if category == "option" else symbol
 
     def subscribe(manager: Any, callback: Callback) -> None:
         manager.orderbook_stream(depth=depth, symbol=symbol, callback=callback)
-        manager.trade_stream(symbol=symbol, callback=callback)
+        manager.trade_stream(symbol=trades, callback=callback)
         manager.ticker_stream(symbol=symbol, callback=callback)
 
     return Feed(

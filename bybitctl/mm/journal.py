@@ -35,7 +35,7 @@ from typing import Any
 
 from bybitctl.config import data_dir
 from bybitctl.errors import UsageError
-from bybitctl.mm.accounting import Fill, Ledger
+from bybitctl.mm.accounting import Fill, Funding, Ledger
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -53,6 +53,10 @@ CREATE TABLE IF NOT EXISTS fills (
     exec_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, ts_ms INTEGER NOT NULL,
     link_id TEXT NOT NULL, side TEXT NOT NULL, price TEXT NOT NULL, qty TEXT NOT NULL,
     fee TEXT NOT NULL, mid TEXT NOT NULL, is_maker INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS funding (
+    exec_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, ts_ms INTEGER NOT NULL,
+    amount TEXT NOT NULL, rate TEXT NOT NULL, qty TEXT NOT NULL, price TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS decisions (
     id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, ts_ms INTEGER NOT NULL, reason TEXT,
@@ -75,6 +79,8 @@ CREATE INDEX IF NOT EXISTS decisions_run ON decisions (run_id, ts_ms);
 APPLICATION_ID = 0x6D6D6A6C
 """SQLite's application id of an mm journal ("mmjl"), stamped when the journal is created."""
 TABLES = frozenset({"runs", "orders", "fills", "decisions", "pnl", "control"})
+"""The tables every journal has; `funding` came later, so a journal without it reads as one
+whose runs settled no funding."""
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _LOCK_RETRY_S = 1.0
 """How long `mm start` retries a lock that another process holds: `mm status` and friends
@@ -269,6 +275,10 @@ class Journal:
             if "reconciled" not in columns:  # a journal from before the column
                 self.db.execute("ALTER TABLE runs ADD COLUMN reconciled INTEGER")
         self.run_id = ""
+        self._funding = (
+            self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'funding'").fetchone()
+            is not None
+        )
 
     def close(self) -> None:
         self.db.close()
@@ -434,6 +444,23 @@ class Journal:
         )
         return cur.rowcount == 1
 
+    def funding(self, exec_id: str, funding: Funding) -> bool:
+        """Store a funding settlement; False when this execId is already journaled."""
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO funding (exec_id, run_id, ts_ms, amount, rate, qty, price)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                exec_id,
+                self.run_id,
+                funding.ts_ms,
+                str(funding.amount),
+                str(funding.rate),
+                str(funding.qty),
+                str(funding.price),
+            ),
+        )
+        return cur.rowcount == 1
+
     def has_fill(self, exec_id: str) -> bool:
         return (
             self.db.execute("SELECT 1 FROM fills WHERE exec_id = ?", (exec_id,)).fetchone()
@@ -495,11 +522,27 @@ class Journal:
                 row[7],
             )
 
+    def fundings(self, run_ids: list[str]) -> Iterator[Funding]:
+        """The runs' funding settlements in the order they were booked (none in a journal
+        from before funding was booked)."""
+        if not self._funding:
+            return
+        for row in self.db.execute(
+            f"SELECT amount, rate, qty, price, ts_ms FROM funding"
+            f" WHERE run_id IN ({_marks(run_ids)}) ORDER BY rowid",
+            run_ids,
+        ):
+            amount, rate, qty, price = (Decimal(x) for x in row[:4])
+            yield Funding(amount, rate, qty, price, row[4])
+
     def ledger(self, run_ids: list[str]) -> Ledger:
-        """A ledger rebuilt from the runs' fills (how a restart resumes its accounting)."""
+        """A ledger rebuilt from the runs' fills and funding settlements (how a restart
+        resumes its accounting)."""
         ledger = Ledger()
         for fill in self.fills(run_ids):
             ledger.apply(fill)
+        for funding in self.fundings(run_ids):
+            ledger.settle(funding)
         return ledger
 
     def order_counts(self, run_ids: list[str]) -> dict[str, int]:
@@ -512,6 +555,14 @@ class Journal:
         ):
             counts[event] = n
         return counts
+
+    def mmp_freezes(self, run_ids: list[str]) -> int:
+        """How often the exchange's MMP froze the runs' option quotes."""
+        return self.db.execute(
+            f"SELECT COUNT(*) FROM orders WHERE run_id IN ({_marks(run_ids)})"
+            " AND event = 'mmp_freeze'",
+            run_ids,
+        ).fetchone()[0]
 
     def rejects(self, run_ids: list[str]) -> list[tuple[str, int, str | None]]:
         """Refused actions by the code journaled with them: (code, count, the latest

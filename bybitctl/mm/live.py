@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bybitctl.mm.config import MMConfig
-from bybitctl.mm.engine import BOOK_DEPTH, Engine
+from bybitctl.mm.engine import Engine, book_depth
 from bybitctl.mm.executor import Executor
 from bybitctl.mm.feeds import private_feed, public_feed
 from bybitctl.mm.inbox import Inbox
@@ -65,11 +65,11 @@ def live_engine(
             use_ws=use_ws_trading,
             req_prefix=run_id,
         ),
-        public=public_feed(settings, category, symbol, BOOK_DEPTH, inbox, debug=debug),
+        public=public_feed(settings, category, symbol, book_depth(category), inbox, debug=debug),
         private=private_feed(
             settings,
             inbox,
-            dcp_product="spot" if category == "spot" else "future",
+            dcp_product={"spot": "spot", "option": "option"}.get(category, "future"),
             debug=debug,
         ),
         exit_rest=exit_rest,

@@ -8,7 +8,7 @@ Times are passed in: a live run's wall clock, a backtest's recorded receive time
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from bybitctl.book import BookError, OrderBook
@@ -39,6 +39,12 @@ class Market:
         """Price of the last public trade."""
         self.mark: float | None = None
         """Mark price (linear), from the ticker."""
+        self.funding_rate: Decimal | None = None
+        """The rate the ticker predicts for the next funding settlement (perpetuals)."""
+        self.next_funding_ms = 0
+        """When that settlement is due, as the ticker says (0: none announced)."""
+        self._funded_ms = 0
+        """The latest settlement handed out by `funding_due` (a ticker may repeat it)."""
 
     def on_book(self, frame: dict[str, Any], now_ms: int) -> None:
         """Apply one orderbook message. A gap or a crossed book raises `BookError` once the
@@ -58,6 +64,31 @@ class Market:
             bid, ask = self.book.best_bid(), self.book.best_ask()
             if bid and ask:
                 self.vol.update((float(bid[0]) + float(ask[0])) * 0.5, now_ms)
+
+    def on_funding_fields(self, data: dict[str, Any]) -> None:
+        """A ticker's `fundingRate` and `nextFundingTime` (a delta carries only what
+        changed; a value that is not a number is ignored)."""
+        rate, when = data.get("fundingRate"), data.get("nextFundingTime")
+        if isinstance(rate, str) and rate:
+            try:
+                value = Decimal(rate)
+            except InvalidOperation:
+                value = None
+            if value is not None and value.is_finite():
+                self.funding_rate = value
+        if isinstance(when, str) and when.isascii() and when.isdigit():
+            at = int(when)
+            if at > self._funded_ms:
+                self.next_funding_ms = at
+
+    def funding_due(self, now_ms: int) -> tuple[int, Decimal] | None:
+        """The settlement `now_ms` has reached, once: its time and the rate predicted for
+        it (None before the ticker announced both)."""
+        at, rate = self.next_funding_ms, self.funding_rate
+        if not at or now_ms < at or rate is None:
+            return None
+        self._funded_ms, self.next_funding_ms = at, 0
+        return at, rate
 
     def lost(self) -> None:
         """The public stream went down: the book is unknown until a fresh snapshot."""

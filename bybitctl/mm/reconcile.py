@@ -20,6 +20,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from bybitctl.errors import BybitctlError, UsageError
+from bybitctl.mm import exchange_mmp
+from bybitctl.mm.accounting import booked
 from bybitctl.mm.config import MMConfig
 from bybitctl.mm.orders import LIVE_STATUSES, OrderUpdate
 from bybitctl.mm.rest import SWEEP_WINDOW_MS, cancel_own
@@ -67,6 +69,8 @@ def check_on_exchange(engine: Engine) -> None:
     if engine.stop_asked is not None:
         return
     engine.rules = validate(c, row, engine.rest.last_price())
+    if c.category == "option":
+        engine.mmp_coin = str(row.get("baseCoin") or c.symbol.split("-")[0])
     if c.fee_aware and c.maker_fee_bps is None and engine.stop_asked is None:
         rate = engine.rest.maker_fee_rate()
         if rate is not None:
@@ -121,6 +125,8 @@ def _reconcile(engine: Engine, previous: list[str]) -> None:
     if engine.stop_asked is not None:
         return
     _arm_dcp(engine)
+    if engine.mmp_coin:  # every option quote goes under it, so it is armed first
+        exchange_mmp.arm(engine, engine.mmp_coin)
     if c.leverage is not None and c.category == "linear":
         with contextlib.suppress(Exception):  # 110043: leverage not modified
             engine.rest.set_leverage(c.leverage)
@@ -258,15 +264,14 @@ def resync_orders(engine: Engine) -> None:
 
 
 def sweep_executions(engine: Engine) -> None:
-    """Book every execution of ours since the sweep mark that the journal lacks."""
+    """Book every execution of ours and funding settlement of the symbol since the sweep
+    mark that the journal lacks."""
     since = max(engine.sweep_from_ms, engine.clock.now_ms() - SWEEP_WINDOW_MS)
     for rows in engine.rest.executions(since):
         if engine.stop_asked is not None:
             return  # the exit sweeps again, within its bound
         for row in reversed(rows):  # oldest first, as the ledger expects
-            if engine.owns(row.get("orderLinkId") or "") and not engine.journal.has_fill(
-                row["execId"]
-            ):
+            if booked(engine.owns, row) and not engine.journal.has_fill(row["execId"]):
                 engine.on_execution(row)
 
 

@@ -6,7 +6,8 @@ numbers; the printed report adds the PnL attribution, taker fills and run facts,
 `reconciled`: whether the run's exit read the exchange's executions and booked any the
 stream had missed (when it could not, the fills and position are those received), and
 `rejects`: the exchange's refusals of our orders by retCode, each with Bybit's documented
-meaning (from the catalogue) and the exchange's latest message.
+meaning (from the catalogue) and the exchange's latest message; `mmp_freezes`: how often the
+exchange's MMP froze option quotes (its 110066 refusals are that, not refusals).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def build_report(
             "taker_fills": ledger.taker_fills,
             "spread_capture": float(ledger.spread_capture),
             "inventory_pnl": float(inventory),
-            "total_pnl": float(ledger.realized + unrealized),
+            "funding_settlements": ledger.funding_settlements,
             "mark": float(mark),
             "runs": len(runs),
             "run_id": last.get("run_id", ""),
@@ -66,6 +67,7 @@ def build_report(
             "reconciled": bool(last.get("reconciled")),
             "duration_s": round(elapsed / 1000.0, 3),
             "latency_samples": len(latencies),
+            "mmp_freezes": journal.mmp_freezes(run_ids),
             "rejects": rejects(journal, run_ids),
         }
     )
@@ -117,11 +119,11 @@ def _words(text: str) -> str:
 
 def run_list(journal: Journal, running: str | None = None) -> list[dict[str, Any]]:
     """Every run in the journal, newest first: id, start (ISO 8601, UTC), duration, fills,
-    PnL and exit reason. A run's PnL is what its own fills made, fees included, marked at
-    its last mid: the chain's PnL after them minus before them, both at that mid, so the
-    inventory it inherited does not count (for a run without predecessors it is the
-    report's `total_pnl`). A run not ended is `running` when it is `running` (the run of the
-    instance holding the journal's lock), else `crashed`."""
+    PnL and exit reason. A run's PnL is what its own fills made, fees and the funding it
+    settled included, marked at its last mid: the chain's PnL after them minus before them,
+    both at that mid, so the inventory it inherited does not count (for a run without
+    predecessors it is the report's `total_pnl`). A run not ended is `running` when it is
+    `running` (the run of the instance holding the journal's lock), else `crashed`."""
     from bybitctl.mm.accounting import Ledger
 
     ledgers: dict[str, Ledger] = {}  # by target: the accounting a run resumes
@@ -134,6 +136,8 @@ def run_list(journal: Journal, running: str | None = None) -> list[dict[str, Any
         before = ledger.total(mark)
         for fill in fills:
             ledger.apply(fill)
+        for funding in journal.fundings([run_id]):
+            ledger.settle(funding)
         if run["ended_ms"] is not None:
             reason = run["exit_reason"] or ""
         else:

@@ -101,8 +101,25 @@ class Rest:
 
     def set_dcp(self, window_s: int) -> None:
         """Arm Bybit's disconnect-cancel-all for this category's product."""
-        product = "SPOT" if self.category == "spot" else "DERIVATIVES"
+        product = {"spot": "SPOT", "option": "OPTIONS"}.get(self.category, "DERIVATIVES")
         self.http.set_dcp(timeWindow=window_s, product=product)
+
+    def set_mmp(
+        self, base_coin: str, window_ms: int, frozen_ms: int, qty: Decimal, delta: Decimal
+    ) -> None:
+        """Arm the exchange's market maker protection for `base_coin`'s options."""
+        self.http.set_mmp(
+            baseCoin=base_coin,
+            window=str(window_ms),
+            frozenPeriod=str(frozen_ms),
+            qtyLimit=str(qty),
+            deltaLimit=str(delta),
+        )
+
+    def mmp_state(self, base_coin: str) -> dict[str, Any] | None:
+        """The exchange's MMP row for `base_coin` (`mmpFrozen`, `mmpFrozenUntil`), if armed."""
+        rows = self.http.get_mmp_state(baseCoin=base_coin)["result"].get("result") or []
+        return rows[0] if rows else None
 
     def set_leverage(self, leverage: Decimal) -> None:
         """Set both sides' leverage on the symbol."""
@@ -114,7 +131,8 @@ class Rest:
         )
 
     def place_market(self, side: str, qty: Decimal, link: str, position_idx: int) -> None:
-        """A market order that only reduces the position (linear), on `position_idx`."""
+        """A market order that only reduces the position (linear, option), on
+        `position_idx`."""
         kwargs: dict[str, Any] = {
             "category": self.category,
             "symbol": self.symbol,
@@ -123,7 +141,7 @@ class Rest:
             "qty": str(qty),
             "orderLinkId": link,
         }
-        if self.category == "linear":
+        if self.category != "spot":
             kwargs["reduceOnly"] = True
         if position_idx:
             kwargs["positionIdx"] = position_idx

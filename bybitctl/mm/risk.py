@@ -126,6 +126,13 @@ class MarketMakerProtection:
             return True
         return False
 
+    def freeze(self, until_ms: int, now_ms: int) -> None:
+        """The exchange's MMP froze our quotes until `until_ms` (options): hold them pulled
+        as for a trip of our own; a later word of the exchange replaces the time."""
+        if not self.active(now_ms):
+            self.trips += 1
+        self.frozen_until = until_ms
+
     def window_qty(self, now_ms: int) -> Decimal:
         """Maker fill qty within the window ending at `now_ms`."""
         self._expire(now_ms)
@@ -291,8 +298,11 @@ class Risk:
             config.kill_action,
             config.kill_cooldown_s * 1000,
         )
+        # options: the exchange counts the fills (armed with these settings) and `freeze`
+        # holds what it reports, so the client-side count would only trip twice
+        own_qty = None if config.category == "option" else config.mmp_max_qty
         self.mmp = MarketMakerProtection(
-            config.mmp_window_ms, config.mmp_max_qty, int(config.mmp_freeze_s * 1000)
+            config.mmp_window_ms, own_qty, int(config.mmp_freeze_s * 1000)
         )
         self.budget = RateBudget(config.rate_limit)
         self.rejects = RejectBreaker(config.reject_limit, int(config.reject_window_s * 1000))

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from bybitctl import pybit_compat
 from bybitctl.errors import EXCHANGE_REJECTED, NETWORK
+from bybitctl.mm.accounting import booked
 from bybitctl.mm.inbox import STOP
 from bybitctl.mm.rest import SWEEP_WINDOW_MS, Rest, cancel_links
 from bybitctl.mm.strategy import PENDING_CANCEL, Cancel, Place
@@ -366,7 +367,7 @@ class ExitRest:
             row
             for page in rest.executions(self._plan.sweep_since_ms)
             for row in page
-            if self._owns(row.get("orderLinkId") or "")
+            if booked(self._owns, row)
         ]
         with self._lock:
             self._result.executions = rows[::-1]  # the exchange lists newest first

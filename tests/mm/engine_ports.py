@@ -157,6 +157,7 @@ class VenueOrder:
     cum: Decimal = Decimal(0)
     status: str = "New"
     idx: int = 0
+    cancel_type: str = ""
 
     def row(self) -> dict[str, Any]:
         return {
@@ -168,6 +169,7 @@ class VenueOrder:
             "cumExecQty": str(self.cum),
             "orderStatus": self.status,
             "positionIdx": self.idx,
+            "cancelType": self.cancel_type,
             "createdTime": str(START_MS),
             "updatedTime": str(START_MS),
         }
@@ -191,6 +193,8 @@ class Venue:
     silent: bool = False
     rest_down: bool = False
     listings: int = 0
+    mmp: dict[str, Any] | None = None
+    """The exchange's MMP as armed (settings, `frozen_until` ms; options)."""
     _exec_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def refuse(self, kind: type, *codes: int) -> None:
@@ -216,6 +220,8 @@ class Venue:
                 self.update(order)
 
     def _code(self, a: Action) -> int:
+        if isinstance(a, Place) and self.mmp and self.clock.now_ms() < self.mmp["frozen_until"]:
+            return 110066  # MMP frozen: new MMP orders refused
         queued = self.refusals.get(type(a))
         if queued:
             return queued.popleft()
@@ -279,6 +285,42 @@ class Venue:
         self.private.send({"topic": "execution", "data": [row]})
         if not update_first:
             self.update(order)
+
+    def trip_mmp(self) -> None:
+        """The exchange's MMP fires: every open order cancelled (`CancelByMmp`, in one order
+        message) and new ones refused until the frozen period ends."""
+        assert self.mmp is not None
+        self.mmp["frozen_until"] = self.clock.now_ms() + int(self.mmp["frozenPeriod"])
+        rows = []
+        for link in list(self.orders):
+            order = self.orders.pop(link)
+            order.status, order.cancel_type = "Cancelled", "CancelByMmp"
+            rows.append(order.row())
+        self.private.send({"topic": "order", "data": rows})
+
+    def settle_funding(self, paid: str, position: str, *, stream: bool = True) -> dict[str, Any]:
+        """A funding settlement of the position, as Bybit reports it: an execution of type
+        Funding with no orderLinkId, `execFee` what was paid (`stream` off: never heard)."""
+        size = Decimal(position)
+        row = {
+            "symbol": SYMBOL,
+            "orderLinkId": "",
+            "execId": f"e{next(self._exec_ids)}",
+            "side": "Buy" if size > 0 else "Sell",
+            "execPrice": "100",
+            "execQty": str(abs(size)),
+            "execFee": paid,
+            "feeRate": "0.0001" if size > 0 else "-0.0001",
+            "isMaker": False,
+            "execTime": str(self.clock.now_ms()),
+            "execType": "Funding",
+            "orderQty": "0",
+            "leavesQty": "0",
+        }
+        self.executions.append(row)
+        if stream:
+            self.private.send({"topic": "execution", "data": [row]})
+        return row
 
     def open_rows(self) -> list[dict[str, Any]]:
         return [o.row() for o in self.orders.values()]
@@ -358,7 +400,7 @@ class VenueRest:
 
     def instrument(self) -> dict[str, Any] | None:
         self._reach()
-        return LINEAR_INSTRUMENT
+        return {**LINEAR_INSTRUMENT, "baseCoin": "SIM"}
 
     def last_price(self) -> Decimal | None:
         return Decimal(100)
@@ -400,6 +442,29 @@ class VenueRest:
 
     def set_leverage(self, leverage: Decimal) -> None:
         return None
+
+    def set_mmp(
+        self, base_coin: str, window_ms: int, frozen_ms: int, qty: Decimal, delta: Decimal
+    ) -> None:
+        self._reach()
+        old = self.venue.mmp or {"frozen_until": 0}
+        self.venue.mmp = {
+            "baseCoin": base_coin,
+            "window": window_ms,
+            "frozenPeriod": frozen_ms,
+            "qtyLimit": qty,
+            "deltaLimit": delta,
+            "frozen_until": old["frozen_until"],  # new settings keep a freeze, as Bybit
+        }
+
+    def mmp_state(self, base_coin: str) -> dict[str, Any] | None:
+        self._reach()
+        mmp = self.venue.mmp
+        if mmp is None:
+            return None
+        frozen = self.venue.clock.now_ms() < mmp["frozen_until"]
+        until = str(mmp["frozen_until"]) if frozen else "0"
+        return {"baseCoin": base_coin, "mmpFrozen": frozen, "mmpFrozenUntil": until}
 
     def place_market(self, side: str, qty: Decimal, link: str, position_idx: int) -> None:
         raise NotImplementedError("no flattening in these tests")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bybitctl.mm.accounting import Fill, Ledger
+from bybitctl.mm.accounting import Fill, Funding, Ledger, booked
 
 D = Decimal
 
@@ -68,34 +68,90 @@ def test_thirds_stay_exact() -> None:
     assert total == D(3 * 102) + 3 * mark - D(603)  # cash + position at mark, exactly
 
 
+def test_funding_is_pnl_outside_trading() -> None:
+    led = Ledger()
+    led.apply(fill("Buy", "100", "2", fee="0.02", mid="100.05"))
+    led.settle(Funding(D("-0.02"), D("0.0001"), D(2), D(100)))  # the long pays
+    led.settle(Funding(D("0.005"), D("-0.000025"), D(2), D(100)))  # and then receives
+    assert led.funding == D("-0.015") and led.funding_settlements == 2
+    # nothing of trading moved: position, cost, fees, realised, fills
+    assert led.position == 2 and led.cost == D(200) and led.fees == D("0.02")
+    assert led.realized == D("-0.02") and led.fills == 1
+    mark = D(101)
+    assert led.total(mark) == led.realized + led.unrealized(mark) + led.funding == D("1.965")
+    assert led.spread_capture + led.inventory_pnl(mark) - led.fees + led.funding == led.total(mark)
+    summary = led.summary(mark)
+    assert summary["funding"] == D("-0.015") and summary["total_pnl"] == D("1.965")
+
+
+def test_funding_from_bybit_execution_rows() -> None:
+    row = {"execType": "Funding", "execFee": "0.65", "feeRate": "0.0001", "side": "Buy"}
+    long = Funding.from_execution({**row, "execQty": "0.1", "execPrice": "65000"}, 7)
+    assert long == Funding(D("-0.65"), D("0.0001"), D("0.1"), D(65000), 7)
+    short = Funding.from_execution(
+        {**row, "side": "Sell", "execFee": "-0.65", "feeRate": "-0.0001", "execQty": "0.1"}
+        | {"execPrice": "65000", "execTime": "123"},
+        7,
+    )
+    assert short == Funding(D("0.65"), D("-0.0001"), D("-0.1"), D(65000), 123)
+    mine = lambda link: link.startswith("mm")  # noqa: E731
+    assert booked(mine, {"execType": "Funding", "orderLinkId": ""})
+    assert booked(mine, {"execType": "Trade", "orderLinkId": "mm1"})
+    assert not booked(mine, {"execType": "Trade", "orderLinkId": "other"})
+
+
 prices = st.integers(9_000, 11_000).map(lambda t: D(t) / 100)
 qtys = st.integers(1, 5_000).map(lambda n: D(n) / 1000)
 fees = st.integers(-50, 200).map(lambda n: D(n) / 10_000)
 
 
+fundings = st.integers(-5_000, 5_000).map(lambda n: D(n) / 10_000)
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.sampled_from(["Buy", "Sell"]), prices, qtys, fees, prices, st.booleans()),
+        st.tuples(
+            st.sampled_from(["Buy", "Sell"]),
+            prices,
+            qtys,
+            fees,
+            prices,
+            st.booleans(),
+            st.none() | fundings,
+        ),
         max_size=40,
     ),
     prices,
 )
-def test_identity_spread_plus_inventory_minus_fees_is_realized_plus_unrealized(
+def test_identity_spread_plus_inventory_minus_fees_plus_funding_is_the_total(
     fills: list[tuple], mark: Decimal
 ) -> None:
     led = Ledger()
     cash = D(0)
     position = D(0)
-    for side, price, qty, fee, mid, maker in fills:
+    received = D(0)
+    for side, price, qty, fee, mid, maker, funding in fills:
         led.apply(Fill(side, price, qty, fee, mid, maker))
         signed = qty if side == "Buy" else -qty
         cash -= signed * price
         position += signed
+        if funding is not None:  # a settlement on the position held now
+            led.settle(Funding(funding, D("0.0001"), led.position, mid))
+            received += funding
         assert led.max_abs_position >= abs(led.position)
     assert led.position == position
+    with localcontext() as wide:  # the ledger's own width: sums of 1/3 shares are exact there
+        wide.prec = 60
+        _identities(led, mark, cash + position * mark - led.fees + received)
+    assert led.funding == received
+    assert led.funding_settlements == sum(f[6] is not None for f in fills)
+    assert led.fills == len(fills) and led.maker_fills == sum(f[5] for f in fills)
+
+
+def _identities(led: Ledger, mark: Decimal, cash_and_mark: Decimal) -> None:
     assert led.spread_capture + led.inventory_pnl(mark) - led.fees == led.realized + led.unrealized(
         mark
     )
-    assert led.realized + led.unrealized(mark) == cash + position * mark - led.fees
-    assert led.fills == len(fills) and led.maker_fills == sum(f[5] for f in fills)
+    assert led.total(mark) == led.realized + led.unrealized(mark) + led.funding
+    assert led.total(mark) == cash_and_mark

@@ -366,3 +366,47 @@ def test_deciding_only_on_changed_inputs_is_bit_identical_to_deciding_always(
         assert slow.calls == slow.decisions
         assert fast.calls < 0.5 * slow.calls  # the quiet deltas were not decided on again
         assert a.report["orders_placed"] > 0
+
+
+def ticker(**fields: str) -> dict[str, Any]:
+    """A linear tickers message (a delta carries only the fields that changed)."""
+    return {
+        "topic": "tickers.SIMUSDT",
+        "type": "delta",
+        "ts": 0,
+        "data": {"symbol": "SIMUSDT"} | fields,
+    }
+
+
+def test_funding_settles_on_the_inventory_held_at_each_funding_time() -> None:
+    # the long the one-sided fall builds pays a positive rate, then receives a negative one;
+    # the ticker announces each time and rate before it, and repeats a settled time after
+    lines = one_sided_fall()
+    lines += [
+        line(0, ticker(markPrice="99.5", fundingRate="0.0001", nextFundingTime="125")),
+        line(130, ticker(nextFundingTime="125")),  # not yet updated: no second one
+        line(140, ticker(fundingRate="-0.0002", nextFundingTime="15025")),
+        line(12_000, ticker(fundingRate="not a rate")),  # ignored: the rate stays
+    ]
+    lines.sort(key=lambda ln: ln["recv_ns"])
+    cfg = mm_config(max_position="0.35", order_qty="0.1", spread_bps=1.0, levels=3)
+    result = run_backtest(lines, cfg, rules(), BacktestSettings(latency_ms=0))
+
+    def held(at: int) -> Decimal:
+        return sum(
+            ((f.qty if f.side == "Buy" else -f.qty) for f in result.fills if f.ts_ms <= at), D(0)
+        )
+
+    assert 0 < held(125) < held(15_025)  # a long, held across both
+    expected = -held(125) * D("99.5") * D("0.0001") + held(15_025) * D("99.5") * D("0.0002")
+    led = result.ledger
+    assert led.funding == expected and led.funding_settlements == 2
+    report = result.report
+    assert D(str(report["funding"])) == expected
+    assert report["total_pnl"] == pytest.approx(
+        report["realized_pnl"] + report["unrealized_pnl"] + report["funding"]
+    )
+    # the trading figures are those of the same run without funding times
+    plain = run_backtest(one_sided_fall(), cfg, rules(), BacktestSettings(latency_ms=0))
+    assert plain.ledger.funding == 0 and plain.ledger.fills == led.fills
+    assert plain.ledger.realized == led.realized and plain.ledger.position == led.position

@@ -185,6 +185,15 @@ def test_docs_explain_every_field_and_report_key() -> None:
         assert f"`{key}`" in text, key
 
 
+OPTION = {"category": "option", "mmp_max_qty": "0.5"}
+
+
+def test_an_option_config_arms_the_exchange_mmp_from_the_one_set_of_mmp_fields() -> None:
+    c = from_mapping({**BASE, **OPTION, "symbol": "BTC-27DEC25-100000-C", "reference": "mark"})
+    assert c.category == "option" and c.mmp_max_qty == Decimal("0.5")
+    assert c.mmp_max_delta is None  # the qty limit stands for it
+
+
 @pytest.mark.parametrize(
     ("override", "says"),
     [
@@ -195,6 +204,12 @@ def test_docs_explain_every_field_and_report_key() -> None:
         ({"order_qty": "abc"}, "order_qty: expected a decimal number, got 'abc'"),
         ({"levels": "two"}, "levels: expected an integer, got 'two'"),
         ({"leftovers": "keep"}, "leftovers: expected one of cancel, adopt, got 'keep'"),
+        ({"mmp_max_delta": "1"}, "mmp_max_delta: option only"),
+        ({"category": "option"}, "mmp_max_qty: required for option"),
+        (OPTION | {"leverage": 2}, "leverage: linear only: options have no leverage"),
+        (OPTION | {"hedge_mode": True}, "hedge_mode: linear only: options have no hedge mode"),
+        (OPTION | {"mmp_freeze_s": 0}, "mmp_freeze_s: must be at least 0.001 for option"),
+        ({"symbol": "-BTC"}, "symbol: expected 1-32 upper-case letters, digits or '-'"),
     ],
 )
 def test_bad_field_message_says_what_is_wrong(override: dict, says: str) -> None:

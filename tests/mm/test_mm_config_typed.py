@@ -26,6 +26,10 @@ def _base(name: str) -> dict[str, str]:
     base = {k: v for k, v in REQUIRED.items() if k != name}
     if name == "order_notional":
         base.pop("order_qty")
+    if name in ("category", "mmp_max_delta"):  # an option needs the MMP's qty limit
+        base["mmp_max_qty"] = "1"
+    if name == "mmp_max_delta":
+        base["category"] = "option"
     return base
 
 

@@ -47,6 +47,7 @@ def status(**over: Any) -> dict[str, Any]:
         "realized_pnl": 0.0123456789,
         "unrealized_pnl": 0.0,
         "fees": -0.001,
+        "funding": 0.0,
         "fills": 3,
         "equity": 265011.12,
         "orders_placed": 2,
@@ -89,7 +90,7 @@ def test_an_80x24_frame_has_every_part_in_its_place_and_numbers_in_plain_notatio
         ["our", "bid", "64999.9", "0.002", "open", "0.302", "0.3"],
     ]
     assert lines[9:12] == [
-        "position 0.00001   realised 0.01234568   unrealised 0   fees -0.001",
+        "position 0.00001   realised 0.01234568   unrealised 0   fees -0.001   funding 0",
         "fills 3   placed 2   amended 0   cancelled 0   rejects 0",
         "quote uptime 100%   tick-to-quote p50 85.3µs p99 410µs (n=12)",
     ]

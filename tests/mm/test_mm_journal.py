@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from bybitctl.errors import UsageError
-from bybitctl.mm.accounting import Fill
+from bybitctl.mm.accounting import Fill, Funding
 from bybitctl.mm.figures import REPORT_KEYS
 from bybitctl.mm.journal import (
     SCHEMA,
@@ -27,7 +27,7 @@ from bybitctl.mm.journal import (
     lock_holder,
     now_ms,
 )
-from bybitctl.mm.report import build_report, report_json
+from bybitctl.mm.report import build_report, report_json, run_list
 
 
 def _fill(side: str, price: str, qty: str, fee: str = "0.01") -> Fill:
@@ -164,6 +164,62 @@ def test_anything_but_a_journal_is_refused(tmp_path: Path, make: Any, says: str)
         assert path.read_bytes() == before  # never written into
 
 
+def test_funding_is_booked_once_resumed_and_reported_apart_from_fills(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    journal = Journal(path)
+    journal.start_run("mmaaaaaa", "t", "BTCUSDT", "linear", "mm", {})
+    journal.fill("e1", _fill("Buy", "100", "2"))
+    paid = Funding(Decimal("-0.02"), Decimal("0.0001"), Decimal(2), Decimal(100), now_ms())
+    assert journal.funding("s1", paid)
+    assert not journal.funding("s1", paid)  # the stream and a REST sweep both bring it
+    journal.close()
+    again = Journal(path)
+    again.start_run("mmbbbbbb", "t", "BTCUSDT", "linear", "mm", {})
+    again.funding("s2", replace(paid, amount=Decimal("0.005")))
+    chain = again.chain()
+    ledger = again.ledger(chain)
+    assert ledger.funding == Decimal("-0.015") and ledger.funding_settlements == 2
+    assert ledger.position == 2 and ledger.fills == 1
+    report = build_report(again, chain, mark=Decimal(101))
+    assert report["funding"] == -0.015 and report["funding_settlements"] == 2
+    assert report["total_pnl"] == report["realized_pnl"] + report["unrealized_pnl"] - 0.015
+    assert "funding" in report_json(report)
+    runs = {r["run_id"]: r for r in run_list(again)}
+    assert runs["mmbbbbbb"]["pnl"] == 0.005  # its own settlement, no fill of its own
+    again.close()
+
+
+def test_a_journal_from_before_funding_reads_as_one_that_settled_none(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    old = SCHEMA.replace(
+        SCHEMA[
+            SCHEMA.index("CREATE TABLE IF NOT EXISTS funding") : SCHEMA.index(
+                "CREATE TABLE IF NOT EXISTS decisions"
+            )
+        ],
+        "",
+    )
+    with sqlite3.connect(path) as db:
+        db.executescript(old)
+        db.execute(
+            "INSERT INTO runs (run_id, target, symbol, category, prefix, started_ms)"
+            " VALUES ('mmaaaaaa', 't', 'BTCUSDT', 'linear', 'mm', 1)"
+        )
+        db.execute(
+            "INSERT INTO fills VALUES ('e1', 'mmaaaaaa', 1, 'mmaaaaaa-1', 'Buy', '100', '1',"
+            " '0', '100', 1)"
+        )
+    reader = Journal(path, readonly=True)
+    report = build_report(reader, ["mmaaaaaa"], mark=Decimal(102))
+    assert report["funding"] == 0 and report["total_pnl"] == 2.0 and report["fills"] == 1
+    reader.close()
+    writer = Journal(path)  # a writer adds the table and books into it
+    writer.start_run("mmbbbbbb", "t", "BTCUSDT", "linear", "mm", {})
+    assert writer.funding("s1", Funding(Decimal(1), Decimal(0), Decimal(1), Decimal(100)))
+    assert writer.ledger(writer.chain()).funding == 1
+    writer.close()
+
+
 def test_a_journal_from_before_the_id_is_still_one_and_gains_the_new_column(
     tmp_path: Path,
 ) -> None:
@@ -189,6 +245,9 @@ def test_report_attribution_adds_up_when_flat_and_when_not(tmp_path: Path) -> No
         journal.fill(f"e{n}", fill)
         report = build_report(journal, ["mmaaaaaa"], mark=Decimal(101))
         parts = report["spread_capture"] + report["inventory_pnl"] - report["fees_quote"]
+        parts += report["funding"]
         assert round(parts, 9) == round(report["total_pnl"], 9), (n, report)
+        paid = Funding(Decimal("-0.25"), Decimal("0.0001"), Decimal(1), Decimal(101))
+        journal.funding(f"f{n}", paid)
         if n == 1:
             assert report["final_position"] == 0 and report["inventory_pnl"] == 4.0

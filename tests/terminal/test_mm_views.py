@@ -290,6 +290,7 @@ QUOTE_ROW = re.compile(
 )
 FIGURES = re.compile(
     rf"position {NUMBER}   realised {NUMBER}   unrealised {NUMBER}   fees {NUMBER}"
+    rf"   funding {NUMBER}"
     r"   fills \d+   placed \d+   amended \d+   cancelled \d+   rejects (?P<rejects>\d+)"
     rf"   quote uptime {NUMBER}%   tick-to-quote p50 {NUMBER}µs p99 {NUMBER}µs \(n=\d+\)"
 )

@@ -258,19 +258,18 @@ def recorded_defaults(markets: Markets, given: Mapping[str, Any]) -> dict[str, A
     they hold only one; a choice left open among several is an error."""
     from bybitctl.mm.config import CATEGORIES
 
-    defaults = {k: v for k, v in paper_defaults(given).items() if k != "symbol"}
+    recorded: dict[str, Any] = {}
     symbols = sorted({symbol for _, symbol in markets})
-    if not symbols:
-        return defaults
     symbol = given.get("symbol")
     if symbol is None and len(symbols) > 1:
         raise UsageError(f"--data holds {', '.join(symbols)}: choose one with --symbol")
-    if symbol is None:
-        symbol = defaults["symbol"] = symbols[0]
-    channels = {channel for channel, recorded in markets if recorded == symbol}
+    if symbol is None and symbols:
+        symbol = recorded["symbol"] = symbols[0]
+    channels = {channel for channel, held in markets if held == symbol}
     if "category" not in given and len(channels) == 1 and channels <= set(CATEGORIES):
-        defaults["category"] = channels.pop()
-    return defaults
+        recorded["category"] = channels.pop()
+    defaults = paper_defaults({**recorded, **given})
+    return {**{k: v for k, v in defaults.items() if k != "symbol"}, **recorded}
 
 
 def check_recorded(markets: Markets, symbol: str) -> None:

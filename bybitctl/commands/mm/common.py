@@ -242,13 +242,27 @@ while the price walks into them (the exchange's noise takers trade within a tick
 its fair price, so a quote that always steps back from the mid is never reached)."""
 
 
+OPTION_PAPER_DEFAULTS = {
+    "order_qty": "0.01",
+    "max_position": "0.1",
+    "mmp_max_qty": "1",
+    "spread_bps": "20",
+    "refresh_tolerance_bps": "20",
+}
+"""The same for `--category option` (the symbol is the user's: an option the local exchange
+lists, e.g. `BTC-<expiry>-<strike>-C`): its 0.01 qty step, the MMP limit an option needs,
+and a spread a few of its 5 USDC ticks wide."""
+
+
 def paper_defaults(given: Mapping[str, Any]) -> dict[str, Any]:
-    """PAPER_DEFAULTS minus the fields the config file or a flag sets (`given`: they win),
-    and without `order_qty` when an `order_notional` is given (the two exclude each other)."""
+    """PAPER_DEFAULTS (OPTION_PAPER_DEFAULTS for an option) minus the fields the config
+    file or a flag sets (`given`: they win), and without `order_qty` when an
+    `order_notional` is given (the two exclude each other)."""
     names = {key.replace("-", "_") for key in given}
     if given.get("order_notional", given.get("order-notional")) is not None:
         names.add("order_qty")
-    return {k: v for k, v in PAPER_DEFAULTS.items() if k not in names}
+    defaults = OPTION_PAPER_DEFAULTS if given.get("category") == "option" else PAPER_DEFAULTS
+    return {k: v for k, v in defaults.items() if k not in names}
 
 
 def warn_retired(file_values: Mapping[str, Any]) -> None:

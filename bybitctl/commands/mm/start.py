@@ -199,7 +199,10 @@ def run_start(opts: StartOptions) -> int:
                 from bybitctl.sim import running_exchange
 
                 seed = opts.paper_seed if opts.paper_seed is not None else secrets.randbelow(2**31)
-                with running_exchange(symbols=(opts.config.symbol,), seed=seed, record=False) as ex:
+                c = opts.config
+                # an option's chain is listed with its coin's perpetual
+                listed = f"{c.symbol.split('-')[0]}USDT" if c.category == "option" else c.symbol
+                with running_exchange(symbols=(listed,), seed=seed, record=False) as ex:
                     settings = Settings(
                         profile="paper",
                         api_key=ex.api_key,

@@ -77,6 +77,10 @@ def _base(name: str) -> list[str]:
     base = {k: v for k, v in REQUIRED.items() if k != name}
     if name == "order_notional":
         base.pop("order_qty")
+    if name in ("category", "mmp_max_delta"):  # an option needs the MMP's qty limit
+        base["mmp_max_qty"] = "1"
+    if name == "mmp_max_delta":
+        base["category"] = "option"
     return [f"--{k.replace('_', '-')}={v}" for k, v in base.items()]
 
 
@@ -150,6 +154,33 @@ def test_an_mm_toml_value_means_what_was_typed_or_nothing_is_sent(
         event(f"toml, {label}: refused")
         assert outcome.exit_code == 2
         _refused_before_any_request(pointed, args, capsys)
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--leverage", "2"], "leverage: linear only: options have no leverage"),
+        (["--hedge-mode"], "hedge_mode: linear only: options have no hedge mode"),
+        (["--mmp-freeze-s", "0"], "mmp_freeze_s: must be at least 0.001 for option"),
+    ],
+)
+def test_an_option_config_options_cannot_have_is_refused_in_one_line(
+    pointed, tmp_path: Path, capsys, flags: list[str], says: str
+) -> None:
+    args = [
+        "--symbol=BTC-27DEC25-100000-C",
+        "--category=option",
+        "--order-qty=0.01",
+        "--max-position=0.1",
+        "--mmp-max-qty=1",
+        *flags,
+        "--journal",
+        str(tmp_path / "j.sqlite"),
+    ]
+    outcome = _options(args)
+    assert isinstance(outcome, BybitctlError) and outcome.exit_code == 2
+    assert says in outcome.message
+    _refused_before_any_request(pointed, args, capsys)
 
 
 # -- files --------------------------------------------------------------------------------
