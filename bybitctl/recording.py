@@ -95,6 +95,8 @@ class RecordingWriter:
         try:
             self._fh = _create(self.path)
         except FileExistsError:
+            if self.path.is_dir():
+                raise UsageError(f"cannot write the recording {path}: a directory") from None
             raise UsageError(
                 f"{path} exists: a recording is never overwritten "
                 "(remove it or choose another name)"
