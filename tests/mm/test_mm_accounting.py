@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.examples import examples
 
 from bybitctl.mm.accounting import Fill, Ledger
 
@@ -73,7 +74,7 @@ qtys = st.integers(1, 5_000).map(lambda n: D(n) / 1000)
 fees = st.integers(-50, 200).map(lambda n: D(n) / 10_000)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.lists(
         st.tuples(st.sampled_from(["Buy", "Sell"]), prices, qtys, fees, prices, st.booleans()),
