@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import ssl
 import sys
@@ -22,6 +21,7 @@ import typer
 from bybitctl import parsing
 from bybitctl.config import data_dir
 from bybitctl.errors import ConfigError, UsageError
+from bybitctl.private_files import private_opener
 
 if TYPE_CHECKING:
     from bybitctl.sim.net.server import SimServer
@@ -49,10 +49,8 @@ def sim() -> None:
 def _write_private(path: Path, text: str) -> None:
     """Create `path` 0600 from the start, so the secret is never readable by others."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    with open(path, "w", encoding="utf-8", opener=private_opener) as fh:
         fh.write(text)
-    os.chmod(path, 0o600)
 
 
 def load_or_create_keys(path: Path) -> dict[str, str]:
