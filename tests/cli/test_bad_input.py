@@ -95,6 +95,10 @@ CASES: list[tuple[tuple[str, ...], int, str]] = [
     ((*DEAD, "call", "get_tickers", "category=linear", "x\x00=1"), 2, "bad parameter name"),
     ((*DEAD, "api", "GET", "/v5/market/time?x=1"), 2, "PATH takes letters"),
     ((*DEAD, "api", "GET", "//evil.example/v5"), 2, "PATH takes letters"),
+    ((*DEAD, "api", "GET", "/v5/../x"), 2, "no '.' or '..' segments"),
+    ((*DEAD, "api", "GET", "/v5/./market/time"), 2, "no '.' or '..' segments"),
+    ((*DEAD, "api", "/v5/market/.."), 2, "no '.' or '..' segments"),
+    ((*DEAD, "api", "GET", "/v5/%2e%2e/x"), 2, "PATH takes letters"),
     ((*DEAD, "api", "GET", "/v5/market/time", "--auth", "--no-auth"), 2, "contradict"),
     ((*DEAD, "api", "POST", "/v5/order/create", "qty={}", "--yes"), 2, "a decimal number"),
     # mm and config through the same rules
