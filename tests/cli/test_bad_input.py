@@ -122,3 +122,21 @@ def test_bad_input_is_one_line_not_a_traceback(
     assert len(errors) == 1, result.stderr
     assert message in errors[0]
     assert "hunter2" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ("market", "tickers", "--category", "linear", "--category", "spot"),
+            "error: --category given more than once: give it once",
+        ),
+        (("market", "tickers", "--bogus"), "error: No such option: --bogus"),
+        (("nosuch",), "error: No such command 'nosuch'."),
+    ],
+)
+def test_a_refusal_by_the_command_line_parser_is_one_line(
+    bybitctl: Any, args: tuple[str, ...], line: str
+) -> None:
+    result = bybitctl(*DEAD, *args)
+    assert (result.code, result.stderr.splitlines(), result.stdout) == (2, [line], "")
