@@ -5,8 +5,8 @@ config file, `mm` flags and `mm.toml`, global options) converts it here, so a va
 means exactly what was typed or is refused with the rule it broke. The rules:
 
 - a number is ASCII digits with an optional `.` fraction (`12`, `0.5`); a leading `-` only
-  where the field may be negative; no `+`, `_`, blanks, Unicode digits, NaN or Infinity, and
-  an exponent only where the field says so; it must lie in the field's range;
+  where the field may be negative; no `+`, `_`, blanks, Unicode digits, exponents, NaN or
+  Infinity; it must lie in the field's range;
 - a decimal goes on the wire as the exact text typed; an integer as its value;
 - text holds no control characters, and is Unicode (bytes the terminal could not decode
   arrive as lone surrogates and are refused: they cannot be signed or sent);
@@ -66,13 +66,12 @@ class InvalidValue(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class NumberRule:
-    """What one field accepts: sign, exponent and range.
+    """What one field accepts: sign and range.
 
     `minimum`/`maximum` bound the value (inclusive); `positive` excludes zero as well.
     """
 
     signed: bool = False
-    exponent: bool = False
     minimum: float | None = None
     maximum: float | None = None
     positive: bool = False
@@ -181,15 +180,14 @@ def decimal_text(raw: str, rule: NumberRule = UNSIGNED) -> str:
     bybitctl.parsing.InvalidValue: ... got '٣': only ASCII digits 0-9 are allowed
     """
     what = "a decimal number"
-    _shape(raw, rule, _EXPONENT if rule.exponent else _PLAIN, what)
-    whole, _, rest = raw.lstrip("-").partition(".")
-    fraction = re.split("[eE]", rest)[0] if rest else ""
+    _shape(raw, rule, _PLAIN, what)
+    whole, _, fraction = raw.lstrip("-").partition(".")
     if len(whole.lstrip("0")) > DECIMAL_MAX_DIGITS or len(fraction) > DECIMAL_MAX_DIGITS:
         raise InvalidValue(
             f"expected {what} with at most {DECIMAL_MAX_DIGITS} digits on each side of the "
             f"point, got {_short(raw)}"
         )
-    if rule.exponent or rule.minimum is not None or rule.maximum is not None or rule.positive:
+    if rule.minimum is not None or rule.maximum is not None or rule.positive:
         from decimal import Decimal  # only for a bounded decimal: start-up stays light
 
         _check_range(Decimal(raw), raw, rule, what)
@@ -226,7 +224,7 @@ def number(raw: str, rule: NumberRule = UNSIGNED) -> int | float:
     bybitctl.parsing.InvalidValue: ... got 'nan': NaN and Infinity are not numbers here
     """
     what = "a number"
-    _shape(raw, rule, _EXPONENT if rule.exponent else _PLAIN, what)
+    _shape(raw, rule, _PLAIN, what)
     whole = raw.lstrip("-").partition(".")[0]
     if len(whole.lstrip("0")) > DECIMAL_MAX_DIGITS:
         raise InvalidValue(f"expected {what} below 10^{DECIMAL_MAX_DIGITS}, got {_short(raw)}")

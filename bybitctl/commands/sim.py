@@ -165,7 +165,10 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[
-        str, typer.Option(metavar="PORT", help="TCP port, 0-65535 (0 = any free port).")
+        str,
+        typer.Option(
+            metavar="PORT", help=f"TCP port (0 = any free port). Accepts: {PORT_RULE.interval()}."
+        ),
     ] = "0",
     symbols: Annotated[
         str | None,
@@ -211,7 +214,8 @@ def serve(
         typer.Option(
             "--funding-interval",
             metavar="SECONDS",
-            help="How often perpetual positions settle funding (60-86400; Bybit: 28800).",
+            help="How often perpetual positions settle funding (Bybit: 28800). "
+            f"Accepts: {FUNDING_RULE.interval()}.",
         ),
     ] = "28800",
     tls_cert: Annotated[
