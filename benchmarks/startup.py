@@ -1,4 +1,4 @@
-"""Start-up budget (issue 2 §10): `bybitctl` against bare Python, as ratios from one run.
+"""Start-up budget: `bybitctl` against bare Python, as ratios from one run.
 
 Alternates the measured command and its baseline N times in this process (swapping which goes
 first every other round) and prints, for each pair, the median wall time and its ratio, which

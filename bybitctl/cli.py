@@ -73,6 +73,12 @@ def run(args: list[str]) -> int:
     except (KeyboardInterrupt, typer.Abort):
         print("\ninterrupted", file=sys.stderr)
         return INTERRUPTED
+    except click.exceptions.UsageError as exc:
+        # One line, as every refusal of bad input; the usage and "Try" lines added nothing.
+        if debug:
+            _print_traceback(exc)
+        print(f"error: {exc.format_message()}", file=sys.stderr)
+        return exc.exit_code
     except click.ClickException as exc:
         if debug:
             _print_traceback(exc)

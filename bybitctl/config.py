@@ -348,8 +348,7 @@ def write_config(path: Path, doc: Mapping[str, Any]) -> None:
             fh.write(dumps_toml(doc))
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, target)
+        os.replace(tmp, target)  # mkstemp made it 0600
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -5,8 +5,8 @@ config file, `mm` flags and `mm.toml`, global options) converts it here, so a va
 means exactly what was typed or is refused with the rule it broke. The rules:
 
 - a number is ASCII digits with an optional `.` fraction (`12`, `0.5`); a leading `-` only
-  where the field may be negative; no `+`, `_`, blanks, Unicode digits, NaN or Infinity, and
-  an exponent only where the field says so; it must lie in the field's range;
+  where the field may be negative; no `+`, `_`, blanks, Unicode digits, exponents, NaN or
+  Infinity; it must lie in the field's range;
 - a decimal goes on the wire as the exact text typed; an integer as its value;
 - text holds no control characters, and is Unicode (bytes the terminal could not decode
   arrive as lone surrogates and are refused: they cannot be signed or sent);
@@ -66,13 +66,12 @@ class InvalidValue(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class NumberRule:
-    """What one field accepts: sign, exponent and range.
+    """What one field accepts: sign and range.
 
     `minimum`/`maximum` bound the value (inclusive); `positive` excludes zero as well.
     """
 
     signed: bool = False
-    exponent: bool = False
     minimum: float | None = None
     maximum: float | None = None
     positive: bool = False
@@ -193,9 +192,9 @@ def decimal_text(raw: str, rule: NumberRule = UNSIGNED) -> str:
     bybitctl.parsing.InvalidValue: ... got '٣': only ASCII digits 0-9 are allowed
     """
     what = "a decimal number"
-    _shape(raw, rule, _EXPONENT if rule.exponent else _PLAIN, what)
+    _shape(raw, rule, _PLAIN, what)
     _check_digits(raw, what)
-    if rule.exponent or rule.minimum is not None or rule.maximum is not None or rule.positive:
+    if rule.minimum is not None or rule.maximum is not None or rule.positive:
         from decimal import Decimal  # only for a bounded decimal: start-up stays light
 
         _check_range(Decimal(raw), raw, rule, what)
@@ -232,7 +231,7 @@ def number(raw: str, rule: NumberRule = UNSIGNED) -> int | float:
     bybitctl.parsing.InvalidValue: ... got 'nan': NaN and Infinity are not numbers here
     """
     what = "a number"
-    _shape(raw, rule, _EXPONENT if rule.exponent else _PLAIN, what)
+    _shape(raw, rule, _PLAIN, what)
     _check_digits(raw, what)
     if _INTEGER.fullmatch(raw):
         value: int | float = int(raw)

@@ -17,7 +17,6 @@ file, a corrupt gzip, a line of the wrong shape) is a `UsageError` naming the fi
 from __future__ import annotations
 
 import gzip
-import os
 import re
 import time
 import zlib
@@ -30,6 +29,7 @@ import orjson
 
 from bybitctl import parsing
 from bybitctl.errors import UsageError
+from bybitctl.private_files import private_opener
 
 FORMAT = "bybitctl"
 VERSION = 1
@@ -40,8 +40,7 @@ _UNREADABLE = (EOFError, gzip.BadGzipFile, zlib.error)
 def _create(path: Path) -> IO[bytes]:
     """A new file with mode 0600, gzip-compressed when its name ends in .gz; an existing
     file is never overwritten (FileExistsError): a recording may be a week of data."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    fh = os.fdopen(fd, "wb")
+    fh = open(path, "xb", opener=private_opener)  # noqa: SIM115 (returned, or wrapped)
     if path.suffix == ".gz":
         return gzip.GzipFile(filename=path.name, mode="wb", fileobj=fh)  # type: ignore[return-value]
     return fh

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bybitctl"
@@ -48,6 +49,7 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
     return found & modules - {name}
 
 
+@cache
 def import_graph() -> dict[str, set[str]]:
     paths = {module_name(p): p for p in PACKAGE.rglob("*.py")}
     modules = set(paths)

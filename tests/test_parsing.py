@@ -26,13 +26,14 @@ from grammar_spec import (
 )
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
+from support.examples import examples
 
 from bybitctl import parsing
 from bybitctl.parsing import SIGNED, UNSIGNED, InvalidValue, NumberRule
 
 # Every Unicode decimal digit that is not ASCII: Python's int() and float() read them all.
 UNICODE_DIGITS = [chr(c) for c in range(0x80, 0x30000) if unicodedata.category(chr(c)) == "Nd"]
-FUZZ = settings(max_examples=300, deadline=None)
+FUZZ = settings(max_examples=examples(300), deadline=None)
 
 
 RULES = [UNSIGNED, SIGNED, NumberRule(minimum=3, maximum=300), parsing.POSITIVE]

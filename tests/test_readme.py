@@ -7,6 +7,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -49,6 +51,7 @@ CRON = re.compile(r"^([0-9*/,-]+ ){5}")
 """A crontab line's schedule: the five fields before the command."""
 
 
+@pytest.mark.e2e
 def test_the_pipelines_and_cron_lines_run_as_written(tmp_path: Path) -> None:
     """Each line of the README's pipelines, run by bash against the local exchange exactly as
     written (a cron line without its schedule), with a `main` profile that points there."""

@@ -50,6 +50,8 @@ def parse_request(words: list[str], *, auth: bool | None, paging: bool) -> Reque
             f"PATH takes letters, digits and - _ . / only; parameters go as key=value "
             f"(got {path!r})"
         )
+    if any(segment in (".", "..") for segment in path.split("/")):
+        raise UsageError(f"PATH takes no '.' or '..' segments: it is sent as typed (got {path!r})")
     if verb is None:
         known_verbs = [v for v in VERBS if by_route(v, path) is not None]
         verb = (

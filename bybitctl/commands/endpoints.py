@@ -1,4 +1,4 @@
-"""Endpoint commands, built from catalogue rows by one generic builder (STYLE §1).
+"""Endpoint commands, built from catalogue rows by one generic builder.
 
 Nothing here is written for a single endpoint: each row becomes one command whose options
 are its parameters (through `arguments.ARGUMENT_TYPES`), plus `--param`, `--dry-run`, `--yes`,

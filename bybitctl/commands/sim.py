@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import ssl
 import sys
@@ -22,6 +21,7 @@ import typer
 from bybitctl import parsing
 from bybitctl.config import data_dir
 from bybitctl.errors import ConfigError, UsageError
+from bybitctl.private_files import private_opener
 
 if TYPE_CHECKING:
     from bybitctl.sim.net.server import SimServer
@@ -49,10 +49,8 @@ def sim() -> None:
 def _write_private(path: Path, text: str) -> None:
     """Create `path` 0600 from the start, so the secret is never readable by others."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    with open(path, "w", encoding="utf-8", opener=private_opener) as fh:
         fh.write(text)
-    os.chmod(path, 0o600)
 
 
 def load_or_create_keys(path: Path) -> dict[str, str]:
@@ -167,7 +165,10 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[
-        str, typer.Option(metavar="PORT", help="TCP port, 0-65535 (0 = any free port).")
+        str,
+        typer.Option(
+            metavar="PORT", help=f"TCP port (0 = any free port). Accepts: {PORT_RULE.interval()}."
+        ),
     ] = "0",
     symbols: Annotated[
         str | None,
@@ -213,7 +214,8 @@ def serve(
         typer.Option(
             "--funding-interval",
             metavar="SECONDS",
-            help="How often perpetual positions settle funding (60-86400; Bybit: 28800).",
+            help="How often perpetual positions settle funding (Bybit: 28800). "
+            f"Accepts: {FUNDING_RULE.interval()}.",
         ),
     ] = "28800",
     tls_cert: Annotated[

@@ -25,7 +25,6 @@ import fcntl
 import json
 import os
 import sqlite3
-import stat
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -36,6 +35,8 @@ from typing import Any
 from bybitctl.config import data_dir
 from bybitctl.errors import UsageError
 from bybitctl.mm.accounting import Fill, Funding, Ledger
+from bybitctl.private_files import private_opener
+from bybitctl.sqlite_files import readonly_uri, sqlite_problem
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -81,7 +82,6 @@ APPLICATION_ID = 0x6D6D6A6C
 TABLES = frozenset({"runs", "orders", "fills", "decisions", "pnl", "control"})
 """The tables every journal has; `funding` came later, so a journal without it reads as one
 whose runs settled no funding."""
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 _LOCK_RETRY_S = 1.0
 """How long `mm start` retries a lock that another process holds: `mm status` and friends
 take it (shared) for an instant to ask whether an instance runs, which must not make a start
@@ -111,47 +111,9 @@ class Instance:
 
 
 def journal_problem(path: Path) -> str | None:
-    """Why `path` cannot be read as an mm journal (e.g. "is a directory"), or None.
-
-    Only a regular file holding an SQLite database with our application id (or, written
-    before the id, our tables) is one; the header is read before SQLite opens anything."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        return "no such file"
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror or exc})"
-    if stat.S_ISDIR(info.st_mode):
-        return "is a directory, not an mm journal"
-    if not stat.S_ISREG(info.st_mode):
-        return "is not a regular file, not an mm journal"
-    if info.st_size == 0:
-        return "is an empty file, not an mm journal"
-    try:
-        with path.open("rb") as fh:
-            header = fh.read(len(_SQLITE_MAGIC))
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror or exc})"
-    if header != _SQLITE_MAGIC:
-        return "is not an mm journal (not an SQLite database)"
-    try:
-        db = sqlite3.connect(_readonly_uri(path), uri=True, isolation_level=None, timeout=5)
-        try:
-            app_id = db.execute("PRAGMA application_id").fetchone()[0]
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
-        finally:
-            db.close()
-    except sqlite3.Error as exc:
-        return f"is not a readable SQLite database ({exc})"
-    if app_id == APPLICATION_ID or (app_id == 0 and tables >= TABLES):
-        return None
-    return "is an SQLite database, but not an mm journal"
-
-
-def _readonly_uri(path: Path) -> str:
-    from urllib.parse import quote
-
-    return f"file:{quote(str(path.absolute()))}?mode=ro"
+    """Why `path` cannot be read as an mm journal (e.g. "is a directory, not an mm
+    journal"), or None (`bybitctl.sqlite_files.sqlite_problem`)."""
+    return sqlite_problem(path, "an mm journal", APPLICATION_ID, TABLES)
 
 
 def lock_path(journal: Path) -> Path:
@@ -176,7 +138,7 @@ class JournalLock:
         """Take the lock, or raise UsageError naming the instance that holds it. The
         journal's directory is created (0700) if missing, as the journal would be."""
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = private_opener(self.path, os.O_RDWR | os.O_CREAT)
         deadline = time.monotonic() + _LOCK_RETRY_S
         while True:
             try:
@@ -253,7 +215,7 @@ class Journal:
                 raise UsageError(f"{self.path} {problem}")
         if readonly:
             self.db = sqlite3.connect(
-                _readonly_uri(self.path),
+                readonly_uri(self.path),
                 uri=True,
                 isolation_level=None,
                 timeout=5,
@@ -262,7 +224,7 @@ class Journal:
         else:
             if not self.path.exists():
                 self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))  # before SQLite
+                os.close(private_opener(self.path, os.O_WRONLY | os.O_CREAT))  # before SQLite
             self.db = sqlite3.connect(
                 self.path, isolation_level=None, timeout=5, check_same_thread=False
             )

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from bybitctl.private_files import private_opener
 from bybitctl.sim import SimHandle
 
 PUBLIC_CHANNELS = ("spot", "linear", "inverse", "option", "spread")
@@ -357,8 +358,7 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
+    with open(key_path, "wb", opener=private_opener) as fh:
         fh.write(
             key.private_bytes(
                 serialization.Encoding.PEM,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.examples import cases, examples
 
 from bybitctl.book import OrderBook
 
@@ -104,13 +105,13 @@ def check_lookups(book: OrderBook) -> None:
             assert book.size_at(p) == size
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(streams(), st.sampled_from([None, 1, 3, 8]))
 def test_engine_matches_reference_model(messages: list[dict[str, Any]], depth: int | None) -> None:
     run_both(messages, depth)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(streams(rpi=True), st.sampled_from([None, 4]))
 def test_rpi_engine_matches_reference_model(
     messages: list[dict[str, Any]], depth: int | None
@@ -118,7 +119,7 @@ def test_rpi_engine_matches_reference_model(
     run_both(messages, depth, rpi=True)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(streams(), st.sampled_from([None, 5]))
 def test_to_snapshot_rebuilds_an_identical_book(
     messages: list[dict[str, Any]], depth: int | None
@@ -144,7 +145,7 @@ def test_to_snapshot_rebuilds_an_identical_book(
     assert copy.to_snapshot() == book.to_snapshot()
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", cases(range(6)))
 def test_seeded_stress_checks_invariants_after_every_action(seed: int) -> None:
     """Long random streams around a moving mid: mostly valid deltas, some faults."""
     rng = random.Random(seed)

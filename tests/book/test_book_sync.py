@@ -1,4 +1,4 @@
-"""One test per sync rule of `bybitctl.book.OrderBook` (issue 4 §1)."""
+"""One test per sync rule of `bybitctl.book.OrderBook`."""
 
 from __future__ import annotations
 

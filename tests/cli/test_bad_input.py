@@ -95,6 +95,10 @@ CASES: list[tuple[tuple[str, ...], int, str]] = [
     ((*DEAD, "call", "get_tickers", "category=linear", "x\x00=1"), 2, "bad parameter name"),
     ((*DEAD, "api", "GET", "/v5/market/time?x=1"), 2, "PATH takes letters"),
     ((*DEAD, "api", "GET", "//evil.example/v5"), 2, "PATH takes letters"),
+    ((*DEAD, "api", "GET", "/v5/../x"), 2, "no '.' or '..' segments"),
+    ((*DEAD, "api", "GET", "/v5/./market/time"), 2, "no '.' or '..' segments"),
+    ((*DEAD, "api", "/v5/market/.."), 2, "no '.' or '..' segments"),
+    ((*DEAD, "api", "GET", "/v5/%2e%2e/x"), 2, "PATH takes letters"),
     ((*DEAD, "api", "GET", "/v5/market/time", "--auth", "--no-auth"), 2, "contradict"),
     ((*DEAD, "api", "POST", "/v5/order/create", "qty={}", "--yes"), 2, "a decimal number"),
     # mm and config through the same rules
@@ -118,3 +122,21 @@ def test_bad_input_is_one_line_not_a_traceback(
     assert len(errors) == 1, result.stderr
     assert message in errors[0]
     assert "hunter2" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ("market", "tickers", "--category", "linear", "--category", "spot"),
+            "error: --category given more than once: give it once",
+        ),
+        (("market", "tickers", "--bogus"), "error: No such option: --bogus"),
+        (("nosuch",), "error: No such command 'nosuch'."),
+    ],
+)
+def test_a_refusal_by_the_command_line_parser_is_one_line(
+    bybitctl: Any, args: tuple[str, ...], line: str
+) -> None:
+    result = bybitctl(*DEAD, *args)
+    assert (result.code, result.stderr.splitlines(), result.stdout) == (2, [line], "")

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.examples import examples
 
 from bybitctl.parsing import InvalidValue, timestamp
 
@@ -71,7 +72,7 @@ times = (
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(times, st.sampled_from(["ms", "s"]))
 def test_a_time_means_what_the_rules_say_or_is_refused(raw: str, unit: str) -> None:
     expected = spec(raw, NOW, unit)

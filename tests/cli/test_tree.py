@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from support.examples import cases
 from typer import _click as click
 from typer.main import get_command
 
@@ -112,13 +113,17 @@ def _paths(info: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str
 
 
 def test_every_command_help_works(tree: dict[str, Any], bybitctl: Any) -> None:
+    """Every command's help prints, and carries no catalogue notes: where a parameter came
+    from is the catalogue's business, not the user's."""
     paths = _paths(tree)
     assert len(paths) > len(load())
-    for path in paths:
+    for path in cases(paths):
         result = bybitctl(*path, "--help")
         assert result.code == 0, (path, result.stderr)
         assert "Usage: bybitctl" in result.stdout, path
         assert result.stderr == ""
+        for note in ("Note:", "named by pybit", "documented type", "pybit's docstring"):
+            assert note not in result.stdout, (path, note)
 
 
 def test_endpoint_help_shows_summary_required_example_and_docs(bybitctl: Any) -> None:
@@ -157,16 +162,6 @@ def test_common_parameters_are_described_for_this_tool() -> None:
         assert len(words[name]) == 1, (name, words[name])
 
 
-def test_help_carries_no_catalogue_notes(tree: dict[str, Any], bybitctl: Any) -> None:
-    """Where a parameter came from is the catalogue's business, not the user's."""
-    for row in load():
-        if row.decision is None:
-            continue
-        text = bybitctl(row.group, row.command, "--help").stdout
-        for note in ("Note:", "named by pybit", "documented type", "pybit's docstring"):
-            assert note not in text, (row.group, row.command, note)
-
-
 @pytest.mark.parametrize(
     "path",
     [
@@ -191,7 +186,7 @@ def test_help_examples_are_runnable(dry: Any) -> None:
 
     from bybitctl.commands.endpoints import example_command
 
-    for row in load():
+    for row in cases(load()):
         words = shlex.split(example_command(row))
         described = dry(*words[1:])
         assert described["method"] == row.http_method

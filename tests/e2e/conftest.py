@@ -20,8 +20,6 @@ import pytest
 
 from bybitctl.sim import SimHandle, running_exchange
 
-pytestmark = pytest.mark.e2e
-
 
 def limit_buy(qty: str) -> tuple[str, ...]:
     """argv of a linear BTCUSDT limit buy of `qty` (add `--price` and the rest)."""

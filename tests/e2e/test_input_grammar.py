@@ -35,6 +35,7 @@ from grammar_spec import (
 )
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
+from support.examples import examples
 
 from bybitctl.catalog import Param, find
 from bybitctl.cli import run
@@ -42,9 +43,9 @@ from bybitctl.commands.arguments import number_rule
 from bybitctl.naming import kebab
 from bybitctl.sim import SimHandle, running_exchange
 
-pytestmark = pytest.mark.e2e
-
-EXAMPLES = settings(max_examples=int(os.environ.get("BYBITCTL_FUZZ_EXAMPLES", "40")), deadline=None)
+EXAMPLES = settings(
+    max_examples=int(os.environ.get("BYBITCTL_FUZZ_EXAMPLES", examples(40))), deadline=None
+)
 """Modest by default so the suite stays fast; BYBITCTL_FUZZ_EXAMPLES=1000 for a long run."""
 
 

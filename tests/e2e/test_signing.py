@@ -25,11 +25,10 @@ from urllib.parse import quote, unquote, urlsplit
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.examples import examples
 
 from bybitctl.cli import run
 from bybitctl.sim import SimHandle
-
-pytestmark = pytest.mark.e2e
 
 RATES = ("spot-margin", "spot-margin-trade-get-historical-interest-rate", "--currency", "USDC")
 KEY, SECRET = "capture-key", "capture-secret"
@@ -118,7 +117,7 @@ printable = st.text(
 ) | st.sampled_from(["No VIP", "a+b", "100%", "x&y=z", "é/ü", "%20", "#frag", "?q", "~-._"])
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(printable)
 def test_the_signature_covers_the_bytes_that_arrive(capture, value: str) -> None:
     cli, seen = capture

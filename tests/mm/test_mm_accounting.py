@@ -6,6 +6,7 @@ from decimal import Decimal, localcontext
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.examples import examples
 
 from bybitctl.mm.accounting import Fill, Funding, Ledger, booked
 
@@ -108,7 +109,7 @@ fees = st.integers(-50, 200).map(lambda n: D(n) / 10_000)
 fundings = st.integers(-5_000, 5_000).map(lambda n: D(n) / 10_000)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.lists(
         st.tuples(

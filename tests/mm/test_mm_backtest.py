@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.examples import cases, examples
 from support.synthetic import synthetic_recording
 
 from bybitctl.mm.backtest import Backtest, BacktestSettings, run_backtest
@@ -188,7 +189,7 @@ def test_book_gap_pulls_quotes_until_the_next_snapshot() -> None:
     assert 50 < report["quote_uptime_pct"] < 52
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=examples(12), deadline=None)
 @given(
     seed=st.integers(0, 10_000),
     levels=st.integers(1, 3),
@@ -228,7 +229,7 @@ def test_rate_budget_caps_order_actions_per_second() -> None:
     assert free["orders_amended"] > 2 * report["orders_amended"]
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=examples(12), deadline=None)
 @given(seed=st.integers(0, 500), latency=st.integers(0, 30), levels=st.integers(1, 3))
 def test_hedge_mode_legs_agree_with_the_exchange_model_and_stay_bounded(
     seed: int, latency: int, levels: int
@@ -346,7 +347,7 @@ REUSE_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("over", REUSE_CONFIGS)
+@pytest.mark.parametrize("over", cases(REUSE_CONFIGS))
 def test_deciding_only_on_changed_inputs_is_bit_identical_to_deciding_always(
     over: dict[str, Any],
 ) -> None:

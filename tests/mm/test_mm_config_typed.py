@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from support.examples import examples
 
 from bybitctl.errors import UsageError
 from bybitctl.mm.config import ConfigProblems, accepts, from_mapping, read_config_file
@@ -19,7 +20,7 @@ from bybitctl.mm.config import ConfigProblems, accepts, from_mapping, read_confi
 from .typed_values import FIELDS, VALUED, expected, flag_classes, toml_classes
 
 REQUIRED = {"symbol": "BTCUSDT", "order_qty": "0.001", "max_position": "0.01"}
-MANY = settings(max_examples=50, deadline=None)
+MANY = settings(max_examples=examples(50), deadline=None)
 
 
 def _base(name: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.examples import examples
 
 from bybitctl.mm.orders import (
     TIMEOUT,
@@ -251,7 +252,7 @@ class Exchange:
             del self.orders[link]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(data=st.data())
 def test_every_qty_that_may_still_fill_is_counted(data: st.DataObject) -> None:
     """Our position as heard plus the remaining qty of every order held is never below the

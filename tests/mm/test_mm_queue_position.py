@@ -9,6 +9,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.examples import examples
 
 from bybitctl.book import OrderBook
 from bybitctl.mm.fillmodel import QueueFillModel
@@ -192,7 +193,7 @@ EVENT = st.one_of(
 PRICE = D("100.00")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(start_level=QTY, qty=QTY.filter(bool), events=st.lists(EVENT, max_size=30))
 def test_queue_ahead_bounded_and_never_rises_while_the_order_keeps_its_place(
     start_level: Decimal, qty: Decimal, events: list[tuple[Any, ...]]
@@ -232,7 +233,7 @@ def test_queue_ahead_bounded_and_never_rises_while_the_order_keeps_its_place(
         previous = ahead
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     level=QTY,
     qty=QTY.filter(bool),

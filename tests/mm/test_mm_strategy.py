@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.examples import examples
 
 from bybitctl.mm.strategy import (
     BUY,
@@ -372,7 +373,7 @@ def _after(orders: tuple[OpenOrder, ...], d: Decision, settle: bool) -> list[Ope
     return list(by_id.values())
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(scenario())
 def test_full_fill_of_every_order_never_breaches_max_position(case: tuple) -> None:
     p, cap, pos, orders, v = case
@@ -548,7 +549,7 @@ def _closing(orders: list[OpenOrder], side: str) -> Decimal:
     return sum((o.qty - o.filled for o in orders if o.side == side and not _opening(o)), D(0))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(hedge_scenario())
 def test_hedge_full_fill_of_every_order_never_breaches_either_leg_or_the_gross(
     case: tuple,

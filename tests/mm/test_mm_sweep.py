@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.examples import cases
 from support.synthetic import LINEAR_INSTRUMENT, synthetic_recording
 
 from bybitctl.mm.backtest import BacktestSettings, full_report, run_backtest
@@ -80,7 +81,7 @@ def test_the_grid_is_the_cartesian_product_and_flags_fix_fields() -> None:
 def test_rows_equal_single_backtests_whatever_the_batching(recording: Path) -> None:
     points = grid_points(GRID, BASE, {})
     singles = {p.index: measured({**p.swept, **single(recording, p.values)}) for p in points}
-    for workers, batch in ((1, None), (3, None), (1, 1), (1, 5)):
+    for workers, batch in cases(((1, None), (3, None), (1, 1), (1, 5))):
         tasks = tasks_for(
             points, [str(recording)], LINEAR_INSTRUMENT, SETTINGS, workers=workers, batch=batch
         )
@@ -155,6 +156,7 @@ def local_rows(recording: Path, tmp_path_factory: pytest.TempPathFactory) -> lis
     return rows_of(done.stdout)
 
 
+@pytest.mark.e2e
 def test_local_workers_give_the_rows_of_single_backtests(
     local_rows: list[dict], recording: Path, tmp_path: Path
 ) -> None:
@@ -172,6 +174,7 @@ def test_local_workers_give_the_rows_of_single_backtests(
     assert by_config(ordered) == by_config(local_rows)
 
 
+@pytest.mark.e2e
 def test_resume_skips_the_configurations_an_output_file_has(
     local_rows: list[dict], recording: Path, tmp_path: Path
 ) -> None:
@@ -252,6 +255,7 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 proc.wait()
 
 
+@pytest.mark.e2e
 def test_a_dask_cluster_gives_the_rows_of_local_workers(
     dask_cluster: str, local_rows: list[dict], recording: Path, tmp_path: Path
 ) -> None:
@@ -265,6 +269,7 @@ def test_a_dask_cluster_gives_the_rows_of_local_workers(
     assert by_config(rows_of(by_url.stdout)) == by_config(local_rows)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("grid", "args", "message"),
     [

@@ -1,4 +1,4 @@
-"""argv -> StreamOptions / ReplayOptions, with no connection made (STYLE §9, first layer)."""
+"""argv -> StreamOptions / ReplayOptions, with no connection made."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The installed `bybitctl stream` against the local exchange over loopback (issue 4 §4).
+"""The installed `bybitctl stream` against the local exchange over loopback.
 
 Order-book correctness is checked against the exchange's own REST book: a sampler thread
 reads `/v5/market/orderbook` (limit 50) over and over while the stream runs. Every depth

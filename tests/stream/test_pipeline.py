@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.examples import examples
 
 from bybitctl.errors import BybitctlError, ConfigError
 from bybitctl.stream.pipeline import LIVE, RESYNCING, Pipeline, control_error
@@ -250,7 +251,7 @@ def _level_price(side: str, i: int) -> str:
 
 
 @given(_OPS)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_every_emitted_book_equals_the_exchange_book_at_its_u(ops: list) -> None:
     """A reference exchange keeps the true book per u; the wire mangles the deltas."""
     true = {"b": {"100.0": "1"}, "a": {"100.5": "1"}}

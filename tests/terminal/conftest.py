@@ -17,8 +17,6 @@ import pytest
 
 from bybitctl.sim import SimHandle, running_exchange
 
-pytestmark = pytest.mark.e2e
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(

@@ -44,8 +44,6 @@ from typing import Any
 import pyte
 import pytest
 
-pytestmark = pytest.mark.e2e
-
 WAIT_S = 60.0
 """Longest wait for a screen condition or an exit (a failure, not a pace)."""
 QUIET_S = 0.05

@@ -20,7 +20,6 @@ from bybitctl.commands.mm.common import (
     check_input_file,
     config_command,
     config_overrides,
-    decimal_option,
     number_option,
     output_choice,
     paper_defaults,
@@ -160,7 +159,7 @@ _OWN: dict[str, tuple[Any, Any]] = {
             typer.Option(
                 "--latency-ms",
                 metavar="MS",
-                help="Simulated one-way latency to the exchange. Accepts: [0, 60000].",
+                help=f"Simulated one-way latency to the exchange. Accepts: {LATENCY.interval()}.",
             ),
         ],
         "5",
@@ -171,7 +170,7 @@ _OWN: dict[str, tuple[Any, Any]] = {
             typer.Option(
                 "--maker-fee",
                 metavar="RATE",
-                help="Maker fee rate (negative = rebate). Accepts: [-0.1, 0.1].",
+                help=f"Maker fee rate (negative = rebate). Accepts: {FEE_RATE.interval()}.",
             ),
         ],
         "0.0002",
@@ -180,7 +179,9 @@ _OWN: dict[str, tuple[Any, Any]] = {
         Annotated[
             str,
             typer.Option(
-                "--taker-fee", metavar="RATE", help="Taker fee rate. Accepts: [-0.1, 0.1]."
+                "--taker-fee",
+                metavar="RATE",
+                help=f"Taker fee rate. Accepts: {FEE_RATE.interval()}.",
             ),
         ],
         "0.00055",
@@ -205,7 +206,7 @@ def venue(values: Mapping[str, Any]) -> tuple[int, Decimal, Decimal]:
     """`--latency-ms`, `--maker-fee`, `--taker-fee`, checked."""
     latency = number_option(values["latency_ms"], "--latency-ms", LATENCY, integral=True)
     fees = [
-        decimal_option(values[name], f"--{name.replace('_', '-')}", FEE_RATE)
+        number_option(values[name], f"--{name.replace('_', '-')}", FEE_RATE, exact=True)
         for name in ("maker_fee", "taker_fee")
     ]
     return latency, fees[0], fees[1]

@@ -127,29 +127,25 @@ def check_input_file(path: Path, option: str) -> None:
         raise UsageError(f"{option} {path} is not readable")
 
 
-def number_option(raw: str | None, option: str, rule: NumberRule, *, integral: bool = False) -> Any:
-    """A flag's number by the one grammar (`bybitctl.parsing`) and in its range; None when
-    the flag was not given."""
+def number_option(
+    raw: str | None, option: str, rule: NumberRule, *, integral: bool = False, exact: bool = False
+) -> Any:
+    """A flag's number by the one grammar (`bybitctl.parsing`) and in `rule`'s range, as an
+    int (`integral`), a Decimal of the text typed (`exact`) or a number; None when the flag
+    was not given. Out of range, the message states the interval, as mm.toml's do."""
     from bybitctl import parsing
 
     if raw is None:
         return None
     try:
         grammar = parsing.NumberRule(signed=True)
-        value = parsing.integer(raw, grammar) if integral else parsing.number(raw, grammar)
-    except parsing.InvalidValue as exc:
-        raise UsageError(f"invalid value for {option}: {exc}") from None
-    if not rule.contains(value):
-        raise UsageError(f"invalid value for {option}: must be in {rule.interval()}, got {raw}")
-    return value
-
-
-def decimal_option(raw: str, option: str, rule: NumberRule) -> Decimal:
-    """A flag's exact decimal by the one grammar and in its range."""
-    from bybitctl import parsing
-
-    try:
-        value = Decimal(parsing.decimal_text(raw, parsing.NumberRule(signed=True)))
+        value = (
+            Decimal(parsing.decimal_text(raw, grammar))
+            if exact
+            else parsing.integer(raw, grammar)
+            if integral
+            else parsing.number(raw, grammar)
+        )
     except parsing.InvalidValue as exc:
         raise UsageError(f"invalid value for {option}: {exc}") from None
     if not rule.contains(value):

@@ -82,7 +82,7 @@ def make_resume(runner: Callable[[ResumeOptions], int] = run_resume) -> Callable
             typer.Option(
                 "--timeout",
                 metavar="SECONDS",
-                help="How long to wait for it (default 10). Accepts: (0, 3600].",
+                help=f"How long to wait for it (default 10). Accepts: {TIMEOUT.interval()}.",
             ),
         ] = None,
     ) -> None:

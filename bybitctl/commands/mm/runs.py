@@ -71,7 +71,8 @@ def make_runs(runner: Callable[[RunsOptions], int] = run_runs) -> Callable[..., 
             typer.Option(
                 "--limit",
                 metavar="N",
-                help=f"List the newest N runs (default {DEFAULT_LIMIT}). Accepts: [1, 1000000].",
+                help=f"List the newest N runs (default {DEFAULT_LIMIT}). "
+                f"Accepts: {LIMIT.interval()}.",
             ),
         ] = None,
         output: Annotated[

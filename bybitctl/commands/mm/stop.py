@@ -74,7 +74,7 @@ def make_stop(runner: Callable[[StopOptions], int] = run_stop) -> Callable[..., 
             typer.Option(
                 "--timeout",
                 metavar="SECONDS",
-                help="How long to wait for the exit (default 60). Accepts: (0, 3600].",
+                help=f"How long to wait for the exit (default 60). Accepts: {TIMEOUT.interval()}.",
             ),
         ] = None,
     ) -> None:

@@ -97,7 +97,8 @@ _OWN: dict[str, tuple[Any, Any]] = {
             str | None,
             "--workers",
             metavar="N",
-            help="Local worker processes (default: the CPUs available). Accepts: [1, 4096].",
+            help="Local worker processes (default: the CPUs available). "
+            f"Accepts: {WORKERS.interval()}.",
         ),
         None,
     ),
@@ -116,7 +117,7 @@ _OWN: dict[str, tuple[Any, Any]] = {
             "--batch",
             metavar="N",
             help="Configurations stepped through one replay (default: the grid spread evenly "
-            "over the workers). Accepts: [1, 4096].",
+            f"over the workers). Accepts: {WORKERS.interval()}.",
         ),
         None,
     ),

@@ -165,13 +165,7 @@ def build_options(ctx: typer.Context, spec: StreamSpec, values: dict[str, Any]) 
     _check_positive("--levels", levels)
     _check_positive("--count", values["count"])
     _check_positive("--duration", values["duration"])
-    app = _app_context(ctx)
-    for key in ("base_url", "profile"):
-        if values[key] is not None:
-            app.overrides[key] = values[key]
-    for key in ("testnet", "demo"):
-        if values[key]:
-            app.overrides[key] = True
+    app = _app_context(ctx, values)
     rotate = check_rotate(values.get("rotate"), values["record"])
     return StreamOptions(
         spec=spec,
@@ -228,13 +222,21 @@ def wants_live_view(output: str | None) -> bool:
     return output in (None, "table", "wide") and sys.stdout.isatty()
 
 
-def _app_context(ctx: typer.Context) -> Any:
-    """The root's AppContext, or a default one when the group runs on its own."""
+def _app_context(ctx: typer.Context, values: dict[str, Any]) -> Any:
+    """The root's AppContext (a default one when the group runs on its own), with the target
+    the stream command's own options name (`--base-url`, `--profile`, `--testnet`, `--demo`)
+    over the root's."""
     from bybitctl.context import AppContext
 
     root = ctx.find_root()
     if root.obj is None:
         root.obj = AppContext()
+    for key in ("base_url", "profile"):
+        if values[key] is not None:
+            root.obj.overrides[key] = values[key]
+    for key in ("testnet", "demo"):
+        if values[key]:
+            root.obj.overrides[key] = True
     return root.obj
 
 

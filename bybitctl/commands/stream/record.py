@@ -86,13 +86,7 @@ def build_record_options(ctx: typer.Context, values: dict[str, Any]) -> StreamOp
     if values["depth"] is not None and "orderbook" not in names:
         raise UsageError("--depth needs the orderbook stream")
     _check_positive("--duration", values["duration"])
-    app = _app_context(ctx)
-    for key in ("base_url", "profile"):
-        if values[key] is not None:
-            app.overrides[key] = values[key]
-    for key in ("testnet", "demo"):
-        if values[key]:
-            app.overrides[key] = True
+    app = _app_context(ctx, values)
     spec = specs[names[0]]
     return StreamOptions(
         spec=spec,

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 from bybitctl.sim.api import routes_account, routes_market, routes_spread, routes_trade
+from bybitctl.sim.api.params import binding, check_ranges
 from bybitctl.sim.core.accounts import Account
 from bybitctl.sim.core.clock import wall_ms
 from bybitctl.sim.core.engine import Engine
@@ -108,6 +109,7 @@ class Exchange(Core):
             if acct is None:
                 acct = self.new_account(account, self.clock())
         try:
+            check_ranges(binding(http_method, path), params)
             res = route(self, params, acct)
         except ApiError as e:
             result = e.result if isinstance(e, ApiFailure) else {}

@@ -15,7 +15,9 @@ client's grammar (`bybitctl.parsing`): an exchange cannot assume its clients are
   in ASCII digits (an optional `-`, a `.` fraction where it is not an integer), a `boolean`
   is one of the words Go's `strconv.ParseBool` reads; an empty value counts as absent.
 
-Parameters the catalogue does not list pass through unchecked, as Bybit ignores them.
+A number the catalogue gives a range (`limit` in [1, 50]) is refused outside it
+(`check_ranges`), so the routes' own rules never restate it. Parameters the catalogue does
+not list pass through unchecked, as Bybit ignores them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
@@ -49,10 +52,12 @@ _CONTAINERS = (list, dict)
 
 @dataclass(frozen=True, slots=True)
 class Binding:
-    """What one route accepts: each catalogued parameter's type, and the required ones."""
+    """What one route accepts: each catalogued parameter's type, the required ones, and the
+    documented range of a number (`limit` in [1, 50])."""
 
     types: dict[str, str]
     required: tuple[str, ...]
+    ranges: dict[str, tuple[int, int]]
 
 
 @cache
@@ -70,7 +75,8 @@ def bindings() -> dict[tuple[str, str], Binding]:
     for key, same in rows.items():
         required = tuple(n for n in same[0].required if all(n in e.required for e in same[1:]))
         types = {p.name: p.type for e in same for p in e.params}
-        out[key] = Binding(types, required)
+        ranges = {p.name: p.range for e in same for p in e.params if p.range}
+        out[key] = Binding(types, required, ranges)
     return out
 
 
@@ -146,6 +152,22 @@ def check(bound: Binding, params: dict[str, Any], *, query: bool) -> None:
         problem = _query_problem(kind, value) if query else _body_problem(kind, value)
         if problem is not None:
             raise params_error(f"{name} must be {problem}, got {shown(value)}")
+
+
+def check_ranges(bound: Binding, params: dict[str, Any]) -> None:
+    """Refuse a number outside the range the catalogue documents for it with 10001 naming
+    it. The exchange checks this for every route it models (`Exchange.handle`), so no route
+    restates a range; a value that is no number is left to `check` and the route."""
+    for name, (low, high) in bound.ranges.items():
+        value = params.get(name)
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            continue
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            continue
+        if number.is_finite() and not low <= number <= high:
+            raise params_error(f"{name} out of range [{low}, {high}]")
 
 
 class _Unreadable:

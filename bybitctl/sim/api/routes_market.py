@@ -25,8 +25,12 @@ MAX_TIME_MS = 253_402_300_799_999
 """9999-12-31T23:59:59.999Z."""
 
 
-def int_param(p: dict[str, Any], name: str, default: int, lo: int, hi: int) -> int:
-    """An integer parameter in [lo, hi]; 10001 naming it when it is not."""
+def int_param(
+    p: dict[str, Any], name: str, default: int, lo: int | None = None, hi: int | None = None
+) -> int:
+    """An integer parameter, in [lo, hi] when given; 10001 naming it when it is not. Give the
+    bounds only where the catalogue has none: its ranges are checked when a request is bound
+    (`bybitctl.sim.api.params.check`)."""
     v = p.get(name)
     if v is None or v == "":
         return default
@@ -34,7 +38,7 @@ def int_param(p: dict[str, Any], name: str, default: int, lo: int, hi: int) -> i
         n = int(v)
     except (TypeError, ValueError):
         raise params_error(f"{name} invalid") from None
-    if not lo <= n <= hi:
+    if lo is not None and hi is not None and not lo <= n <= hi:
         raise params_error(f"{name} out of range [{lo}, {hi}]")
     return n
 
@@ -92,7 +96,7 @@ def instruments(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[s
         out = [r for r in out if r["status"] == p["status"]]
     else:  # delivered options are listed only when asked for by status
         out = [r for r in out if r["status"] != "Closed"]
-    limit = int_param(p, "limit", 500, 1, 1000)
+    limit = int_param(p, "limit", 500)
     start = int_param(p, "cursor", 0, 0, INT64_MAX)
     page = out[start : start + limit]
     nxt = str(start + limit) if start + limit < len(out) else ""
@@ -132,7 +136,7 @@ def _kline(kind: str) -> Callable[[Exchange, dict[str, Any], Account | None], di
         if not interval:
             raise params_error("interval is required")
         check_interval(interval)
-        limit = int_param(p, "limit", 200, 1, 1000)
+        limit = int_param(p, "limit", 200)
         now = ex.clock()
         data = candles(
             eng, ex.histories[eng.inst.base], interval, opt_time(p, "start"), opt_time(p, "end"),
@@ -180,7 +184,7 @@ def funding_history(ex: Exchange, p: dict[str, Any], acct: Account | None) -> di
     """The rates settled at each funding time up to now (the same rates positions paid)."""
     cat = category(p, ("linear", "inverse"))
     eng = engine(ex, cat, p.get("symbol"))
-    limit = int_param(p, "limit", 200, 1, 200)
+    limit = int_param(p, "limit", 200)
     interval = ex.funding_interval
     end = min(opt_time(p, "endTime") or ex.clock(), ex.next_funding - interval)
     start = opt_time(p, "startTime")
@@ -201,10 +205,10 @@ _RATIO_PERIODS = {**_OI_INTERVALS}
 
 
 def _series(
-    ex: Exchange, p: dict[str, Any], step: int, limit_max: int, make: Callable[[int], dict]
+    ex: Exchange, p: dict[str, Any], step: int, make: Callable[[int], dict]
 ) -> tuple[list[dict[str, Any]], str]:
     """A time series newest first, paged by a cursor holding the next timestamp."""
-    limit = int_param(p, "limit", 50, 1, limit_max)
+    limit = int_param(p, "limit", 50)
     end = opt_time(p, "cursor") or opt_time(p, "endTime") or ex.clock()
     start = opt_time(p, "startTime")
     t = end - end % step
@@ -229,7 +233,7 @@ def open_interest(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict
         oi = (base * Decimal(repr(round(1 + r.uniform(-0.05, 0.05), 4)))).quantize(Decimal("0.001"))
         return {"openInterest": fmt(oi), "timestamp": str(t)}
 
-    out, nxt = _series(ex, p, step, 200, make)
+    out, nxt = _series(ex, p, step, make)
     return {"symbol": eng.inst.symbol, "category": cat, "list": out, "nextPageCursor": nxt}
 
 
@@ -251,7 +255,7 @@ def account_ratio(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict
             "timestamp": str(t),
         }
 
-    out, nxt = _series(ex, p, step, 500, make)
+    out, nxt = _series(ex, p, step, make)
     return {"list": out, "nextPageCursor": nxt}
 
 
@@ -308,7 +312,7 @@ def delivery_price(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dic
         and (not sym or r["symbol"] == sym)
         and (not base or r["symbol"].startswith(f"{base}-"))
     ]
-    limit = int_param(p, "limit", 50, 1, 200)
+    limit = int_param(p, "limit", 50)
     return {"category": cat, "list": rows[:limit], "nextPageCursor": ""}
 
 
@@ -345,7 +349,7 @@ def spread_instruments(ex: Exchange, p: dict[str, Any], acct: Account | None) ->
 def spread_orderbook(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
     """The spread book as orderbook.25 publishes it (its `u` is that stream's)."""
     eng = engine(ex, "spread", p.get("symbol"))
-    limit = int_param(p, "limit", 1, 1, 25)
+    limit = int_param(p, "limit", 1)
     pending, res = ex.feeds[("spread", eng.inst.symbol)].rest(limit, ex.clock())
     ex.public.emit("spread", pending)
     return res
@@ -358,7 +362,7 @@ def spread_tickers(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dic
 
 def spread_recent_trades(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
     eng = engine(ex, "spread", p.get("symbol"))
-    limit = int_param(p, "limit", 500, 1, 1000)
+    limit = int_param(p, "limit", 500)
     trades = list(eng.recent)[-limit:]
     trades.reverse()
     return {

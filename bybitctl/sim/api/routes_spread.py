@@ -58,7 +58,7 @@ def _orders(ex: Exchange, p: dict[str, Any], a: Account, open_only: bool) -> lis
 def realtime(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
     a = _acct(acct)
     orders = sorted(_orders(ex, p, a, True), key=lambda o: o.seq, reverse=True)
-    rows, nxt = page(((o.seq, o) for o in orders), int_param(p, "limit", 20, 1, 50),
+    rows, nxt = page(((o.seq, o) for o in orders), int_param(p, "limit", 20),
                      p.get("cursor"))  # fmt: skip
     return {"list": [spread_row(o) for o in rows], "nextPageCursor": nxt}
 
@@ -66,7 +66,7 @@ def realtime(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str,
 def history(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, Any]:
     a = _acct(acct)
     orders = _orders(ex, p, a, False)
-    rows, nxt = page(((o.seq, o) for o in orders), int_param(p, "limit", 20, 1, 50),
+    rows, nxt = page(((o.seq, o) for o in orders), int_param(p, "limit", 20),
                      p.get("cursor"))  # fmt: skip
     return {"list": [spread_row(o, history=True) for o in rows], "nextPageCursor": nxt}
 
@@ -89,7 +89,7 @@ def executions(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[st
                 continue
             yield e["seq"], {k: e[k] for k in _EXEC_KEYS}
 
-    out, nxt = page(rows(), int_param(p, "limit", 20, 1, 50), p.get("cursor"))
+    out, nxt = page(rows(), int_param(p, "limit", 20), p.get("cursor"))
     return {"list": out, "nextPageCursor": nxt}
 
 

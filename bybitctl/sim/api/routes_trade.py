@@ -176,7 +176,7 @@ def realtime(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str,
     by_id = p.get("orderId") or p.get("orderLinkId")
     src = a.orders.values() if by_id else a.open_orders.values()
     orders = sorted((o for o in src if keep(o)), key=lambda o: o.seq, reverse=True)
-    limit = int_param(p, "limit", 20, 1, 50)
+    limit = int_param(p, "limit", 20)
     rows, nxt = page(((o.seq, o) for o in orders), limit, p.get("cursor"))
     return {"category": cat, "list": [o.to_dict() for o in rows], "nextPageCursor": nxt}
 
@@ -185,7 +185,7 @@ def history(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str, 
     a = _acct(acct)
     cat = category(p)
     keep = _order_filter(p, cat)
-    limit = int_param(p, "limit", 20, 1, 50)
+    limit = int_param(p, "limit", 20)
     # orders are kept in creation order, so newest-first is a reverse walk that stops early
     newest = ((o.seq, o) for o in reversed(a.orders.values()) if keep(o))
     rows, nxt = page(newest, limit, p.get("cursor"))
@@ -215,7 +215,7 @@ def executions(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[st
                 continue
             yield e["seq"], e
 
-    limit = int_param(p, "limit", 50, 1, 100)
+    limit = int_param(p, "limit", 50)
     out, nxt = page(rows(), limit, p.get("cursor"))
     return {"category": cat, "list": out, "nextPageCursor": nxt}
 
@@ -304,7 +304,7 @@ def positions(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[str
                 out.append(position_row(a, pos, ex.marks, ex.usd, risk))
     if sym and not out and cat != "option":
         raise params_error("symbol invalid")
-    limit = int_param(p, "limit", 20, 1, 200)
+    limit = int_param(p, "limit", 20)
     rows, nxt = page(enumerate(out), limit, p.get("cursor"))
     return {"category": cat, "list": rows, "nextPageCursor": nxt}
 
@@ -487,7 +487,7 @@ def closed_pnl(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[st
                 continue
             yield i, r
 
-    limit = int_param(p, "limit", 50, 1, 100)
+    limit = int_param(p, "limit", 50)
     out, nxt = page(rows(), limit, p.get("cursor"))
     return {"category": cat, "list": out, "nextPageCursor": nxt}
 

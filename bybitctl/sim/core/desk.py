@@ -67,6 +67,47 @@ class Desk:
         self.expired: set[str] = set()
         """Option symbols delivered: no longer traded."""
 
+    def new_order(
+        self,
+        acct: Account,
+        inst: Instrument,
+        now: int,
+        *,
+        side: str,
+        order_type: str,
+        tif: str,
+        price: int | None,
+        qty: int,
+        position_idx: int,
+        link_id: str = "",
+        **fields: Any,
+    ) -> Order:
+        """A new order of `acct` (the user's, a liquidation's or a triggered close's): the
+        next id and sequence number, all of it left to fill, kept among the account's orders
+        and by its link id."""
+        self.order_seq += 1
+        order = Order(
+            inst=inst,
+            order_id=self.ids.new(),
+            link_id=link_id,
+            uid=acct.uid,
+            side=side,
+            order_type=order_type,
+            tif=tif,
+            price=price,
+            qty=qty,
+            position_idx=position_idx,
+            created=now,
+            seq=self.order_seq,
+            leaves=qty,
+            updated=now,
+            **fields,
+        )
+        acct.orders[order.order_id] = order
+        if link_id:
+            acct.link_ids[link_id] = order.order_id
+        return order
+
     def _check_mmp(self, acct: Account, inst: Instrument, now: int) -> None:
         """Refuse a new MMP order while the account's MMP for the coin is frozen (the option
         desk's; a desk without options has nothing to refuse)."""

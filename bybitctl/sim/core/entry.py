@@ -241,36 +241,26 @@ class Trading(Triggers):
         if trigger is None:  # a conditional order holds no funds until it triggers
             self._check_funds(acct, inst, side, ticks, lots, quote_qty, reduce_only, now)
         eng = self.engines[(inst.category, inst.symbol)]
-        self.order_seq += 1
-        order = Order(
-            inst=inst,
-            order_id=self.ids.new(),
-            link_id=link,
-            uid=acct.uid,
+        order = self.new_order(
+            acct,
+            inst,
+            now,
             side=side,
             order_type=otype,
             tif=tif,
-            price=ticks,
+            price=None if spot and market and quote_qty is not None else ticks,
             qty=lots,
             position_idx=idx,
-            created=now,
-            seq=self.order_seq,
+            link_id=link,
             reduce_only=reduce_only,
             close_on_trigger=close_on_trigger,
             market_unit=market_unit,
             quote_qty=quote_qty,
-            leaves=lots,
-            updated=now,
             take_profit=fmt(take_profit) if inst.derivative else "",
             stop_loss=fmt(stop_loss) if inst.derivative else "",
             last_price_on_created=inst.price_str(eng.last_price),
             mmp=mmp,
         )
-        if spot and market:
-            order.price = None if quote_qty is not None else ticks
-        acct.orders[order.order_id] = order
-        if link:
-            acct.link_ids[link] = order.order_id
         if trigger is not None:
             order.trigger_price, order.trigger_direction, order.trigger_by = trigger
             order.status, order.stop_order_type = "Untriggered", "Stop"

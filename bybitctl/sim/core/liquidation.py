@@ -23,7 +23,7 @@ from bybitctl.sim.core.margin import (
     position_margin,
     price_at_loss,
 )
-from bybitctl.sim.core.orders import ZERO, Order
+from bybitctl.sim.core.orders import ZERO
 from bybitctl.sim.core.positions import Position, gain
 
 INSURANCE_START = Decimal("902178.57602476")
@@ -78,27 +78,20 @@ class Liquidation(Trading):
         ticks = _on_grid(price / inst.tick, long)
         eng = self.engines[(inst.category, inst.symbol)]
         side = "Sell" if long else "Buy"
-        self.order_seq += 1
-        order = Order(
-            inst=inst,
-            order_id=self.ids.new(),
-            link_id="",
-            uid=acct.uid,
+        order = self.new_order(
+            acct,
+            inst,
+            now,
             side=side,
             order_type="Market",
             tif="IOC",
             price=ticks,
             qty=lots,
             position_idx=pos.idx,
-            created=now,
-            seq=self.order_seq,
             reduce_only=True,
             close_on_trigger=True,
             create_type="CreateByLiq",
-            leaves=lots,
-            updated=now,
         )
-        acct.orders[order.order_id] = order
         self.out.order(order)
         self._fill(order, eng, ticks, lots, False, now, self.ids.new())
         self._after_fills(now)

@@ -85,26 +85,18 @@ class SpreadDesk(OptionDesk):
                 raise params_error("price must be above 0 (this exchange's spread books are)")
             ticks = self._price_ticks(inst, price)
         self._check_spread_funds(acct, inst, side, lots, now)
-        self.order_seq += 1
-        order = Order(
-            inst=inst,
-            order_id=self.ids.new(),
-            link_id=link,
-            uid=acct.uid,
+        order = self.new_order(
+            acct,
+            inst,
+            now,
             side=side,
             order_type=otype,
             tif=tif,
             price=ticks,
             qty=lots,
             position_idx=0,
-            created=now,
-            seq=self.order_seq,
-            leaves=lots,
-            updated=now,
+            link_id=link,
         )
-        acct.orders[order.order_id] = order
-        if link:
-            acct.link_ids[link] = order.order_id
         self.submit(order, self.engines[("spread", inst.symbol)], now)
         return order
 

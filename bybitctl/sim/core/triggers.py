@@ -100,26 +100,19 @@ class Triggers(Matching):
         inst = pos.inst
         eng = self.engines[(inst.category, inst.symbol)]
         side = "Sell" if pos.size > 0 else "Buy"
-        self.order_seq += 1
-        o = Order(
-            inst=inst,
-            order_id=self.ids.new(),
-            link_id="",
-            uid=acct.uid,
+        o = self.new_order(
+            acct,
+            inst,
+            now,
             side=side,
             order_type="Market",
             tif="IOC",
             price=self._market_price(inst, side, self._fair_ticks(inst)),
             qty=abs(pos.size),
             position_idx=pos.idx,
-            created=now,
-            seq=self.order_seq,
             reduce_only=True,
             close_on_trigger=True,
             create_type=f"CreateBy{kind}",
             stop_order_type=kind,
-            leaves=abs(pos.size),
-            updated=now,
         )
-        acct.orders[o.order_id] = o
         self.submit(o, eng, now)

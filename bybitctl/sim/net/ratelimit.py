@@ -1,7 +1,8 @@
 """Per-account API rate limits of the local exchange, with Bybit's headers and retCode 10006.
 
 Limits follow Bybit's "API rate limit table" (https://bybit-exchange.github.io/docs/v5/rate-limit,
-unified account, default tier; the table is not in `shared/reference`): per UID and endpoint.
+unified account, default tier; transcribed from that page, as `data/reference` lacks it): per
+UID and endpoint.
 Bybit counts a rolling one-second window; this counts fixed windows, which admits at most
 twice the limit across a window boundary. Trade endpoints count spot separately
 from derivatives, as Bybit does. Private endpoints the table does not list get the

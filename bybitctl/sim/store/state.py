@@ -9,18 +9,20 @@ stored, only each coin's fair price, so a restart resumes near where it left off
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from bybitctl.private_files import private_opener
 from bybitctl.sim.core.accounts import Account
 from bybitctl.sim.core.orders import Order, fmt
 from bybitctl.sim.core.positions import Position
+from bybitctl.sqlite_files import sqlite_problem
 
 if TYPE_CHECKING:
     from bybitctl.sim.core.exchange import Core
@@ -189,27 +191,35 @@ class StateFileError(ValueError):
     """The state file cannot be used: not an SQLite file of this exchange, or not openable."""
 
 
-def _create_private(path: str) -> None:
-    """Create a missing state file 0600 (SQLite gives its -wal and -shm files the same mode):
-    it holds every account's balances, orders and trades."""
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+APPLICATION_ID = 0x62787374
+"""SQLite's application id of a state file ("bxst"), stamped when the file is created."""
+TABLES = frozenset(
+    {"meta", "accounts", "orders", "positions", "executions", "closed_pnl", "tx_log"}
+)
+"""What a state file written before the application id holds."""
 
 
 class Store:
     """One SQLite file; `save` writes what an outbox says changed, in one transaction."""
 
     def __init__(self, path: str) -> None:
-        if os.path.isdir(path):
-            raise StateFileError(f"{path} is a directory")
+        file = Path(path)
+        if file.exists() or file.is_symlink():
+            problem = sqlite_problem(file, "a state file of this exchange", APPLICATION_ID, TABLES)
+            if problem is not None:
+                raise StateFileError(f"{path} {problem}")
+        else:
+            try:  # 0600 before SQLite (its -wal and -shm files take the same mode)
+                os.close(private_opener(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+            except OSError as exc:
+                raise StateFileError(f"cannot create {path}: {exc.strerror or exc}") from None
         try:
-            _create_private(path)
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
+            if self.db.execute("PRAGMA application_id").fetchone()[0] == 0:
+                self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             self.db.executescript(SCHEMA)
-        except OSError as exc:
-            raise StateFileError(f"cannot create {path}: {exc.strerror or exc}") from None
         except sqlite3.Error as exc:
             raise StateFileError(f"{path} is not a state file ({exc})") from None
         self.tx_saved: dict[str, int] = {}

@@ -14,8 +14,6 @@ from bybitctl.sim import SimHandle, running_exchange
 
 from .support import SYMBOL, EngineThread
 
-pytestmark = pytest.mark.e2e
-
 
 @pytest.fixture
 def exchange() -> Iterator[SimHandle]:

@@ -23,6 +23,7 @@ import pytest
 import typer
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from support.examples import examples
 from support.synthetic import LINEAR_INSTRUMENT, synthetic_recording
 from typer.testing import CliRunner
 
@@ -36,7 +37,7 @@ from .support import SYMBOL
 
 REQUIRED = {"symbol": SYMBOL, "order_qty": "0.001", "max_position": "0.01"}
 SETTINGS = settings(
-    max_examples=300,
+    max_examples=examples(300),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

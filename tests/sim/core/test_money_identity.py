@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.examples import examples
 
 from bybitctl.sim.api.exchange import Exchange
 
@@ -25,7 +26,7 @@ action = st.one_of(
 )
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(20), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(1, 1000), actions=st.lists(action, min_size=5, max_size=40))
 def test_wallet_change_is_pnl_minus_fees_to_the_last_decimal(seed: int, actions: list) -> None:
     clock = Clock()

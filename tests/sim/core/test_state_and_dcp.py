@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bybitctl.sim.api.exchange import Exchange
+from bybitctl.sim.store.state import APPLICATION_ID, StateFileError
 
 from .conftest import Client, Clock, Recorder, empty_books
 
@@ -164,3 +169,42 @@ def test_margin_mmp_options_and_spreads_survive_a_restart(tmp_path: Path) -> Non
     assert after == before
     assert after["spread_open"][0]["orderId"] == resting["orderId"]
     ex2.close()
+
+
+def _other_program(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+        db.execute("INSERT INTO notes VALUES ('keep me')")
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (_other_program, "is an SQLite database, but not a state file of this exchange"),
+        (lambda p: p.write_text("hello\n"), "(not an SQLite database)"),
+        (lambda p: p.write_bytes(b""), "is an empty file"),
+        (lambda p: p.mkdir(), "is a directory"),
+    ],
+)
+def test_a_file_that_is_not_a_state_file_is_refused_untouched(
+    tmp_path: Path, clock: Clock, make: Any, says: str
+) -> None:
+    path = tmp_path / "state.sqlite"
+    make(path)
+    before = sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir() if p.is_file())
+    with pytest.raises(StateFileError, match=re.escape(says)) as caught:
+        Exchange(clock=clock, state_path=str(path))
+    assert "\n" not in str(caught.value)
+    assert sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir() if p.is_file()) == before
+
+
+def test_a_state_file_from_before_the_application_id_is_still_one(
+    tmp_path: Path, clock: Clock
+) -> None:
+    path = tmp_path / "state.sqlite"
+    Exchange(clock=clock, state_path=str(path)).close()
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA application_id = 0")
+    Exchange(clock=clock, state_path=str(path)).close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID

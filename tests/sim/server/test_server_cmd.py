@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -169,18 +170,23 @@ def test_serve_reports_a_port_in_use(clean_env, tmp_path, monkeypatch):
 
 @pytest.fixture
 def bad_files(tmp_path: Path) -> dict[str, str]:
-    """Paths that are no state file and no recording: a directory, text, bytes, JSON lines."""
+    """Paths that are no state file and no recording: a directory, text, bytes, JSON lines,
+    another program's SQLite database."""
     text = tmp_path / "notes.txt"
     text.write_text("not a database\n")
     noise = tmp_path / "noise.bin"
     noise.write_bytes(bytes(range(256)) * 4)
     lines = tmp_path / "lines.jsonl"
     lines.write_text("[1, 2]\n5\n")
+    other_db = tmp_path / "other.sqlite"
+    with sqlite3.connect(other_db) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
     return {
         "dir": str(tmp_path),
         "text": str(text),
         "noise": str(noise),
         "lines": str(lines),
+        "other_db": str(other_db),
         "missing": str(tmp_path / "missing" / "file"),
     }
 
@@ -207,6 +213,7 @@ def bad_files(tmp_path: Path) -> dict[str, str]:
         ["--state", "{dir}"],
         ["--state", "{text}"],
         ["--state", "{noise}"],
+        ["--state", "{other_db}"],
         ["--state", "{missing}"],
         ["--replay", "{missing}"],
         ["--replay", "{dir}"],

@@ -22,6 +22,7 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.examples import examples
 
 from bybitctl import catalog
 from bybitctl.sim import SimHandle, running_exchange
@@ -444,7 +445,7 @@ def filler(kind: str) -> Any:
             "array": [], "object": {}}[kind]  # fmt: skip
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=PER_TEST_FIXTURES)
+@settings(max_examples=examples(120), deadline=None, suppress_health_check=PER_TEST_FIXTURES)
 @given(data=st.data())
 def test_any_wrongly_typed_post_parameter_is_10001_naming_it(ex, data):
     """Over every POST route of the catalogue (modelled or not): one parameter of the wrong
@@ -487,7 +488,7 @@ def as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=PER_TEST_FIXTURES)
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=PER_TEST_FIXTURES)
 @given(data=st.data())
 def test_well_typed_values_meet_exchange_rules_not_errors(ex, data):
     """Well-typed but odd values reach the exchange's own rules on every modelled route, which
