@@ -76,7 +76,7 @@ def run(args: list[str]) -> int:
     except click.ClickException as exc:
         if debug:
             _print_traceback(exc)
-        exc.show(file=sys.stderr)
+        _show_click_error(exc)
         return exc.exit_code
     except Exception as exc:
         error = translate(exc)
@@ -89,6 +89,19 @@ def run(args: list[str]) -> int:
             )
         print(error.show(), file=sys.stderr)
         return error.exit_code
+
+
+def _show_click_error(exc: Any) -> None:
+    """Click's usage error (usage line, hint, message) with the values it echoes made
+    `visible`: an unknown option or choice is printed as typed, escapes and all."""
+    import io
+
+    from bybitctl.errors import visible
+
+    text = io.StringIO()
+    exc.show(file=text)
+    sys.stderr.write("\n".join(visible(line) for line in text.getvalue().split("\n")))
+    sys.stderr.flush()
 
 
 def translate(exc: Exception) -> BybitctlError | None:

@@ -25,10 +25,11 @@ class BybitctlError(Exception):
         self.hint = hint
 
     def show(self) -> str:
-        """The text printed on stderr (one line, plus an optional hint line)."""
-        text = f"error: {self.message}"
+        """The text printed on stderr (one line, plus an optional hint line), with anything
+        a terminal would not show as typed escaped (`visible`)."""
+        text = f"error: {visible(self.message)}"
         if self.hint:
-            text += f"\n{self.hint}"
+            text += f"\n{visible(self.hint)}"
         return text
 
 
@@ -77,6 +78,24 @@ class NetworkError(BybitctlError):
     """Connection failure, timeout or a non-200 HTTP status."""
 
     exit_code = NETWORK
+
+
+def visible(text: str) -> str:
+    """`text` with every character a terminal would not print as itself escaped the way
+    Python writes it (`\\x1b`, `\\n`, `\\u202e`): control characters, bidi overrides and
+    other format characters, separators but the space, lone surrogates. A value a user or
+    an exchange supplied can then never recolour, rewrite or reorder the line it is shown in.
+
+    >>> visible("0xABC\\u202eFDP\\x1b[2K")
+    '0xABC\\\\u202eFDP\\\\x1b[2K'
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(char: str) -> str:
+    return char.encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
 def _words(text: str) -> str:

@@ -251,3 +251,28 @@ def test_a_confirmation_names_what_it_will_do_and_where(binary: str, env: dict[s
     term.type("n\r")
     assert term.wait_exit() == 2
     assert "error: not confirmed; nothing was sent (pass --yes to skip this question)" in term.lines
+
+
+def test_a_withdrawal_names_the_address_a_line_each_when_narrow(
+    binary: str, env: dict[str, str]
+) -> None:
+    """Every parameter that decides where money goes is asked about; a question wider than
+    the terminal lists one a line rather than folding mid-address."""
+    env = {**env, "BYBIT_BASE_URL": "http://192.0.2.1:9"}  # TEST-NET: nothing is ever sent
+    withdraw = ["asset", "withdraw", "--coin", "USDT", "--chain", "ETH", "--address",
+                "0xATTACKER", "--amount", "5000", "--timestamp", "1700000000000",
+                "--account-type", "FUND"]  # fmt: skip
+    term = Terminal([binary, *withdraw], cols=60, rows=24, env=env)
+    term.wait_for(lambda t: "Send it? [y/N]:" in t.text(), "the question")
+    assert term.lines[:8] == [
+        "Withdraw on 192.0.2.1:9, profile default:",
+        "  coin USDT",
+        "  chain ETH",
+        "  address 0xATTACKER",
+        "  amount 5000",
+        "  timestamp 1700000000000",
+        "  accountType FUND",
+        "Send it? [y/N]:",
+    ]
+    term.type("n\r")
+    assert term.wait_exit() == 2
