@@ -62,6 +62,32 @@ class ExchangeError(BybitctlError):
         return json.dumps({"retCode": self.ret_code, "retMsg": self.ret_msg, "hint": self.hint})
 
 
+class ItemsRefused(BybitctlError):
+    """The exchange took a batch but refused some of its items (`retExtInfo.list`): each
+    one is a line naming its index, retCode and retMsg, and the run exits 1, so a script
+    never reads blank orderIds as success. `machine` gives one JSON object a line."""
+
+    exit_code = EXCHANGE_REJECTED
+
+    def __init__(self, items: list[tuple[int, int, str]], total: int) -> None:
+        super().__init__(f"{len(items)} of {total} items refused")
+        self.items = items
+        self.machine = False
+
+    def show(self) -> str:
+        import json
+
+        if self.machine:
+            return "\n".join(
+                json.dumps({"item": i, "retCode": code, "retMsg": msg})
+                for i, code, msg in self.items
+            )
+        return "\n".join(
+            f"error: item {i} refused: {visible(msg)} (retCode {code})"
+            for i, code, msg in self.items
+        )
+
+
 class UsageError(BybitctlError):
     """Bad input, caught before any request is sent."""
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote
 
 from bybitctl import pybit_compat
-from bybitctl.errors import ExchangeError, UsageError, visible
+from bybitctl.errors import ExchangeError, ItemsRefused, UsageError, visible
 
 if TYPE_CHECKING:
     from pybit.unified_trading import HTTP
@@ -155,8 +155,14 @@ def run_request(opts: RunOptions, out: TextIO | None = None) -> None:
     http = opts.target.http(auth=request.auth)
     try:
         if not (opts.follow or opts.max_pages is not None):
-            writer.page(send(http, request))
+            envelope = send(http, request)
+            writer.page(envelope)
             writer.close()
+            refused = refused_items(envelope)
+            if refused:
+                error = ItemsRefused(refused, len(_ext_list(envelope)))
+                error.machine = pres.chosen and pres.fmt in ("json", "jsonl")
+                raise error
             return
         _follow(writer, http, request, opts.max_pages)
     except ExchangeError as exc:
@@ -164,6 +170,35 @@ def run_request(opts: RunOptions, out: TextIO | None = None) -> None:
             writer.refused(exc.envelope)
         exc.machine = pres.chosen and pres.fmt in ("json", "jsonl")
         raise
+
+
+def refused_items(envelope: dict[str, Any]) -> list[tuple[int, int, str]]:
+    """(index, retCode, retMsg) of each item a batch answer refused: Bybit answers a batch
+    with retCode 0 and puts each item's own verdict in `retExtInfo.list`, in item order.
+
+    >>> refused_items({"retCode": 0, "retExtInfo": {"list": [{"code": 0, "msg": "OK"},
+    ...     {"code": 10001, "msg": "bad qty"}]}})
+    [(1, 10001, 'bad qty')]
+    """
+    out = []
+    for index, verdict in enumerate(_ext_list(envelope)):
+        code = verdict.get("code") if isinstance(verdict, dict) else None
+        if code not in (0, "0", None):
+            out.append((index, _int(code), str(verdict.get("msg", ""))))
+    return out
+
+
+def _ext_list(envelope: dict[str, Any]) -> list[Any]:
+    ext = envelope.get("retExtInfo") if isinstance(envelope, dict) else None
+    items = ext.get("list") if isinstance(ext, dict) else None
+    return items if isinstance(items, list) else []
+
+
+def _int(code: Any) -> int:
+    try:
+        return int(code)
+    except (TypeError, ValueError):
+        return -1
 
 
 def _follow(writer: Any, http: HTTP, request: Request, max_pages: int | None) -> None:

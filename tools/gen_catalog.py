@@ -414,6 +414,8 @@ def _param(
         "description": desc,
         "signed": signed,
         "range": bounds,
+        "time": None,
+        "items": None,
         "sample": sample,
     }
 
@@ -446,6 +448,29 @@ def apply_number_overrides(rows: list[dict[str, Any]]) -> None:
             raise ValueError(f"NUMBER_OVERRIDES: {path} has no numeric parameter {name}")
         for param in hits:
             param.update(facts)
+
+
+BATCH_SUFFIX = "-batch"
+
+
+def link_batch_items(rows: list[dict[str, Any]], by_path: dict[str, dict[str, Any]]) -> None:
+    """Mark each array parameter whose items are single requests with that route (`items`).
+
+    By rule: a POST `.../X-batch` whose array parameter's documented item fields are all
+    parameters of the POST `.../X` row carries items that are each an `X` request, so the
+    CLI checks an item's fields with `X`'s facts and the simulator answers each as `X`.
+    """
+    posts = {r["path"]: r for r in rows if r["http_method"] == "POST"}
+    for row in rows:
+        single = posts.get(row["path"].removesuffix(BATCH_SUFFIX))
+        entry = by_path.get(row["path"])
+        if not row["path"].endswith(BATCH_SUFFIX) or single is None or entry is None:
+            continue
+        names = _names(single)
+        for param in row["params"]:
+            fields = {p["name"] for p in entry["params"] if p.get("parent") == param["name"]}
+            if param["type"] == "array" and fields and fields <= names:
+                param["items"] = single["path"]
 
 
 def pagination_of(
@@ -766,6 +791,7 @@ def generate(reference: Path) -> tuple[list[dict[str, Any]], dict[str, Any], dic
         if not entry["deprecated"] and entry["path"] not in pybit_paths:
             rows.append(doc_row(entry))
     apply_number_overrides(rows)
+    link_batch_items(rows, by_path)
     describe_params(rows)
     name_commands(rows)
     rows.sort(key=lambda r: (r["group"], r["command"]))

@@ -176,6 +176,34 @@ class JSONArgument(Argument):
             raise InvalidValue(f"expected a JSON array or object, got {raw!r}")
         return raw if self.query_string else value
 
+    def convert(self, raw: str, label: str | None = None) -> Any:
+        """The value, and for a batch (the catalogue's `items`) each item's fields checked
+        with the single request's rules: `--request[1].qty` is refused as `--qty` would be."""
+        value = super().convert(raw, label)
+        if self.param.items and isinstance(value, list):
+            check_items(value, self.param.items, label or self.names[0])
+        return value
+
+
+def check_items(items: list[Any], path: str, label: str) -> None:
+    """Every field of every item that the route `path` types, by its argument class; an
+    item's other fields and non-object items are left to the exchange, which answers each."""
+    from bybitctl.catalog import by_route
+
+    row = by_route("POST", path)
+    if row is None:
+        return
+    known = arguments_by_name(row.params, http_method="POST")
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue
+        for key, value in item.items():
+            argument = known.get(key)
+            if argument is None or value is None or isinstance(value, list | dict):
+                continue
+            text = value if isinstance(value, str) else json.dumps(value)
+            argument.convert(text, f"{label}[{index}].{key}")
+
 
 ARGUMENT_TYPES: dict[str, type[Argument]] = {
     "string": Argument,

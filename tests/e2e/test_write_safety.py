@@ -4,8 +4,11 @@ single-order command's rules. The installed binary against the local exchange.""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
+
+import pytest
 
 from bybitctl.sim import SimHandle
 
@@ -70,4 +73,95 @@ def test_timeouts_and_recv_windows_out_of_range_send_nothing(bybitctl: Any, rece
         assert rule in result.stderr and "Traceback" not in result.stderr
     result = bybitctl("config", "set", "timeout", "99999999999")
     assert result.code == 2 and "in (0, 300]" in result.stderr
+    assert received() == []
+
+
+def _item(symbol: str, qty: str, link: str) -> dict[str, str]:
+    return {"symbol": symbol, "side": "Buy", "orderType": "Limit", "qty": qty, "price": "1000",
+            "orderLinkId": link}  # fmt: skip
+
+
+def test_a_batch_whose_items_are_all_refused_fails_naming_each(
+    bybitctl: Any, received: Any
+) -> None:
+    items = [_item("NOPEUSDT", "0.01", "b-all-1"), _item("BTCUSDT", "0.0001", "b-all-2")]
+    result = bybitctl(
+        "trade", "place-batch-order", "--category", "linear", "--request", json.dumps(items),
+        "-o", "json",
+    )  # fmt: skip
+    assert result.code == 1, result.stderr
+    verdicts = received()[0]
+    assert [r["path"] for r in received()] == ["/v5/order/create-batch"]
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2
+    assert [json.loads(line)["item"] for line in lines] == [0, 1]
+    assert all(json.loads(line)["retCode"] not in (0, None) for line in lines)
+    assert [row["orderId"] for row in result.json()["list"]] == ["", ""]
+    assert verdicts["body"]["request"] == items
+
+
+def test_a_batch_with_one_refused_item_places_the_rest_and_exits_1(bybitctl: Any) -> None:
+    items = [_item("BTCUSDT", "0.01", "b-some-1"), _item("NOPEUSDT", "0.01", "b-some-2")]
+    result = bybitctl(
+        "trade", "place-batch-order", "--category", "linear", "--request", json.dumps(items),
+        "-o", "table",
+    )  # fmt: skip
+    assert result.code == 1, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: item 1 refused: ") and line.endswith(")")
+    assert "(retCode " in line
+    assert [o["orderLinkId"] for o in _open_orders(bybitctl, "b-some-1")] == ["b-some-1"]
+
+
+def test_a_batch_that_succeeds_exits_0(bybitctl: Any) -> None:
+    items = [_item("BTCUSDT", "0.01", "b-ok-1")]
+    result = bybitctl(
+        "trade", "place-batch-order", "--category", "linear", "--request", json.dumps(items)
+    )
+    assert result.code == 0, result.stderr
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("command", "item", "error"),
+    [
+        (
+            "place-batch-order",
+            {"qty": "\u0663"},
+            "invalid value for --request[1].qty: expected a decimal number, got '٣': only "
+            "ASCII digits 0-9 are allowed",
+        ),
+        (
+            "place-batch-order",
+            {"price": "1e3"},
+            "invalid value for --request[1].price: expected a decimal number, got '1e3': "
+            "write it without an exponent",
+        ),
+        (
+            "place-batch-order",
+            {"side": "Bought"},
+            "invalid value for --request[1].side: 'Bought' is not one of Buy, Sell",
+        ),
+        (
+            "amend-batch-order",
+            {"triggerPrice": "-1"},
+            "invalid value for --request[1].triggerPrice: expected a decimal number",
+        ),
+        (
+            "cancel-batch-order",
+            {"orderLinkId": "a\u0000b"},
+            "invalid value for --request[1].orderLinkId: control characters are not allowed",
+        ),
+    ],
+)
+def test_a_batch_item_obeys_the_single_commands_rules_before_anything_is_sent(
+    bybitctl: Any, received: Any, command: str, item: dict[str, str], error: str
+) -> None:
+    items = [_item("BTCUSDT", "0.01", "b-x-1"), {**_item("BTCUSDT", "0.01", "b-x-2"), **item}]
+    result = bybitctl(
+        "trade", command, "--category", "linear", "--request", json.dumps(items, ensure_ascii=False)
+    )
+    assert result.code == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: {error}")
     assert received() == []
