@@ -153,6 +153,13 @@ NUMBER_OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
     ("/v5/order/disconnected-cancel-all", "timeWindow"): {"range": [3, 300]},
 }
 NUMERIC_TYPES = ("decimal", "number", "integer")
+# Quantities, prices, amounts and leverages: zero of them orders, moves or sets nothing, so
+# an unsigned one is positive (a signed one, a spread's price, may be anything). Take-profit
+# and stop-loss prices are not here: Bybit reads 0 as "remove it".
+POSITIVE_NUMBERS = {
+    "qty", "price", "triggerPrice", "orderPrice", "orderIv", "amount", "quantity",
+    "orderAmount", "loanAmount", "leverage", "buyLeverage", "sellLeverage",
+}  # fmt: skip
 PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 ID_NAME = re.compile(r"(Id|Ids|ID|_id)$")
 ENUM_TOKEN = re.compile(r"^[A-Za-z0-9_]+$")
@@ -414,6 +421,7 @@ def _param(
         "description": desc,
         "signed": signed,
         "range": bounds,
+        "positive": typ in NUMERIC_TYPES and name in POSITIVE_NUMBERS and not signed,
         "time": None,
         "items": None,
         "sample": sample,
@@ -448,6 +456,7 @@ def apply_number_overrides(rows: list[dict[str, Any]]) -> None:
             raise ValueError(f"NUMBER_OVERRIDES: {path} has no numeric parameter {name}")
         for param in hits:
             param.update(facts)
+            param["positive"] = param["positive"] and not param["signed"]
 
 
 BATCH_SUFFIX = "-batch"

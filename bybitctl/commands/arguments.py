@@ -40,7 +40,7 @@ def option_names(api_name: str) -> list[str]:
 def number_rule(param: Param) -> NumberRule:
     """The grammar's rule for a numeric parameter: its sign and range from the catalogue."""
     low, high = param.range or (None, None)
-    return NumberRule(signed=param.signed, minimum=low, maximum=high)
+    return NumberRule(signed=param.signed, minimum=low, maximum=high, positive=param.positive)
 
 
 def number_note(param: Param) -> str:
@@ -50,7 +50,7 @@ def number_note(param: Param) -> str:
     >>> number_note({p.name: p for p in find("trade", "set-dcp").params}["timeWindow"])
     'from 3 to 300'
     """
-    notes = ["may be negative"] if param.signed else []
+    notes = ["may be negative"] if param.signed else ["above 0"] if param.positive else []
     if param.range:
         notes.append(f"from {param.range[0]} to {param.range[1]}")
     return ", ".join(notes)

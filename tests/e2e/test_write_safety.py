@@ -165,3 +165,35 @@ def test_a_batch_item_obeys_the_single_commands_rules_before_anything_is_sent(
     [line] = result.stderr.splitlines()
     assert line.startswith(f"error: {error}")
     assert received() == []
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (
+            (*limit_buy("0"), "--price", "1000"),
+            "invalid value for --qty: expected a decimal number > 0, got '0'",
+        ),
+        (
+            (*limit_buy("0.01"), "--price", "0.000"),
+            "invalid value for --price: expected a decimal number > 0, got '0.000'",
+        ),
+        (
+            ("position", "set-leverage", "--category", "linear", "--symbol", "BTCUSDT",
+             "--buy-leverage", "0", "--sell-leverage", "10"),
+            "invalid value for --buy-leverage: expected a decimal number > 0, got '0'",
+        ),
+        (
+            ("trade", "place-batch-order", "--category", "linear", "--request",
+             json.dumps([{**_item("BTCUSDT", "0", "z-1")}])),
+            "invalid value for --request[0].qty: expected a decimal number > 0, got '0'",
+        ),
+    ],
+)  # fmt: skip
+def test_zero_of_a_positive_field_is_refused_before_sending(
+    bybitctl: Any, received: Any, args: tuple[str, ...], error: str
+) -> None:
+    result = bybitctl(*args)
+    assert result.code == 2, result.stderr
+    assert result.stderr == f"error: {error}\n"
+    assert received() == []
