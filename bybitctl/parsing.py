@@ -10,8 +10,9 @@ means exactly what was typed or is refused with the rule it broke. The rules:
 - a decimal goes on the wire as the exact text typed; an integer as its value;
 - text holds no control characters, and is Unicode (bytes the terminal could not decode
   arrive as lone surrogates and are refused: they cannot be signed or sent);
-- JSON is standard JSON (no NaN/Infinity), nested at most `MAX_JSON_DEPTH` deep, and its
-  numbers are plain numbers that survive the round trip to the wire unchanged;
+- JSON is standard JSON (no NaN/Infinity, no key twice in one object), nested at most
+  `MAX_JSON_DEPTH` deep, and its numbers are plain numbers that survive the round trip to
+  the wire unchanged;
 - a time is an epoch number in the field's unit (milliseconds for Bybit's `startTime`), an
   ISO 8601 date or date and time (UTC unless it names an offset), `now`, or a time relative
   to now (`-90s`, `-15m`, `-1h`, `-7d`, `-2w`).
@@ -391,7 +392,11 @@ def json_value(raw: str) -> Any:
         raise InvalidValue(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         value = json.loads(
-            raw, parse_constant=_no_constant, parse_int=_json_int, parse_float=_json_float
+            raw,
+            parse_constant=_no_constant,
+            parse_int=_json_int,
+            parse_float=_json_float,
+            object_pairs_hook=_unique_keys,
         )
     except InvalidValue:
         raise
@@ -435,6 +440,22 @@ def _json_depth(raw: str) -> int:
         elif ch in "]}":
             depth -= 1
     return deepest
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all different: of `{"a": 1, "a": 2}` bybitctl never picks one.
+
+    >>> json_value('{"a": 1, "a": 2}')
+    Traceback (most recent call last):
+    ...
+    bybitctl.parsing.InvalidValue: JSON object has the key 'a' twice: give it once
+    """
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise InvalidValue(f"JSON object has the key {_short(key)} twice: give it once")
+        seen.add(key)
+    return dict(pairs)
 
 
 def _no_constant(name: str) -> Any:

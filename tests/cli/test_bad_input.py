@@ -91,6 +91,16 @@ CASES: list[tuple[tuple[str, ...], int, str]] = [
         2,
         "nested deeper than 32",
     ),
+    (
+        (*DEAD, "market", "tickers", "--category", "linear", "--param", 'j={"a":1,"a":2}'),
+        2,
+        "invalid value for --param j: JSON object has the key 'a' twice: give it once",
+    ),
+    (
+        (*DEAD, "api", "POST", "/v5/order/create-batch", 'request=[{"b":{"q":1,"q":1}}]'),
+        2,
+        "JSON object has the key 'q' twice",
+    ),
     ((*DEAD, "call", "place_order", "positionIdx=٣"), 2, "only ASCII digits"),
     ((*DEAD, "call", "get_tickers", "category=linear", "x\x00=1"), 2, "bad parameter name"),
     ((*DEAD, "api", "GET", "/v5/market/time?x=1"), 2, "PATH takes letters"),

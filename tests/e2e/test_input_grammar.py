@@ -114,7 +114,16 @@ json_containers = st.recursive(
     max_leaves=8,
 )
 json_texts = json_containers.map(json.dumps) | st.sampled_from(
-    ['[{"qty": NaN}]', "[1e3]", "[" * 40 + "]" * 40, '{"a": 1', "[Infinity]", "7", '"x"']
+    [
+        '[{"qty": NaN}]',
+        '{"a": 1, "a": 1}',
+        "[1e3]",
+        "[" * 40 + "]" * 40,
+        '{"a": 1',
+        "[Infinity]",
+        "7",
+        '"x"',
+    ]
 )
 time_texts = st.sampled_from(
     ["2024-05-01", "2024-05-01T12:30Z", "2024-13-01", "-1h", "-7d", "now", "1h", "-1y",

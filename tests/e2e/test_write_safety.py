@@ -197,3 +197,17 @@ def test_zero_of_a_positive_field_is_refused_before_sending(
     assert result.code == 2, result.stderr
     assert result.stderr == f"error: {error}\n"
     assert received() == []
+
+
+def test_a_key_twice_in_a_batch_item_is_refused_not_resolved(
+    bybitctl: Any, received: Any
+) -> None:
+    """`{"qty": "0.01", "qty": "100"}`: neither is picked; nothing is sent."""
+    request = '[{"symbol":"BTCUSDT","side":"Buy","orderType":"Limit","qty":"0.01","qty":"100"}]'
+    result = bybitctl("trade", "place-batch-order", "--category", "linear", "--request", request)
+    assert result.code == 2
+    assert result.stderr == (
+        "error: invalid value for --request: expected a JSON array or object: JSON object has "
+        "the key 'qty' twice: give it once\n"
+    )
+    assert received() == []
