@@ -8,6 +8,7 @@ means exactly what was typed or is refused with the rule it broke. The rules:
   where the field may be negative; no `+`, `_`, blanks, Unicode digits, NaN or Infinity, and
   an exponent only where the field says so; it must lie in the field's range;
 - a decimal goes on the wire as the exact text typed; an integer as its value;
+- a symbol is upper-case ASCII letters and digits, with `-`, `_` or `/` between them;
 - text holds no control characters, and is Unicode (bytes the terminal could not decode
   arrive as lone surrogates and are refused: they cannot be signed or sent);
 - JSON is standard JSON (no NaN/Infinity, no key twice in one object), nested at most
@@ -342,6 +343,33 @@ def text(raw: str, *, required: bool = False) -> str:
     if _CONTROL.search(raw):
         raise InvalidValue(f"control characters are not allowed, got {_short(raw)}")
     _check_unicode(raw)
+    return raw
+
+
+_SYMBOL = re.compile(r"[A-Z0-9]+(?:[-_/][A-Z0-9]+)*")
+SYMBOL_HELP = (
+    "upper-case ASCII letters and digits, with '-', '_' or '/' between them (BTCUSDT, "
+    "BTC-27DEC24-60000-C, BTCUSDT_BTC/USDT)"
+)
+"""What a symbol takes, in words, for help and errors: `-` joins the parts of an option's or
+a dated future's name, `_` and `/` those of a spread combination."""
+
+
+def symbol(raw: str) -> str:
+    """An instrument's name as Bybit spells it (`SYMBOL_HELP`); anything else names no
+    instrument, so it is refused before a request or subscription goes out.
+
+    >>> symbol("BTC-27DEC24-60000-C")
+    'BTC-27DEC24-60000-C'
+    >>> symbol("btcusdt")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bybitctl.parsing.InvalidValue: expected a symbol: upper-case ASCII ..., got 'btcusdt'
+    """
+    if not isinstance(raw, str) or not raw:
+        raise InvalidValue("expected a symbol, got an empty value")
+    if not _SYMBOL.fullmatch(raw):
+        raise InvalidValue(f"expected a symbol: {SYMBOL_HELP}, got {_short(raw)}")
     return raw
 
 

@@ -113,6 +113,11 @@ def spec_text(raw: str, *, required: bool) -> bool:
     return re.search("[\x00-\x1f\x7f\ud800-\udfff]", raw) is None
 
 
+def spec_symbol(raw: str) -> bool:
+    """Upper-case ASCII letters and digits in runs joined by one '-', '_' or '/'."""
+    return re.fullmatch(r"[A-Z0-9]+([-_/][A-Z0-9]+)*", raw, flags=re.ASCII) is not None
+
+
 def spec_boolean(raw: str) -> bool | None:
     """The boolean a word means, or None when it is not one (any case, no blanks)."""
     return BOOLEAN_WORDS.get(raw.lower())

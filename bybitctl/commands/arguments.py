@@ -95,6 +95,15 @@ class Argument:
         request[self.param.name] = self.convert(raw)
 
 
+class SymbolArgument(Argument):
+    """An instrument's name (`parsing.symbol`): upper case, as Bybit spells it."""
+
+    metavar = "SYMBOL"
+
+    def parse(self, raw: str) -> Any:
+        return parsing.symbol(raw)
+
+
 class IntegerArgument(Argument):
     """A JSON integer: sent as its value."""
 
@@ -218,7 +227,12 @@ ARGUMENT_TYPES: dict[str, type[Argument]] = {
 
 def argument_for(param: Param, *, http_method: str) -> Argument:
     """The argument class for a catalogue parameter (unknown types are kept as strings)."""
-    cls = TimeArgument if param.time else ARGUMENT_TYPES.get(param.type, Argument)
+    if param.time:
+        cls: type[Argument] = TimeArgument
+    elif param.name == "symbol" and param.type == "string":
+        cls = SymbolArgument
+    else:
+        cls = ARGUMENT_TYPES.get(param.type, Argument)
     return cls(param, query_string=http_method == "GET")
 
 

@@ -79,7 +79,13 @@ CASES: list[tuple[tuple[str, ...], int, str]] = [
     ),
     # endpoint, call and api values
     ((*DEAD, "trade", "order-history", "--category", "linear", "--max-pages", "1_0"), 2, "'_'"),
-    ((*DEAD, "market", "orderbook", "--category", "linear", "--symbol", "X\x01"), 2, "control"),
+    ((*DEAD, "market", "tickers", "--category", "linear", "--base-coin", "X\x01"), 2, "control"),
+    ((*DEAD, "market", "orderbook", "--category", "linear", "--symbol", "X\x01"), 2, "a symbol"),
+    ((*DEAD, "market", "orderbook", "--category", "linear", "--symbol", "btcusdt"), 2, "a symbol"),
+    ((*DEAD, "market", "orderbook", "--category", "linear", "--symbol", ""), 2, "a symbol"),
+    (("stream", "orderbook", "--symbol", "", "--count", "1", *DEAD), 2, "a symbol"),
+    (("stream", "orderbook", "--symbol", "btcusdt", "--count", "1", *DEAD), 2, "a symbol"),
+    (("stream", "trades", "-s", "BTC USDT", *DEAD), 2, "a symbol"),
     (
         (*DEAD, "market", "orderbook", "--category", "linear", "--symbol", "X", "--limit", "0"),
         2,

@@ -199,9 +199,7 @@ def test_zero_of_a_positive_field_is_refused_before_sending(
     assert received() == []
 
 
-def test_a_key_twice_in_a_batch_item_is_refused_not_resolved(
-    bybitctl: Any, received: Any
-) -> None:
+def test_a_key_twice_in_a_batch_item_is_refused_not_resolved(bybitctl: Any, received: Any) -> None:
     """`{"qty": "0.01", "qty": "100"}`: neither is picked; nothing is sent."""
     request = '[{"symbol":"BTCUSDT","side":"Buy","orderType":"Limit","qty":"0.01","qty":"100"}]'
     result = bybitctl("trade", "place-batch-order", "--category", "linear", "--request", request)
