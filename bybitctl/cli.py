@@ -82,7 +82,7 @@ def run(args: list[str]) -> int:
     except click.ClickException as exc:
         if debug:
             _print_traceback(exc)
-        exc.show(file=sys.stderr)
+        _show_click_error(exc)
         return exc.exit_code
     except Exception as exc:
         error = translate(exc)
@@ -95,6 +95,19 @@ def run(args: list[str]) -> int:
             )
         print(error.show(), file=sys.stderr)
         return error.exit_code
+
+
+def _show_click_error(exc: Any) -> None:
+    """Click's usage error (usage line, hint, message) with the values it echoes made
+    `visible`: an unknown option or choice is printed as typed, escapes and all."""
+    import io
+
+    from bybitctl.errors import visible
+
+    text = io.StringIO()
+    exc.show(file=text)
+    sys.stderr.write("\n".join(visible(line) for line in text.getvalue().split("\n")))
+    sys.stderr.flush()
 
 
 def translate(exc: Exception) -> BybitctlError | None:
@@ -121,7 +134,11 @@ def translate(exc: Exception) -> BybitctlError | None:
             return NetworkError(_failed_request(exc))
     requests_errors = sys.modules.get("requests.exceptions")
     if requests_errors is not None and isinstance(exc, requests_errors.RequestException):
-        return NetworkError(network_message(exc), hint=local_exchange_hint(exc))
+        message, hint = network_message(exc), local_exchange_hint(exc)
+        unsure = unanswered_change(exc)
+        if unsure:
+            message, hint = f"{message}; the exchange may have carried it out", unsure
+        return NetworkError(message, hint=hint)
     if pybit_compat.is_missing_keys(exc):
         # pybit's own check in `_auth`, reached through `call` or `api`.
         return ConfigError("this request needs API credentials")
@@ -166,6 +183,48 @@ def network_message(exc: BaseException) -> str:
     innermost = chain[-1]
     detail = type(innermost).__name__ if innermost is exc else _first_line(innermost)
     return f"request to {target} failed ({detail})"
+
+
+_SENT = frozenset({"ReadTimeout", "RemoteDisconnected", "ProtocolError", "ConnectionResetError"})
+"""Failures after the request went out: the exchange may have acted on it."""
+
+
+def unanswered_change(exc: BaseException) -> str | None:
+    """For a request that changes something (a dangerous catalogue row, or a POST the
+    catalogue lacks) and went out but got no answer: how to check before sending it again,
+    since a script that simply resends may place the order twice. None otherwise."""
+    import json
+    from urllib.parse import urlsplit
+
+    from bybitctl.catalog import by_route
+
+    request = getattr(exc, "request", None)
+    if request is None or request.method != "POST":
+        return None
+    if not {type(e).__name__ for e in _causes(exc)} & _SENT:
+        return None
+    path = urlsplit(request.url or "").path
+    row = by_route("POST", path[path.find("/v5/") :] if "/v5/" in path else path)
+    if row is not None and not row.dangerous:
+        return None
+    try:
+        body = json.loads(request.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    link, category = body.get("orderLinkId"), body.get("category")
+    if row is not None and row.group == "trade" and isinstance(link, str) and link:
+        where = f" --category {category}" if isinstance(category, str) and category else ""
+        return (
+            f"check before sending it again: bybitctl trade open-orders{where} "
+            f"--order-link-id {link} (or trade order-history)"
+        )
+    if row is not None and row.group == "trade":
+        return (
+            "check before sending it again: bybitctl trade open-orders (or trade "
+            "order-history); an --order-link-id makes the order easy to find"
+        )
+    return "check the account before sending it again (the matching history or list command)"
 
 
 def local_exchange_hint(exc: BaseException) -> str | None:

@@ -50,6 +50,14 @@ PROFILE_KEYS: dict[str, type] = {
     "timeout": float,
     "output": str,
 }
+NUMBER_RULES: dict[str, parsing.NumberRule] = {
+    "recv_window": parsing.NumberRule(minimum=1, maximum=60_000),
+    "timeout": parsing.NumberRule(minimum=0, maximum=300, positive=True),
+}
+"""The range of each numeric setting, for flags, environment, file and `config set` alike.
+A request signed more than a minute ago should not still be carried out (and Bybit's own
+default is 5000 ms); an answer awaited longer than five minutes is not one a shell waits
+for, and larger timeouts overflow the socket layer."""
 SECRET_KEYS = frozenset({"api_secret"})
 CREDENTIAL_KEYS = frozenset({"api_key", "api_secret"})
 """Sent in HTTP headers: printable ASCII without blanks (`parsing.token`), never echoed."""
@@ -176,7 +184,10 @@ def convert(key: str, value: Any, origin: str = "flag") -> Any:
     if key not in PROFILE_KEYS:
         raise error(f"unknown setting '{key}' ({origin}); valid: {', '.join(PROFILE_KEYS)}")
     try:
-        value = parsing.token(value) if key in CREDENTIAL_KEYS else _typed(PROFILE_KEYS[key], value)
+        if key in CREDENTIAL_KEYS:
+            value = parsing.token(value)
+        else:
+            value = _typed(PROFILE_KEYS[key], value, NUMBER_RULES.get(key, parsing.POSITIVE))
     except parsing.InvalidValue as exc:
         raise error(f"bad value for {key} ({origin}): {exc}") from None
     if key == "base_url":
@@ -190,14 +201,15 @@ def convert(key: str, value: Any, origin: str = "flag") -> Any:
     return value
 
 
-def _typed(kind: type, value: Any) -> Any:
-    """`value` (a string, or already typed from TOML) as `kind`, by the one grammar."""
+def _typed(kind: type, value: Any, rule: parsing.NumberRule) -> Any:
+    """`value` (a string, or already typed from TOML) as `kind`, by the one grammar; a
+    number within `rule`."""
     if kind is bool:
         return parsing.boolean(value)
     if kind is int:
-        return parsing.finite(value, parsing.POSITIVE, integral=True)
+        return parsing.finite(value, rule, integral=True)
     if kind is float:
-        return float(parsing.finite(value, parsing.POSITIVE))
+        return float(parsing.finite(value, rule))
     return parsing.text(value)
 
 

@@ -25,10 +25,11 @@ class BybitctlError(Exception):
         self.hint = hint
 
     def show(self) -> str:
-        """The text printed on stderr (one line, plus an optional hint line)."""
-        text = f"error: {self.message}"
+        """The text printed on stderr (one line, plus an optional hint line), with anything
+        a terminal would not show as typed escaped (`visible`)."""
+        text = f"error: {visible(self.message)}"
         if self.hint:
-            text += f"\n{self.hint}"
+            text += f"\n{visible(self.hint)}"
         return text
 
 
@@ -61,6 +62,32 @@ class ExchangeError(BybitctlError):
         return json.dumps({"retCode": self.ret_code, "retMsg": self.ret_msg, "hint": self.hint})
 
 
+class ItemsRefused(BybitctlError):
+    """The exchange took a batch but refused some of its items (`retExtInfo.list`): each
+    one is a line naming its index, retCode and retMsg, and the run exits 1, so a script
+    never reads blank orderIds as success. `machine` gives one JSON object a line."""
+
+    exit_code = EXCHANGE_REJECTED
+
+    def __init__(self, items: list[tuple[int, int, str]], total: int) -> None:
+        super().__init__(f"{len(items)} of {total} items refused")
+        self.items = items
+        self.machine = False
+
+    def show(self) -> str:
+        import json
+
+        if self.machine:
+            return "\n".join(
+                json.dumps({"item": i, "retCode": code, "retMsg": msg})
+                for i, code, msg in self.items
+            )
+        return "\n".join(
+            f"error: item {i} refused: {visible(msg)} (retCode {code})"
+            for i, code, msg in self.items
+        )
+
+
 class UsageError(BybitctlError):
     """Bad input, caught before any request is sent."""
 
@@ -77,6 +104,24 @@ class NetworkError(BybitctlError):
     """Connection failure, timeout or a non-200 HTTP status."""
 
     exit_code = NETWORK
+
+
+def visible(text: str) -> str:
+    """`text` with every character a terminal would not print as itself escaped the way
+    Python writes it (`\\x1b`, `\\n`, `\\u202e`): control characters, bidi overrides and
+    other format characters, separators but the space, lone surrogates. A value a user or
+    an exchange supplied can then never recolour, rewrite or reorder the line it is shown in.
+
+    >>> visible("0xABC\\u202eFDP\\x1b[2K")
+    '0xABC\\\\u202eFDP\\\\x1b[2K'
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(char: str) -> str:
+    return char.encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
 def _words(text: str) -> str:

@@ -8,10 +8,12 @@ means exactly what was typed or is refused with the rule it broke. The rules:
   where the field may be negative; no `+`, `_`, blanks, Unicode digits, exponents, NaN or
   Infinity; it must lie in the field's range;
 - a decimal goes on the wire as the exact text typed; an integer as its value;
+- a symbol is upper-case ASCII letters and digits, with `-`, `_` or `/` between them;
 - text holds no control characters, and is Unicode (bytes the terminal could not decode
   arrive as lone surrogates and are refused: they cannot be signed or sent);
-- JSON is standard JSON (no NaN/Infinity), nested at most `MAX_JSON_DEPTH` deep, and its
-  numbers are plain numbers that survive the round trip to the wire unchanged;
+- JSON is standard JSON (no NaN/Infinity, no key twice in one object), nested at most
+  `MAX_JSON_DEPTH` deep, and its numbers are plain numbers that survive the round trip to
+  the wire unchanged;
 - a time is an epoch number in the field's unit (milliseconds for Bybit's `startTime`), an
   ISO 8601 date or date and time (UTC unless it names an offset), `now`, or a time relative
   to now (`-90s`, `-15m`, `-1h`, `-7d`, `-2w`).
@@ -353,6 +355,33 @@ def text(raw: str, *, required: bool = False) -> str:
     return raw
 
 
+_SYMBOL = re.compile(r"[A-Z0-9]+(?:[-_/][A-Z0-9]+)*")
+SYMBOL_HELP = (
+    "upper-case ASCII letters and digits, with '-', '_' or '/' between them (BTCUSDT, "
+    "BTC-27DEC24-60000-C, BTCUSDT_BTC/USDT)"
+)
+"""What a symbol takes, in words, for help and errors: `-` joins the parts of an option's or
+a dated future's name, `_` and `/` those of a spread combination."""
+
+
+def symbol(raw: str) -> str:
+    """An instrument's name as Bybit spells it (`SYMBOL_HELP`); anything else names no
+    instrument, so it is refused before a request or subscription goes out.
+
+    >>> symbol("BTC-27DEC24-60000-C")
+    'BTC-27DEC24-60000-C'
+    >>> symbol("btcusdt")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bybitctl.parsing.InvalidValue: expected a symbol: upper-case ASCII ..., got 'btcusdt'
+    """
+    if not isinstance(raw, str) or not raw:
+        raise InvalidValue("expected a symbol, got an empty value")
+    if not _SYMBOL.fullmatch(raw):
+        raise InvalidValue(f"expected a symbol: {SYMBOL_HELP}, got {_short(raw)}")
+    return raw
+
+
 def _check_unicode(raw: str) -> None:
     """Refuse lone surrogates: undecodable bytes in argv, or a JSON `\\ud800` escape."""
     if _SURROGATE.search(raw):
@@ -400,7 +429,11 @@ def json_value(raw: str) -> Any:
         raise InvalidValue(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         value = json.loads(
-            raw, parse_constant=_no_constant, parse_int=_json_int, parse_float=_json_float
+            raw,
+            parse_constant=_no_constant,
+            parse_int=_json_int,
+            parse_float=_json_float,
+            object_pairs_hook=_unique_keys,
         )
     except InvalidValue:
         raise
@@ -444,6 +477,22 @@ def _json_depth(raw: str) -> int:
         elif ch in "]}":
             depth -= 1
     return deepest
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all different: of `{"a": 1, "a": 2}` bybitctl never picks one.
+
+    >>> json_value('{"a": 1, "a": 2}')
+    Traceback (most recent call last):
+    ...
+    bybitctl.parsing.InvalidValue: JSON object has the key 'a' twice: give it once
+    """
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise InvalidValue(f"JSON object has the key {_short(key)} twice: give it once")
+        seen.add(key)
+    return dict(pairs)
 
 
 def _no_constant(name: str) -> Any:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote
 
 from bybitctl import pybit_compat
-from bybitctl.errors import ExchangeError, UsageError
+from bybitctl.errors import ExchangeError, ItemsRefused, UsageError, visible
 
 if TYPE_CHECKING:
     from pybit.unified_trading import HTTP
@@ -85,7 +87,7 @@ class Target:
     returns a refusal's envelope instead of raising, so `send` can keep it. `has_key` and
     `can_sign` say, for `--dry-run`, whether an API key and a secret (or RSA key) are known:
     pybit's client holds the key only when it can sign. `describe` names the target in a
-    confirmation ("api.bybit.com, profile main").
+    confirmation ("api.bybit.com, profile main"); `width` is the terminal's, for the question.
     """
 
     http: Callable[..., HTTP]
@@ -95,6 +97,7 @@ class Target:
     can_sign: Callable[[], bool] = field(default=lambda: False)
     stdin_isatty: Callable[[], bool] = field(default=lambda: sys.stdin.isatty())
     confirm: Callable[[str], bool] = field(default=lambda text: _confirm(text))
+    width: Callable[[], int] = field(default=lambda: shutil.get_terminal_size().columns)
 
 
 @dataclass(frozen=True)
@@ -152,8 +155,14 @@ def run_request(opts: RunOptions, out: TextIO | None = None) -> None:
     http = opts.target.http(auth=request.auth)
     try:
         if not (opts.follow or opts.max_pages is not None):
-            writer.page(send(http, request))
+            envelope = send(http, request)
+            writer.page(envelope)
             writer.close()
+            refused = refused_items(envelope)
+            if refused:
+                error = ItemsRefused(refused, len(_ext_list(envelope)))
+                error.machine = pres.chosen and pres.fmt in ("json", "jsonl")
+                raise error
             return
         _follow(writer, http, request, opts.max_pages)
     except ExchangeError as exc:
@@ -161,6 +170,35 @@ def run_request(opts: RunOptions, out: TextIO | None = None) -> None:
             writer.refused(exc.envelope)
         exc.machine = pres.chosen and pres.fmt in ("json", "jsonl")
         raise
+
+
+def refused_items(envelope: dict[str, Any]) -> list[tuple[int, int, str]]:
+    """(index, retCode, retMsg) of each item a batch answer refused: Bybit answers a batch
+    with retCode 0 and puts each item's own verdict in `retExtInfo.list`, in item order.
+
+    >>> refused_items({"retCode": 0, "retExtInfo": {"list": [{"code": 0, "msg": "OK"},
+    ...     {"code": 10001, "msg": "bad qty"}]}})
+    [(1, 10001, 'bad qty')]
+    """
+    out = []
+    for index, verdict in enumerate(_ext_list(envelope)):
+        code = verdict.get("code") if isinstance(verdict, dict) else None
+        if code not in (0, "0", None):
+            out.append((index, _int(code), str(verdict.get("msg", ""))))
+    return out
+
+
+def _ext_list(envelope: dict[str, Any]) -> list[Any]:
+    ext = envelope.get("retExtInfo") if isinstance(envelope, dict) else None
+    items = ext.get("list") if isinstance(ext, dict) else None
+    return items if isinstance(items, list) else []
+
+
+def _int(code: Any) -> int:
+    try:
+        return int(code)
+    except (TypeError, ValueError):
+        return -1
 
 
 def _follow(writer: Any, http: HTTP, request: Request, max_pages: int | None) -> None:
@@ -184,42 +222,68 @@ def confirm_if_dangerous(opts: RunOptions) -> None:
     """Ask before a dangerous request to a live target; refuse when nobody can answer.
 
     The question names what would happen, as `kubectl delete` names the object: the action,
-    the order's words (category, symbol, side, type, qty, price, ids) and the target.
+    every parameter that decides it (`action_words`) and the target. It is one line when it
+    fits the terminal, else one parameter a line.
     """
     if not opts.request.dangerous or opts.yes or opts.target.is_safe():
         return
-    what = action_words(opts.request, opts.label)
+    name, words = action_parts(opts.request, opts.label)
     where = opts.target.describe()
     on = f" on {where}" if where else " on a live account"
+    what = f"{name}: {' '.join(words)}" if words else name
     if not opts.target.stdin_isatty():
         raise UsageError(
             f"not sent: {what}{on} needs confirmation; stdin is not a terminal",
             hint="pass --yes to send it",
         )
-    if not opts.target.confirm(f"{what}{on}. Send it?"):
+    question = f"{what}{on}. Send it?"
+    if len(question) > opts.target.width():
+        question = "\n".join([f"{name}{on}:", *(f"  {w}" for w in words), "Send it?"])
+    if not opts.target.confirm(question):
         raise UsageError("not confirmed; nothing was sent (pass --yes to skip this question)")
 
 
-_ACTION_KEYS = ("category", "symbol", "side", "orderType", "qty", "price", "triggerPrice",
-                "orderId", "orderLinkId", "coin", "amount", "leverage", "buyLeverage")  # fmt: skip
+_LEADING_KEYS = ("category", "symbol", "side", "orderType", "qty", "price")
+"""Parameters named first, in this order; the rest follow in the request's own order."""
+_PLAIN_KEYS = frozenset({"category", "symbol", "side", "orderType"})
+"""Parameters whose value reads alone ("linear BTCUSDT Buy Limit")."""
+_SECRET_KEY = re.compile(r"(?i)password|secret|apikey|api_key|token$|otp$")
+"""Parameters never shown: a password or key is not what the question is about."""
 
 
 def action_words(request: Request, label: str = "") -> str:
-    """A request in words: "Place Order linear BTCUSDT Buy Limit qty 0.01 price 60000".
+    """A request in words: "Place Order: linear BTCUSDT Buy Limit qty 0.01 price 60000".
 
-    >>> action_words(Request("POST", "/v5/order/create", {"category": "linear",
-    ...     "symbol": "BTCUSDT", "side": "Buy", "qty": "0.01"}, True, summary="Place Order"))
-    'Place Order: linear BTCUSDT Buy qty 0.01'
+    >>> action_words(Request("POST", "/v5/asset/withdraw/create", {"coin": "USDT",
+    ...     "chain": "ETH", "address": "0xA\u202e", "amount": "5", "password": "x"}, True,
+    ...     summary="Withdraw"))
+    'Withdraw: coin USDT chain ETH address 0xA\\\\u202e amount 5'
     """
-    words = []
-    for key in _ACTION_KEYS:
-        value = request.params.get(key)
-        if value in (None, ""):
-            continue
-        plain = key in ("category", "symbol", "side", "orderType")
-        words.append(str(value) if plain else f"{key} {value}")
-    name = request.summary or label or f"{request.http_method} {request.path}"
+    name, words = action_parts(request, label)
     return f"{name}: {' '.join(words)}" if words else name
+
+
+def action_parts(request: Request, label: str = "") -> tuple[str, list[str]]:
+    """The action's name and one `key value` word per parameter that decides what is done:
+    every given parameter but secrets, the order's words first. Values are `visible`."""
+    params = request.params
+    keys = [k for k in _LEADING_KEYS if k in params]
+    keys += [k for k in params if k not in _LEADING_KEYS and not _SECRET_KEY.search(k)]
+    words = []
+    for key in keys:
+        value = params[key]
+        if value is None or value == "":
+            continue
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, list | dict):
+            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        else:
+            text = str(value)
+        text = visible(text)
+        words.append(text if key in _PLAIN_KEYS else f"{visible(key)} {text}")
+    name = request.summary or label or f"{request.http_method} {request.path}"
+    return name, words
 
 
 def wire_params(request: Request) -> dict[str, Any]:

@@ -113,6 +113,11 @@ def spec_text(raw: str, *, required: bool) -> bool:
     return re.search("[\x00-\x1f\x7f\ud800-\udfff]", raw) is None
 
 
+def spec_symbol(raw: str) -> bool:
+    """Upper-case ASCII letters and digits in runs joined by one '-', '_' or '/'."""
+    return re.fullmatch(r"[A-Z0-9]+([-_/][A-Z0-9]+)*", raw, flags=re.ASCII) is not None
+
+
 def spec_boolean(raw: str) -> bool | None:
     """The boolean a word means, or None when it is not one (any case, no blanks)."""
     return BOOLEAN_WORDS.get(raw.lower())
@@ -120,8 +125,9 @@ def spec_boolean(raw: str) -> bool | None:
 
 def spec_json(raw: str) -> tuple[bool, Any]:
     """(accepted, value) for a JSON array or object: standard JSON (no NaN or Infinity),
-    at most 32 levels deep, integers within 64 bits, fractions without an exponent that a
-    float carries exactly, and Unicode strings (no lone surrogate escapes)."""
+    at most 32 levels deep, no key twice in one object, integers within 64 bits, fractions
+    without an exponent that a float carries exactly, and Unicode strings (no lone
+    surrogate escapes)."""
 
     def number(token: str) -> float:
         if "e" in token.lower() or Decimal(repr(float(token))) != Decimal(token):
@@ -136,10 +142,21 @@ def spec_json(raw: str) -> tuple[bool, Any]:
     def refuse(name: str) -> Any:
         raise ValueError(name)
 
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        if len({key for key, _ in pairs}) != len(pairs):
+            raise ValueError("a key twice")
+        return dict(pairs)
+
     if re.search("[\ud800-\udfff]", raw):
         return False, None
     try:
-        value = json.loads(raw, parse_constant=refuse, parse_float=number, parse_int=integer)
+        value = json.loads(
+            raw,
+            parse_constant=refuse,
+            parse_float=number,
+            parse_int=integer,
+            object_pairs_hook=unique,
+        )
     except (ValueError, RecursionError):
         return False, None
     if not isinstance(value, list | dict):

@@ -415,7 +415,8 @@ def test_other_domains_are_refused(env, tld):
     ("value", "kind"),
     [("٥٠٠٠", "recv_window"), ("5_000", "recv_window"), ("5e3", "recv_window"),
      ("nan", "timeout"), ("inf", "timeout"), ("-1", "timeout"), (" 2", "timeout"),
-     ("0", "recv_window")],
+     ("0", "recv_window"), ("60001", "recv_window"), ("300.5", "timeout"),
+     ("2147483648", "timeout"), ("0", "timeout")],
 )  # fmt: skip
 def test_numbers_follow_the_grammar_from_flags_env_and_file(env, value, kind):
     with pytest.raises(UsageError, match=f"bad value for {kind}"):
@@ -433,8 +434,13 @@ def test_toml_numbers_are_checked_too(env):
     path.write_text("[profiles.default]\ntimeout = inf\n")
     with pytest.raises(ConfigError, match="finite"):
         config.resolve_settings({}, env)
+    path.write_text("[profiles.default]\ntimeout = 99999999999\n")
+    with pytest.raises(ConfigError, match=re.escape("in (0, 300]")):
+        config.resolve_settings({}, env)
     path.write_text("[profiles.default]\ntimeout = 2\nrecv_window = 20000\n")
     assert config.resolve_settings({}, env).timeout == 2.0
+    path.write_text("[profiles.default]\ntimeout = 300\nrecv_window = 60000\n")
+    assert config.resolve_settings({}, env).recv_window == 60000
 
 
 @pytest.mark.parametrize(

@@ -153,6 +153,13 @@ NUMBER_OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
     ("/v5/order/disconnected-cancel-all", "timeWindow"): {"range": [3, 300]},
 }
 NUMERIC_TYPES = ("decimal", "number", "integer")
+# Quantities, prices, amounts and leverages: zero of them orders, moves or sets nothing, so
+# an unsigned one is positive (a signed one, a spread's price, may be anything). Take-profit
+# and stop-loss prices are not here: Bybit reads 0 as "remove it".
+POSITIVE_NUMBERS = {
+    "qty", "price", "triggerPrice", "orderPrice", "orderIv", "amount", "quantity",
+    "orderAmount", "loanAmount", "leverage", "buyLeverage", "sellLeverage",
+}  # fmt: skip
 PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 ID_NAME = re.compile(r"(Id|Ids|ID|_id)$")
 ENUM_TOKEN = re.compile(r"^[A-Za-z0-9_]+$")
@@ -414,6 +421,9 @@ def _param(
         "description": desc,
         "signed": signed,
         "range": bounds,
+        "positive": typ in NUMERIC_TYPES and name in POSITIVE_NUMBERS and not signed,
+        "time": None,
+        "items": None,
         "sample": sample,
     }
 
@@ -446,6 +456,30 @@ def apply_number_overrides(rows: list[dict[str, Any]]) -> None:
             raise ValueError(f"NUMBER_OVERRIDES: {path} has no numeric parameter {name}")
         for param in hits:
             param.update(facts)
+            param["positive"] = param["positive"] and not param["signed"]
+
+
+BATCH_SUFFIX = "-batch"
+
+
+def link_batch_items(rows: list[dict[str, Any]], by_path: dict[str, dict[str, Any]]) -> None:
+    """Mark each array parameter whose items are single requests with that route (`items`).
+
+    By rule: a POST `.../X-batch` whose array parameter's documented item fields are all
+    parameters of the POST `.../X` row carries items that are each an `X` request, so the
+    CLI checks an item's fields with `X`'s facts and the simulator answers each as `X`.
+    """
+    posts = {r["path"]: r for r in rows if r["http_method"] == "POST"}
+    for row in rows:
+        single = posts.get(row["path"].removesuffix(BATCH_SUFFIX))
+        entry = by_path.get(row["path"])
+        if not row["path"].endswith(BATCH_SUFFIX) or single is None or entry is None:
+            continue
+        names = _names(single)
+        for param in row["params"]:
+            fields = {p["name"] for p in entry["params"] if p.get("parent") == param["name"]}
+            if param["type"] == "array" and fields and fields <= names:
+                param["items"] = single["path"]
 
 
 def pagination_of(
@@ -766,6 +800,7 @@ def generate(reference: Path) -> tuple[list[dict[str, Any]], dict[str, Any], dic
         if not entry["deprecated"] and entry["path"] not in pybit_paths:
             rows.append(doc_row(entry))
     apply_number_overrides(rows)
+    link_batch_items(rows, by_path)
     describe_params(rows)
     name_commands(rows)
     rows.sort(key=lambda r: (r["group"], r["command"]))

@@ -25,7 +25,10 @@ A row of `endpoints.json`, in JSON-Schema terms (every key is always present):
           "enum": [string] | null, "description": string,
           "signed": boolean,     a number that may be negative (decimal, number, integer)
           "range": [min, max] | null,    documented inclusive bounds of a number
-          "time": "ms" | "s" | null}],   an epoch time in that unit (typed as dates too)
+          "positive": boolean,   a number that must be above 0 (a qty, price, amount)
+          "time": "ms" | "s" | null,     an epoch time in that unit (typed as dates too)
+          "items": string | null}],      an array whose items are each a request to this
+                                         POST path (a batch): its params describe a field
       "pagination":   {"cursor_param": string, "cursor_field": string, "list_field": string}
                       | null,   cursor paging: send result[cursor_field] as cursor_param,
                                 rows are result[list_field]
@@ -75,8 +78,9 @@ _DIR = Path(__file__).parent
 class Param:
     """One top-level API parameter of an endpoint.
 
-    `signed` and `range` say which numbers a numeric parameter takes (docs/catalog.md); the
-    CLI's grammar (`bybitctl.parsing`) enforces them before anything is sent.
+    `signed`, `range` and `positive` say which numbers a numeric parameter takes
+    (docs/catalog.md); the CLI's grammar (`bybitctl.parsing`) enforces them before anything
+    is sent. `items` names the POST route each item of a batch array is a request to.
     """
 
     name: str
@@ -86,7 +90,9 @@ class Param:
     description: str
     signed: bool = False
     range: tuple[int, int] | None = None
+    positive: bool = False
     time: str | None = None
+    items: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,7 +103,9 @@ class Param:
             "description": self.description,
             "signed": self.signed,
             "range": list(self.range) if self.range is not None else None,
+            "positive": self.positive,
             "time": self.time,
+            "items": self.items,
         }
 
 
@@ -193,7 +201,9 @@ class Endpoint:
                     p["description"],
                     p["signed"],
                     tuple(p["range"]) if p["range"] is not None else None,
+                    p["positive"],
                     p["time"],
+                    p["items"],
                 )
                 for p in row["params"]
             ),

@@ -40,7 +40,7 @@ def option_names(api_name: str) -> list[str]:
 def number_rule(param: Param) -> NumberRule:
     """The grammar's rule for a numeric parameter: its sign and range from the catalogue."""
     low, high = param.range or (None, None)
-    return NumberRule(signed=param.signed, minimum=low, maximum=high)
+    return NumberRule(signed=param.signed, minimum=low, maximum=high, positive=param.positive)
 
 
 def number_note(param: Param) -> str:
@@ -50,7 +50,7 @@ def number_note(param: Param) -> str:
     >>> number_note({p.name: p for p in find("trade", "set-dcp").params}["timeWindow"])
     'from 3 to 300'
     """
-    notes = ["may be negative"] if param.signed else []
+    notes = ["may be negative"] if param.signed else ["above 0"] if param.positive else []
     if param.range:
         notes.append(f"from {param.range[0]} to {param.range[1]}")
     return ", ".join(notes)
@@ -93,6 +93,15 @@ class Argument:
     def add_to(self, request: dict[str, Any], raw: str) -> None:
         """Write the converted value into `request` under the API name."""
         request[self.param.name] = self.convert(raw)
+
+
+class SymbolArgument(Argument):
+    """An instrument's name (`parsing.symbol`): upper case, as Bybit spells it."""
+
+    metavar = "SYMBOL"
+
+    def parse(self, raw: str) -> Any:
+        return parsing.symbol(raw)
 
 
 class IntegerArgument(Argument):
@@ -176,6 +185,34 @@ class JSONArgument(Argument):
             raise InvalidValue(f"expected a JSON array or object, got {raw!r}")
         return raw if self.query_string else value
 
+    def convert(self, raw: str, label: str | None = None) -> Any:
+        """The value, and for a batch (the catalogue's `items`) each item's fields checked
+        with the single request's rules: `--request[1].qty` is refused as `--qty` would be."""
+        value = super().convert(raw, label)
+        if self.param.items and isinstance(value, list):
+            check_items(value, self.param.items, label or self.names[0])
+        return value
+
+
+def check_items(items: list[Any], path: str, label: str) -> None:
+    """Every field of every item that the route `path` types, by its argument class; an
+    item's other fields and non-object items are left to the exchange, which answers each."""
+    from bybitctl.catalog import by_route
+
+    row = by_route("POST", path)
+    if row is None:
+        return
+    known = arguments_by_name(row.params, http_method="POST")
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue
+        for key, value in item.items():
+            argument = known.get(key)
+            if argument is None or value is None or isinstance(value, list | dict):
+                continue
+            text = value if isinstance(value, str) else json.dumps(value)
+            argument.convert(text, f"{label}[{index}].{key}")
+
 
 ARGUMENT_TYPES: dict[str, type[Argument]] = {
     "string": Argument,
@@ -190,7 +227,12 @@ ARGUMENT_TYPES: dict[str, type[Argument]] = {
 
 def argument_for(param: Param, *, http_method: str) -> Argument:
     """The argument class for a catalogue parameter (unknown types are kept as strings)."""
-    cls = TimeArgument if param.time else ARGUMENT_TYPES.get(param.type, Argument)
+    if param.time:
+        cls: type[Argument] = TimeArgument
+    elif param.name == "symbol" and param.type == "string":
+        cls = SymbolArgument
+    else:
+        cls = ARGUMENT_TYPES.get(param.type, Argument)
     return cls(param, query_string=http_method == "GET")
 
 

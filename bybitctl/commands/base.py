@@ -254,10 +254,19 @@ def read_secret(what: str, *, flag: str = "") -> str:
 
 
 def split_fields(value: str | None) -> list[str] | None:
-    """`--fields a,b` -> ["a", "b"]."""
+    """`--fields a,b` -> ["a", "b"]; an empty name (`--fields ''`, `a,,b`) or a name given
+    twice is refused, since it would silently show every column or one column twice."""
     if value is None:
         return None
-    return [name.strip() for name in value.split(",") if name.strip()]
+    from bybitctl.errors import UsageError
+
+    names = [name.strip() for name in value.split(",")]
+    if not all(names):
+        raise UsageError(f"--fields: empty field name in {value!r}; give names like symbol,price")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise UsageError(f"--fields: {', '.join(twice)} given twice")
+    return names
 
 
 def check_format(value: str | None) -> str | None:

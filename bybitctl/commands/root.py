@@ -273,12 +273,16 @@ def root(
         typer.Option(
             "--recv-window",
             metavar="MS",
-            help="How long a signed request stays valid, in milliseconds.",
+            help="How long a signed request stays valid, in milliseconds (1 to 60000).",
         ),
     ] = None,
     timeout: Annotated[
         str | None,
-        typer.Option("--timeout", metavar="SECONDS", help="HTTP timeout in seconds (e.g. 2.5)."),
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            help="HTTP timeout in seconds, above 0 and at most 300 (e.g. 2.5).",
+        ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
     yes: Annotated[

@@ -215,20 +215,29 @@ def _style(column: str, value: str) -> str:
 
 
 def _dropped_note(dropped: list[str], limit: int) -> str:
-    """One line, at most `limit` wide: the columns left out, and how to see them.
+    """The columns left out and how to see them: one line when it fits in `limit`, else the
+    names on a line of their own, every one that fits there and then "+N more".
 
-    >>> _dropped_note(["orderId", "createdTime", "updatedTime"], 70)
-    'note: 3 columns did not fit: orderId, +2 more (-o wide shows all)'
+    >>> _dropped_note(["orderId", "createdTime"], 80)
+    'note: 2 columns did not fit: orderId, createdTime (-o wide shows all)'
+    >>> print(_dropped_note(["orderId", "createdTime", "updatedTime"], 40))
+    note: 3 columns did not fit (-o wide shows all):
+    orderId, createdTime, updatedTime
+    >>> print(_dropped_note(["orderId", "createdTime", "updatedTime"], 30))
+    note: 3 columns did not fit (-o wide shows all):
+    orderId, createdTime, +1 more
     """
     count = f"{len(dropped)} column{'s' if len(dropped) > 1 else ''}"
     suffix = " (-o wide shows all)"
+    line = f"note: {count} did not fit: {', '.join(dropped)}{suffix}"
+    if len(line) <= limit:
+        return line
     for shown_count in range(len(dropped), 0, -1):
         names = ", ".join(dropped[:shown_count])
         if shown_count < len(dropped):
             names += f", +{len(dropped) - shown_count} more"
-        line = f"note: {count} did not fit: {names}{suffix}"
-        if len(line) <= limit:
-            return line
+        if len(names) <= limit:
+            return f"note: {count} did not fit{suffix}:\n{names}"
     return f"note: {count} did not fit{suffix}"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bybitctl import parsing
 from bybitctl.errors import UsageError
 
 CATEGORIES = ("spot", "linear", "inverse", "option")
@@ -305,6 +306,11 @@ def plan(
         raise UsageError(f"stream {spec.name} needs at least one --symbol ({spec.symbol_label})")
     if len(set(symbols)) != len(symbols):
         raise UsageError("a --symbol is given twice")
+    for symbol in symbols:
+        try:
+            parsing.symbol(symbol)
+        except parsing.InvalidValue as exc:
+            raise UsageError(f"invalid value for --symbol: {exc}") from None
     if depth is not None and "depth" not in spec.inputs:
         raise UsageError(f"stream {spec.name} takes no --depth")
     if interval is not None and "interval" not in spec.inputs:

@@ -261,6 +261,24 @@ def test_number_facts_come_from_the_docs():
                 assert 0 <= p.range[0] < p.range[1], (row.path, p.name)
 
 
+def test_quantities_prices_amounts_and_leverages_are_positive():
+    """Zero of them does nothing, so the catalogue says they are above 0; a spread's signed
+    price and the take-profit a 0 removes are not."""
+    order = {p.name: p for p in catalog.find("trade", "place-order").params}
+    assert order["qty"].positive and order["price"].positive and order["triggerPrice"].positive
+    assert not order["takeProfit"].positive and not order["stopLoss"].positive
+    spread = {p.name: p for p in catalog.find("spread", "spread-place-order").params}
+    assert spread["qty"].positive and not spread["price"].positive
+    withdraw = {p.name: p for p in catalog.find("asset", "withdraw").params}
+    assert withdraw["amount"].positive
+    leverage = {p.name: p for p in catalog.find("position", "set-leverage").params}
+    assert leverage["buyLeverage"].positive and leverage["sellLeverage"].positive
+    for row in catalog.load():
+        for p in row.params:
+            if p.positive:
+                assert p.type in ("decimal", "number", "integer") and not p.signed
+
+
 def test_every_default_column_is_a_field_of_the_documented_answer():
     """A view names fields the answer has (a typo would leave a column empty forever);
     kline and book shapes name their own columns."""

@@ -58,8 +58,11 @@ def test_request_received_is_the_dry_run(bybitctl: Any, received: Any, row: Endp
     result = bybitctl("-o", "json", *args)
     assert result.code in (0, 1), result.stderr
     if result.code == 1:
-        error = json.loads(result.stderr)  # -o json: the refusal as one JSON object
-        assert set(error) == {"retCode", "retMsg", "hint"} and error["retCode"] != 0
+        # -o json: the refusal as one JSON object, or a batch's refused items one a line
+        for line in result.stderr.splitlines():
+            error = json.loads(line)
+            assert set(error) in ({"retCode", "retMsg", "hint"}, {"item", "retCode", "retMsg"})
+            assert error["retCode"] != 0
     else:
         json.loads(result.stdout)
     [got] = received()

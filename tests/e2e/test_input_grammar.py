@@ -30,6 +30,7 @@ from grammar_spec import (
     spec_decimal,
     spec_integer,
     spec_json,
+    spec_symbol,
     spec_text,
     tricky_text,
 )
@@ -115,7 +116,16 @@ json_containers = st.recursive(
     max_leaves=8,
 )
 json_texts = json_containers.map(json.dumps) | st.sampled_from(
-    ['[{"qty": NaN}]', "[1e3]", "[" * 40 + "]" * 40, '{"a": 1', "[Infinity]", "7", '"x"']
+    [
+        '[{"qty": NaN}]',
+        '{"a": 1, "a": 1}',
+        "[1e3]",
+        "[" * 40 + "]" * 40,
+        '{"a": 1',
+        "[Infinity]",
+        "7",
+        '"x"',
+    ]
 )
 time_texts = st.sampled_from(
     ["2024-05-01", "2024-05-01T12:30Z", "2024-13-01", "-1h", "-7d", "now", "1h", "-1y",
@@ -180,6 +190,8 @@ def expected(param: Param, raw: str, *, query: bool) -> tuple[bool, Any]:
             return False, None
         sent = raw if raw.isascii() and raw.isdigit() else str(value)
         return True, (APPROX(sent) if raw == "now" or raw.startswith("-") else sent)
+    if param.type == "string" and param.name == "symbol":
+        return spec_symbol(raw), raw
     if param.type == "string":
         return spec_text(raw, required=param.required), raw
     if param.type in ("decimal", "number"):
@@ -303,7 +315,7 @@ def test_alias_twice_and_empty_required_value(cli: Callable[..., Outcome]) -> No
     order = ("trade", "place-order", "--category", "linear", "--side", "Buy", "--qty", "0.001")
     outcome = cli(*order, "--symbol", "", "--order-type", "Limit", "--price", "1000")
     assert outcome.code == 2
-    assert "invalid value for --symbol: expected a value, got an empty one" in outcome.stderr
+    assert "invalid value for --symbol: expected a symbol, got an empty value" in outcome.stderr
     outcome = cli(*order, "--symbol", "BTCUSDT", "--orderType", "Limit", "--orderType", "Limit")
     assert outcome.code == 2 and "--orderType given more than once" in outcome.stderr
     outcome = cli("--timeout", "5", "--timeout=5", "market", "server-time")

@@ -69,14 +69,13 @@ def test_tickers_fit_whole_columns_and_say_what_was_left_out(
     assert all(len(r) == len(header) for r in body), "a cell was cut or folded"
     assert all(re.fullmatch(r"-?\d+(\.\d+)?", cell) for r in body for cell in r[1:4])
     assert max(len(line) for line in lines) <= cols
-    assert len(lines) == 1 + len(body) + (1 if cols == 80 else 0)
+    assert len(lines) == 1 + len(body) + (2 if cols == 80 else 0)
     if cols == 80:
-        note = re.fullmatch(
-            r"note: (\d+) columns? did not fit: (.*) \(-o wide shows all\)", lines[-1]
-        )
-        assert note, lines[-1]
+        # every column left out is named, on a line of its own when the words leave no room
+        note = re.fullmatch(r"note: (\d+) columns? did not fit \(-o wide shows all\):", lines[-2])
+        assert note, lines[-2:]
         assert int(note[1]) == len(columns) - len(header)
-        assert note[2].split(", ")[0] == columns[len(header)]
+        assert lines[-1].split(", ") == columns[len(header) :]
     else:
         assert "nextFundingTime" in header and not any(line.startswith("note:") for line in lines)
         assert all(ISO.fullmatch(r[header.index("nextFundingTime")]) for r in body)
@@ -251,3 +250,28 @@ def test_a_confirmation_names_what_it_will_do_and_where(binary: str, env: dict[s
     term.type("n\r")
     assert term.wait_exit() == 2
     assert "error: not confirmed; nothing was sent (pass --yes to skip this question)" in term.lines
+
+
+def test_a_withdrawal_names_the_address_a_line_each_when_narrow(
+    binary: str, env: dict[str, str]
+) -> None:
+    """Every parameter that decides where money goes is asked about; a question wider than
+    the terminal lists one a line rather than folding mid-address."""
+    env = {**env, "BYBIT_BASE_URL": "http://192.0.2.1:9"}  # TEST-NET: nothing is ever sent
+    withdraw = ["asset", "withdraw", "--coin", "USDT", "--chain", "ETH", "--address",
+                "0xATTACKER", "--amount", "5000", "--timestamp", "1700000000000",
+                "--account-type", "FUND"]  # fmt: skip
+    term = Terminal([binary, *withdraw], cols=60, rows=24, env=env)
+    term.wait_for(lambda t: "Send it? [y/N]:" in t.text(), "the question")
+    assert term.lines[:8] == [
+        "Withdraw on 192.0.2.1:9, profile default:",
+        "  coin USDT",
+        "  chain ETH",
+        "  address 0xATTACKER",
+        "  amount 5000",
+        "  timestamp 1700000000000",
+        "  accountType FUND",
+        "Send it? [y/N]:",
+    ]
+    term.type("n\r")
+    assert term.wait_exit() == 2

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from bybitctl import catalog
 from bybitctl.sim.api import params
 from bybitctl.sim.api.params import shown
 from bybitctl.sim.api.routes_market import category, int_param, opt_int, opt_time
@@ -80,13 +81,12 @@ def cancel_all(ex: Exchange, p: dict[str, Any], acct: Account | None) -> dict[st
     return {"list": [_ack(o) for o in done], "success": "1"}
 
 
-BATCH_ITEMS = {
-    "create": "/v5/order/create",
-    "amend": "/v5/order/amend",
-    "cancel": "/v5/order/cancel",
-}
-"""What one item of each batch is: a request to this single-order route, with the batch's
-category (so it is bound by that route's catalogue types and required parameters)."""
+def item_route(batch_path: str) -> str:
+    """The single-order route one item of a batch is a request to (the catalogue's `items`
+    fact), with the batch's category: bound by that route's types and required parameters."""
+    row = catalog.by_route("POST", batch_path)
+    assert row is not None
+    return next(p.items for p in row.params if p.items)
 
 
 def _text(value: Any) -> str:
@@ -111,7 +111,7 @@ def _batch(kind: str) -> Any:
         fn = {"create": ex.trading.create, "amend": ex.trading.amend, "cancel": ex.trading.cancel}[
             kind
         ]
-        bound = params.binding("POST", BATCH_ITEMS[kind])
+        bound = params.binding("POST", item_route(f"/v5/order/{kind}-batch"))
         rows, codes = [], []
         for r in reqs:
             given = r if isinstance(r, dict) else {}
