@@ -116,6 +116,15 @@ def test_replay_options() -> None:
     assert seen[0].speed == 4.0
 
 
+def test_a_table_asked_for_in_a_pipe_is_said_to_be_jsonl() -> None:
+    """CliRunner's stdout is not a terminal: the live view cannot draw, and says so."""
+    result, seen = _invoke(["replay", "r.jsonl", "-o", "table"])
+    assert result.exit_code == 0 and seen[0].live_view is False
+    assert "-o table draws on a terminal; this pipe gets jsonl" in result.stderr
+    result, seen = _invoke(["replay", "r.jsonl"])  # nothing asked: jsonl, quietly
+    assert seen[0].live_view is False and "draws on a terminal" not in result.stderr
+
+
 def test_help_lists_every_verb_and_only_the_options_each_takes() -> None:
     result = CliRunner().invoke(stream_app, ["--help"])
     assert result.exit_code == 0

@@ -216,10 +216,14 @@ def check_output(output: str | None) -> str | None:
     return output
 
 
-def wants_live_view(output: str | None) -> bool:
+def wants_live_view(output: str | None, asked: str | None = None) -> bool:
     """The live view only on a terminal and only when no machine format was asked for
-    (any format but table, from `-o`, BYBITCTL_OUTPUT or the profile, means JSONL)."""
-    return output in (None, "table", "wide") and sys.stdout.isatty()
+    (any format but table, from `-o`, BYBITCTL_OUTPUT or the profile, means JSONL). A table
+    asked for on this command line (`asked`) in a pipe is said to be JSONL on stderr."""
+    live = output in (None, "table", "wide") and sys.stdout.isatty()
+    if asked in ("table", "wide") and not live:
+        print("stream: -o table draws on a terminal; this pipe gets jsonl", file=sys.stderr)
+    return live
 
 
 def _app_context(ctx: typer.Context, values: dict[str, Any]) -> Any:
@@ -252,7 +256,7 @@ def run_live(opts: StreamOptions) -> int:
     pipeline = Pipeline(levels=opts.levels)
     topics = [s.topic for s in opts.subscriptions]
     recorder = open_recorder(opts.record, opts.channel, topics, opts.rotate, pipeline)
-    live_view = wants_live_view(opts.output or settings.output)
+    live_view = wants_live_view(opts.output or settings.output, opts.output)
     sink = open_sink(live_view, opts.spec.view, " ".join(topics), pipeline, opts.levels)
     loop = Loop(pipeline, sink, count=opts.count, duration=opts.duration, recorder=recorder)
     loop.run(

@@ -86,12 +86,13 @@ def make_replay_command(
         if levels <= 0 or (count is not None and count <= 0):
             raise UsageError("--levels and --count must be positive")
         root = ctx.find_root().obj
+        asked = check_output(output)
         opts = ReplayOptions(
             path=file,
             speed=None if max_speed else (speed or 1.0),
             levels=levels,
             count=count,
-            live_view=wants_live_view(check_output(output) or getattr(root, "output", None)),
+            live_view=wants_live_view(asked or getattr(root, "output", None), asked),
         )
         code = runner(opts)
         if code:
