@@ -77,7 +77,9 @@ def run(args: list[str]) -> int:
         # One line, as every refusal of bad input; the usage and "Try" lines added nothing.
         if debug:
             _print_traceback(exc)
-        print(f"error: {exc.format_message()}", file=sys.stderr)
+        from bybitctl.errors import visible
+
+        print(f"error: {visible(exc.format_message())}", file=sys.stderr)
         return exc.exit_code
     except click.ClickException as exc:
         if debug:
