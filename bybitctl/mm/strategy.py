@@ -468,7 +468,8 @@ def settle(
             if o.status != OPEN:
                 in_flight += rem
             slots.append((round(o.price_f * inv_tick), rem, o))
-        slots.sort(key=_slot_ticks, reverse=buy)
+        if len(slots) > 1:
+            slots.sort(key=_slot_ticks, reverse=buy)
         allow = cap_lots - pos_side - in_flight  # lots that may rest once actions settle
         room = cap_lots - pos_side - committed  # lots the worst case may still grow by
         idx, min_value = 0, min_notional
