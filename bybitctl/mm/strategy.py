@@ -562,6 +562,8 @@ def _match(
     """Pair wanted levels with our orders: an order already within tolerance of a level
     keeps it (so a fill at level 1 does not drag every order behind it forward and cost
     their queue places); the rest pair best-first; orders left over are surplus."""
+    if len(slots) <= 1 and len(wanted) == 1:  # the one order keeps the one level, in or out
+        return [slots[0] if slots else None], []
     paired: list[tuple[int, int, OpenOrder] | None] = [None] * len(wanted)
     free = []
     for slot in slots:
