@@ -167,19 +167,18 @@ class Backtest:
         order (ties in the order they were scheduled), integrating quote uptime."""
         events = self._events
         stale = self._stale
-        while True:
+        while (events and events[0][0] <= now) or (stale and stale[0][0] <= now):
             head = events[0] if events and events[0][0] <= now else None
             if stale and stale[0][0] <= now and (head is None or stale[0][:2] < head[:2]):
                 at = stale.popleft()[0]
                 self._tick(at)
                 self._decide_if_quiet(at)
                 continue
-            if head is None:
-                break
             at, _, callback = heapq.heappop(events)
             self._tick(at)
             callback(at)
-        self._tick(now)
+        if now > self._now:
+            self._tick(now)
 
     def _tick(self, now: int) -> None:
         if now <= self._now:
@@ -207,8 +206,11 @@ class Backtest:
                 bid, ask = book.best_bid(), book.best_ask()
                 if bid and ask:
                     self.vol.update((float(bid[0]) + float(ask[0])) * 0.5, now)
-        if self.model.orders:
-            self._record_fills(self.model.on_book(book), now)
+        model = self.model
+        if model.orders:
+            fills = model.on_book(book)
+            if fills or model.trimmed or model.ended:
+                self._record_fills(fills, now)
         resumed = self.timer()
         if self._decide(now):
             self.latencies.append((applied_ns + self.timer() - resumed) / 1000.0)
@@ -228,8 +230,11 @@ class Backtest:
 
     def on_trade(self, side: str, price: Decimal, qty: Decimal, price_f: float, now: int) -> None:
         """A public trade (the shared market's last price is already set to it)."""
-        if self.model.orders:
-            self._record_fills(self.model.on_trade(side, price, qty, price_f), now)
+        model = self.model
+        if model.orders:
+            fills = model.on_trade(side, price, qty, price_f)
+            if fills or model.trimmed or model.ended:
+                self._record_fills(fills, now)
 
     # -- our side -------------------------------------------------------------------------
 
@@ -253,11 +258,12 @@ class Backtest:
             risk.kill.update(self.ledger.total(self.market.mark_price()), now)
         plan = quote_plan(self.params, self._view(now, risk.halt(now)), self.inventory, now)
         quiet = self._quiet
+        keys = None
         if self._dirty or now >= self._wake:
             quiet.clear()
         else:
             keys = self._quiet_keys(plan)
-            if self._reuse and all(key in quiet for key in keys):
+            if self._reuse and quiet.issuperset(keys):
                 risk.budget.admit((), now)
                 return False
         self.calls += 1
@@ -276,7 +282,7 @@ class Backtest:
         if not self._dirty:
             if len(quiet) >= 4096:
                 quiet.clear()
-            quiet.update(self._quiet_keys(plan))
+            quiet.update(keys or self._quiet_keys(plan))
             self._wake = self._next_wake(orders, now)
         return bool(sent)
 
@@ -568,8 +574,10 @@ class Replay:
         value = self._value
         for line in lines:
             # a line that is not a frame of our symbol (or not well-formed) is not market data
-            frame = line.get("frame") if isinstance(line, Mapping) else None
-            recv_ns = line.get("recv_ns") if isinstance(line, Mapping) else None
+            if type(line) is not dict and not isinstance(line, Mapping):
+                continue
+            frame = line.get("frame")
+            recv_ns = line.get("recv_ns")
             if not isinstance(frame, dict) or type(recv_ns) is not int:
                 continue
             topic, data = frame.get("topic"), frame.get("data")

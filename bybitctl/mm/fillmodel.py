@@ -49,11 +49,14 @@ class SimOrder:
     position_idx: int = 0
     px: float = field(default=0.0, repr=False, compare=False)
     """`price` as a float, to compare with the book's and the trades' prices."""
+    key: str = field(default="", repr=False, compare=False)
+    """`price` as text, the book's key for its level (`str` of a Decimal costs a parse)."""
     seen: str | None = field(default=None, repr=False, compare=False)
     """The level size the queue ahead was last brought down to (skip an unchanged level)."""
 
     def __post_init__(self) -> None:
         self.px = float(self.price)
+        self.key = str(self.price)
 
     @property
     def remaining(self) -> Decimal:
@@ -173,6 +176,7 @@ class QueueFillModel:
         if price != order.price:
             order.px = float(price)
         order.price = price
+        order.key = str(price)
         order.qty = qty
         return order
 
@@ -201,12 +205,13 @@ class QueueFillModel:
                 continue
             if not order.queue_ahead:
                 continue  # nothing ahead: a level can only bring it down
-            level = book.level_at(order.price, "bid" if buy else "ask")
+            level = book.level_at(order.key, "bid" if buy else "ask")
             size = level[1] if level is not None else "0"
             if size != order.seen:
                 order.seen = size
                 order.queue_ahead = shrunk(order.queue_ahead, Decimal(size), _ZERO)
-        self._trim()
+        if self._closing:
+            self._trim()
         return fills
 
     def on_trade(
@@ -233,7 +238,8 @@ class QueueFillModel:
                 take = min(left, order.remaining)
                 if take > 0:
                     left -= self._fill(order, take, fills)
-        self._trim()
+        if self._closing:
+            self._trim()
         return fills
 
     def resting(self, side: str) -> int:

@@ -468,7 +468,8 @@ def settle(
             if o.status != OPEN:
                 in_flight += rem
             slots.append((round(o.price_f * inv_tick), rem, o))
-        slots.sort(key=_slot_ticks, reverse=buy)
+        if len(slots) > 1:
+            slots.sort(key=_slot_ticks, reverse=buy)
         allow = cap_lots - pos_side - in_flight  # lots that may rest once actions settle
         room = cap_lots - pos_side - committed  # lots the worst case may still grow by
         idx, min_value = 0, min_notional
@@ -561,6 +562,8 @@ def _match(
     """Pair wanted levels with our orders: an order already within tolerance of a level
     keeps it (so a fill at level 1 does not drag every order behind it forward and cost
     their queue places); the rest pair best-first; orders left over are surplus."""
+    if len(slots) <= 1 and len(wanted) == 1:  # the one order keeps the one level, in or out
+        return [slots[0] if slots else None], []
     paired: list[tuple[int, int, OpenOrder] | None] = [None] * len(wanted)
     free = []
     for slot in slots:

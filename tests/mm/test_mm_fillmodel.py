@@ -101,6 +101,26 @@ def test_amend_price_loses_priority_qty_down_keeps_it_qty_up_loses_it() -> None:
     assert model.orders["a"].queue_ahead == D(2) and model.orders["a"].price == D("99.99")
 
 
+def test_amended_order_follows_the_level_at_its_new_price() -> None:
+    """After an amend, the queue ahead tracks the level at the new price (however the price
+    is spelled), not the old one."""
+    book = make_book()
+    model = QueueFillModel()
+    model.place("a", "Buy", D("100.00"), D(1), True, book)
+    model.amend("a", D("99.990"), D(1), book)  # 99.99 spelled with one more digit
+    assert model.orders["a"].queue_ahead == D(2)
+    book.apply(book_frame("delta", 2, [("100.00", "0.5")], []))  # the old level shrinks
+    model.on_book(book)
+    assert model.orders["a"].queue_ahead == D(2)
+    book.apply(book_frame("delta", 3, [("99.99", "0.75")], []))  # the new one shrinks
+    model.on_book(book)
+    assert model.orders["a"].queue_ahead == D("0.75")
+    model.amend("a", D("100.00"), D(1), book)  # back: behind the 0.5 left there
+    book.apply(book_frame("delta", 4, [("100.00", "0.25"), ("99.99", "0")], []))
+    model.on_book(book)
+    assert model.orders["a"].queue_ahead == D("0.25")
+
+
 def test_amend_rejected_when_gone_or_not_above_filled() -> None:
     book = make_book()
     model = QueueFillModel()

@@ -26,6 +26,7 @@ from bybitctl.mm.strategy import (
     Place,
     StrategyState,
     VolEstimator,
+    _match,
     decide,
     legs_after_fill,
 )
@@ -577,3 +578,34 @@ def test_hedge_full_fill_of_every_order_never_breaches_either_leg_or_the_gross(
 
 def _placed(a: Place) -> OpenOrder:
     return OpenOrder(a.link_id, a.side, a.price, a.qty, D(0), 0, PENDING_NEW, a.position_idx)
+
+
+def _pairing_rule(wanted: list[tuple[int, int]], slots: list, tol: int) -> tuple[list, list]:
+    """The documented pairing, spelled out: an order within tolerance of a free level keeps
+    it (levels in order), the rest pair best-first, what is left over is surplus."""
+    paired: list = [None] * len(wanted)
+    free = []
+    for slot in slots:
+        near = [k for k, w in enumerate(wanted) if paired[k] is None and abs(w[0] - slot[0]) <= tol]
+        if near:
+            paired[near[0]] = slot
+        else:
+            free.append(slot)
+    for k in range(len(paired)):
+        if paired[k] is None and free:
+            paired[k] = free.pop(0)
+    return paired, free
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(990, 1010), min_size=1, max_size=3),
+    st.lists(st.integers(990, 1010), max_size=3),
+    st.integers(0, 5),
+)
+def test_match_pairs_by_the_rule(levels: list[int], prices: list[int], tol: int) -> None:
+    """`_match` (with its shortcut for one level and at most one order) pairs exactly as the
+    rule says: a lone order keeps the lone level whether within tolerance or not."""
+    wanted = [(t, 1) for t in levels]
+    slots = [(t, 1, order(f"o{k}", BUY, str(t), "1")) for k, t in enumerate(prices)]
+    assert _match(wanted, slots, tol) == _pairing_rule(wanted, slots, tol)
