@@ -8,12 +8,12 @@ and its reason in the events panel, a stderr line inside the view instead of acr
 once the run is over, nothing of the view left: the report is the first thing on the screen.
 `mm status`, `mm runs` and `mm report` are read the same way, from another terminal.
 
-The pseudo-terminal helper is this file's own (`Terminal`): the program gets a terminal of
-a fixed size before it starts, and every wait is on what the screen shows (polled as output
-arrives, a frame read once the output pauses, so a half-drawn frame is never judged), with a
-generous timeout, never a fixed sleep. pyte has no alternate screen, which full-screen views
-draw on; `AltScreen` adds xterm's (mode 1049): leaving it brings back the screen as it was,
-with nothing of the view in the scrollback, as a real terminal does.
+The pseudo-terminal is `terminal.screen.Terminal`: the program gets a terminal of a fixed
+size before it starts, and every wait is on what the screen shows (the dashboard's frames
+read once the output pauses, so a half-drawn frame is never judged), with a generous
+timeout, never a fixed sleep. Full-screen views draw on the alternate screen, which the
+emulator keeps as xterm does: leaving it brings back the screen as it was, with nothing of
+the view in the scrollback.
 
 Set MM_SAVE_SCREENS=DIR (or pass `--save-screens DIR` where that option is defined) to keep
 the screens the tests saw, as text (docs/mm.md shows two).
@@ -21,33 +21,24 @@ the screens the tests saw, as text (docs/mm.md shows two).
 
 from __future__ import annotations
 
-import copy
-import fcntl
 import json
 import os
 import re
-import select
 import shutil
-import signal
 import sqlite3
-import struct
 import subprocess
 import sys
-import termios
-import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-import pyte
 import pytest
 
-WAIT_S = 60.0
-"""Longest wait for a screen condition or an exit (a failure, not a pace)."""
-QUIET_S = 0.05
-"""A frame is judged once the program has written nothing for this long."""
+from terminal import screen
+from terminal.screen import WAIT_S, Terminal
+
 SIZES = [(80, 24), (160, 50)]
 SEED = "7"
 NUMBER = r"-?\d+(?:\.\d+)?"
@@ -57,144 +48,11 @@ BALANCE = "reject place 110007: Available balance is insufficient"
 """The events panel's line for a placement the exchange refused for margin."""
 
 
-# -- the terminal ------------------------------------------------------------------------
-
-
-class AltScreen(pyte.HistoryScreen):
-    """pyte's screen with xterm's alternate screen (private modes 47, 1047, 1049): entering
-    saves the screen and the cursor and clears it; leaving restores both, and what scrolled
-    by meanwhile never reaches the scrollback."""
-
-    _ALT = frozenset({47, 1047, 1049})
-
-    def __init__(self, columns: int, lines: int) -> None:
-        super().__init__(columns, lines, history=100_000)
-        self.saved: tuple[Any, Any, list[Any]] | None = None
-
-    def set_mode(self, *modes: int, **kwargs: Any) -> None:
-        if kwargs.get("private") and self._ALT & set(modes):
-            if self.saved is None:
-                lines = {y: copy.deepcopy(line) for y, line in self.buffer.items()}
-                self.saved = (lines, copy.copy(self.cursor), list(self.history.top))
-                self.erase_in_display(2)
-            modes = tuple(m for m in modes if m not in self._ALT)
-        super().set_mode(*modes, **kwargs)
-
-    def reset_mode(self, *modes: int, **kwargs: Any) -> None:
-        if kwargs.get("private") and self._ALT & set(modes):
-            if self.saved is not None:
-                lines, cursor, top = self.saved
-                self.saved = None
-                self.buffer.clear()
-                self.buffer.update(lines)
-                self.cursor = cursor
-                self.history.top.clear()
-                self.history.top.extend(top)
-                self.dirty.update(range(self.lines))
-            modes = tuple(m for m in modes if m not in self._ALT)
-        super().reset_mode(*modes, **kwargs)
-
-
-class Terminal:
-    """One program on a `cols` x `rows` pseudo-terminal (stdin, stdout and stderr), its own
-    session, the size set before it starts."""
-
-    def __init__(self, argv: Sequence[str], *, cols: int, rows: int, env: dict[str, str]) -> None:
-        self.cols, self.rows = cols, rows
-        self.screen = AltScreen(cols, rows)
-        self.stream = pyte.ByteStream(self.screen)
-        master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        self.proc = subprocess.Popen(
-            list(argv),
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            env=env,
-            start_new_session=True,
-        )
-        os.close(slave)
-        self.fd = master
-        self.ended = False
-        self.code: int | None = None
-
-    def _pump(self, timeout: float) -> bool:
-        """Feed what arrives within `timeout` to the emulator; whether anything did."""
-        if self.ended:
-            return False
-        ready, _, _ = select.select([self.fd], [], [], timeout)
-        if not ready:
-            return False
-        try:
-            chunk = os.read(self.fd, 65536)
-        except OSError:  # EIO: every writer closed the terminal
-            chunk = b""
-        if not chunk:
-            self.ended = True
-            return False
-        self.stream.feed(chunk)
-        return True
-
-    def wait_for(self, condition: Callable[[Terminal], bool], what: str) -> None:
-        """Read until the screen, at a pause in the output, satisfies `condition`."""
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            while self._pump(QUIET_S):
-                if time.monotonic() > deadline:
-                    break
-            if condition(self):
-                return
-            if self.ended or time.monotonic() > deadline:
-                raise AssertionError(f"the screen never showed {what}:\n{self.text()}")
-
-    def wait_exit(self) -> int:
-        """Read to the end of the output and reap the program; its exit code."""
-        deadline = time.monotonic() + WAIT_S
-        while not self.ended:
-            self._pump(0.1)
-            if time.monotonic() > deadline:
-                self.kill()
-                raise AssertionError(f"the program did not end:\n{self.text()}")
-        self.code = self.proc.wait(timeout=WAIT_S)
-        os.close(self.fd)
-        return self.code
-
-    def interrupt(self) -> None:
-        """Ctrl-C: SIGINT to the program's process group, as the terminal sends it."""
-        os.killpg(self.proc.pid, signal.SIGINT)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-
-    @property
-    def lines(self) -> list[str]:
-        """The visible rows, trailing blanks cut."""
-        return [line.rstrip() for line in self.screen.display]
-
-    @property
-    def transcript(self) -> list[str]:
-        """Every row of the normal screen, scrolled-off ones first, trailing empty rows
-        dropped (what a person scrolls back through after the program ended)."""
-        scrolled = [
-            "".join(line[x].data for x in range(self.cols)).rstrip()
-            for line in self.screen.history.top
-        ]
-        lines = scrolled + self.lines
-        while lines and not lines[-1]:
-            lines.pop()
-        return lines
-
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-
 def show(argv: Sequence[str], cols: int, rows: int, env: dict[str, str]) -> list[str]:
     """What a command that exits 0 showed on a `cols` x `rows` terminal."""
-    term = Terminal(argv, cols=cols, rows=rows, env=env)
-    code = term.wait_exit()
-    assert code == 0, "\n".join(term.transcript)
-    return term.transcript
+    code, transcript = screen.run(argv, cols=cols, rows=rows, env=env)
+    assert code == 0, "\n".join(transcript)
+    return transcript
 
 
 # -- fixtures ------------------------------------------------------------------------------
@@ -352,6 +210,11 @@ def dashboard(lines: list[str]) -> dict[str, Any] | None:
     }
 
 
+def both_sides(term: Terminal) -> bool:
+    """Whether the terminal shows the dashboard quoting both sides."""
+    return quoting(dashboard(term.lines))
+
+
 def quoting(frame: dict[str, Any] | None) -> bool:
     """Our bid and ask resting around the book top."""
     return frame is not None and frame["labels"] == ["our ask", "best ask", "best bid", "our bid"]
@@ -421,7 +284,7 @@ def test_the_dashboard_fills_the_terminal_and_leaves_only_the_report(
     cols, rows = size
     journal = tmp_path / "j.sqlite"
     term = start(bots, binary, env, journal, size)
-    term.wait_for(lambda t: quoting(dashboard(t.lines)), "the dashboard quoting both sides")
+    term.wait_for(both_sides, "the dashboard quoting both sides", at_rest=True)
     lines = term.lines
     frame = dashboard(lines)
     assert frame is not None
@@ -499,7 +362,7 @@ def test_a_refusal_shows_its_reason_in_the_events_and_the_report(
             and frame["rejects"] > 0
         )
 
-    term.wait_for(shown, "a resting bid and the refusals' reason in the events")
+    term.wait_for(shown, "a resting bid and the refusals' reason in the events", at_rest=True)
     frame = dashboard(term.lines)
     assert frame is not None
     hits = [bool(refused.fullmatch(e)) for e in frame["events"]]
@@ -539,7 +402,7 @@ def test_stderr_during_the_view_is_an_event_and_is_kept_after_it(
     # --debug lets pybit log a dropped socket to stderr while the dashboard is up
     journal = tmp_path / "j.sqlite"
     term = start(bots, binary, env, journal, (80, 24), debug=True)
-    term.wait_for(lambda t: quoting(dashboard(t.lines)), "the dashboard quoting both sides")
+    term.wait_for(both_sides, "the dashboard quoting both sides", at_rest=True)
     request = urllib.request.Request(
         exchange_url(journal) + "/_sim/faults", data=b"drop_ws", method="POST"
     )
@@ -554,7 +417,7 @@ def test_stderr_during_the_view_is_an_event_and_is_kept_after_it(
         logged = [i for i, e in enumerate(events) if PYBIT_LOG.match(e)]
         return bool(logged) and any(e.endswith(" quoting") for e in events[logged[-1] :])
 
-    term.wait_for(back_after_the_log, "pybit's log line in the events, quoting again")
+    term.wait_for(back_after_the_log, "pybit's log line in the events, quoting again", at_rest=True)
     lines = term.lines
     frame = dashboard(lines)
     assert frame is not None and lines[3].split() == QUOTE_HEADER
