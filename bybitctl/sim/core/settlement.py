@@ -10,6 +10,7 @@ from bybitctl.sim.core.accounts import DEFAULT_LEVERAGE, FEE_RATES, Account, Fil
 from bybitctl.sim.core.desk import Desk
 from bybitctl.sim.core.engine import Engine
 from bybitctl.sim.core.errors import ApiError
+from bybitctl.sim.core.executions import execution_row
 from bybitctl.sim.core.instruments import Instrument
 from bybitctl.sim.core.options import FEE_CAP, option_mark, short_margins
 from bybitctl.sim.core.orders import ZERO, Order, fmt
@@ -124,41 +125,34 @@ class Settlement(Desk):
         self.exec_seq += 1
         mark = self.marks.get(inst.symbol, inst.price_dec(price))
         index = self.index(inst.base) if inst.category == "option" else mark
-        ex = {
-            "category": inst.category,
-            "symbol": inst.symbol,
-            "isLeverage": "0" if inst.category == "spot" else "",
-            "orderId": order.order_id,
-            "orderLinkId": order.link_id,
-            "side": order.side,
-            "orderPrice": inst.price_str(order.price) if order.price is not None else "",
-            "orderQty": inst.qty_str(order.qty),
-            "leavesQty": inst.qty_str(0 if order.quote_qty is not None else order.leaves),
-            "createType": order.create_type,
-            "orderType": order.order_type,
-            "stopOrderType": order.stop_order_type or "UNKNOWN",
-            "execFee": fmt(fill.fee),
-            "execId": tid if not maker else self.ids.new(),
-            "execPrice": inst.price_str(price),
-            "execQty": inst.qty_str(lots),
-            "execPnl": fmt(fill.pnl),
-            "execType": "BustTrade" if bust else "Trade",
-            "execValue": fmt(value),
-            "execTime": str(now),
-            "isMaker": maker,
-            "feeRate": fmt(fill.fee_rate),
-            "tradeIv": "",
-            "markIv": "",
-            "markPrice": fmt(mark),
-            "indexPrice": fmt(index),
-            "underlyingPrice": fmt(index) if inst.category == "option" else "",
-            "blockTradeId": "",
-            "closedSize": inst.qty_str(fill.closed_lots) if inst.category != "spot" else "",
-            "extraFees": "",
-            "seq": self.exec_seq,
-            "feeCurrency": fill.fee_coin,
-            "marketUnit": order.market_unit,
-        }
+        ex = execution_row(
+            inst,
+            seq=self.exec_seq,
+            now=now,
+            side=order.side,
+            exec_type="BustTrade" if bust else "Trade",
+            exec_id=tid if not maker else self.ids.new(),
+            order_id=order.order_id,
+            price=inst.price_str(price),
+            qty=inst.qty_str(lots),
+            value=value,
+            fee=fill.fee,
+            fee_rate=fill.fee_rate,
+            fee_coin=fill.fee_coin,
+            mark=mark,
+            index=index,
+            pnl=fill.pnl,
+            maker=maker,
+            link_id=order.link_id,
+            order_price=inst.price_str(order.price) if order.price is not None else "",
+            order_qty=inst.qty_str(order.qty),
+            leaves_qty=inst.qty_str(0 if order.quote_qty is not None else order.leaves),
+            create_type=order.create_type,
+            order_type=order.order_type,
+            stop_order_type=order.stop_order_type or "UNKNOWN",
+            closed_size=inst.qty_str(fill.closed_lots) if inst.category != "spot" else "",
+            market_unit=order.market_unit,
+        )
         acct.executions.append(ex)
         self.out.execs.setdefault(acct.uid, []).append(ex)
         self.out.order(order)
@@ -206,41 +200,23 @@ class Settlement(Desk):
             now,
         )
         self.exec_seq += 1
-        ex = {
-            "category": inst.category,
-            "symbol": inst.symbol,
-            "isLeverage": "",
-            "orderId": self.ids.new(),
-            "orderLinkId": "",
-            "side": side,
-            "orderPrice": "0",
-            "orderQty": "0",
-            "leavesQty": "0",
-            "createType": "",
-            "orderType": "UNKNOWN",
-            "stopOrderType": "UNKNOWN",
-            "execFee": fmt(fee),
-            "execId": self.ids.new(),
-            "execPrice": fmt(mark),
-            "execQty": inst.qty_str(lots),
-            "execPnl": "0",
-            "execType": "Funding",
-            "execValue": fmt(value),
-            "execTime": str(now),
-            "isMaker": False,
-            "feeRate": fmt(side_rate),
-            "tradeIv": "",
-            "markIv": "",
-            "markPrice": fmt(mark),
-            "indexPrice": fmt(mark),
-            "underlyingPrice": "",
-            "blockTradeId": "",
-            "closedSize": "0",
-            "extraFees": "",
-            "seq": self.exec_seq,
-            "feeCurrency": inst.settle,
-            "marketUnit": "",
-        }
+        ex = execution_row(
+            inst,
+            seq=self.exec_seq,
+            now=now,
+            side=side,
+            exec_type="Funding",
+            order_id=self.ids.new(),  # drawn first, as Bybit numbers them
+            exec_id=self.ids.new(),
+            price=fmt(mark),
+            qty=inst.qty_str(lots),
+            value=value,
+            fee=fee,
+            fee_rate=side_rate,
+            fee_coin=inst.settle,
+            mark=mark,
+            closed_size="0",
+        )
         acct.executions.append(ex)
         self.out.execs.setdefault(acct.uid, []).append(ex)
         self.out.position(acct.uid, inst.symbol, pos.idx)

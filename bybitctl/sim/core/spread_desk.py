@@ -19,6 +19,7 @@ from bybitctl.sim.core.accounts import DEFAULT_LEVERAGE, Account, Fill
 from bybitctl.sim.core.engine import Engine
 from bybitctl.sim.core.entry import TIFS, _dec
 from bybitctl.sim.core.errors import ApiError, params_error
+from bybitctl.sim.core.executions import execution_row
 from bybitctl.sim.core.instruments import Instrument
 from bybitctl.sim.core.option_desk import OptionDesk
 from bybitctl.sim.core.orders import Order, fmt
@@ -292,41 +293,30 @@ class SpreadDesk(OptionDesk):
         acct.tx_log[-1]["tradeId"] = exec_id
         self.exec_seq += 1
         mark = self.marks.get(inst.symbol, inst.price_dec(ticks))
-        row = {
-            "category": inst.category,
-            "symbol": inst.symbol,
-            "isLeverage": "0" if inst.category == "spot" else "",
-            "orderId": leg.order_id,
-            "orderLinkId": "",
-            "side": side,
-            "orderPrice": inst.price_str(ticks),
-            "orderQty": inst.qty_str(lots),
-            "leavesQty": inst.qty_str(0),
-            "createType": "CreateByFutureSpread",
-            "orderType": "Limit",
-            "stopOrderType": "UNKNOWN",
-            "execFee": fmt(fill.fee),
-            "execId": exec_id,
-            "execPrice": inst.price_str(ticks),
-            "execQty": inst.qty_str(lots),
-            "execPnl": fmt(fill.pnl),
-            "execType": "FutureSpread",
-            "execValue": fmt(inst.value(ticks, lots)),
-            "execTime": str(now),
-            "isMaker": maker,
-            "feeRate": fmt(fill.fee_rate),
-            "tradeIv": "",
-            "markIv": "",
-            "markPrice": fmt(mark),
-            "indexPrice": fmt(mark),
-            "underlyingPrice": "",
-            "blockTradeId": "",
-            "closedSize": inst.qty_str(fill.closed_lots) if inst.derivative else "",
-            "extraFees": "",
-            "seq": self.exec_seq,
-            "feeCurrency": fill.fee_coin,
-            "marketUnit": "",
-        }
+        row = execution_row(
+            inst,
+            seq=self.exec_seq,
+            now=now,
+            side=side,
+            exec_type="FutureSpread",
+            exec_id=exec_id,
+            order_id=leg.order_id,
+            price=inst.price_str(ticks),
+            qty=inst.qty_str(lots),
+            value=inst.value(ticks, lots),
+            fee=fill.fee,
+            fee_rate=fill.fee_rate,
+            fee_coin=fill.fee_coin,
+            mark=mark,
+            pnl=fill.pnl,
+            maker=maker,
+            order_price=inst.price_str(ticks),
+            order_qty=inst.qty_str(lots),
+            leaves_qty=inst.qty_str(0),
+            create_type="CreateByFutureSpread",
+            order_type="Limit",
+            closed_size=inst.qty_str(fill.closed_lots) if inst.derivative else "",
+        )
         acct.executions.append(row)
         self.out.execs.setdefault(acct.uid, []).append(row)
         return {
