@@ -4,6 +4,7 @@
 """
 
 from bybitctl.book.bookset import BookSet
-from bybitctl.book.orderbook import BookError, BookGap, BookStats, CrossedBook, Level, OrderBook
+from bybitctl.book.errors import BookError, BookGap, CrossedBook
+from bybitctl.book.orderbook import BookStats, Level, OrderBook
 
 __all__ = ["BookError", "BookGap", "BookSet", "BookStats", "CrossedBook", "Level", "OrderBook"]

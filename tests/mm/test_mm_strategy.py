@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.examples import examples
 
+from bybitctl.mm.market import VolEstimator
 from bybitctl.mm.strategy import (
     BUY,
     OPEN,
@@ -25,7 +26,6 @@ from bybitctl.mm.strategy import (
     OpenOrder,
     Place,
     StrategyState,
-    VolEstimator,
     _match,
     decide,
     legs_after_fill,
