@@ -4,7 +4,6 @@
 """
 
 from bybitctl.book.bookset import BookSet
-from bybitctl.book.errors import BookError, BookGap, CrossedBook
-from bybitctl.book.orderbook import BookStats, Level, OrderBook
+from bybitctl.book.orderbook import BookError, BookGap, BookStats, CrossedBook, Level, OrderBook
 
 __all__ = ["BookError", "BookGap", "BookSet", "BookStats", "CrossedBook", "Level", "OrderBook"]

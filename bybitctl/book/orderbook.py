@@ -19,14 +19,27 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
-from bybitctl.book.errors import BookError, BookGap, CrossedBook
-from bybitctl.book.sides import build_side, trim_side
+from bybitctl.errors import NETWORK, BybitctlError
 
 Level = tuple[str, ...]
 """A level as the exchange sends it: (price, size), or (price, size, rpiSize) in RPI books."""
 
 _BPS = Decimal(10000)
 _TWO = Decimal(2)
+
+
+class BookError(BybitctlError):
+    """The local book no longer matches the exchange's and must be rebuilt from a snapshot."""
+
+    exit_code = NETWORK
+
+
+class BookGap(BookError):
+    """A delta arrived out of sequence (an update id was skipped) or before any snapshot."""
+
+
+class CrossedBook(BookError):
+    """A message left the best bid at or above the best ask."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,8 +244,8 @@ class OrderBook:
             bids, asks = data["b"], data["a"]
             first = bids[0] if bids else asks[0] if asks else ()
             rpi = len(first) == 3 or (topic is not None and topic.startswith("orderbook.rpi."))
-            bd, bk, bp = build_side(bids, rpi)
-            ad, ak, ap = build_side(asks, rpi)
+            bd, bk, bp = _build_side(bids, rpi)
+            ad, ak, ap = _build_side(asks, rpi)
         except (KeyError, ValueError, TypeError, IndexError) as exc:
             self._invalidate()
             raise BookError(f"{self.symbol}: malformed orderbook snapshot u={u}: {exc!r}") from exc
@@ -240,8 +253,8 @@ class OrderBook:
             self._crossed += 1
             self._invalidate()
             raise CrossedBook(f"{self.symbol}: snapshot u={u} is crossed")
-        trim_side(bd, bk, bp, self._depth, bids=True)
-        trim_side(ad, ak, ap, self._depth, bids=False)
+        _trim_side(bd, bk, bp, self._depth, bids=True)
+        _trim_side(ad, ak, ap, self._depth, bids=False)
         repeat = (
             u == self.update_id
             and not self.needs_resync
@@ -317,8 +330,8 @@ class OrderBook:
 
     def _trim(self) -> None:
         """Keep the best `depth` levels per side."""
-        trim_side(self._bd, self._bk, self._bp, self._depth, bids=True)
-        trim_side(self._ad, self._ak, self._ap, self._depth, bids=False)
+        _trim_side(self._bd, self._bk, self._bp, self._depth, bids=True)
+        _trim_side(self._ad, self._ak, self._ap, self._depth, bids=False)
 
     def _invalidate(self) -> None:
         """Empty the book and wait for a snapshot: a book out of sync must not be read."""
@@ -644,6 +657,39 @@ class OrderBook:
             assert not self._bd and not self._ad and self._expect == -1, "levels before snapshot"
         else:
             assert self.update_id >= 1 and self._expect == self.update_id + 1, "update id"
+
+
+def _build_side(
+    levels: list[list[str]], rpi: bool
+) -> tuple[dict[str, Any], list[float], list[str]]:
+    """A side from snapshot levels in any order: (dict, float keys, price strings)."""
+    by_key: dict[float, tuple[str, Any]] = {}
+    if rpi:
+        for p, q, r in levels:
+            if q != "0" or r != "0":
+                by_key[float(p)] = (p, (q, r))
+    else:
+        for p, q in levels:
+            if q != "0":
+                by_key[float(p)] = (p, q)
+    keys = sorted(by_key)
+    prices = [by_key[k][0] for k in keys]
+    return dict(by_key.values()), keys, prices
+
+
+def _trim_side(
+    d: dict[str, Any], keys: list[float], prices: list[str], depth: int, *, bids: bool
+) -> None:
+    """Drop the levels beyond the best `depth`: the front of the ascending bid lists, the
+    back of the ask lists."""
+    extra = len(keys) - depth
+    if extra <= 0:
+        return
+    cut = slice(None, extra) if bids else slice(depth, None)
+    for p in prices[cut]:
+        del d[p]
+    del keys[cut]
+    del prices[cut]
 
 
 def _demo() -> OrderBook:

@@ -31,7 +31,7 @@ from bybitctl.mm.accounting import Fill, Funding, Ledger
 from bybitctl.mm.config import MMConfig
 from bybitctl.mm.figures import report_figures
 from bybitctl.mm.fillmodel import QueueFillModel, SimFill, SimOrder, closes
-from bybitctl.mm.market import Market, VolEstimator, book_view
+from bybitctl.mm.market import Market
 from bybitctl.mm.orders import OrderTracker, OrderUpdate
 from bybitctl.mm.risk import Risk
 from bybitctl.mm.rules import MarketRules
@@ -45,6 +45,8 @@ from bybitctl.mm.strategy import (
     QuoteParams,
     QuotePlan,
     StrategyState,
+    VolEstimator,
+    book_view,
     quote_plan,
     settle,
 )

@@ -8,14 +8,12 @@ Times are passed in: a live run's wall clock, a backtest's recorded receive time
 
 from __future__ import annotations
 
-import math
-from collections import deque
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from bybitctl.book import BookError, OrderBook
 from bybitctl.mm.risk import StaleBookGuard
-from bybitctl.mm.strategy import BookView
+from bybitctl.mm.strategy import BookView, VolEstimator, book_view
 
 
 class Market:
@@ -121,66 +119,3 @@ class Market:
     def mark_price(self) -> Decimal:
         """The mark price when one was seen, else the mid (what PnL is marked at)."""
         return Decimal(str(self.mark)) if self.mark else self.mid()
-
-
-class VolEstimator:
-    """Short-term volatility of the mid in bps: the root of the summed squared log-returns
-    of mid changes within the last `window_ms` (how far the price typically travels in the
-    window). Feeds `BookView.vol_bps` for the volatility-scaled spread. O(1) amortised."""
-
-    def __init__(self, window_ms: int) -> None:
-        self.window_ms = window_ms
-        self._returns: deque[tuple[int, float]] = deque()
-        self._sum = 0.0
-        self._last: float | None = None
-
-    def update(self, mid: float, now_ms: int) -> float:
-        """Record the mid at `now_ms` and return the current estimate."""
-        last = self._last
-        if last is not None and mid != last and last > 0 and mid > 0:
-            r = math.log(mid / last) * 1e4
-            self._returns.append((now_ms, r * r))
-            self._sum += r * r
-        self._last = mid
-        return self.value(now_ms)
-
-    def value(self, now_ms: int) -> float:
-        """The estimate at `now_ms`, dropping returns older than the window."""
-        returns = self._returns
-        horizon = now_ms - self.window_ms
-        while returns and returns[0][0] < horizon:
-            self._sum -= returns.popleft()[1]
-        if not returns:
-            self._sum = 0.0
-        return math.sqrt(self._sum) if self._sum > 0 else 0.0
-
-
-def book_view(
-    book: Any,
-    ts_ms: int,
-    *,
-    resyncing: bool = False,
-    last: float | None = None,
-    mark: float | None = None,
-    vol_bps: float = 0.0,
-    private_ok: bool = True,
-    halt: str = "",
-) -> BookView:
-    """A BookView of a `bybitctl.book.OrderBook` (read only) plus the other fields. An
-    empty side reads as 0; `resyncing` adds the caller's own resync state to the book's.
-    Built positionally: it runs on every book message, ahead of the decision."""
-    bb = book.best_bid()
-    ba = book.best_ask()
-    return BookView(
-        float(bb[0]) if bb else 0.0,
-        float(ba[0]) if ba else 0.0,
-        float(bb[1]) if bb else 0.0,
-        float(ba[1]) if ba else 0.0,
-        last,
-        mark,
-        vol_bps,
-        ts_ms,
-        resyncing or bool(book.needs_resync),
-        private_ok,
-        halt,
-    )

@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.examples import examples
 
-from bybitctl.mm.market import VolEstimator
 from bybitctl.mm.strategy import (
     BUY,
     OPEN,
@@ -26,6 +25,7 @@ from bybitctl.mm.strategy import (
     OpenOrder,
     Place,
     StrategyState,
+    VolEstimator,
     _match,
     decide,
     legs_after_fill,
