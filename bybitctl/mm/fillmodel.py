@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from bybitctl.mm.actions import leg_index, legs_after_fill
 from bybitctl.mm.queue_position import consumed, keeps_place, shrunk
-from bybitctl.mm.strategy import leg_index, legs_after_fill
 
 _ZERO = Decimal(0)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from bybitctl.book import BookError, OrderBook
 from bybitctl.mm.risk import StaleBookGuard
-from bybitctl.mm.strategy import BookView, VolEstimator, book_view
+from bybitctl.mm.view import BookView, VolEstimator, book_view
 
 
 class Market:

@@ -1,0 +1,227 @@
+"""The first half of the quoting decision: the wanted quotes, before our orders are looked at.
+
+`QuoteParams` compiles the config and the instrument rules once per run to the floats and
+integer ticks/lots the hot path uses; `quote_plan` reduces a book view and the inventory to a
+`QuotePlan`: why no quote may rest, the exposure cap, and the wanted (ticks, lots) per level.
+Pure: no clock, socket or random source (see `bybitctl.mm.strategy`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import NamedTuple
+
+from bybitctl.mm.actions import Inventory
+from bybitctl.mm.config import MMConfig
+from bybitctl.mm.rules import MarketRules
+from bybitctl.mm.view import BookView
+
+EPS = 1e-9
+"""Slack for float rounding when a price or qty is snapped to its integer grid."""
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteParams:
+    """`MMConfig` + `MarketRules` precompiled to the floats and ints the hot path uses.
+
+    Build once per run with `QuoteParams.build`. `_prices`/`_qtys` memoise tick/lot counts
+    as exact Decimals: quotes revisit the same few prices, so a conversion is a dict hit.
+    """
+
+    tick: float
+    step: float
+    tick_d: Decimal
+    step_d: Decimal
+    min_lots: int
+    max_lots: int
+    min_notional: float
+    reference: str
+    spread_bps: float
+    floor_bps: float
+    levels: int
+    spacing_bps: float
+    level_lots: tuple[int, ...] | None
+    level_notional: tuple[float, ...] | None
+    max_position: float
+    max_notional: float | None
+    skew: float
+    tol_bps: float
+    min_requote_ms: int
+    max_age_ms: int
+    post_only: bool
+    use_amend: bool
+    vol_multiplier: float
+    stale_ms: int
+    fill_cooldown_ms: int
+    hedge_mode: bool
+    _prices: dict[int, Decimal] = field(default_factory=dict, compare=False, repr=False)
+    _qtys: dict[int, Decimal] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def build(cls, config: MMConfig, rules: MarketRules) -> QuoteParams:
+        """Compile a validated config against its instrument rules."""
+        step = float(rules.qty_step)
+        mults = [config.multiplier(i) for i in range(config.levels)]
+        level_lots = level_notional = None
+        if config.order_qty is not None:
+            base = float(config.order_qty)
+            level_lots = tuple(math.floor(base * m / step + EPS) for m in mults)
+        else:
+            assert config.order_notional is not None
+            level_notional = tuple(float(config.order_notional) * m for m in mults)
+        max_lots = math.floor(float(rules.max_qty) / step + EPS) if rules.max_qty else 1 << 62
+        return cls(
+            tick=float(rules.tick_size),
+            step=step,
+            tick_d=rules.tick_size,
+            step_d=rules.qty_step,
+            min_lots=max(1, math.ceil(float(rules.min_qty) / step - EPS)),
+            max_lots=max_lots,
+            min_notional=float(rules.min_notional),
+            reference=config.reference,
+            spread_bps=config.spread_bps,
+            floor_bps=config.half_spread_floor_bps,
+            levels=config.levels,
+            spacing_bps=config.level_spacing_bps,
+            level_lots=level_lots,
+            level_notional=level_notional,
+            max_position=float(config.max_position),
+            max_notional=float(config.max_notional) if config.max_notional else None,
+            skew=config.skew_strength if config.inventory_skew else 0.0,
+            tol_bps=config.refresh_tolerance_bps,
+            min_requote_ms=config.min_requote_interval_ms,
+            max_age_ms=config.max_order_age_ms,
+            post_only=config.post_only,
+            use_amend=config.use_amend,
+            vol_multiplier=config.vol_multiplier if config.vol_scaling else 0.0,
+            stale_ms=config.stale_book_ms,
+            fill_cooldown_ms=config.fill_cooldown_ms,
+            hedge_mode=config.hedge_mode,
+        )
+
+    def price(self, ticks: int) -> Decimal:
+        """Exact price of a tick count."""
+        value = self._prices.get(ticks)
+        if value is None:
+            if len(self._prices) > 100_000:
+                self._prices.clear()
+            value = self._prices[ticks] = self.tick_d * ticks
+        return value
+
+    def qty(self, lots: int) -> Decimal:
+        """Exact qty of a lot count."""
+        value = self._qtys.get(lots)
+        if value is None:
+            if len(self._qtys) > 100_000:
+                self._qtys.clear()
+            value = self._qtys[lots] = self.step_d * lots
+        return value
+
+
+def reference_price(p: QuoteParams, view: BookView) -> float | None:
+    """The configured reference price, or None when it is not available yet."""
+    ref = p.reference
+    if ref == "mid":
+        return (view.bid + view.ask) * 0.5
+    if ref == "microprice":
+        total = view.bid_qty + view.ask_qty
+        if total <= 0:
+            return (view.bid + view.ask) * 0.5
+        return (view.bid * view.ask_qty + view.ask * view.bid_qty) / total
+    value = view.last if ref == "last" else view.mark
+    return value if value and value > 0 else None
+
+
+def guard_reason(p: QuoteParams, view: BookView, now_ms: int) -> str:
+    """Why no quote may rest right now ('' when quoting is allowed)."""
+    if view.halt:
+        return view.halt
+    if not view.private_ok:
+        return "guard:private_down"
+    if view.resyncing:
+        return "guard:resyncing"
+    if view.bid <= 0 or view.ask <= 0:
+        return "guard:no_book"
+    if view.bid >= view.ask:
+        return "guard:crossed"
+    if now_ms - view.ts_ms > p.stale_ms:
+        return "guard:stale"
+    return ""
+
+
+class QuotePlan(NamedTuple):
+    """Everything a decision reads of the market, reduced to the tick and lot grids: why no
+    quote may rest ('' when quoting is allowed), the exposure cap in lots, the refresh
+    tolerance in whole ticks (the decision only compares it with whole tick distances, so
+    its floor decides exactly as the fraction would) and the wanted (ticks, lots) per level,
+    best first, of the bids and the asks. Two views with equal plans give equal decisions
+    (the inventory, our orders, the time and the state being equal): a replay decides again
+    only when the plan changed."""
+
+    reason: str
+    cap_lots: int = 0
+    tol: int = 0
+    bids: tuple[tuple[int, int], ...] = ()
+    asks: tuple[tuple[int, int], ...] = ()
+
+
+def quote_plan(p: QuoteParams, view: BookView, inventory: Inventory, now_ms: int) -> QuotePlan:
+    """The first half of `decide`: the guards, the reference price and the wanted quotes.
+
+    Quotes at reference +- half-spread, further levels `spacing_bps` apart, shifted by the
+    inventory skew; bids rounded down and asks up to the tick (away from the mid) and never
+    crossing the book; qty rounded down to the lot, capped at the maximum order qty.
+    """
+    reason = guard_reason(p, view, now_ms)
+    if reason:
+        return QuotePlan(reason)
+    ref = reference_price(p, view)
+    if ref is None:
+        return QuotePlan("guard:no_reference")
+
+    half = p.spread_bps
+    if p.floor_bps > half:
+        half = p.floor_bps
+    vol_half = p.vol_multiplier * view.vol_bps
+    if vol_half > half:
+        half = vol_half
+    pos = float(inventory.position)
+    cap = p.max_position
+    if p.max_notional is not None and p.max_notional / ref < cap:
+        cap = p.max_notional / ref
+    q = pos / p.max_position
+    q = 1.0 if q > 1.0 else -1.0 if q < -1.0 else q
+    shift = -p.skew * half * q * 1e-4
+    inv_tick = 1.0 / p.tick
+    tol_ticks = p.tol_bps * ref * 1e-4 * inv_tick
+    best_bid_ticks = round(view.bid * inv_tick)
+    best_ask_ticks = round(view.ask * inv_tick)
+    level_lots = p.level_lots
+    max_lots = p.max_lots
+    sides: list[tuple[tuple[int, int], ...]] = []
+    for buy in (True, False):
+        wanted: list[tuple[int, int]] = []
+        for level in range(p.levels):
+            dist = (half + level * p.spacing_bps) * 1e-4
+            if buy:
+                ticks = math.floor(ref * (1.0 - dist + shift) * inv_tick + EPS)
+                if ticks >= best_ask_ticks:
+                    ticks = best_ask_ticks - 1
+            else:
+                ticks = math.ceil(ref * (1.0 + dist + shift) * inv_tick - EPS)
+                if ticks <= best_bid_ticks:
+                    ticks = best_bid_ticks + 1
+            if ticks <= 0:
+                wanted.append((1, 0))
+                continue
+            if level_lots is not None:
+                lots = level_lots[level]
+            else:
+                notional = p.level_notional[level]  # type: ignore[index]
+                lots = math.floor(notional / (ticks * p.tick) / p.step + EPS)
+            wanted.append((ticks, lots if lots <= max_lots else max_lots))
+        sides.append(tuple(wanted))
+    cap_lots = math.floor(cap / p.step + EPS)
+    return QuotePlan("", cap_lots, math.floor(tol_ticks), sides[0], sides[1])
