@@ -22,12 +22,30 @@ EPS = 1e-9
 """Slack for float rounding when a price or qty is snapped to its integer grid."""
 
 
+class Grid(dict[int, Decimal]):
+    """Exact multiples of one grid unit (tick or lot) by count, made on first use: a hit is
+    a plain dict lookup, with no Python call. Bounded: cleared past 100,000 entries."""
+
+    __slots__ = ("unit",)
+
+    def __init__(self, unit: Decimal) -> None:
+        super().__init__()
+        self.unit = unit
+
+    def __missing__(self, count: int) -> Decimal:
+        if len(self) > 100_000:
+            self.clear()
+        value = self[count] = self.unit * count
+        return value
+
+
 @dataclass(frozen=True, slots=True)
 class QuoteParams:
     """`MMConfig` + `MarketRules` precompiled to the floats and ints the hot path uses.
 
-    Build once per run with `QuoteParams.build`. `_prices`/`_qtys` memoise tick/lot counts
-    as exact Decimals: quotes revisit the same few prices, so a conversion is a dict hit.
+    Build once per run with `QuoteParams.build`. `prices`/`qtys` map tick/lot counts to
+    exact Decimals, memoised: quotes revisit the same few prices, so a conversion is a
+    plain dict lookup.
     """
 
     tick: float
@@ -56,8 +74,12 @@ class QuoteParams:
     stale_ms: int
     fill_cooldown_ms: int
     hedge_mode: bool
-    _prices: dict[int, Decimal] = field(default_factory=dict, compare=False, repr=False)
-    _qtys: dict[int, Decimal] = field(default_factory=dict, compare=False, repr=False)
+    prices: Grid = field(init=False, compare=False, repr=False)
+    qtys: Grid = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prices", Grid(self.tick_d))
+        object.__setattr__(self, "qtys", Grid(self.step_d))
 
     @classmethod
     def build(cls, config: MMConfig, rules: MarketRules) -> QuoteParams:
@@ -103,21 +125,11 @@ class QuoteParams:
 
     def price(self, ticks: int) -> Decimal:
         """Exact price of a tick count."""
-        value = self._prices.get(ticks)
-        if value is None:
-            if len(self._prices) > 100_000:
-                self._prices.clear()
-            value = self._prices[ticks] = self.tick_d * ticks
-        return value
+        return self.prices[ticks]
 
     def qty(self, lots: int) -> Decimal:
         """Exact qty of a lot count."""
-        value = self._qtys.get(lots)
-        if value is None:
-            if len(self._qtys) > 100_000:
-                self._qtys.clear()
-            value = self._qtys[lots] = self.step_d * lots
-        return value
+        return self.qtys[lots]
 
 
 def reference_price(p: QuoteParams, view: BookView) -> float | None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from operator import itemgetter
 
 from bybitctl.mm.actions import (
     BUY,
@@ -106,6 +106,8 @@ def settle(
     requoted = False
     min_notional = p.min_notional * (1 - EPS)
     hedge = _Hedge(p, inventory, by_side, cap_lots) if p.hedge_mode else None
+    tick, min_lots, max_age = p.tick, p.min_lots, p.max_age_ms
+    prices, qtys = p.prices, p.qtys
     for side in (BUY, SELL):
         buy = side is BUY
         if buy:
@@ -132,7 +134,7 @@ def settle(
                 in_flight += rem
             slots.append((round(o.price_f * inv_tick), rem, o))
         if len(slots) > 1:
-            slots.sort(key=_slot_ticks, reverse=buy)
+            slots.sort(key=_ticks_of, reverse=buy)
         allow = cap_lots - pos_side - in_flight  # lots that may rest once actions settle
         room = cap_lots - pos_side - committed  # lots the worst case may still grow by
         idx, min_value = 0, min_notional
@@ -141,22 +143,21 @@ def settle(
 
         paired, surplus = _match(wanted, slots, tol_ticks)
 
-        for level in range(p.levels):
+        for level, slot in enumerate(paired):
             ticks, lots = wanted[level]
-            px = ticks * p.tick
-            slot = paired[level]
+            px = ticks * tick
             if slot is not None and slot[2].status != OPEN:
-                quotes.append(Quote(side, level, p.price(ticks), p.qty(lots)))
+                quotes.append(_new_quote(Quote, (side, level, prices[ticks], qtys[lots])))
                 continue  # in flight: wait for the exchange's answer
             want = lots if lots <= allow else max(allow, 0)
-            if want < p.min_lots or want * step * px < min_value:
+            if want < min_lots or want * step * px < min_value:
                 want = 0
-            quotes.append(Quote(side, level, p.price(ticks), p.qty(want)))
+            quotes.append(_new_quote(Quote, (side, level, prices[ticks], qtys[want])))
             if slot is None:
                 if want and may_add:
                     if want > room:
                         want = room
-                    if want >= p.min_lots and want * step * px >= min_value:
+                    if want >= min_lots and want * step * px >= min_value:
                         seq += 1
                         link = f"{state.prefix}-{seq}"
                         actions.append(_place(p, link, side, ticks, want, level, idx))
@@ -169,13 +170,13 @@ def settle(
                 actions.append(Cancel(o.link_id, "limit" if lots > allow else "dropped"))
                 continue
             stale_price = abs(ticks - o_ticks) > tol_ticks
-            too_old = p.max_age_ms > 0 and now_ms - o.created_ms >= p.max_age_ms
+            too_old = max_age > 0 and now_ms - o.created_ms >= max_age
             if may_add and (stale_price or too_old):
                 requoted = True
                 if too_old or not p.use_amend:
                     actions.append(Cancel(o.link_id, "age" if too_old else "requote"))
                     new = want if want <= room else room
-                    if new >= p.min_lots and new * step * px >= min_value:
+                    if new >= min_lots and new * step * px >= min_value:
                         seq += 1
                         link = f"{state.prefix}-{seq}"
                         actions.append(_place(p, link, side, ticks, new, level, idx))
@@ -187,15 +188,15 @@ def settle(
                 if want * step * px < min_value:
                     actions.append(Cancel(o.link_id, "limit"))
                     continue
-                actions.append(Amend(o.link_id, p.price(ticks), o.filled + p.qty(want), level))
+                actions.append(Amend(o.link_id, prices[ticks], o.filled + qtys[want], level))
                 if want > rem:
                     room -= want - rem
                 allow -= want
                 continue
             if rem > allow:  # the limit shrank under this order: cut it, far levels first
                 keep = max(allow, 0)
-                if keep >= p.min_lots and keep * step * o_ticks * p.tick >= min_value:
-                    actions.append(Amend(o.link_id, o.price, o.filled + p.qty(keep), level))
+                if keep >= min_lots and keep * step * o_ticks * tick >= min_value:
+                    actions.append(Amend(o.link_id, o.price, o.filled + qtys[keep], level))
                     allow -= keep
                 else:
                     actions.append(Cancel(o.link_id, "limit"))
@@ -216,7 +217,7 @@ def _place(
     p: QuoteParams, link_id: str, side: str, ticks: int, lots: int, level: int, idx: int
 ) -> Place:
     """A new order of `lots` at `ticks` on position index `idx` (0 in one-way mode)."""
-    return Place(link_id, side, p.price(ticks), p.qty(lots), p.post_only, idx, level)
+    return Place(link_id, side, p.prices[ticks], p.qtys[lots], p.post_only, idx, level)
 
 
 def _match(
@@ -243,8 +244,12 @@ def _match(
     return paired, list(rest)
 
 
-def _slot_ticks(slot: tuple[int, int, Any]) -> int:
-    return slot[0]
+_ticks_of = itemgetter(0)
+"""A slot's price in ticks (its sort key)."""
+
+_new_quote = tuple.__new__
+"""Builds a `Quote` from its field tuple without the NamedTuple's Python-level `__new__`:
+the decision builds one per level and side every time."""
 
 
 class _Hedge:
