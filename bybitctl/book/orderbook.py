@@ -364,6 +364,28 @@ class OrderBook(BookAnalytics):
         p = ap[0]
         return (p, *self._ad[p]) if self._rpi else (p, self._ad[p])
 
+    def top(self) -> tuple[float, float, float, float]:
+        """Best bid, its size, best ask, its size as floats, 0.0 for an empty side: the
+        market maker's view of the touch, where the prices are the sort keys already held
+        (each the float of its price string). Sizes exclude rpiSize. O(1).
+
+        >>> _demo().top()
+        (100.0, 2.0, 100.5, 1.0)
+        """
+        bk, ak = self._bk, self._ak
+        rpi = self._rpi
+        if bk:
+            size = self._bd[self._bp[-1]]
+            bid, bid_qty = bk[-1], float(size[0] if rpi else size)
+        else:
+            bid = bid_qty = 0.0
+        if ak:
+            size = self._ad[self._ap[0]]
+            ask, ask_qty = ak[0], float(size[0] if rpi else size)
+        else:
+            ask = ask_qty = 0.0
+        return bid, bid_qty, ask, ask_qty
+
     def bids(self, n: int | None = None) -> list[Level]:
         """The best `n` bids (all when None), best first, as the exchange's strings. O(n).
 

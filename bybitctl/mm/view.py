@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from bybitctl.book import OrderBook
 
 
 class BookView(NamedTuple):
@@ -65,7 +68,7 @@ class VolEstimator:
 
 
 def book_view(
-    book: Any,
+    book: OrderBook,
     ts_ms: int,
     *,
     resyncing: bool = False,
@@ -75,21 +78,28 @@ def book_view(
     private_ok: bool = True,
     halt: str = "",
 ) -> BookView:
-    """A BookView of a `bybitctl.book.OrderBook` (read only) plus the other fields. An
-    empty side reads as 0; `resyncing` adds the caller's own resync state to the book's.
-    Built positionally: it runs on every book message, ahead of the decision."""
-    bb = book.best_bid()
-    ba = book.best_ask()
-    return BookView(
-        float(bb[0]) if bb else 0.0,
-        float(ba[0]) if ba else 0.0,
-        float(bb[1]) if bb else 0.0,
-        float(ba[1]) if ba else 0.0,
-        last,
-        mark,
-        vol_bps,
-        ts_ms,
-        resyncing or bool(book.needs_resync),
-        private_ok,
-        halt,
+    """A BookView of an order book (read only) plus the other fields. An empty side reads
+    as 0; `resyncing` adds the caller's own resync state to the book's. It runs on every
+    book message, ahead of the decision: the touch comes as floats from `OrderBook.top`
+    and the view is built from its field tuple, without the NamedTuple's Python-level
+    `__new__`."""
+    bid, bid_qty, ask, ask_qty = book.top()
+    return _new_view(
+        BookView,
+        (
+            bid,
+            ask,
+            bid_qty,
+            ask_qty,
+            last,
+            mark,
+            vol_bps,
+            ts_ms,
+            resyncing or bool(book.needs_resync),
+            private_ok,
+            halt,
+        ),
     )
+
+
+_new_view = tuple.__new__
