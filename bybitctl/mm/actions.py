@@ -35,6 +35,11 @@ class Inventory:
     last_sell_fill_ms: int | None = None
     long: Decimal = Decimal(0)
     short: Decimal = Decimal(0)
+    position_f: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # the float every decision reads, taken once per fill rather than per decision
+        object.__setattr__(self, "position_f", float(self.position))
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,41 +199,44 @@ def quote_plan(p: QuoteParams, view: BookView, inventory: Inventory, now_ms: int
     vol_half = p.vol_multiplier * view.vol_bps
     if vol_half > half:
         half = vol_half
-    pos = float(inventory.position)
     cap = p.max_position
     if p.max_notional is not None and p.max_notional / ref < cap:
         cap = p.max_notional / ref
-    q = pos / p.max_position
+    q = inventory.position_f / p.max_position
     q = 1.0 if q > 1.0 else -1.0 if q < -1.0 else q
     shift = -p.skew * half * q * 1e-4
-    inv_tick = 1.0 / p.tick
+    tick, step, spacing = p.tick, p.step, p.spacing_bps
+    inv_tick = 1.0 / tick
     tol_ticks = p.tol_bps * ref * 1e-4 * inv_tick
     best_bid_ticks = round(view.bid * inv_tick)
     best_ask_ticks = round(view.ask * inv_tick)
-    level_lots = p.level_lots
-    max_lots = p.max_lots
-    sides: list[tuple[tuple[int, int], ...]] = []
-    for buy in (True, False):
-        wanted: list[tuple[int, int]] = []
-        for level in range(p.levels):
-            dist = (half + level * p.spacing_bps) * 1e-4
-            if buy:
-                ticks = math.floor(ref * (1.0 - dist + shift) * inv_tick + EPS)
-                if ticks >= best_ask_ticks:
-                    ticks = best_ask_ticks - 1
-            else:
-                ticks = math.ceil(ref * (1.0 + dist + shift) * inv_tick - EPS)
-                if ticks <= best_bid_ticks:
-                    ticks = best_bid_ticks + 1
-            if ticks <= 0:
-                wanted.append((1, 0))
-                continue
-            if level_lots is not None:
-                lots = level_lots[level]
-            else:
-                notional = p.level_notional[level]  # type: ignore[index]
-                lots = math.floor(notional / (ticks * p.tick) / p.step + EPS)
-            wanted.append((ticks, lots if lots <= max_lots else max_lots))
-        sides.append(tuple(wanted))
-    cap_lots = math.floor(cap / p.step + EPS)
-    return QuotePlan("", cap_lots, math.floor(tol_ticks), sides[0], sides[1])
+    level_lots, level_notional, max_lots = p.level_lots, p.level_notional, p.max_lots
+    floor, ceil = math.floor, math.ceil
+    bids: list[tuple[int, int]] = []
+    asks: list[tuple[int, int]] = []
+    for level in range(p.levels):  # both sides of a level at once: they share its distance
+        dist = (half + level * spacing) * 1e-4
+        bid = floor(ref * (1.0 - dist + shift) * inv_tick + EPS)
+        if bid >= best_ask_ticks:
+            bid = best_ask_ticks - 1
+        ask = ceil(ref * (1.0 + dist + shift) * inv_tick - EPS)
+        if ask <= best_bid_ticks:
+            ask = best_bid_ticks + 1
+        if level_lots is not None:  # a fixed qty: the same lots on both sides
+            lots = level_lots[level]
+            bid_lots = ask_lots = lots if lots <= max_lots else max_lots
+        else:  # a fixed notional: the lots it buys at each side's own price
+            notional = level_notional[level]  # type: ignore[index]
+            bid_lots = floor(notional / (bid * tick) / step + EPS) if bid > 0 else 0
+            ask_lots = floor(notional / (ask * tick) / step + EPS) if ask > 0 else 0
+            bid_lots = bid_lots if bid_lots <= max_lots else max_lots
+            ask_lots = ask_lots if ask_lots <= max_lots else max_lots
+        bids.append((bid, bid_lots) if bid > 0 else (1, 0))
+        asks.append((ask, ask_lots) if ask > 0 else (1, 0))
+    cap_lots = floor(cap / step + EPS)
+    return _new_plan(QuotePlan, ("", cap_lots, floor(tol_ticks), tuple(bids), tuple(asks)))
+
+
+_new_plan = tuple.__new__
+"""Builds a `QuotePlan` from its field tuple without the NamedTuple's Python-level
+`__new__` (one per decision)."""

@@ -87,10 +87,9 @@ def settle(
     """The second half of `decide`: the actions that bring our orders to `plan`."""
     if plan.reason:
         return pull_all(orders, state, plan.reason)
-    pos = float(inventory.position)
     step = p.step
     cap_lots = plan.cap_lots
-    pos_lots = pos / step
+    pos_lots = inventory.position_f / step
     tol_ticks = plan.tol
     inv_tick = 1.0 / p.tick
     last_requote = state.last_requote_ms
