@@ -192,9 +192,9 @@ class Backtest:
             if self._start is None and not book.needs_resync:
                 self._start = now
             if self.vol is not None:
-                bid, ask = book.best_bid(), book.best_ask()
+                bid, _, ask, _ = book.top()
                 if bid and ask:
-                    self.vol.update((float(bid[0]) + float(ask[0])) * 0.5, now)
+                    self.vol.update((bid + ask) * 0.5, now)
         model = self.model
         if model.orders:
             fills = model.on_book(book)
