@@ -26,8 +26,9 @@ from support.synthetic import LINEAR_INSTRUMENT, synthetic_recording
 import bybitctl.mm.backtest as backtest
 from bybitctl.mm.config import from_mapping
 from bybitctl.mm.figures import percentile
+from bybitctl.mm.plan import quote_plan
 from bybitctl.mm.rules import validate
-from bybitctl.mm.strategy import decide, quote_plan, settle
+from bybitctl.mm.strategy import decide, settle
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "1 level": {"levels": 1},

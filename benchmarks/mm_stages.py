@@ -2,7 +2,7 @@
 
 Runs the engine exactly as `benchmarks/mm_latency.py` does (exchange in a subprocess, pinned
 as there), with stamps added by wrapping the functions on the path: `Engine._on_public`
-(handler entry), `OrderBook.apply`, `strategy.book_view`, `strategy.decide`,
+(handler entry), `OrderBook.apply`, `view.book_view`, `strategy.decide`,
 `Executor.submit` and websocket-client's `WebSocketApp.send`. Each wrapper costs a few
 microseconds, so the total here is above `mm_latency.py`'s; read the split, not the sum.
 Only ticks whose decision sent something over the trade socket count.

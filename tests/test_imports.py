@@ -3,6 +3,7 @@
 Imports are read with `ast` from the source, module-level and function-level alike (a lazy
 import still makes a module depend on another), except those under `if TYPE_CHECKING:`,
 which never run. A circle makes import order matter and hides which module depends on which.
+And no module grows past `MAX_LINES`: small modules, one responsibility each.
 """
 
 from __future__ import annotations
@@ -98,3 +99,13 @@ def test_the_graph_sees_every_kind_of_import():
 def test_no_import_circles_in_bybitctl():
     found = [sorted(c) for c in circles(import_graph())]
     assert not found, found
+
+
+MAX_LINES = 700
+"""A module longer than this does more than one thing: split it where a reader would look."""
+
+
+def test_no_module_in_bybitctl_is_longer_than_the_limit():
+    lengths = {module_name(p): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
+    long = {name: n for name, n in sorted(lengths.items()) if n > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines: {long}"

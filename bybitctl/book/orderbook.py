@@ -13,19 +13,17 @@ item and both sides share one update loop.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
+from bybitctl.book.analytics import BookAnalytics
 from bybitctl.errors import NETWORK, BybitctlError
 
 Level = tuple[str, ...]
 """A level as the exchange sends it: (price, size), or (price, size, rpiSize) in RPI books."""
-
-_BPS = Decimal(10000)
-_TWO = Decimal(2)
 
 
 class BookError(BybitctlError):
@@ -56,7 +54,7 @@ class BookStats:
     unknown_deletes: int
 
 
-class OrderBook:
+class OrderBook(BookAnalytics):
     """One symbol's L2 book, fed with Bybit v5 orderbook messages through `apply`.
 
     Sync rules: a snapshot, or any message with ``u == 1`` (service restart), replaces the
@@ -366,6 +364,28 @@ class OrderBook:
         p = ap[0]
         return (p, *self._ad[p]) if self._rpi else (p, self._ad[p])
 
+    def top(self) -> tuple[float, float, float, float]:
+        """Best bid, its size, best ask, its size as floats, 0.0 for an empty side: the
+        market maker's view of the touch, where the prices are the sort keys already held
+        (each the float of its price string). Sizes exclude rpiSize. O(1).
+
+        >>> _demo().top()
+        (100.0, 2.0, 100.5, 1.0)
+        """
+        bk, ak = self._bk, self._ak
+        rpi = self._rpi
+        if bk:
+            size = self._bd[self._bp[-1]]
+            bid, bid_qty = bk[-1], float(size[0] if rpi else size)
+        else:
+            bid = bid_qty = 0.0
+        if ak:
+            size = self._ad[self._ap[0]]
+            ask, ask_qty = ak[0], float(size[0] if rpi else size)
+        else:
+            ask = ask_qty = 0.0
+        return bid, bid_qty, ask, ask_qty
+
     def bids(self, n: int | None = None) -> list[Level]:
         """The best `n` bids (all when None), best first, as the exchange's strings. O(n).
 
@@ -455,157 +475,6 @@ class OrderBook:
             crossed=self._crossed,
             unknown_deletes=self._unknown,
         )
-
-    # -- analytics (exact, Decimal) -----------------------------------------------------
-
-    def mid(self) -> Decimal | None:
-        """(best bid + best ask) / 2, or None if a side is empty. O(1).
-
-        >>> _demo().mid()
-        Decimal('100.25')
-        """
-        top = self._top()
-        return None if top is None else (top[0] + top[2]) / _TWO
-
-    def spread(self) -> Decimal | None:
-        """best ask - best bid, or None if a side is empty. O(1).
-
-        >>> _demo().spread()
-        Decimal('0.5')
-        """
-        top = self._top()
-        return None if top is None else top[2] - top[0]
-
-    def spread_bps(self) -> Decimal | None:
-        """The spread in basis points of the mid, or None if a side is empty. O(1).
-
-        >>> round(_demo().spread_bps(), 4)
-        Decimal('49.8753')
-        """
-        top = self._top()
-        if top is None:
-            return None
-        bid, _, ask, _ = top
-        return (ask - bid) * _BPS * _TWO / (ask + bid)
-
-    def microprice(self) -> Decimal | None:
-        """Size-weighted mid, leaning toward the side with less size:
-        (bid * ask_size + ask * bid_size) / (bid_size + ask_size). O(1).
-
-        >>> _demo().microprice()  # 2 bid vs 1 ask: closer to the ask
-        Decimal('100.3333333333333333333333333')
-        """
-        top = self._top()
-        if top is None:
-            return None
-        bid, bq, ask, aq = top
-        return (bid * aq + ask * bq) / (bq + aq)
-
-    def imbalance(self, levels: int = 1) -> Decimal | None:
-        """(bid size - ask size) / (bid size + ask size) over the best `levels` per side,
-        from -1 (all asks) to 1 (all bids); None for an empty book. O(levels).
-
-        >>> _demo().imbalance(1)
-        Decimal('0.3333333333333333333333333333')
-        >>> _demo().imbalance(2)
-        Decimal('0.2')
-        """
-        if levels < 1:
-            raise ValueError(f"levels must be at least 1, got {levels}")
-        b = sum(self._sizes(self._bp[: -levels - 1 : -1], self._bd), Decimal(0))
-        a = sum(self._sizes(self._ap[:levels], self._ad), Decimal(0))
-        total = b + a
-        return None if not total else (b - a) / total
-
-    def vwap(self, side: str, qty: Decimal | str | int) -> Decimal | None:
-        """Average price a taker `side` ("Buy" lifts asks, "Sell" hits bids) pays for `qty`,
-        or None when the book is too thin. O(levels walked).
-
-        >>> _demo().vwap("Buy", "2")  # 1 @ 100.5 + 1 @ 101
-        Decimal('100.75')
-        >>> _demo().vwap("Buy", "5") is None
-        True
-        """
-        walked = self._walk(side, qty)
-        return None if walked is None else walked[0] / Decimal(qty)
-
-    def impact_price(self, side: str, qty: Decimal | str | int) -> Decimal | None:
-        """The worst price a taker `side` order for `qty` reaches ("Buy" lifts asks, "Sell"
-        hits bids), or None when the book is too thin. O(levels walked).
-
-        >>> _demo().impact_price("Sell", "3")
-        Decimal('99.5')
-        """
-        walked = self._walk(side, qty)
-        return None if walked is None else walked[1]
-
-    def depth_within(self, bps: Decimal | str | int, side: str | None = None) -> Decimal | None:
-        """Resting size priced within `bps` basis points of the mid, on both sides or on
-        `side` ("bid" or "ask"); None if a side is empty. O(levels counted).
-
-        >>> _demo().depth_within(30)  # mid 100.25; 0.3% reaches 99.95 .. 100.55
-        Decimal('3')
-        >>> _demo().depth_within(100, "bid")
-        Decimal('6')
-        """
-        if side not in (None, "bid", "ask"):
-            raise ValueError(f"side must be 'bid', 'ask' or None, got {side!r}")
-        mid = self.mid()
-        if mid is None:
-            return None
-        reach = mid * Decimal(bps) / _BPS
-        total = Decimal(0)
-        if side != "ask":
-            low = mid - reach
-            for p in reversed(self._bp):
-                if Decimal(p) < low:
-                    break
-                total += self._size(self._bd[p])
-        if side != "bid":
-            high = mid + reach
-            for p in self._ap:
-                if Decimal(p) > high:
-                    break
-                total += self._size(self._ad[p])
-        return total
-
-    def _top(self) -> tuple[Decimal, Decimal, Decimal, Decimal] | None:
-        bp, ap = self._bp, self._ap
-        if not bp or not ap:
-            return None
-        b, a = bp[-1], ap[0]
-        return Decimal(b), self._size(self._bd[b]), Decimal(a), self._size(self._ad[a])
-
-    def _size(self, value: Any) -> Decimal:
-        """A level's size: size, or size + rpiSize in RPI books."""
-        if self._rpi:
-            return Decimal(value[0]) + Decimal(value[1])
-        return Decimal(value)
-
-    def _sizes(self, ps: list[str], d: dict[str, Any]) -> Iterator[Decimal]:
-        size = self._size
-        return (size(d[p]) for p in ps)
-
-    def _walk(self, side: str, qty: Decimal | str | int) -> tuple[Decimal, Decimal] | None:
-        """Fill `qty` against the opposite side: (notional, last price), or None if short."""
-        left = Decimal(qty)
-        if left <= 0:
-            raise ValueError(f"qty must be positive, got {qty!r}")
-        if side in ("Buy", "buy"):
-            ps, d = iter(self._ap), self._ad
-        elif side in ("Sell", "sell"):
-            ps, d = reversed(self._bp), self._bd
-        else:
-            raise ValueError(f"side must be 'Buy' or 'Sell', got {side!r}")
-        notional = Decimal(0)
-        for p in ps:
-            price = Decimal(p)
-            take = min(left, self._size(d[p]))
-            notional += take * price
-            left -= take
-            if not left:
-                return notional, price
-        return None
 
     # -- export and checks --------------------------------------------------------------
 

@@ -28,28 +28,17 @@ from typing import Any
 from bybitctl import parsing
 from bybitctl.book import BookError
 from bybitctl.mm.accounting import Fill, Funding, Ledger
+from bybitctl.mm.actions import Action, Amend, Inventory, OpenOrder, Place, StrategyState
 from bybitctl.mm.config import MMConfig
 from bybitctl.mm.figures import report_figures
 from bybitctl.mm.fillmodel import QueueFillModel, SimFill, SimOrder, closes
 from bybitctl.mm.market import Market
 from bybitctl.mm.orders import OrderTracker, OrderUpdate
+from bybitctl.mm.plan import QuoteParams, QuotePlan, quote_plan
 from bybitctl.mm.risk import Risk
 from bybitctl.mm.rules import MarketRules
-from bybitctl.mm.strategy import (
-    Action,
-    Amend,
-    BookView,
-    Inventory,
-    OpenOrder,
-    Place,
-    QuoteParams,
-    QuotePlan,
-    StrategyState,
-    VolEstimator,
-    book_view,
-    quote_plan,
-    settle,
-)
+from bybitctl.mm.strategy import settle
+from bybitctl.mm.view import BookView, VolEstimator, book_view
 from bybitctl.recording import iter_recordings
 
 ORDER_GONE = 110001
@@ -203,9 +192,9 @@ class Backtest:
             if self._start is None and not book.needs_resync:
                 self._start = now
             if self.vol is not None:
-                bid, ask = book.best_bid(), book.best_ask()
+                bid, _, ask, _ = book.top()
                 if bid and ask:
-                    self.vol.update((float(bid[0]) + float(ask[0])) * 0.5, now)
+                    self.vol.update((bid + ask) * 0.5, now)
         model = self.model
         if model.orders:
             fills = model.on_book(book)

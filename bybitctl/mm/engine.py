@@ -30,6 +30,7 @@ from bybitctl.book import BookError
 from bybitctl.errors import EXCHANGE_REJECTED, BybitctlError, ConfigError
 from bybitctl.mm import exchange_mmp, reconcile, shutdown, status
 from bybitctl.mm.accounting import FUNDING, Fill, Funding, Ledger
+from bybitctl.mm.actions import Action, Amend, Inventory, Place, StrategyState, leg_index
 from bybitctl.mm.config import MMConfig
 from bybitctl.mm.executor import REPLY
 from bybitctl.mm.feeds import DOWN, FRAME, UP
@@ -37,21 +38,13 @@ from bybitctl.mm.inbox import RESUME, STOP, Event
 from bybitctl.mm.journal import Journal
 from bybitctl.mm.market import Market
 from bybitctl.mm.orders import TIMEOUT, OrderTracker, OrderUpdate, owner
+from bybitctl.mm.plan import QuoteParams
 from bybitctl.mm.ports import Ports
 from bybitctl.mm.queue_position import QueueTracker
 from bybitctl.mm.risk import ARMED, RATE_CODES, STOPPED, Risk
 from bybitctl.mm.rules import MarketRules
 from bybitctl.mm.status import Stats
-from bybitctl.mm.strategy import (
-    Action,
-    Amend,
-    Inventory,
-    Place,
-    QuoteParams,
-    StrategyState,
-    decide,
-    leg_index,
-)
+from bybitctl.mm.strategy import decide
 
 TIMER_S = 0.05
 """Timer period: guards (stale book, dead sockets, kill switch) are re-checked this often."""

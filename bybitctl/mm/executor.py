@@ -21,10 +21,10 @@ from typing import Any
 import orjson
 
 from bybitctl import pybit_compat
+from bybitctl.mm.actions import Action, Amend, Cancel, Place
 from bybitctl.mm.feeds import DOWN, UP
 from bybitctl.mm.inbox import Inbox
 from bybitctl.mm.rest import BATCH
-from bybitctl.mm.strategy import Action, Amend, Cancel, Place
 
 REPLY = "reply"
 

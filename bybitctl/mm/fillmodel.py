@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from bybitctl.mm.actions import leg_index, legs_after_fill
 from bybitctl.mm.queue_position import consumed, keeps_place, shrunk
-from bybitctl.mm.strategy import leg_index, legs_after_fill
 
 _ZERO = Decimal(0)
 
@@ -191,10 +191,9 @@ class QueueFillModel:
         """The book changed: fill orders the opposite side reached, shrink queues ahead."""
         if not self.orders:
             return []
-        bb = book.best_bid()
-        ba = book.best_ask()
-        best_bid = float(bb[0]) if bb else None
-        best_ask = float(ba[0]) if ba else None
+        bid, _, ask, _ = book.top()  # 0.0: that side is empty (prices are positive)
+        best_bid = bid if bid else None
+        best_ask = ask if ask else None
         fills: list[SimFill] = []
         for order in self._in_arrival_order():
             buy = order.side == "Buy"

@@ -13,7 +13,7 @@ from typing import Any
 
 from bybitctl.book import BookError, OrderBook
 from bybitctl.mm.risk import StaleBookGuard
-from bybitctl.mm.strategy import BookView, VolEstimator, book_view
+from bybitctl.mm.view import BookView, VolEstimator, book_view
 
 
 class Market:
@@ -61,9 +61,9 @@ class Market:
         else:
             self.guard.on_message(now_ms)
         if self.track_vol:
-            bid, ask = self.book.best_bid(), self.book.best_ask()
+            bid, _, ask, _ = self.book.top()
             if bid and ask:
-                self.vol.update((float(bid[0]) + float(ask[0])) * 0.5, now_ms)
+                self.vol.update((bid + ask) * 0.5, now_ms)
 
     def on_funding_fields(self, data: dict[str, Any]) -> None:
         """A ticker's `fundingRate` and `nextFundingTime` (a delta carries only what

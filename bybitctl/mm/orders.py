@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from bybitctl.mm.strategy import (
+from bybitctl.mm.actions import (
     BUY,
     OPEN,
     PENDING_AMEND,

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bybitctl.mm.actions import Action
 from bybitctl.mm.inbox import Event, Inbox
-from bybitctl.mm.strategy import Action
 
 if TYPE_CHECKING:
     from bybitctl.mm.shutdown import ExitPlan, ExitResult

@@ -24,9 +24,9 @@ from bybitctl.mm import exchange_mmp
 from bybitctl.mm.accounting import booked
 from bybitctl.mm.config import MMConfig
 from bybitctl.mm.orders import LIVE_STATUSES, OrderUpdate
+from bybitctl.mm.plan import QuoteParams
 from bybitctl.mm.rest import SWEEP_WINDOW_MS, cancel_own
 from bybitctl.mm.rules import validate
-from bybitctl.mm.strategy import QuoteParams
 
 if TYPE_CHECKING:
     from bybitctl.mm.engine import Engine

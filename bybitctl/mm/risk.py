@@ -13,8 +13,8 @@ from collections import deque
 from collections.abc import Sequence
 from decimal import Decimal
 
+from bybitctl.mm.actions import Action, Amend, Cancel
 from bybitctl.mm.config import MMConfig
-from bybitctl.mm.strategy import Action, Amend, Cancel
 
 ARMED = "armed"
 PAUSED = "paused"

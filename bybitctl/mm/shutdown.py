@@ -44,9 +44,9 @@ from typing import TYPE_CHECKING, Any
 from bybitctl import pybit_compat
 from bybitctl.errors import EXCHANGE_REJECTED, NETWORK
 from bybitctl.mm.accounting import booked
+from bybitctl.mm.actions import PENDING_CANCEL, Cancel, Place
 from bybitctl.mm.inbox import STOP
 from bybitctl.mm.rest import SWEEP_WINDOW_MS, Rest, cancel_links
-from bybitctl.mm.strategy import PENDING_CANCEL, Cancel, Place
 
 if TYPE_CHECKING:
     from bybitctl.mm.engine import Engine

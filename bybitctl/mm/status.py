@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from bybitctl.mm.actions import BUY, SELL
 from bybitctl.mm.figures import percentile
 from bybitctl.mm.queue_position import level_size
-from bybitctl.mm.strategy import BUY, SELL
 
 if TYPE_CHECKING:
     from bybitctl.mm.engine import Engine

@@ -87,8 +87,15 @@ def run_both(messages: list[dict[str, Any]], depth: int | None, rpi: bool = Fals
 
 def check_lookups(book: OrderBook) -> None:
     """`level_at` / `size_at` agree with a scan of the levels, at every tick in either
-    spelling, on each side and on both."""
+    spelling, on each side and on both; `top` with the parsed best levels."""
     rows = {"bid": book.bids(), "ask": book.asks()}
+    bid, ask = book.best_bid(), book.best_ask()
+    assert book.top() == (
+        float(bid[0]) if bid else 0.0,
+        float(bid[1]) if bid else 0.0,
+        float(ask[0]) if ask else 0.0,
+        float(ask[1]) if ask else 0.0,
+    )
     for t in range(1, 51):
         for spelling in (0, 1):
             p = price(t, spelling)

@@ -21,6 +21,7 @@ from typing import Any
 
 from support.synthetic import LINEAR_INSTRUMENT
 
+from bybitctl.mm.actions import Action, Amend, Place
 from bybitctl.mm.config import from_mapping
 from bybitctl.mm.engine import Engine
 from bybitctl.mm.executor import REPLY
@@ -30,7 +31,6 @@ from bybitctl.mm.journal import Journal
 from bybitctl.mm.orders import TIMEOUT
 from bybitctl.mm.ports import Ports
 from bybitctl.mm.shutdown import ExitPlan, ExitResult
-from bybitctl.mm.strategy import Action, Amend, Place
 
 from .helpers import BASE, SYMBOL, book_frame
 

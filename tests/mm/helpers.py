@@ -7,9 +7,11 @@ from typing import Any
 
 from support.synthetic import LINEAR_INSTRUMENT
 
+from bybitctl.mm.actions import OPEN, OpenOrder
 from bybitctl.mm.config import MMConfig, from_mapping
+from bybitctl.mm.plan import QuoteParams
 from bybitctl.mm.rules import MarketRules, validate
-from bybitctl.mm.strategy import OPEN, BookView, OpenOrder, QuoteParams
+from bybitctl.mm.view import BookView
 
 BASE: dict[str, Any] = {
     "symbol": "SIMUSDT",

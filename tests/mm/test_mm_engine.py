@@ -9,10 +9,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from bybitctl.errors import EXCHANGE_REJECTED, NETWORK
+from bybitctl.mm.actions import Amend, Cancel, Place
 from bybitctl.mm.orders import TIMEOUT
 from bybitctl.mm.reconcile import UNCONFIRMED_MS
 from bybitctl.mm.shutdown import FINISH_S, SHUTDOWN_S
-from bybitctl.mm.strategy import Amend, Cancel, Place
 
 from .engine_ports import RUN, Harness, harness
 

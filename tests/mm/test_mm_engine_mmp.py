@@ -8,8 +8,8 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from bybitctl.mm.actions import Place
 from bybitctl.mm.report import build_report
-from bybitctl.mm.strategy import Place
 
 from .engine_ports import RUN, START_MS, Harness, harness
 

@@ -12,14 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.examples import examples
 
-from bybitctl.mm.orders import (
-    TIMEOUT,
-    OrderTracker,
-    OrderUpdate,
-    owner,
-    run_token,
-)
-from bybitctl.mm.strategy import (
+from bybitctl.mm.actions import (
     OPEN,
     PENDING_AMEND,
     PENDING_CANCEL,
@@ -28,6 +21,13 @@ from bybitctl.mm.strategy import (
     Cancel,
     Inventory,
     Place,
+)
+from bybitctl.mm.orders import (
+    TIMEOUT,
+    OrderTracker,
+    OrderUpdate,
+    owner,
+    run_token,
 )
 
 D = Decimal

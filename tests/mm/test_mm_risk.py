@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from bybitctl.mm.actions import Amend, Cancel, Place
 from bybitctl.mm.orders import TIMEOUT
 from bybitctl.mm.risk import (
     ARMED,
@@ -18,7 +19,6 @@ from bybitctl.mm.risk import (
     Risk,
     StaleBookGuard,
 )
-from bybitctl.mm.strategy import Amend, Cancel, Place
 
 from .helpers import config
 

@@ -9,9 +9,9 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+from bybitctl.mm.actions import Place
 from bybitctl.mm.orders import TIMEOUT
 from bybitctl.mm.report import as_text, build_report
-from bybitctl.mm.strategy import Place
 
 from .engine_ports import RUN, harness
 

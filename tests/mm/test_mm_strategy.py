@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.examples import examples
 
-from bybitctl.mm.strategy import (
+from bybitctl.mm.actions import (
     BUY,
     OPEN,
     PENDING_AMEND,
@@ -25,11 +25,10 @@ from bybitctl.mm.strategy import (
     OpenOrder,
     Place,
     StrategyState,
-    VolEstimator,
-    _match,
-    decide,
     legs_after_fill,
 )
+from bybitctl.mm.strategy import _match, decide
+from bybitctl.mm.view import VolEstimator
 
 from .helpers import order, params, view
 

@@ -15,9 +15,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bybitctl.mm.actions import Place
 from bybitctl.mm.executor import Executor
 from bybitctl.mm.inbox import Inbox
-from bybitctl.mm.strategy import Place
 from bybitctl.sim import SimHandle
 from bybitctl.sim.net.auth import generate_key_pair
 
